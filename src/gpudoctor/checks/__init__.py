@@ -1,0 +1,15 @@
+"""Built-in checks. Each module declares checks with :func:`gpudoctor.registry.check`.
+
+Id blocks: GD1xx driver and NVML, GD2xx CUDA and torch, GD3xx host memory, shared memory and
+limits, GD4xx GPU processes, GD5xx WSL and Windows, GD6xx training setup, GD7xx
+measurements, GD9xx gpudoctor itself.
+"""
+
+from __future__ import annotations
+
+BUILTIN_MODULES = (
+    "gpudoctor.checks.driver",
+    "gpudoctor.checks.memory",
+    "gpudoctor.checks.containers",
+    "gpudoctor.checks.limits",
+)

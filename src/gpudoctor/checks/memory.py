@@ -1,0 +1,147 @@
+"""Host RAM and swap: the first things a DataLoader with many workers runs out of."""
+
+from __future__ import annotations
+
+from gpudoctor.checks._helpers import GiB, evidence, fail, fmt_bytes, info, passed, remedy, warn
+from gpudoctor.facts.model import Facts
+from gpudoctor.registry import check
+
+#: Available RAM below these shares of the total (or absolute sizes) is a problem.
+FAIL_AVAILABLE_SHARE, WARN_AVAILABLE_SHARE = 0.05, 0.15
+FAIL_AVAILABLE_BYTES, WARN_AVAILABLE_BYTES = 1 * GiB, 2 * GiB
+#: Swap traffic, in pages per second (4 KiB pages): ~1 MiB/s is swapping, ~10 MiB/s thrashing.
+WARN_SWAP_PAGES, FAIL_SWAP_PAGES = 256, 2560
+#: Share of time all tasks stalled on memory (PSI "full avg10", percent).
+WARN_PSI_FULL = 10.0
+
+_LOWER_MEMORY = remedy(
+    "Give training more room: fewer DataLoader workers or a smaller prefetch_factor, no "
+    "in-RAM dataset caching, and close other memory-hungry programs (browsers, IDE indexers, "
+    "old Jupyter kernels)."
+)
+
+
+def _available(facts: Facts) -> tuple[int, int, str]:
+    """Total and available bytes, taking a container's cgroup limit into account."""
+    total = facts["memory"]["total_bytes"]
+    available = facts["memory"]["available_bytes"]
+    where = facts["memory"].get("source", "")
+    cgroup = facts["memory"].get("cgroup") or {}
+    limit, current = cgroup.get("limit_bytes"), cgroup.get("current_bytes")
+    if limit and current is not None and limit < total:
+        return limit, min(available, max(0, limit - current)), "cgroup memory.max"
+    return total, available, where
+
+
+@check(
+    "GD301",
+    "host-memory-pressure",
+    summary="Enough host RAM is free for training",
+    requires=("memory.total_bytes", "memory.available_bytes"),
+    tags=("memory",),
+)
+def host_memory_pressure(facts: Facts):
+    """Flag a machine whose available RAM is nearly gone before training even starts."""
+    total, available, source = _available(facts)
+    share = available / total if total else 0.0
+    ev = [
+        evidence("total", fmt_bytes(total), source),
+        evidence("available", f"{fmt_bytes(available)} ({share:.0%})", source),
+    ]
+    psi = facts.get("memory.pressure")
+    if psi and psi.get("full_avg10") is not None:
+        ev.append(
+            evidence(
+                "memory stall (PSI full, 10 s)",
+                f"{psi['full_avg10']:.1f}%",
+                "/proc/pressure/memory",
+            )
+        )
+    if share < FAIL_AVAILABLE_SHARE or available < FAIL_AVAILABLE_BYTES:
+        return fail(
+            f"Host RAM is nearly exhausted: {fmt_bytes(available)} of {fmt_bytes(total)} available",
+            evidence=ev,
+            remedies=[_LOWER_MEMORY],
+        )
+    if share < WARN_AVAILABLE_SHARE or available < WARN_AVAILABLE_BYTES:
+        return warn(
+            f"Host RAM is low: {fmt_bytes(available)} of {fmt_bytes(total)} available",
+            evidence=ev,
+            remedies=[_LOWER_MEMORY],
+        )
+    if psi and (psi.get("full_avg10") or 0) >= WARN_PSI_FULL:
+        return warn(
+            f"Processes are stalling on memory {psi['full_avg10']:.0f}% of the time",
+            evidence=ev,
+            remedies=[_LOWER_MEMORY],
+        )
+    return passed(
+        f"{fmt_bytes(available)} of {fmt_bytes(total)} RAM available ({share:.0%})", evidence=ev
+    )
+
+
+@check(
+    "GD302",
+    "swap-activity",
+    summary="The machine is not swapping",
+    requires=("memory.swap_total_bytes", "memory.swap_free_bytes"),
+    tags=("memory",),
+)
+def swap_activity(facts: Facts):
+    """Swap traffic right now means every step waits on the disk; used swap alone is history."""
+    memory = facts["memory"]
+    total, free = memory["swap_total_bytes"], memory["swap_free_bytes"]
+    used = max(0, total - free)
+    activity = memory.get("swap_activity") or {}
+    rate_in, rate_out = activity.get("pages_in_per_s"), activity.get("pages_out_per_s")
+    ev = [
+        evidence("swap used", f"{fmt_bytes(used)} of {fmt_bytes(total)}", memory.get("source", "")),
+    ]
+    if rate_in is not None and rate_out is not None:
+        ev.append(
+            evidence(
+                "swap traffic",
+                f"{rate_in:.0f} pages/s in, {rate_out:.0f} pages/s out "
+                f"over {activity.get('seconds') or 0:.1f} s",
+                "/proc/vmstat pswpin/pswpout",
+            )
+        )
+        traffic = rate_in + rate_out
+        remedies = [
+            _LOWER_MEMORY,
+            remedy(
+                "Find what holds the memory.",
+                "ps aux --sort=-rss | head",
+                platforms=("linux", "wsl"),
+            ),
+        ]
+        if traffic >= FAIL_SWAP_PAGES:
+            return fail(
+                f"The machine is thrashing: {traffic * 4 / 1024:.1f} MiB/s of swap traffic",
+                evidence=ev,
+                remedies=remedies,
+            )
+        if traffic >= WARN_SWAP_PAGES:
+            return warn(
+                f"The machine is swapping: {traffic * 4 / 1024:.1f} MiB/s of swap traffic",
+                evidence=ev,
+                remedies=remedies,
+            )
+    if total == 0:
+        return passed("No swap is configured and none is needed right now", evidence=ev)
+    if used > 0.5 * total:
+        return info(
+            f"{fmt_bytes(used)} of swap is in use, but there is no swap traffic now",
+            evidence=ev,
+            remedies=[
+                remedy(
+                    "Memory was short earlier; if training slows down, check swap traffic "
+                    "with 'vmstat 1' while it runs.",
+                    "vmstat 1",
+                    platforms=("linux", "wsl"),
+                )
+            ],
+        )
+    return passed(
+        f"No swap traffic ({fmt_bytes(used)} of {fmt_bytes(total)} swap used)", evidence=ev
+    )

@@ -1,0 +1,16 @@
+"""Facts: what the probes saw, frozen, schema-versioned and replayable."""
+
+from __future__ import annotations
+
+from gpudoctor.facts.model import SCHEMA_VERSION, Facts, ProbeRecord, Unavailable, is_available
+
+__all__ = ["SCHEMA_VERSION", "Facts", "ProbeRecord", "Unavailable", "collect", "is_available"]
+
+
+def collect(options=None, *, deep: bool = False, budget: float | None = None, progress=None):  # type: ignore[no-untyped-def]
+    """Gather facts from this machine with every built-in probe."""
+    from gpudoctor.facts.gather import DEFAULT_BUDGET, gather
+    from gpudoctor.probes import ProbeContext, all_probes
+
+    ctx = ProbeContext(options=dict(options or {}), deep=deep)
+    return gather(ctx, all_probes(deep=deep), budget=budget or DEFAULT_BUDGET, progress=progress)

@@ -1,0 +1,150 @@
+"""The facts snapshot: one frozen, schema-versioned record of what the probes saw.
+
+A fact is a JSON value. A fact that could not be read is an :class:`Unavailable` that says
+why ("not available: NVML library not found"), which is a different fact from ``0`` or
+``False`` or "not applicable". Checks read facts by dotted path (``memory.total_bytes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+#: Bumped when a field changes meaning or is removed; new fields do not bump it.
+SCHEMA_VERSION = 1
+
+#: How an :class:`Unavailable` is spelled in JSON.
+UNAVAILABLE_KEY = "$unavailable"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A fact that could not be read, and why. Falsy, so ``if facts.get(...)`` stays safe."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"not available: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {UNAVAILABLE_KEY: self.reason}
+
+
+def is_available(value: Any) -> bool:
+    """True unless ``value`` is an :class:`Unavailable` marker."""
+    return not isinstance(value, Unavailable)
+
+
+def freeze(value: Any) -> Any:
+    """Turn JSON-like data into read-only data: dicts become mapping proxies, lists tuples."""
+    if isinstance(value, Unavailable):
+        return value
+    if isinstance(value, Mapping):
+        if set(value) == {UNAVAILABLE_KEY}:
+            return Unavailable(str(value[UNAVAILABLE_KEY]))
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"fact values must be JSON data, got {type(value).__name__}")
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`: plain dicts and lists, ready for ``json.dumps``."""
+    if isinstance(value, Unavailable):
+        return value.to_json()
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """How one probe went: ``ok``, ``timeout`` or ``error``, how long it took, and why."""
+
+    name: str
+    status: str
+    seconds: float
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 4)}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> ProbeRecord:
+        return cls(
+            name=name,
+            status=str(data.get("status", "ok")),
+            seconds=float(data.get("seconds", 0.0)),
+            error=str(data.get("error", "")),
+        )
+
+
+class Facts(Mapping[str, Any]):
+    """Read-only facts, keyed by section name (``host``, ``memory``, ``gpu`` ...)."""
+
+    __slots__ = ("_sections", "probes", "schema_version")
+
+    def __init__(
+        self,
+        sections: Mapping[str, Any],
+        probes: Mapping[str, ProbeRecord] | None = None,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> None:
+        self._sections = freeze(dict(sections))
+        self.probes: Mapping[str, ProbeRecord] = MappingProxyType(dict(probes or {}))
+        self.schema_version = schema_version
+
+    def __getitem__(self, key: str) -> Any:
+        return self._sections[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sections)
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def __repr__(self) -> str:
+        return f"Facts(sections={sorted(self._sections)})"
+
+    def get(self, path: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The fact at a dotted ``path``; an :class:`Unavailable` that says why if missing.
+
+        ``default`` is returned instead only when it is given and the path does not exist;
+        an Unavailable recorded by a probe is always returned as is.
+        """
+        node: Any = self._sections
+        walked: list[str] = []
+        for part in path.split("."):
+            if isinstance(node, Unavailable):
+                return node
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+                walked.append(part)
+                continue
+            if default is not None:
+                return default
+            if not walked:
+                probe = self.probes.get(part)
+                if probe is not None and probe.error:
+                    return Unavailable(f"probe {part!r} {probe.status}: {probe.error}")
+                return Unavailable(f"{part!r} was not collected")
+            return Unavailable(f"{path!r} was not collected")
+        return node
+
+    def to_json(self) -> dict[str, Any]:
+        return thaw(self._sections)
+
+    def probes_json(self) -> dict[str, Any]:
+        return {name: record.to_json() for name, record in self.probes.items()}

@@ -1,0 +1,103 @@
+"""Write and read replay files: the facts snapshot a maintainer re-runs the checks on.
+
+A replay file is JSON with ``"format": "gpudoctor-snapshot"``; a JSON report
+(``"format": "gpudoctor-report"``) carries the same facts and replays too. The format is
+documented in ``docs/snapshot-format.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gpudoctor._version import __version__
+from gpudoctor.errors import SnapshotError
+from gpudoctor.facts.model import SCHEMA_VERSION, Facts, ProbeRecord
+
+SNAPSHOT_FORMAT = "gpudoctor-snapshot"
+REPORT_FORMAT = "gpudoctor-report"
+REPLAYABLE_FORMATS = (SNAPSHOT_FORMAT, REPORT_FORMAT)
+
+
+def snapshot_document(facts: Facts, command: str = "") -> dict[str, Any]:
+    """The JSON document for ``gpudoctor snapshot``."""
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "schema_version": facts.schema_version,
+        "gpudoctor_version": __version__,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "recorded_with": {
+            "python": platform.python_version(),
+            "platform": sys.platform,
+        },
+        "facts": facts.to_json(),
+        "probes": facts.probes_json(),
+    }
+
+
+def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:
+    """Rebuild facts from a snapshot or JSON report document; raise SnapshotError if unusable."""
+    if not isinstance(doc, Mapping):
+        raise SnapshotError(f"{origin}: not a gpudoctor replay file (top level is not an object)")
+    kind = doc.get("format")
+    if kind not in REPLAYABLE_FORMATS:
+        raise SnapshotError(
+            f"{origin}: not a gpudoctor replay file (format is {kind!r}, expected "
+            f"{SNAPSHOT_FORMAT!r} or {REPORT_FORMAT!r})"
+        )
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SnapshotError(f"{origin}: schema_version is missing or not a positive integer")
+    if version > SCHEMA_VERSION:
+        raise SnapshotError(
+            f"{origin}: written by gpudoctor {doc.get('gpudoctor_version', '?')} with facts "
+            f"schema {version}; this gpudoctor ({__version__}) reads schema {SCHEMA_VERSION} "
+            "or older. Upgrade with: pip install -U gpudoctor"
+        )
+    sections = doc.get("facts")
+    if not isinstance(sections, Mapping):
+        raise SnapshotError(f"{origin}: has no 'facts' object")
+    probes_doc = doc.get("probes") or {}
+    if not isinstance(probes_doc, Mapping):
+        raise SnapshotError(f"{origin}: 'probes' is not an object")
+    try:
+        records = {
+            str(name): ProbeRecord.from_json(str(name), rec)
+            for name, rec in probes_doc.items()
+            if isinstance(rec, Mapping)
+        }
+        return Facts(sections, records, schema_version=version)
+    except (TypeError, ValueError) as exc:
+        raise SnapshotError(f"{origin}: facts are malformed: {exc}") from None
+
+
+def load_replay(path: str | os.PathLike[str]) -> Facts:
+    """Read a replay file from disk, with a one-line error for every way it can be wrong."""
+    where = os.fspath(path)
+    try:
+        raw = Path(where).read_bytes()
+    except FileNotFoundError:
+        raise SnapshotError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{where}: is a directory, expected a JSON replay file") from None
+    except OSError as exc:
+        raise SnapshotError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise SnapshotError(f"{where}: file is empty")
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{where}: not UTF-8 text, so not a replay file") from None
+    except json.JSONDecodeError as exc:
+        hint = " (the file looks truncated)" if exc.pos >= len(raw.rstrip()) - 1 else ""
+        raise SnapshotError(
+            f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
+        ) from None
+    return facts_from_document(doc, where)

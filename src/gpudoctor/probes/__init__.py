@@ -1,0 +1,44 @@
+"""Probes: the only code that reads the machine. Each fills one facts section.
+
+Built-in probe modules are listed here; importing them registers their probes.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from gpudoctor.probes._base import (
+    CommandResult,
+    CommandTimeout,
+    ProbeContext,
+    ProbeSpec,
+    probe,
+    registered_probes,
+)
+
+__all__ = [
+    "BUILTIN_PROBE_MODULES",
+    "CommandResult",
+    "CommandTimeout",
+    "ProbeContext",
+    "ProbeSpec",
+    "all_probes",
+    "probe",
+]
+
+BUILTIN_PROBE_MODULES = (
+    "gpudoctor.probes.host",
+    "gpudoctor.probes.memory",
+    "gpudoctor.probes.limits",
+    "gpudoctor.probes.shm",
+    "gpudoctor.probes.env",
+    "gpudoctor.probes.nvidia",
+)
+
+
+def all_probes(*, deep: bool = False) -> list[ProbeSpec]:
+    """Every registered probe (deep ones only when ``deep``), in section order."""
+    for name in BUILTIN_PROBE_MODULES:
+        importlib.import_module(name)
+    specs = registered_probes().values()
+    return sorted((s for s in specs if deep or not s.deep), key=lambda s: s.section)

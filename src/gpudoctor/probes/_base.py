@@ -1,0 +1,170 @@
+"""What a probe is, and the only door through which probes touch the operating system.
+
+A probe is a function ``(ctx: ProbeContext) -> dict`` that fills one facts section. All file
+reads go through ``ctx.path`` (under an overridable root, like psutil's ``PROCFS_PATH``) and
+all commands through ``ctx.run`` (always with a timeout), so tests can point a probe at a
+recorded ``/proc`` tree and nothing can hang the doctor.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ProbeFunc = Callable[["ProbeContext"], Mapping[str, Any]]
+
+#: Seconds a probe may run unless it asks for another limit.
+DEFAULT_PROBE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A registered probe: the section it fills, its limit, and when it applies."""
+
+    section: str
+    func: ProbeFunc
+    timeout: float = DEFAULT_PROBE_TIMEOUT
+    #: Returns False when the probe has nothing to do for this run (e.g. no ``--script``).
+    enabled: Callable[[ProbeContext], bool] | None = None
+    #: Deep probes run only with ``check --deep``.
+    deep: bool = False
+    description: str = ""
+
+
+_REGISTERED: dict[str, ProbeSpec] = {}
+
+
+def probe(
+    section: str,
+    *,
+    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    enabled: Callable[[ProbeContext], bool] | None = None,
+    deep: bool = False,
+) -> Callable[[ProbeFunc], ProbeFunc]:
+    """Register ``func`` as the probe that fills facts section ``section``."""
+
+    def decorate(func: ProbeFunc) -> ProbeFunc:
+        if section in _REGISTERED and _REGISTERED[section].func is not func:
+            raise ValueError(f"facts section {section!r} already has a probe")
+        doc = (func.__doc__ or "").strip().splitlines()
+        _REGISTERED[section] = ProbeSpec(
+            section=section,
+            func=func,
+            timeout=timeout,
+            enabled=enabled,
+            deep=deep,
+            description=doc[0] if doc else "",
+        )
+        return func
+
+    return decorate
+
+
+def registered_probes() -> dict[str, ProbeSpec]:
+    return dict(_REGISTERED)
+
+
+class CommandTimeout(Exception):
+    """A command run by a probe did not finish within its timeout (it has been killed)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe may use to look at the machine.
+
+    ``root`` prefixes every absolute path a probe reads, so a test can serve a recorded
+    ``/proc`` and ``/sys``; ``options`` carries what the user asked for on the command line
+    (``wslconfig``, ``scripts``, ``data`` ...).
+    """
+
+    root: Path = Path("/")
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    options: Mapping[str, Any] = field(default_factory=dict)
+    platform: str = sys.platform
+    deep: bool = False
+    #: The NVML bindings to use; None means the real ``pynvml``. Tests pass a fake.
+    nvml_module: Any = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def is_live(self) -> bool:
+        """True when probing this very machine (not a recorded tree under another root)."""
+        return self.root == Path("/")
+
+    # -- files ---------------------------------------------------------------------------
+    def path(self, absolute: str | os.PathLike[str]) -> Path:
+        """``absolute`` under the context's root (``/proc/meminfo`` -> ``ROOT/proc/meminfo``)."""
+        text = os.fspath(absolute)
+        if self.root == Path("/") or not text.startswith("/"):
+            return Path(text)
+        return self.root / text.lstrip("/")
+
+    def read_text(self, absolute: str | os.PathLike[str], max_bytes: int = 1 << 20) -> str:
+        """Read a (small) text file under the root; undecodable bytes are replaced."""
+        with open(self.path(absolute), "rb") as handle:
+            data = handle.read(max_bytes)
+        return data.decode("utf-8", errors="replace")
+
+    def exists(self, absolute: str | os.PathLike[str]) -> bool:
+        try:
+            return self.path(absolute).exists()
+        except OSError:
+            return False
+
+    # -- commands ------------------------------------------------------------------------
+    def which(self, name: str) -> str | None:
+        return shutil.which(name, path=self.env.get("PATH"))
+
+    def run(self, argv: list[str] | tuple[str, ...], timeout: float = 2.0) -> CommandResult:
+        """Run ``argv`` (never through a shell) and return its output, or raise.
+
+        Raises :class:`CommandTimeout` when it runs past ``timeout`` (the child is killed)
+        and ``FileNotFoundError`` when the program does not exist.
+        """
+        try:
+            completed = subprocess.run(
+                list(argv),
+                capture_output=True,
+                timeout=timeout,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g} s") from exc
+        return CommandResult(
+            argv=tuple(argv),
+            returncode=completed.returncode,
+            stdout=completed.stdout.decode("utf-8", errors="replace"),
+            stderr=completed.stderr.decode("utf-8", errors="replace"),
+        )
+
+    # -- shared, computed once per run --------------------------------------------------
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Compute a value once per gather, shared by probes (e.g. "is this WSL?")."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = compute()
+        with self._lock:
+            return self._cache.setdefault(key, value)

@@ -1,0 +1,280 @@
+"""The check registry: built-in check modules plus third-party ones from entry points.
+
+A check is a pure function of the facts, declared with :func:`check`. Built-in check
+modules are listed in :data:`gpudoctor.checks.BUILTIN_MODULES`; a plugin distribution
+declares, in the ``gpudoctor.checks`` entry-point group, a module of decorated functions
+under a name that is its id prefix::
+
+    [project.entry-points."gpudoctor.checks"]
+    ACME = "acme_checks.gpu"
+
+Plugins are validated when loaded (id format and prefix, unique ids, kebab-case names,
+fact paths, fix names). A plugin that fails to load or validate becomes a ``GD900``
+finding; the rest of the checks still run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable
+
+from gpudoctor.errors import BadInputError, PluginError
+
+ENTRY_POINT_GROUP = "gpudoctor.checks"
+ID_PATTERN = re.compile(r"^[A-Z]{2,4}[0-9]{3}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+BUILTIN_PREFIX = "GD"
+
+#: Fixes that ``gpudoctor fix`` knows how to plan and apply; a check may name only these.
+KNOWN_FIXES = frozenset({"kill-stale", "wslconfig"})
+
+_SPEC_ATTR = "__gpudoctor_check__"
+
+CheckFunc = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A declared check: its stable id and name, the facts it needs, and its fix."""
+
+    id: str
+    name: str
+    summary: str
+    func: CheckFunc | None
+    requires: tuple[str, ...] = ()
+    fix: str | None = None
+    tags: tuple[str, ...] = ()
+    deep: bool = False
+    #: Where the reference page lives (built-ins: ``checks/<ID>.md``; plugins: a URL).
+    reference: str = ""
+    #: Which distribution supplied the check ("gpudoctor" for built-ins).
+    origin: str = "gpudoctor"
+    doc: str = ""
+
+
+def check(
+    id: str,
+    name: str,
+    *,
+    summary: str,
+    requires: Iterable[str] = (),
+    fix: str | None = None,
+    tags: Iterable[str] = (),
+    deep: bool = False,
+    reference: str = "",
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Declare a check. The function takes the facts and returns verdicts (or None)."""
+
+    def decorate(func: CheckFunc) -> CheckFunc:
+        spec = CheckSpec(
+            id=id,
+            name=name,
+            summary=summary,
+            func=func,
+            requires=tuple(requires),
+            fix=fix,
+            tags=tuple(tags),
+            deep=deep,
+            reference=reference or f"checks/{id}.md",
+            doc=(func.__doc__ or "").strip(),
+        )
+        setattr(func, _SPEC_ATTR, spec)
+        return func
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """A plugin that could not be used, and why; reported as a GD900 finding."""
+
+    plugin: str
+    distribution: str
+    message: str
+
+
+@dataclass
+class Registry:
+    """All checks that can run, in id order, plus the plugins that failed to load."""
+
+    checks: dict[str, CheckSpec] = field(default_factory=dict)
+    load_errors: list[LoadError] = field(default_factory=list)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self.checks.values(), key=lambda s: s.id))
+
+    def get(self, check_id: str) -> CheckSpec | None:
+        key = check_id.strip()
+        if key.upper() in self.checks:
+            return self.checks[key.upper()]
+        for spec in self.checks.values():
+            if spec.name == key.lower():
+                return spec
+        return None
+
+    def add_module(self, module: ModuleType, *, prefix: str, origin: str) -> list[CheckSpec]:
+        """Collect and validate every check declared in ``module``."""
+        found = [
+            getattr(obj, _SPEC_ATTR)
+            for obj in vars(module).values()
+            if callable(obj) and isinstance(getattr(obj, _SPEC_ATTR, None), CheckSpec)
+        ]
+        if not found:
+            raise PluginError(f"module {module.__name__} declares no checks")
+        staged: dict[str, CheckSpec] = {}
+        for spec in found:
+            _validate(spec, prefix)
+            if spec.id in self.checks or spec.id in staged:
+                raise PluginError(f"check id {spec.id} is declared twice")
+            staged[spec.id] = _with_origin(spec, origin)
+        self.checks.update(staged)
+        return list(staged.values())
+
+    def select(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[CheckSpec]:
+        """The checks to run: ids, names or id prefixes; unknown ones are a usage error."""
+        chosen_tokens = _tokens(select)
+        ignored_tokens = _tokens(ignore)
+        for token in [*chosen_tokens, *ignored_tokens]:
+            if not any(_matches(spec, token) for spec in self.checks.values()):
+                raise BadInputError(
+                    f"unknown check {token!r}: see 'gpudoctor list' for the check ids"
+                )
+        result = []
+        for spec in self:
+            if chosen_tokens and not any(_matches(spec, t) for t in chosen_tokens):
+                continue
+            if any(_matches(spec, t) for t in ignored_tokens):
+                continue
+            result.append(spec)
+        return result
+
+
+def _tokens(values: Iterable[str]) -> list[str]:
+    tokens: list[str] = []
+    for value in values:
+        tokens.extend(t.strip() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def _matches(spec: CheckSpec, token: str) -> bool:
+    upper = token.upper()
+    return (
+        spec.id == upper
+        or spec.name == token.lower()
+        or (bool(re.fullmatch(r"[A-Z]{2,4}[0-9]{0,2}", upper)) and spec.id.startswith(upper))
+    )
+
+
+def _with_origin(spec: CheckSpec, origin: str) -> CheckSpec:
+    from dataclasses import replace
+
+    return replace(spec, origin=origin)
+
+
+def _validate(spec: CheckSpec, prefix: str) -> None:
+    if not ID_PATTERN.match(spec.id):
+        raise PluginError(f"check id {spec.id!r} is not of the form ABC123 (2-4 letters, 3 digits)")
+    letters = spec.id.rstrip("0123456789")
+    if letters != prefix:
+        raise PluginError(f"check id {spec.id} does not use its plugin's prefix {prefix!r}")
+    if not NAME_PATTERN.match(spec.name):
+        raise PluginError(f"check {spec.id} name {spec.name!r} is not kebab-case")
+    if not spec.summary.strip():
+        raise PluginError(f"check {spec.id} has no summary")
+    if spec.func is None:
+        raise PluginError(f"check {spec.id} has no function")
+    for path in spec.requires:
+        if not isinstance(path, str) or not re.fullmatch(r"[a-z0-9_]+(\.[A-Za-z0-9_]+)*", path):
+            raise PluginError(f"check {spec.id} requires a malformed fact path {path!r}")
+    if spec.fix is not None and spec.fix not in KNOWN_FIXES:
+        raise PluginError(
+            f"check {spec.id} names fix {spec.fix!r}, which gpudoctor does not provide "
+            f"(known: {', '.join(sorted(KNOWN_FIXES))})"
+        )
+
+
+# -- loading ----------------------------------------------------------------------------
+
+#: Checks emitted by the runner itself rather than by a check function.
+RUNNER_CHECKS = (
+    CheckSpec(
+        id="GD900",
+        name="plugin-load-failed",
+        summary="A third-party check plugin could not be loaded",
+        func=None,
+        reference="checks/GD900.md",
+        tags=("gpudoctor",),
+    ),
+    CheckSpec(
+        id="GD901",
+        name="check-crashed",
+        summary="A check raised an exception instead of returning a verdict",
+        func=None,
+        reference="checks/GD901.md",
+        tags=("gpudoctor",),
+    ),
+    CheckSpec(
+        id="GD902",
+        name="probe-failed",
+        summary="A probe failed or ran past its timeout, so some facts are missing",
+        func=None,
+        reference="checks/GD902.md",
+        tags=("gpudoctor",),
+    ),
+)
+
+
+def load_registry(*, plugins: bool = True, entry_points: Iterable[Any] | None = None) -> Registry:
+    """Load the built-in checks and, unless ``plugins`` is False, the installed plugins."""
+    from gpudoctor.checks import BUILTIN_MODULES
+
+    registry = Registry()
+    for spec in RUNNER_CHECKS:
+        registry.checks[spec.id] = spec
+    for module_name in BUILTIN_MODULES:
+        module = importlib.import_module(module_name)
+        registry.add_module(module, prefix=BUILTIN_PREFIX, origin="gpudoctor")
+    if plugins:
+        for ep in entry_points if entry_points is not None else _plugin_entry_points():
+            _load_plugin(registry, ep)
+    return registry
+
+
+def _plugin_entry_points() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    if sys.version_info >= (3, 10):
+        return list(entry_points(group=ENTRY_POINT_GROUP))
+    return list(entry_points().get(ENTRY_POINT_GROUP, ()))  # pragma: no cover - 3.9
+
+
+def _distribution_label(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown distribution"
+    meta: Mapping[str, str] = getattr(dist, "metadata", {}) or {}
+    return f"{meta.get('Name', '?')} {getattr(dist, 'version', '?')}"
+
+
+def _load_plugin(registry: Registry, ep: Any) -> None:
+    label = _distribution_label(ep)
+    prefix = str(ep.name).strip().upper()
+    try:
+        if prefix == BUILTIN_PREFIX or not re.fullmatch(r"[A-Z]{2,4}", prefix):
+            raise PluginError(
+                f"entry-point name {ep.name!r} must be its id prefix: 2-4 letters, not 'GD'"
+            )
+        module = ep.load()
+        if not isinstance(module, ModuleType):
+            raise PluginError(f"{ep.value} is not a module of checks")
+        registry.add_module(module, prefix=prefix, origin=label)
+    except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, not raised
+        message = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        registry.load_errors.append(
+            LoadError(plugin=str(ep.name), distribution=label, message=message)
+        )

@@ -1,0 +1,132 @@
+"""What ``gpudoctor check`` and ``gpudoctor snapshot`` do, between parsing and printing."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpudoctor._io import atomic_write_text, check_writable
+from gpudoctor.facts.model import Facts
+from gpudoctor.runner import Report, run_checks
+
+
+@dataclass
+class CheckRequest:
+    fmt: str = "text"
+    output: str | None = None
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+    verbose: bool = False
+    strict: bool = False
+    replay: str | None = None
+    budget: float | None = None
+    plugins: bool = True
+    deep: bool = False
+    command: str = "gpudoctor check"
+    #: What probes may look at besides the machine (``wslconfig``, ``scripts`` ...).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def gather_live(
+    options: dict[str, Any], *, deep: bool, budget: float | None, show_progress: bool
+) -> Facts:
+    """Run the probes, with a spinner on an interactive terminal."""
+    from gpudoctor.facts import collect
+
+    if not show_progress:
+        return collect(options, deep=deep, budget=budget)
+    from rich.console import Console
+
+    console = Console(file=sys.stderr)
+    with console.status("gpudoctor: looking at this machine...") as status:
+
+        def progress(name: str, done: int, total: int) -> None:
+            status.update(f"gpudoctor: looking at this machine... {done}/{total} ({name})")
+
+        return collect(options, deep=deep, budget=budget, progress=progress)
+
+
+def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
+    """Gather (or load) facts and run the selected checks; raises GpuDoctorError on bad input."""
+    from gpudoctor.facts.snapshot import load_replay
+    from gpudoctor.registry import load_registry
+    from gpudoctor.report.text import plain_output
+
+    registry = load_registry(plugins=request.plugins)
+    specs = registry.select(request.select, request.ignore)
+    if not request.deep:
+        specs = [s for s in specs if not s.deep]
+    replayed_from = ""
+    if facts is None:
+        if request.replay:
+            facts = load_replay(request.replay)
+            replayed_from = request.replay
+        else:
+            interactive = not plain_output(sys.stderr)
+            facts = gather_live(
+                request.options, deep=request.deep, budget=request.budget, show_progress=interactive
+            )
+    findings = run_checks(facts, specs, load_errors=registry.load_errors)
+    return Report(
+        facts=facts, findings=findings, command=request.command, replayed_from=replayed_from
+    )
+
+
+def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -> None:
+    from gpudoctor.report.json_report import render_json
+    from gpudoctor.report.markdown import render_markdown
+    from gpudoctor.report.text import render_text
+
+    if request.fmt == "json":
+        stream.write(render_json(report, strict=request.strict))
+    elif request.fmt == "markdown":
+        stream.write(render_markdown(report, strict=request.strict))
+    else:
+        render_text(report, stream, plain=plain, verbose=request.verbose, strict=request.strict)
+
+
+def run_check(request: CheckRequest) -> int:
+    """Build the report, write it where asked, and return the exit code."""
+    from gpudoctor.report.text import plain_output
+
+    if request.output:
+        check_writable(request.output)
+    report = build_report(request)
+    if request.output:
+        buffer = io.StringIO()
+        render(report, request, buffer, plain=True)
+        atomic_write_text(request.output, buffer.getvalue())
+        print(
+            f"gpudoctor: report written to {request.output} (verdict: {report.verdict})",
+            file=sys.stderr,
+        )
+    else:
+        render(report, request, sys.stdout, plain=plain_output(sys.stdout))
+    return report.exit_code(request.strict)
+
+
+def write_snapshot(
+    output: str | None, *, budget: float | None, command: str, options: dict[str, Any] | None = None
+) -> None:
+    from gpudoctor.facts.snapshot import snapshot_document
+    from gpudoctor.report.text import plain_output
+
+    if output:
+        check_writable(output)
+    facts = gather_live(
+        options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
+    )
+    text = json.dumps(snapshot_document(facts, command=command), indent=2) + "\n"
+    if output:
+        atomic_write_text(output, text)
+        print(
+            f"gpudoctor: snapshot written to {output}; replay it with: "
+            f"gpudoctor check --replay {output}",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
