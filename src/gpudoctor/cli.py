@@ -20,7 +20,7 @@ from gpudoctor.errors import GpuDoctorError
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 #: Modules that each add one command (or group) to the CLI through ``register(main)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("gpudoctor.commands.fix",)
 
 
 def _command_line() -> str:
@@ -119,6 +119,43 @@ _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
     help="Total time the probes may take (default 5).",
 )
 @click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+@click.option(
+    "--wslconfig",
+    "wslconfig_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Analyse this .wslconfig instead of the one WSL uses.",
+)
+@click.option(
+    "--script",
+    "scripts",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read (never run) a training script for DataLoader pitfalls.",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read a training config (mmengine .py, YAML) likewise.",
+)
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also measure: disk read speed of --data, DataLoader throughput, GPU self-test.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(),
+    default=None,
+    metavar="PATH",
+    help="The dataset folder that --deep measures.",
+)
 def check_command(
     fmt: str,
     output: str | None,
@@ -129,6 +166,11 @@ def check_command(
     replay: str | None,
     budget: float | None,
     no_plugins: bool,
+    wslconfig_path: str | None,
+    scripts: tuple[str, ...],
+    configs: tuple[str, ...],
+    deep: bool,
+    data_path: str | None,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
 
@@ -151,7 +193,14 @@ def check_command(
         replay=replay,
         budget=budget,
         plugins=not no_plugins,
+        deep=deep,
         command=_command_line(),
+        options={
+            "wslconfig": wslconfig_path,
+            "scripts": list(scripts),
+            "configs": list(configs),
+            "data": data_path,
+        },
     )
     sys.exit(run_check(request))
 

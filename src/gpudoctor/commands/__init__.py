@@ -1,0 +1,1 @@
+"""Command modules: each adds one command or group to the gpudoctor CLI."""

@@ -1,0 +1,125 @@
+"""``gpudoctor fix``: apply the fixes that are safe to automate, one flag per fix."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("fix")
+@click.option(
+    "--kill-stale",
+    is_flag=True,
+    help="Stop stale processes (orphaned workers, idle kernels, zombies' parents) "
+    "that hold GPU memory.",
+)
+@click.option(
+    "--wslconfig",
+    "wslconfig",
+    is_flag=True,
+    help="Write sensible memory/swap/processors limits into the Windows .wslconfig.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done and change nothing.")
+@click.option(
+    "--memory",
+    metavar="SIZE",
+    default=None,
+    help="[--wslconfig] VM memory cap, e.g. 12GB (default: computed from host RAM).",
+)
+@click.option(
+    "--swap",
+    metavar="SIZE",
+    default=None,
+    help="[--wslconfig] Swap size, e.g. 8GB (default: computed).",
+)
+@click.option(
+    "--processors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="[--wslconfig] Logical processors for the VM (default: leave as is).",
+)
+@click.option(
+    "--wslconfig-path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="[--wslconfig] Edit this file instead of the located .wslconfig.",
+)
+@click.option(
+    "--all-users",
+    is_flag=True,
+    help="[--kill-stale] Also other users' processes (only as root/Administrator).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0, max=600),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="[--kill-stale] Wait this long after the polite signal before forcing.",
+)
+@click.option(
+    "--idle-minutes",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="[--kill-stale] A process idle this long (no CPU, no GPU use) counts as stale.",
+)
+def fix_command(
+    kill_stale: bool,
+    wslconfig: bool,
+    yes: bool,
+    dry_run: bool,
+    memory: str | None,
+    swap: str | None,
+    processors: int | None,
+    wslconfig_path: str | None,
+    all_users: bool,
+    grace: float,
+    idle_minutes: float,
+) -> None:
+    """Apply a fix: lists what it will change and asks first (or --dry-run / --yes).
+
+    \b
+    Examples:
+      gpudoctor fix --kill-stale --dry-run       show stale GPU memory holders
+      gpudoctor fix --kill-stale                 stop them, after asking
+      gpudoctor fix --wslconfig --memory 12GB    cap the WSL2 VM (then: wsl --shutdown)
+    """
+    if not (kill_stale or wslconfig):
+        raise click.UsageError("name a fix: --kill-stale or --wslconfig")
+    code = 0
+    if wslconfig:
+        from gpudoctor.fixes.wslconfig import cli_fix_wslconfig
+
+        code = max(
+            code,
+            cli_fix_wslconfig(
+                path=wslconfig_path,
+                memory=memory,
+                swap=swap,
+                processors=processors,
+                yes=yes,
+                dry_run=dry_run,
+            ),
+        )
+    if kill_stale:
+        from gpudoctor.fixes.kill_stale import cli_fix_kill_stale
+
+        code = max(
+            code,
+            cli_fix_kill_stale(
+                all_users=all_users,
+                grace=grace,
+                idle_minutes=idle_minutes,
+                yes=yes,
+                dry_run=dry_run,
+            ),
+        )
+    sys.exit(code)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(fix_command)
