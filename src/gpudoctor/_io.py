@@ -46,4 +46,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write text atomically; an OS refusal becomes a one-line BadInputError."""
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None

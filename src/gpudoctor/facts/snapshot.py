@@ -96,7 +96,9 @@ def load_replay(path: str | os.PathLike[str]) -> Facts:
     except UnicodeDecodeError:
         raise SnapshotError(f"{where}: not UTF-8 text, so not a replay file") from None
     except json.JSONDecodeError as exc:
-        hint = " (the file looks truncated)" if exc.pos >= len(raw.rstrip()) - 1 else ""
+        text = raw.decode("utf-8-sig", errors="replace").rstrip()
+        truncated = exc.msg.startswith(("Unterminated", "Expecting")) and exc.pos >= len(text) - 64
+        hint = " (the file looks truncated)" if truncated else ""
         raise SnapshotError(
             f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from None
