@@ -14,6 +14,7 @@ The rules follow WSL's own parser (``configfile.cpp``, ``WslCoreConfig.cpp``,
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -592,8 +593,9 @@ def _trim(chars: list[str], keep: int) -> str:
 # -- the whole file ---------------------------------------------------------------------
 
 
-def _known_names() -> list[str]:
-    return sorted({canon.split(".", 1)[1] for canon, _ in KNOWN_KEYS.values()})
+@functools.lru_cache(maxsize=1)
+def _known_names() -> tuple[str, ...]:
+    return tuple(sorted({canon.split(".", 1)[1] for canon, _ in KNOWN_KEYS.values()}))
 
 
 def parse_wslconfig(data: bytes) -> ParsedConfig:
