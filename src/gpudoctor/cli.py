@@ -122,7 +122,7 @@ _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
 @click.option(
     "--wslconfig",
     "wslconfig_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     default=None,
     metavar="PATH",
     help="Analyse this .wslconfig instead of the one WSL uses.",
