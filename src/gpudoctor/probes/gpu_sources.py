@@ -170,7 +170,7 @@ def parse_compute_apps(output: str) -> list[dict[str, Any]]:
     """Rows of ``--query-compute-apps=pid,process_name,used_memory`` (CSV, MiB, no header)."""
     rows = []
     for line in output.splitlines():
-        parts = [p.strip() for p in line.split(",")]
+        parts = [p.strip() for p in line.split(", ")]
         if len(parts) < 3 or not parts[0].isdigit():
             continue
         # A process name may itself contain commas: pid first, memory last.
@@ -178,7 +178,7 @@ def parse_compute_apps(output: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 "pid": int(parts[0]),
-                "name": ",".join(parts[1:-1]),
+                "name": ", ".join(parts[1:-1]),
                 "memory_bytes": int(memory) * MiB if memory.isdigit() else None,
             }
         )
