@@ -298,3 +298,9 @@ def test_gd404_says_what_replaced_nvml_on_wsl2():
 def test_unavailable_section_skips_the_checks():
     facts = make_facts(gpu_processes=Unavailable("probe timed out").to_json())
     assert _run("GD402", facts)[0].severity.value == "skip"
+
+
+def test_cli_dry_run_changes_nothing_and_exits_zero(cli):
+    result = cli("fix", "--kill-stale", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Dry run: nothing was stopped." in result.stdout or "Nothing stale" in result.stdout
