@@ -86,7 +86,10 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
     view = nvml_view(ctx) if use_nvml else DriverView(nvml=Unavailable("not asked"))
     if view.nvml != "ok":
         view.process_list = view.nvml if view.process_list is None else view.process_list
-        nvidia_smi_view(ctx, view)
+        if kind == "windows":
+            # nvidia-smi.exe can work where the Python bindings cannot load nvml.dll; on
+            # Linux it uses the same library, so it would only fail the same way.
+            nvidia_smi_view(ctx, view)
     holders = set(table.devices) | set(view.listed)
     caller = _caller(ctx, table)
     recent = sample_cpu(ctx, table, sorted(holders), conf["sample_seconds"])
