@@ -13,4 +13,5 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.containers",
     "gpudoctor.checks.limits",
     "gpudoctor.checks.wsl",
+    "gpudoctor.checks.processes",
 )

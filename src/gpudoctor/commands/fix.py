@@ -11,7 +11,7 @@ import click
 @click.option(
     "--kill-stale",
     is_flag=True,
-    help="Stop stale processes (orphaned workers, idle kernels, zombies' parents) "
+    help="Stop stale processes (orphaned workers, idle kernels, stopped or finished runs) "
     "that hold GPU memory.",
 )
 @click.option(

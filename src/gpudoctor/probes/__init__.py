@@ -34,6 +34,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.env",
     "gpudoctor.probes.nvidia",
     "gpudoctor.probes.wsl",
+    "gpudoctor.probes.gpu_processes",
 )
 
 

@@ -1,0 +1,476 @@
+"""``gpudoctor fix --kill-stale``: stop stale processes that hold GPU memory, and only those.
+
+:func:`plan` is pure: from an inventory (``gpu_processes`` facts) it decides what to stop and
+why, and what to leave alone and why (other users, gpudoctor itself and its ancestors and
+process group, zombies, low-confidence guesses). :func:`apply` is the only code that sends
+signals. Right before signalling it re-checks each target's identity (pid plus start time),
+on Linux through a pidfd so a pid reused after the check cannot be hit either; it asks
+politely (SIGTERM, plus SIGCONT for a stopped process), waits ``grace`` seconds, then forces.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gpudoctor.errors import BadInputError
+from gpudoctor.processes import CONFIDENCE_RANK, MEDIUM, protected, stale_holders
+
+#: Seconds to wait for a process to vanish after the forceful signal.
+FORCE_WAIT_S = 3.0
+POLL_S = 0.05
+#: Start times (seconds) closer than this are the same process (psutil rounds differently).
+START_TIME_TOLERANCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    """A process the plan will stop, with the identity that must still match at signal time."""
+
+    pid: int
+    start_time: float | None
+    start_ticks: int | None
+    user: str | None
+    cmdline: str
+    kind: str
+    confidence: str
+    reasons: tuple[str, ...]
+    gpu_memory_bytes: int | None
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Skipped:
+    pid: int
+    cmdline: str
+    why: str
+
+
+@dataclass(frozen=True)
+class KillPlan:
+    targets: tuple[Target, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """What happened to one target: died, survived, gone, identity-changed or denied."""
+
+    target: Target
+    result: str
+    detail: str = ""
+    signals: list[str] = field(default_factory=list)
+
+
+# -- plan (pure) --------------------------------------------------------------------------
+
+
+def plan(
+    inventory: Mapping[str, Any],
+    *,
+    idle_minutes: float,
+    all_users: bool,
+    privileged: bool,
+    current_uid: int | None,
+    current_user: str | None,
+    min_confidence: str = MEDIUM,
+) -> KillPlan:
+    """What to stop and why, and what to leave alone and why; touches nothing."""
+    if not inventory.get("applicable", True):
+        return KillPlan(notes=(str(inventory.get("reason") or "nothing to look at here"),))
+    targets: list[Target] = []
+    skipped: list[Skipped] = []
+    for row, verdict in stale_holders(inventory, idle_minutes=idle_minutes):
+        pid = int(row["pid"])
+        cmdline = str(row.get("cmdline") or row.get("name") or "?")
+        why = protected(row)
+        if why is None and not verdict.killable:
+            why = f"{verdict.kind}: {verdict.advice}"
+        if why is None and CONFIDENCE_RANK[verdict.confidence] < CONFIDENCE_RANK[min_confidence]:
+            why = f"only a {verdict.confidence}-confidence guess ({'; '.join(verdict.reasons)})"
+        if why is None and not _owned(row, current_uid, current_user):
+            owner = row.get("user") or "an unknown user"
+            if not (privileged and all_users):
+                why = (
+                    f"belongs to {owner}; other users' processes are stopped only when run as "
+                    "root/Administrator with --all-users"
+                )
+        if why is not None:
+            skipped.append(Skipped(pid, cmdline, why))
+            continue
+        targets.append(
+            Target(
+                pid=pid,
+                start_time=row.get("start_time"),
+                start_ticks=row.get("start_ticks"),
+                user=row.get("user"),
+                cmdline=cmdline,
+                kind=verdict.kind,
+                confidence=verdict.confidence,
+                reasons=verdict.reasons,
+                gpu_memory_bytes=row.get("gpu_memory_bytes"),
+                stopped=row.get("state") in ("stopped", "tracing-stop"),
+            )
+        )
+    return KillPlan(tuple(targets), tuple(skipped))
+
+
+def _owned(row: Mapping[str, Any], uid: int | None, user: str | None) -> bool:
+    if row.get("uid") is not None and uid is not None:
+        return int(row["uid"]) == uid
+    if row.get("user") and user:
+        return str(row["user"]).lower() == user.lower()
+    return False
+
+
+# -- apply (signals) ----------------------------------------------------------------------
+
+
+class PidfdOps:
+    """Linux: a pidfd pins the process, so the identity check and the signal cannot race."""
+
+    def __init__(self, proc_root: str = "/proc") -> None:
+        self.proc_root = proc_root
+
+    def attach(self, target: Target) -> Any:
+        try:
+            fd = os.pidfd_open(target.pid)
+        except ProcessLookupError:
+            return "gone: it exited before it was signalled"
+        ticks, state = self._start_ticks(target.pid)
+        if ticks is None:
+            os.close(fd)
+            return "gone: it exited before it was signalled"
+        if target.start_ticks is not None and ticks != target.start_ticks:
+            os.close(fd)
+            return "identity-changed: the pid now belongs to a newer process; left alone"
+        if state == "Z":
+            os.close(fd)
+            return "gone: it had already exited (zombie)"
+        return fd
+
+    def _start_ticks(self, pid: int) -> tuple[int | None, str]:
+        from gpudoctor.probes.proc_table import parse_stat
+
+        try:
+            with open(f"{self.proc_root}/{pid}/stat", "rb") as handle:
+                stat = parse_stat(pid, handle.read())
+        except OSError:
+            return None, ""
+        return (stat.start_ticks, stat.state) if stat else (None, "")
+
+    def polite(self, handle: Any, target: Target) -> list[str]:
+        signal.pidfd_send_signal(handle, signal.SIGTERM)
+        if target.stopped:
+            signal.pidfd_send_signal(handle, signal.SIGCONT)
+            return ["SIGTERM", "SIGCONT"]
+        return ["SIGTERM"]
+
+    def force(self, handle: Any, target: Target) -> list[str]:
+        signal.pidfd_send_signal(handle, signal.SIGKILL)
+        return ["SIGKILL"]
+
+    def exited(self, handle: Any, target: Target) -> bool:
+        import select
+
+        readable, _, _ = select.select([handle], [], [], 0)
+        return bool(readable)
+
+    def release(self, handle: Any) -> None:
+        os.close(handle)
+
+
+class PsutilOps:
+    """Elsewhere: psutil, comparing the start time before each signal."""
+
+    def attach(self, target: Target) -> Any:
+        import psutil
+
+        try:
+            proc = psutil.Process(target.pid)
+            started = proc.create_time()
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return "gone: it had already exited (zombie)"
+        except psutil.NoSuchProcess:
+            return "gone: it exited before it was signalled"
+        except psutil.Error as exc:
+            return f"denied: {exc}"
+        if target.start_time is not None and abs(started - target.start_time) > (
+            START_TIME_TOLERANCE_S
+        ):
+            return "identity-changed: the pid now belongs to a newer process; left alone"
+        return proc
+
+    def polite(self, handle: Any, target: Target) -> list[str]:
+        import psutil
+
+        try:
+            handle.terminate()  # SIGTERM; TerminateProcess on Windows (no polite option)
+            if target.stopped and hasattr(signal, "SIGCONT"):
+                handle.send_signal(signal.SIGCONT)
+        except psutil.NoSuchProcess as exc:
+            raise ProcessLookupError(str(exc)) from None
+        except psutil.AccessDenied as exc:
+            raise PermissionError(str(exc)) from None
+        return ["terminate"]
+
+    def force(self, handle: Any, target: Target) -> list[str]:
+        import psutil
+
+        try:
+            handle.kill()
+        except psutil.NoSuchProcess as exc:
+            raise ProcessLookupError(str(exc)) from None
+        except psutil.AccessDenied as exc:
+            raise PermissionError(str(exc)) from None
+        return ["kill"]
+
+    def exited(self, handle: Any, target: Target) -> bool:
+        import psutil
+
+        try:
+            return not handle.is_running() or handle.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    def release(self, handle: Any) -> None:
+        return None
+
+
+def default_ops() -> Any:
+    if sys.platform.startswith("linux") and hasattr(os, "pidfd_open"):
+        return PidfdOps()
+    return PsutilOps()
+
+
+def apply(
+    kill_plan: KillPlan,
+    *,
+    grace: float,
+    ops: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Outcome]:
+    """Signal the plan's targets: politely, then after ``grace`` seconds forcefully."""
+    ops = ops or default_ops()
+    outcomes: list[Outcome] = []
+    live: list[tuple[Outcome, Any]] = []
+    for target in kill_plan.targets:
+        handle = ops.attach(target)
+        if isinstance(handle, str):
+            result, _, detail = handle.partition(": ")
+            outcomes.append(Outcome(target, result, detail))
+            continue
+        outcome = Outcome(target, "survived")
+        outcomes.append(outcome)
+        try:
+            outcome.signals += ops.polite(handle, target)
+        except ProcessLookupError:
+            outcome.result, outcome.detail = "gone", "it exited before it was signalled"
+            ops.release(handle)
+            continue
+        except PermissionError as exc:
+            outcome.result, outcome.detail = "denied", str(exc)
+            ops.release(handle)
+            continue
+        live.append((outcome, handle))
+    live = _wait(live, ops, clock() + grace, clock, sleep)
+    for outcome, handle in live:
+        try:
+            outcome.signals += ops.force(handle, outcome.target)
+        except (ProcessLookupError, PermissionError) as exc:
+            outcome.detail = str(exc)
+    live = _wait(live, ops, clock() + FORCE_WAIT_S, clock, sleep)
+    for outcome, handle in live:
+        outcome.detail = outcome.detail or (
+            "still running after the forceful signal (stuck in the driver or in "
+            "uninterruptible I/O?)"
+        )
+        ops.release(handle)
+    return outcomes
+
+
+def _wait(
+    live: list[tuple[Outcome, Any]],
+    ops: Any,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> list[tuple[Outcome, Any]]:
+    while True:
+        still = []
+        for outcome, handle in live:
+            if ops.exited(handle, outcome.target):
+                outcome.result = "died"
+                outcome.detail = "after " + " then ".join(outcome.signals)
+                ops.release(handle)
+            else:
+                still.append((outcome, handle))
+        live = still
+        if not live or clock() >= deadline:
+            return live
+        sleep(POLL_S)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def current_identity() -> tuple[int | None, str | None, bool]:
+    """(real uid, user name, is root/Administrator) of whoever runs gpudoctor."""
+    if hasattr(os, "getuid"):
+        import getpass
+
+        try:
+            name: str | None = getpass.getuser()
+        except (KeyError, OSError):
+            name = None
+        return os.getuid(), name, os.geteuid() == 0
+    import ctypes
+
+    try:
+        admin = bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        admin = False
+    import psutil
+
+    try:
+        name = psutil.Process().username()
+    except psutil.Error:
+        name = None
+    return None, name, admin
+
+
+def cli_fix_kill_stale(
+    *,
+    all_users: bool,
+    grace: float,
+    idle_minutes: float,
+    yes: bool,
+    dry_run: bool,
+    options: Mapping[str, Any] | None = None,
+    inventory: Mapping[str, Any] | None = None,
+    ops: Any = None,
+    echo: Callable[[str], None] | None = None,
+    confirm: Callable[[str], bool] | None = None,
+) -> int:
+    """Plan, show, confirm, stop, then re-measure; returns the exit code.
+
+    ``options`` reach the inventory as ``ctx.options`` (tests pass stand-in device paths);
+    ``inventory`` skips the first look entirely.
+    """
+    import click
+
+    from gpudoctor.probes import ProbeContext
+    from gpudoctor.probes.gpu_processes import collect_inventory
+
+    say = echo or click.echo
+    opts = {**dict(options or {}), "idle_minutes": idle_minutes}
+
+    def look() -> Mapping[str, Any]:
+        return collect_inventory(ProbeContext(options=opts))
+
+    before = inventory if inventory is not None else look()
+    uid, user, privileged = current_identity()
+    if all_users and not privileged:
+        say("gpudoctor: --all-users needs root/Administrator; only your own processes count.")
+    kill_plan = plan(
+        before,
+        idle_minutes=idle_minutes,
+        all_users=all_users,
+        privileged=privileged,
+        current_uid=uid,
+        current_user=user,
+    )
+    for note in kill_plan.notes:
+        say(f"gpudoctor: {note}")
+    _show_plan(kill_plan, say)
+    if not kill_plan.targets:
+        say("Nothing stale to stop: no process holding the GPU looks stale.")
+        return 0
+    if dry_run:
+        say("Dry run: nothing was stopped.")
+        return 0
+    if not yes:
+        if confirm is None and not sys.stdin.isatty():
+            raise BadInputError(
+                "not asking without a terminal: add --yes to stop them, or --dry-run to look"
+            )
+        ask = confirm or (lambda q: click.confirm(q, default=False))
+        if not ask(f"Stop these {len(kill_plan.targets)} process(es)?"):
+            say("Nothing was stopped.")
+            return 0
+    outcomes = apply(kill_plan, grace=grace, ops=ops)
+    _show_outcomes(outcomes, say)
+    after = look() if inventory is None else None
+    _show_memory(before, after, outcomes, say, idle_minutes)
+    bad = [o for o in outcomes if o.result in ("survived", "denied")]
+    return 1 if bad else 0
+
+
+def _show_plan(kill_plan: KillPlan, say: Callable[[str], None]) -> None:
+    if kill_plan.targets:
+        say(f"Will stop {len(kill_plan.targets)} process(es):")
+    for t in kill_plan.targets:
+        memory = f", {t.gpu_memory_bytes / 1024**2:.0f} MiB GPU" if t.gpu_memory_bytes else ""
+        say(f"  pid {t.pid} ({t.user or '?'}{memory}) {t.cmdline}")
+        say(f"      {t.kind}, {t.confidence} confidence: {'; '.join(t.reasons)}")
+    if kill_plan.skipped:
+        say("Leaving alone:")
+    for s in kill_plan.skipped:
+        say(f"  pid {s.pid} {s.cmdline}")
+        say(f"      {s.why}")
+
+
+def _show_outcomes(outcomes: list[Outcome], say: Callable[[str], None]) -> None:
+    for o in outcomes:
+        say(f"  pid {o.target.pid}: {o.result}" + (f" ({o.detail})" if o.detail else ""))
+    died = sum(1 for o in outcomes if o.result == "died")
+    survived = sum(1 for o in outcomes if o.result in ("survived", "denied"))
+    say(f"{died} stopped, {survived} survived, {len(outcomes) - died - survived} left alone.")
+
+
+def _used(inventory: Mapping[str, Any] | None) -> int | None:
+    if inventory is None:
+        return None
+    devices = inventory.get("devices")
+    if not isinstance(devices, (list, tuple)) or not devices:
+        return None
+    values = [d.get("used_bytes") for d in devices]
+    if not all(isinstance(v, int) for v in values):
+        return None
+    return sum(values)  # type: ignore[arg-type]
+
+
+def _show_memory(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any] | None,
+    outcomes: list[Outcome],
+    say: Callable[[str], None],
+    idle_minutes: float,
+) -> None:
+    used_before, used_after = _used(before), _used(after)
+    if used_before is not None and used_after is not None:
+        freed = used_before - used_after
+        say(
+            f"GPU memory in use: {used_before / 1024**2:.0f} MiB before, "
+            f"{used_after / 1024**2:.0f} MiB after ({freed / 1024**2:.0f} MiB freed)."
+        )
+    else:
+        known = sum(o.target.gpu_memory_bytes or 0 for o in outcomes if o.result == "died")
+        say(
+            "GPU memory could not be re-measured (NVML gives no device totals here)"
+            + (
+                f"; the stopped processes were listed with {known / 1024**2:.0f} MiB."
+                if known
+                else "."
+            )
+        )
+    if after is not None:
+        left = stale_holders(after, idle_minutes=idle_minutes)
+        say(f"Stale GPU holders left: {len(left)}.")
