@@ -67,6 +67,8 @@ _TOKEN_SHAPES = re.compile(
     r"(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,}|"
     r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
 )
+# Long opaque runs (API keys, hex tokens); _opaque() decides whether one is random enough.
+_OPAQUE_CANDIDATE = re.compile(r"(?<![\w.\-/])[A-Za-z0-9+_\-]{32,}={0,2}(?![\w.\-/])")
 _SECRET_ASSIGNMENT = re.compile(
     r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY)"
     r"[A-Z0-9_]*)(\s*[=:](?!=)\s*)(?!<redacted)(\"[^\"]*\"|'[^']*'|[^\s,;]+)"
@@ -78,7 +80,7 @@ _BARE_UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
 _MAC = re.compile(
-    r"(?<![\w:\-])(?:[0-9A-Fa-f]{2}([:\-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:\-])"
+    r"(?<![\w\-])(?:[0-9A-Fa-f]{2}([:\-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])"
 )
 # A dotted quad that is not part of a longer dotted version ("12.4.5.8.1") nor a pinned
 # package version ("cublas==12.4.5.8", "v1.2.3.4", "cu12-12.4.5.8").
@@ -98,6 +100,14 @@ _WINDOWS_PROFILE = re.compile(r"(?i)\b([A-Z]:[\\/]+Users[\\/]+)([^\\/\s\"'<>:;|]
 _WSL_PROFILE = re.compile(r"(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]+)", re.IGNORECASE)
 _UNIX_HOME = re.compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]+)")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
+
+
+def _opaque(match: re.Match[str]) -> str:
+    """Withhold a long run that mixes many digits and letters: a key, not a word."""
+    run = match.group(0)
+    digits = sum(c.isdigit() for c in run)
+    letters = sum(c.isalpha() for c in run)
+    return REDACTED if digits >= 4 and letters >= 8 else run
 
 
 @dataclass(frozen=True)
@@ -199,7 +209,8 @@ class Redactor:
         """Withhold credentials in URLs, known token shapes and ``SECRET=value`` pairs."""
         text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
         text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        return _TOKEN_SHAPES.sub(REDACTED, text)
+        text = _TOKEN_SHAPES.sub(REDACTED, text)
+        return _OPAQUE_CANDIDATE.sub(_opaque, text)
 
     def text(self, value: str, *, network: bool = True) -> str:
         """One string, with secrets withheld and (unless disabled) identities replaced."""
