@@ -23,6 +23,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 COMMAND_MODULES: tuple[str, ...] = (
     "gpudoctor.commands.fix",
     "gpudoctor.commands.report",
+    "gpudoctor.commands.diff",
 )
 
 
