@@ -184,7 +184,11 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def _leaf(value: Any) -> str:
+def _leaf(value: Any, path: str = "") -> str:
+    if path.endswith("_bytes") and isinstance(value, int) and not isinstance(value, bool):
+        from gpudoctor.checks._helpers import fmt_bytes
+
+        return f"{value} ({fmt_bytes(value)})"
     if isinstance(value, Mapping) and set(value) == {"$unavailable"}:
         return f"not available: {value['$unavailable']}"
     if isinstance(value, (Mapping, list, tuple)):
@@ -195,7 +199,7 @@ def _leaf(value: Any) -> str:
 def _facts_section(name: str, data: Any) -> str:
     rows = flatten(data)
     table = ["| Fact | Value |", "|---|---|"]
-    table += [f"| `{path or name}` | {_cell(_leaf(value))} |" for path, value in rows]
+    table += [f"| `{path or name}` | {_cell(_leaf(value, path))} |" for path, value in rows]
     return "\n".join(
         [
             f"<details><summary><b>{name}</b> ({len(rows)} facts)</summary>",
