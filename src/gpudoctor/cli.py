@@ -20,7 +20,11 @@ from gpudoctor.errors import GpuDoctorError
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 #: Modules that each add one command (or group) to the CLI through ``register(main)``.
-COMMAND_MODULES: tuple[str, ...] = ("gpudoctor.commands.fix",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "gpudoctor.commands.fix",
+    "gpudoctor.commands.report",
+    "gpudoctor.commands.diff",
+)
 
 
 def _command_line() -> str:
@@ -74,6 +78,10 @@ def main() -> None:
 # -- check ------------------------------------------------------------------------------
 
 _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
+NO_REDACT_HELP = (
+    "Keep user, host and home names, IP/MAC addresses and GPU ids in the output "
+    "(secrets are still withheld). Not for public tickets."
+)
 
 
 @main.command("check")
@@ -156,6 +164,7 @@ _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@click.option("--no-redact", is_flag=True, help=NO_REDACT_HELP)
 def check_command(
     fmt: str,
     output: str | None,
@@ -171,6 +180,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
 
@@ -195,6 +205,7 @@ def check_command(
         plugins=not no_plugins,
         deep=deep,
         command=_command_line(),
+        redact=not no_redact,
         options={
             "wslconfig": wslconfig_path,
             "scripts": list(scripts),
@@ -223,14 +234,16 @@ def check_command(
     metavar="SECONDS",
     help="Total time the probes may take (default 5).",
 )
-def snapshot_command(output: str | None, budget: float | None) -> None:
+@click.option("--no-redact", is_flag=True, help=NO_REDACT_HELP)
+def snapshot_command(output: str | None, budget: float | None, no_redact: bool) -> None:
     """Record this machine's facts for replay: gpudoctor check --replay FILE.
 
-    The snapshot holds no secrets: only allow-listed environment variables are recorded.
+    The snapshot holds no secrets: only allow-listed environment variables are recorded,
+    and user, host and home names, addresses and GPU ids are replaced by placeholders.
     """
     from gpudoctor.session import write_snapshot
 
-    write_snapshot(output, budget=budget, command=_command_line())
+    write_snapshot(output, budget=budget, command=_command_line(), redact=not no_redact)
 
 
 # -- list / explain ---------------------------------------------------------------------

@@ -29,6 +29,8 @@ class CheckRequest:
     command: str = "gpudoctor check"
     #: What probes may look at besides the machine (``wslconfig``, ``scripts`` ...).
     options: dict[str, Any] = field(default_factory=dict)
+    #: Replace user, host, home, addresses and GPU ids with placeholders (off: --no-redact).
+    redact: bool = True
 
 
 def gather_live(
@@ -77,10 +79,12 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
 
 
 def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -> None:
+    from gpudoctor.redact import redact_report
     from gpudoctor.report.json_report import render_json
     from gpudoctor.report.markdown import render_markdown
     from gpudoctor.report.text import render_text
 
+    report = redact_report(report, enabled=request.redact)
     if request.fmt == "json":
         stream.write(render_json(report, strict=request.strict))
     elif request.fmt == "markdown":
@@ -95,6 +99,7 @@ def run_check(request: CheckRequest) -> int:
 
     if request.output:
         check_writable(request.output)
+    warn_if_not_redacted(request.redact)
     report = build_report(request)
     if request.output:
         buffer = io.StringIO()
@@ -109,18 +114,32 @@ def run_check(request: CheckRequest) -> int:
     return report.exit_code(request.strict)
 
 
+def warn_if_not_redacted(redact: bool) -> None:
+    """Say loudly, on standard error, what an unredacted report contains."""
+    if not redact:
+        from gpudoctor.redact import no_redact_warning
+
+        print(no_redact_warning(), file=sys.stderr)
+
+
 def write_snapshot(
-    output: str | None, *, budget: float | None, command: str, options: dict[str, Any] | None = None
+    output: str | None,
+    *,
+    budget: float | None,
+    command: str,
+    options: dict[str, Any] | None = None,
+    redact: bool = True,
 ) -> None:
     from gpudoctor.facts.snapshot import snapshot_document
     from gpudoctor.report.text import plain_output
 
     if output:
         check_writable(output)
+    warn_if_not_redacted(redact)
     facts = gather_live(
         options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
     )
-    text = json.dumps(snapshot_document(facts, command=command), indent=2) + "\n"
+    text = json.dumps(snapshot_document(facts, command=command, redact=redact), indent=2) + "\n"
     if output:
         atomic_write_text(output, text)
         print(

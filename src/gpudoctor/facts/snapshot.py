@@ -25,9 +25,14 @@ REPORT_FORMAT = "gpudoctor-report"
 REPLAYABLE_FORMATS = (SNAPSHOT_FORMAT, REPORT_FORMAT)
 
 
-def snapshot_document(facts: Facts, command: str = "") -> dict[str, Any]:
-    """The JSON document for ``gpudoctor snapshot``."""
-    return {
+def snapshot_document(facts: Facts, command: str = "", *, redact: bool = True) -> dict[str, Any]:
+    """The JSON document for ``gpudoctor snapshot``, redacted unless ``redact`` is False.
+
+    Secrets are withheld either way; ``redact=False`` keeps user, host and hardware ids.
+    """
+    from gpudoctor.redact import redact_data
+
+    document = {
         "format": SNAPSHOT_FORMAT,
         "schema_version": facts.schema_version,
         "gpudoctor_version": __version__,
@@ -40,6 +45,7 @@ def snapshot_document(facts: Facts, command: str = "") -> dict[str, Any]:
         "facts": facts.to_json(),
         "probes": facts.probes_json(),
     }
+    return redact_data(document, enabled=redact)
 
 
 def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:

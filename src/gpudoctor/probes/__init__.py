@@ -35,6 +35,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.nvidia",
     "gpudoctor.probes.wsl",
     "gpudoctor.probes.gpu_processes",
+    "gpudoctor.probes.system_info",
 )
 
 
