@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 
 import pynvml
 import pytest
@@ -92,7 +91,8 @@ def test_fake_returns_binding_types_and_units():
     assert memory.total == 25757220864
     assert fake.nvmlDeviceGetPowerUsage(handle) == 402123  # milliwatts, as NVML
     [proc] = fake.nvmlDeviceGetComputeRunningProcesses(handle)
-    assert proc.pid == 4242 and proc.usedGpuMemory is None  # WDDM "not available"
+    assert proc.pid == 4242
+    assert proc.usedGpuMemory is None  # WDDM "not available"
 
 
 def test_fake_missing_v3_symbol_reads_as_library_mismatch():
@@ -161,11 +161,10 @@ def test_gpu_is_lost_is_a_reason_for_that_gpu_only():
 def test_hanging_call_costs_its_timeout_and_only_that_fact():
     fake = FakeNvml(machine(RTX_4090, hang={"nvmlDeviceGetPowerUsage": 30}))
     nvml = Nvml(fake, timeout=0.2)
-    started = time.monotonic()
     power = nvml.call("nvmlDeviceGetPowerUsage", FakeHandle(0))
-    elapsed = time.monotonic() - started
-    assert isinstance(power, Unavailable) and "did not return" in power.reason
-    assert elapsed < 5  # far below the 30 s hang: the funnel stopped waiting
+    assert isinstance(power, Unavailable)
+    assert "did not return within 0.2 s" in power.reason
+    assert fake.hanging == 1  # the call is still stuck; the funnel stopped waiting for it
     assert nvml.call("nvmlDeviceGetPowerManagementDefaultLimit", FakeHandle(0)) == 450000
     fake.release()
 
@@ -179,7 +178,8 @@ def test_repeated_hangs_stop_further_calls():
     nvml.call("nvmlDeviceGetTemperature", FakeHandle(0), 0)
     calls_before = len(fake.calls)
     result = nvml.call("nvmlDeviceGetName", FakeHandle(0))
-    assert isinstance(result, Unavailable) and "stopped answering" in result.reason
+    assert isinstance(result, Unavailable)
+    assert "stopped answering" in result.reason
     assert len(fake.calls) == calls_before
     fake.release()
 

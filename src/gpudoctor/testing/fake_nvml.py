@@ -99,6 +99,8 @@ class FakeNvml:
         self.devices: list[dict[str, Any]] = [dict(d) for d in self.data.get("devices", [])]
         self.calls: list[str] = []
         self.initialized = 0
+        #: Calls currently stuck in a configured hang (a test can see the caller gave up).
+        self.hanging = 0
         self._release = threading.Event()
         self._lock = threading.Lock()
 
@@ -122,7 +124,13 @@ class FakeNvml:
             raise nvml_error("FunctionNotFound")
         seconds = self.data.get("hang", {}).get(name)
         if seconds is not None:
-            self._release.wait(float(seconds))
+            with self._lock:
+                self.hanging += 1
+            try:
+                self._release.wait(float(seconds))
+            finally:
+                with self._lock:
+                    self.hanging -= 1
         raised = self.data.get("raise", {}).get(name)
         if raised is not None:
             raise nvml_error(raised)
