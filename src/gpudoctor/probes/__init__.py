@@ -34,6 +34,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.env",
     "gpudoctor.probes.nvidia",
     "gpudoctor.probes.kernel_log",
+    "gpudoctor.probes.torch_install",
 )
 
 
