@@ -12,4 +12,6 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.memory",
     "gpudoctor.checks.containers",
     "gpudoctor.checks.limits",
+    "gpudoctor.checks.gpu_health",
+    "gpudoctor.checks.torch_install",
 )
