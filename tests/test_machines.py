@@ -49,3 +49,29 @@ def test_machine_replays_to_expected_findings(path):
 def test_fixture_describes_itself(path):
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["fixture"]["description"].strip()
+
+
+@pytest.mark.parametrize("path", MACHINES, ids=[p.stem for p in MACHINES])
+def test_every_format_renders_every_machine(path):
+    """Each recorded machine renders in every format (empty sections, odd shapes included)."""
+    import io
+
+    from gpudoctor.report.json_report import render_json
+    from gpudoctor.report.markdown import render_markdown
+    from gpudoctor.report.text import render_text
+    from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
+    from gpudoctor.runner import Report
+
+    facts = load_replay(path)
+    report = Report(facts, run_checks(facts, list(load_registry(plugins=False))))
+    stream = io.StringIO()
+    render_text(report, stream, plain=True)
+    outputs = [
+        stream.getvalue(),
+        render_json(report),
+        render_markdown(report),
+        render_ticket_markdown(report, redacted=True),
+        json.dumps(ticket_document(report, redacted=True)),
+    ]
+    for finding in report.findings:
+        assert all(finding.check_id in text for text in outputs)

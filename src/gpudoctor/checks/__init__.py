@@ -14,4 +14,6 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.limits",
     "gpudoctor.checks.wsl",
     "gpudoctor.checks.processes",
+    "gpudoctor.checks.gpu_health",
+    "gpudoctor.checks.torch_install",
 )

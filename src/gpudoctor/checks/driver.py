@@ -29,7 +29,11 @@ def nvidia_driver(facts: Facts):
         count = len(devices) if not isinstance(devices, Unavailable) else 0
         names = ", ".join(
             sorted(
-                {str(d.get("name")) for d in devices if isinstance(d, dict) or hasattr(d, "get")}
+                {
+                    str(d.get("name"))
+                    for d in devices
+                    if (isinstance(d, dict) or hasattr(d, "get")) and "error" not in d
+                }
             )
         )
         ev = [
@@ -43,9 +47,14 @@ def nvidia_driver(facts: Facts):
         ]
         if count == 0:
             return info("The NVIDIA driver is loaded but lists no GPU", evidence=ev)
-        return passed(
-            f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}", evidence=ev
-        )
+        verdicts = [
+            passed(
+                f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}",
+                evidence=ev,
+            )
+        ]
+        verdicts.extend(_unreachable_gpus(devices))
+        return verdicts
     reason = nvml.reason if isinstance(nvml, Unavailable) else str(nvml)
     signals = [s for s in (gpu.get("kernel_module"), *(gpu.get("device_nodes") or ())) if s]
     ev = [
@@ -83,3 +92,24 @@ def nvidia_driver(facts: Facts):
             ),
         ],
     )
+
+
+def _unreachable_gpus(devices):
+    """A GPU NVML counts but cannot open (lost, needs reset) gets its own failure."""
+    for device in devices:
+        if not hasattr(device, "get") or "error" not in device:
+            continue
+        name = f"GPU{device.get('index')}"
+        yield fail(
+            f"{name} is listed by the driver but cannot be used: {device.get('error')}",
+            subject=name,
+            evidence=[evidence("NVML", device.get("error"), "nvmlDeviceGetHandleByIndex")],
+            remedies=[
+                remedy(
+                    "Reboot; if the GPU stays lost, reseat it, check its power cables and "
+                    "riser, and look for Xid 79 in the kernel log.",
+                    "sudo dmesg -T | grep -i xid",
+                    platforms=("linux",),
+                ),
+            ],
+        )

@@ -36,6 +36,8 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.wsl",
     "gpudoctor.probes.gpu_processes",
     "gpudoctor.probes.system_info",
+    "gpudoctor.probes.kernel_log",
+    "gpudoctor.probes.torch_install",
 )
 
 

@@ -1,4 +1,9 @@
-"""NVIDIA driver and GPUs as NVML and the kernel see them."""
+"""NVIDIA driver and GPUs as NVML and the kernel see them.
+
+Every NVML query goes through :class:`gpudoctor.nvml.Nvml`, so a query the GPU or platform
+does not support becomes an Unavailable that says so (never 0), and a hung query costs only
+its own timeout. Units in the facts: bytes, watts, degrees Celsius, percent.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,37 @@ from typing import Any
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.nvml import Nvml, open_nvml, text
 from gpudoctor.probes._base import ProbeContext, probe
+
+# nvml.h enum values (stable across driver releases), so any bindings module will do.
+TEMPERATURE_GPU = 0
+THRESHOLD_SHUTDOWN = 0
+THRESHOLD_SLOWDOWN = 1
+THRESHOLD_GPU_MAX = 3
+ERROR_CORRECTED = 0
+ERROR_UNCORRECTED = 1
+VOLATILE_ECC = 0
+AGGREGATE_ECC = 1
+RETIRED_SINGLE_BIT = 0
+RETIRED_DOUBLE_BIT = 1
+
+#: Clock-event ("throttle") reason bits, nvml.h ``nvmlClocksEventReason*``.
+CLOCK_EVENT_REASONS = {
+    0x1: "GpuIdle",
+    0x2: "ApplicationsClocksSetting",
+    0x4: "SwPowerCap",
+    0x8: "HwSlowdown",
+    0x10: "SyncBoost",
+    0x20: "SwThermalSlowdown",
+    0x40: "HwThermalSlowdown",
+    0x80: "HwPowerBrakeSlowdown",
+    0x100: "DisplayClockSetting",
+    0x200: "BoardLimit",
+    0x400: "Reliability",
+}
+IDLE_BIT = 0x1
+
+COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
+DRIVER_MODELS = {0: "WDDM", 1: "TCC", 2: "MCDM"}
 
 
 def _kernel_module(ctx: ProbeContext) -> str | None:
@@ -26,31 +62,177 @@ def _device_nodes(ctx: ProbeContext) -> list[str]:
     return sorted("/dev/" + n[len(pattern) :] for n in nodes)
 
 
-def _devices(nvml: Nvml) -> list[dict[str, Any]] | Unavailable:
+def redact_uuid(uuid: Any) -> Any:
+    """``GPU-8f3e2c1a-...`` -> ``GPU-8f3e2c1a``: enough to match CUDA_VISIBLE_DEVICES prefixes,
+    not enough to identify the card in a public ticket."""
+    if not isinstance(uuid, str):
+        return uuid
+    prefix, _, rest = uuid.partition("-")
+    return f"{prefix}-{rest[:8]}" if rest else uuid
+
+
+def _map(value: Any, func: Any) -> Any:
+    return value if isinstance(value, Unavailable) else func(value)
+
+
+def _bool(value: Any) -> Any:
+    return _map(value, lambda v: bool(int(v)))
+
+
+def _watts(milliwatts: Any) -> Any:
+    return _map(milliwatts, lambda v: round(int(v) / 1000.0, 1))
+
+
+def clock_event_reasons(mask: Any) -> Any:
+    """Decode the reason mask; the idle bit is dropped because idle clocks are no problem."""
+    if isinstance(mask, Unavailable):
+        return mask
+    mask = int(mask)
+    active = [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit and bit != IDLE_BIT]
+    return {"mask": mask, "idle": bool(mask & IDLE_BIT), "active": active}
+
+
+def _temperature(nvml: Nvml, handle: Any) -> dict[str, Any]:
+    return {
+        "current_c": nvml.call("nvmlDeviceGetTemperature", handle, TEMPERATURE_GPU),
+        "slowdown_c": nvml.call("nvmlDeviceGetTemperatureThreshold", handle, THRESHOLD_SLOWDOWN),
+        "shutdown_c": nvml.call("nvmlDeviceGetTemperatureThreshold", handle, THRESHOLD_SHUTDOWN),
+        "gpu_max_c": nvml.call("nvmlDeviceGetTemperatureThreshold", handle, THRESHOLD_GPU_MAX),
+    }
+
+
+def _power(nvml: Nvml, handle: Any) -> dict[str, Any]:
+    return {
+        "draw_w": _watts(nvml.call("nvmlDeviceGetPowerUsage", handle)),
+        "limit_w": _watts(nvml.call("nvmlDeviceGetEnforcedPowerLimit", handle)),
+        "default_limit_w": _watts(nvml.call("nvmlDeviceGetPowerManagementDefaultLimit", handle)),
+    }
+
+
+def _pcie(nvml: Nvml, handle: Any) -> dict[str, Any]:
+    return {
+        "current_generation": nvml.call("nvmlDeviceGetCurrPcieLinkGeneration", handle),
+        "max_generation": nvml.call("nvmlDeviceGetMaxPcieLinkGeneration", handle),
+        "gpu_max_generation": nvml.call("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle),
+        "current_width": nvml.call("nvmlDeviceGetCurrPcieLinkWidth", handle),
+        "max_width": nvml.call("nvmlDeviceGetMaxPcieLinkWidth", handle),
+    }
+
+
+def _ecc(nvml: Nvml, handle: Any) -> dict[str, Any]:
+    mode = nvml.call("nvmlDeviceGetEccMode", handle)
+    if isinstance(mode, Unavailable):
+        return {"enabled": mode}
+    facts: dict[str, Any] = {"enabled": bool(mode[0]), "pending": bool(mode[1])}
+    for counter, counter_name in ((VOLATILE_ECC, "volatile"), (AGGREGATE_ECC, "aggregate")):
+        for kind, kind_name in ((ERROR_CORRECTED, "corrected"), (ERROR_UNCORRECTED, "uncorrected")):
+            facts[f"{counter_name}_{kind_name}"] = nvml.call(
+                "nvmlDeviceGetTotalEccErrors", handle, kind, counter
+            )
+    return facts
+
+
+def _retired_pages(nvml: Nvml, handle: Any) -> Any:
+    single = nvml.call("nvmlDeviceGetRetiredPages", handle, RETIRED_SINGLE_BIT)
+    if isinstance(single, Unavailable):
+        return single
+    double = nvml.call("nvmlDeviceGetRetiredPages", handle, RETIRED_DOUBLE_BIT)
+    return {
+        "single_bit": len(single),
+        "double_bit": _map(double, len),
+        "pending": _bool(nvml.call("nvmlDeviceGetRetiredPagesPendingStatus", handle)),
+    }
+
+
+def _remapped_rows(nvml: Nvml, handle: Any) -> Any:
+    rows = nvml.call("nvmlDeviceGetRemappedRows", handle)
+    if isinstance(rows, Unavailable):
+        return rows
+    correctable, uncorrectable, pending, failure = rows
+    return {
+        "correctable": int(correctable),
+        "uncorrectable": int(uncorrectable),
+        "pending": bool(pending),
+        "failure": bool(failure),
+    }
+
+
+def _pair(value: Any, names: dict[int, str] | None = None) -> Any:
+    """``[current, pending]`` -> ``{"current": ..., "pending": ...}`` (named or bool)."""
+
+    def convert(pair: Any) -> dict[str, Any]:
+        current, pending = int(pair[0]), int(pair[1])
+        if names is None:
+            return {"current": bool(current), "pending": bool(pending)}
+        return {"current": names.get(current, str(current)), "pending": names.get(pending, "?")}
+
+    return _map(value, convert)
+
+
+def _device(nvml: Nvml, index: int, platform: str) -> dict[str, Any]:
+    handle = nvml.call("nvmlDeviceGetHandleByIndex", index)
+    if isinstance(handle, Unavailable):
+        return {"index": index, "error": handle.reason}
+    memory = nvml.call("nvmlDeviceGetMemoryInfo", handle)
+    util = nvml.call("nvmlDeviceGetUtilizationRates", handle)
+    capability = nvml.call("nvmlDeviceGetCudaComputeCapability", handle)
+    reasons = nvml.call("nvmlDeviceGetCurrentClocksEventReasons", handle)
+    if isinstance(reasons, Unavailable) and "not in these NVML bindings" in reasons.reason:
+        reasons = nvml.call("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
+    facts: dict[str, Any] = {
+        "index": index,
+        "name": text(nvml.call("nvmlDeviceGetName", handle)),
+        "uuid": redact_uuid(text(nvml.call("nvmlDeviceGetUUID", handle))),
+        "compute_capability": _map(capability, lambda c: f"{c[0]}.{c[1]}"),
+        "memory_total_bytes": _map(memory, lambda m: int(m.total)),
+        "memory_used_bytes": _map(memory, lambda m: int(m.used)),
+        "utilization_gpu_percent": _map(util, lambda u: int(u.gpu)),
+        "utilization_memory_percent": _map(util, lambda u: int(u.memory)),
+        "temperature": _temperature(nvml, handle),
+        "power": _power(nvml, handle),
+        "clock_event_reasons": clock_event_reasons(reasons),
+        "pcie": _pcie(nvml, handle),
+        "ecc": _ecc(nvml, handle),
+        "retired_pages": _retired_pages(nvml, handle),
+        "remapped_rows": _remapped_rows(nvml, handle),
+        "persistence_mode": _bool(nvml.call("nvmlDeviceGetPersistenceMode", handle)),
+        "compute_mode": _map(
+            nvml.call("nvmlDeviceGetComputeMode", handle), lambda m: COMPUTE_MODES.get(m, str(m))
+        ),
+        "mig_mode": _pair(nvml.call("nvmlDeviceGetMigMode", handle)),
+    }
+    if platform == "win32":
+        model = nvml.call("nvmlDeviceGetDriverModel", handle, versions=("_v2",))
+        facts["driver_model"] = _pair(model, DRIVER_MODELS)
+    return facts
+
+
+def _devices(nvml: Nvml, platform: str) -> list[dict[str, Any]] | Unavailable:
     count = nvml.call("nvmlDeviceGetCount")
     if isinstance(count, Unavailable):
         return count
-    devices = []
-    for index in range(count):
-        handle = nvml.call("nvmlDeviceGetHandleByIndex", index)
-        if isinstance(handle, Unavailable):
-            devices.append({"index": index, "error": handle.reason})
-            continue
-        memory = nvml.call("nvmlDeviceGetMemoryInfo", handle)
-        devices.append(
-            {
-                "index": index,
-                "name": text(nvml.call("nvmlDeviceGetName", handle)),
-                "memory_total_bytes": memory if isinstance(memory, Unavailable) else memory.total,
-                "memory_used_bytes": memory if isinstance(memory, Unavailable) else memory.used,
-            }
-        )
-    return devices
+    return [_device(nvml, index, platform) for index in range(count)]
 
 
-@probe("gpu", timeout=4.0)
+def cuda_version_text(value: Any) -> Any:
+    """NVML's ``12040`` -> ``"12.4"`` (the newest CUDA this driver supports)."""
+    return _map(value, lambda v: f"{int(v) // 1000}.{(int(v) % 1000) // 10}")
+
+
+def nvml_facts(nvml: Nvml, platform: str) -> dict[str, Any]:
+    """Everything the ``gpu`` section reads through an open NVML session."""
+    cuda = nvml.call("nvmlSystemGetCudaDriverVersion", versions=("_v2",))
+    return {
+        "nvml": "ok",
+        "driver_version": text(nvml.call("nvmlSystemGetDriverVersion")),
+        "cuda_driver_version": cuda_version_text(cuda),
+        "devices": _devices(nvml, platform),
+    }
+
+
+@probe("gpu", timeout=4.5)
 def probe_gpu(ctx: ProbeContext) -> dict[str, Any]:
-    """Whether an NVIDIA driver is present, its versions, and the GPUs NVML lists."""
+    """Whether an NVIDIA driver is present, its versions, and the health of each GPU."""
     nvidia_smi = ctx.which("nvidia-smi") or ctx.which("nvidia-smi.exe")
     facts: dict[str, Any] = {
         "kernel_module": _kernel_module(ctx),
@@ -67,15 +249,7 @@ def probe_gpu(ctx: ProbeContext) -> dict[str, Any]:
         )
         return facts
     try:
-        cuda = session.call("nvmlSystemGetCudaDriverVersion", versions=("_v2",))
-        facts.update(
-            nvml="ok",
-            driver_version=text(session.call("nvmlSystemGetDriverVersion")),
-            cuda_driver_version=cuda
-            if isinstance(cuda, Unavailable)
-            else f"{cuda // 1000}.{(cuda % 1000) // 10}",
-            devices=_devices(session),
-        )
+        facts.update(nvml_facts(session, ctx.platform))
     finally:
         session.shutdown()
     return facts

@@ -197,7 +197,9 @@ def _leaf(value: Any, path: str = "") -> str:
 
 
 def _facts_section(name: str, data: Any) -> str:
-    rows = flatten(data)
+    from gpudoctor.facts.model import thaw
+
+    rows = flatten(thaw(data))
     table = ["| Fact | Value |", "|---|---|"]
     table += [f"| `{path or name}` | {_cell(_leaf(value, path))} |" for path, value in rows]
     return "\n".join(

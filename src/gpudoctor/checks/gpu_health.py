@@ -1,0 +1,461 @@
+"""Is each GPU healthy: clocks, temperature, PCIe link, memory errors, Xids, settings?
+
+Facts come from NVML through the ``gpu`` probe and from the kernel log. A fact NVML did not
+support is Unavailable, and a check that needs it says "skip" for that GPU, never "pass".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gpudoctor.checks._helpers import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.model import Verdict
+from gpudoctor.registry import check
+from gpudoctor.xid import describe_xid
+
+#: Clock-event reasons that mean the GPU is being slowed against its will.
+SLOWDOWN_REASONS = {
+    "HwSlowdown": "hardware slowdown (temperature, power brake or power supply)",
+    "HwThermalSlowdown": "hardware thermal slowdown (the GPU is too hot)",
+    "SwThermalSlowdown": "driver thermal slowdown (the GPU is near its limit)",
+    "HwPowerBrakeSlowdown": "external power brake (power supply or cables)",
+}
+
+#: Utilization at and above which the PCIe link should be running at full speed.
+BUSY_PERCENT = 30
+
+
+def gpus(facts: Facts) -> list[Mapping[str, Any]]:
+    """GPUs NVML could open (a lost GPU has only ``index`` and ``error``)."""
+    devices = facts.get("gpu.devices")
+    if isinstance(devices, Unavailable) or not devices:
+        return []
+    return [d for d in devices if "error" not in d]
+
+
+def label(device: Mapping[str, Any]) -> str:
+    return f"GPU{device.get('index')}"
+
+
+def _known(*values: Any) -> bool:
+    return all(v is not None and not isinstance(v, Unavailable) for v in values)
+
+
+def _sub(device: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = device.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
+    return verdicts or [skip(none_title)]
+
+
+@check(
+    "GD102",
+    "gpu-clocks-slowed",
+    summary="No GPU is slowed down by heat, power brakes or a lowered power cap",
+    requires=("gpu.devices",),
+    tags=("gpu", "performance"),
+)
+def gpu_clocks_slowed(facts: Facts):
+    """Read NVML's clock-event reasons; idle clocks are normal and ignored."""
+    verdicts = []
+    for device in gpus(facts):
+        reasons = device.get("clock_event_reasons")
+        if not isinstance(reasons, Mapping):
+            continue
+        power = _sub(device, "power")
+        ev = [
+            evidence(
+                "clock-event reasons",
+                ", ".join(reasons.get("active") or ()) or "none",
+                "nvmlDeviceGetCurrentClocksEventReasons",
+            ),
+            evidence(
+                "temperature",
+                f"{_sub(device, 'temperature').get('current_c')} °C",
+                "nvmlDeviceGetTemperature",
+            ),
+            evidence(
+                "power draw / limit",
+                f"{power.get('draw_w')} W / {power.get('limit_w')} W",
+                "nvmlDeviceGetPowerUsage, nvmlDeviceGetEnforcedPowerLimit",
+            ),
+        ]
+        slowed = [SLOWDOWN_REASONS[r] for r in reasons.get("active") or () if r in SLOWDOWN_REASONS]
+        if slowed:
+            verdicts.append(
+                warn(
+                    f"{label(device)} is being slowed down: {'; '.join(slowed)}",
+                    subject=label(device),
+                    evidence=ev,
+                    remedies=[
+                        remedy(
+                            "Improve cooling: clean the fans and filters, give the case "
+                            "airflow, raise a laptop off the desk."
+                        ),
+                        remedy(
+                            "A power brake points at the power supply: check the PCIe power "
+                            "cables are separate leads and fully seated."
+                        ),
+                        remedy(
+                            "A modest power cap gives steadier clocks than thermal cycling.",
+                            "sudo nvidia-smi -i {} -pl <watts>".format(device.get("index")),
+                            platforms=("linux",),
+                        ),
+                    ],
+                )
+            )
+            continue
+        capped = (
+            "SwPowerCap" in (reasons.get("active") or ())
+            and _known(power.get("limit_w"), power.get("default_limit_w"))
+            and power["limit_w"] < power["default_limit_w"]
+        )
+        if capped:
+            ev.append(
+                evidence(
+                    "default power limit",
+                    f"{power['default_limit_w']} W",
+                    "nvmlDeviceGetPowerManagementDefaultLimit",
+                )
+            )
+            verdicts.append(
+                info(
+                    f"{label(device)} runs at a power cap below its default "
+                    f"({power['limit_w']} W of {power['default_limit_w']} W)",
+                    subject=label(device),
+                    evidence=ev,
+                    remedies=[
+                        remedy(
+                            "If nobody set this cap on purpose (laptop power mode, "
+                            "an old nvidia-smi -pl), restore the default limit."
+                        )
+                    ],
+                )
+            )
+            continue
+        verdicts.append(
+            passed(
+                f"{label(device)} runs at unrestricted clocks", subject=label(device), evidence=ev
+            )
+        )
+    return _results(verdicts, "NVML reported no clock-event reasons for any GPU")
+
+
+@check(
+    "GD103",
+    "gpu-temperature",
+    summary="Each GPU runs below its own slowdown temperature",
+    requires=("gpu.devices",),
+    tags=("gpu", "thermal"),
+)
+def gpu_temperature(facts: Facts):
+    """Compare the temperature with the thresholds the GPU itself reports."""
+    verdicts = []
+    for device in gpus(facts):
+        temps = _sub(device, "temperature")
+        current, slowdown = temps.get("current_c"), temps.get("slowdown_c")
+        if not _known(current, slowdown):
+            continue
+        gpu_max = temps.get("gpu_max_c")
+        warn_at = gpu_max if _known(gpu_max) and gpu_max < slowdown else slowdown - 5
+        ev = [
+            evidence("temperature", f"{current} °C", "nvmlDeviceGetTemperature"),
+            evidence("slowdown threshold", f"{slowdown} °C", "nvmlDeviceGetTemperatureThreshold"),
+            evidence(
+                "shutdown threshold",
+                f"{temps.get('shutdown_c')} °C",
+                "nvmlDeviceGetTemperatureThreshold",
+            ),
+        ]
+        fixes = [
+            remedy(
+                "Improve cooling (fans, dust, case airflow, room temperature); on "
+                "laptops use a cooling pad and the performance power mode."
+            )
+        ]
+        if current >= slowdown:
+            verdicts.append(
+                fail(
+                    f"{label(device)} is at {current} °C, at or above its slowdown "
+                    f"threshold of {slowdown} °C: clocks are being cut",
+                    subject=label(device),
+                    evidence=ev,
+                    remedies=fixes,
+                )
+            )
+        elif current >= warn_at:
+            verdicts.append(
+                warn(
+                    f"{label(device)} is at {current} °C, within reach of its "
+                    f"slowdown threshold of {slowdown} °C",
+                    subject=label(device),
+                    evidence=ev,
+                    remedies=fixes,
+                )
+            )
+        else:
+            verdicts.append(
+                passed(
+                    f"{label(device)} at {current} °C (slowdown at {slowdown} °C)",
+                    subject=label(device),
+                    evidence=ev,
+                )
+            )
+    return _results(verdicts, "NVML reported no temperature thresholds for any GPU")
+
+
+@check(
+    "GD104",
+    "pcie-link-degraded",
+    summary="A busy GPU's PCIe link runs at the generation and width it is capable of",
+    requires=("gpu.devices",),
+    tags=("gpu", "performance"),
+)
+def pcie_link_degraded(facts: Facts):
+    """Judge the link only under load: idle GPUs drop to a slower link to save power."""
+    verdicts = []
+    for device in gpus(facts):
+        link = _sub(device, "pcie")
+        cur_gen, max_gen = link.get("current_generation"), link.get("max_generation")
+        cur_width, max_width = link.get("current_width"), link.get("max_width")
+        util = device.get("utilization_gpu_percent")
+        if not _known(cur_gen, max_gen, cur_width, max_width, util):
+            continue
+        ev = [
+            evidence(
+                "link now",
+                f"Gen{cur_gen} x{cur_width}",
+                "nvmlDeviceGetCurrPcieLinkGeneration/Width",
+            ),
+            evidence(
+                "link capable",
+                f"Gen{max_gen} x{max_width}",
+                "nvmlDeviceGetMaxPcieLinkGeneration/Width",
+            ),
+            evidence("GPU utilization", f"{util} %", "nvmlDeviceGetUtilizationRates"),
+        ]
+        if util < BUSY_PERCENT:
+            verdicts.append(
+                skip(
+                    f"{label(device)} is idle ({util} %): an idle link slows down "
+                    "on purpose, so it is judged only under load",
+                    subject=label(device),
+                    evidence=ev,
+                )
+            )
+        elif cur_gen < max_gen or cur_width < max_width:
+            verdicts.append(
+                warn(
+                    f"{label(device)} is busy but its PCIe link runs at Gen{cur_gen} "
+                    f"x{cur_width} instead of Gen{max_gen} x{max_width}",
+                    subject=label(device),
+                    evidence=ev,
+                    remedies=[
+                        remedy(
+                            "Reseat the card in an x16 slot, replace a riser cable, and "
+                            "check the PCIe generation setting in the BIOS."
+                        ),
+                        remedy(
+                            "Confirm the slot's wiring in the mainboard manual (many x16 "
+                            "slots are wired x4 or share lanes with M.2 drives)."
+                        ),
+                    ],
+                )
+            )
+        else:
+            verdicts.append(
+                passed(
+                    f"{label(device)} PCIe link at Gen{cur_gen} x{cur_width}",
+                    subject=label(device),
+                    evidence=ev,
+                )
+            )
+    return _results(verdicts, "NVML reported no PCIe link state for any GPU")
+
+
+def _memory_error_verdict(device: Mapping[str, Any]) -> Verdict | None:
+    ecc, rows, pages = (
+        _sub(device, "ecc"),
+        _sub(device, "remapped_rows"),
+        _sub(device, "retired_pages"),
+    )
+    if not (ecc.get("enabled") is True or rows or pages):
+        return None
+    ev = []
+    for key in ("volatile_uncorrected", "aggregate_uncorrected", "volatile_corrected"):
+        if _known(ecc.get(key)):
+            ev.append(
+                evidence(f"ECC {key.replace('_', ' ')}", ecc[key], "nvmlDeviceGetTotalEccErrors")
+            )
+    if rows:
+        ev.append(
+            evidence(
+                "remapped rows",
+                f"{rows.get('correctable')} correctable, "
+                f"{rows.get('uncorrectable')} uncorrectable, pending "
+                f"{rows.get('pending')}, failure {rows.get('failure')}",
+                "nvmlDeviceGetRemappedRows",
+            )
+        )
+    if pages:
+        ev.append(
+            evidence(
+                "retired pages",
+                f"{pages.get('single_bit')} single-bit, "
+                f"{pages.get('double_bit')} double-bit, pending {pages.get('pending')}",
+                "nvmlDeviceGetRetiredPages",
+            )
+        )
+    reset = remedy(
+        "Reset the GPU when nothing runs on it, or reboot.",
+        f"sudo nvidia-smi -r -i {device.get('index')}",
+        platforms=("linux",),
+    )
+    rma = remedy(
+        "If uncorrectable errors keep rising after a reset, contact the vendor "
+        "about replacing the board."
+    )
+    name = label(device)
+    if _known(ecc.get("volatile_uncorrected")) and ecc["volatile_uncorrected"] > 0:
+        return fail(
+            f"{name} had {ecc['volatile_uncorrected']} uncorrectable ECC error(s) since "
+            "the driver loaded: results on it cannot be trusted",
+            subject=name,
+            evidence=ev,
+            remedies=[reset, rma],
+        )
+    if rows.get("failure"):
+        return fail(
+            f"{name} failed to remap a faulty memory row",
+            subject=name,
+            evidence=ev,
+            remedies=[reset, rma],
+        )
+    if rows.get("pending") or pages.get("pending") is True:
+        return warn(
+            f"{name} has a memory repair waiting for a GPU reset",
+            subject=name,
+            evidence=ev,
+            remedies=[reset],
+        )
+    lifetime_bad = (
+        (_known(ecc.get("aggregate_uncorrected")) and ecc["aggregate_uncorrected"] > 0)
+        or (_known(rows.get("uncorrectable")) and rows["uncorrectable"] > 0)
+        or (_known(pages.get("double_bit")) and pages["double_bit"] > 0)
+    )
+    if lifetime_bad:
+        return warn(
+            f"{name} has a history of uncorrectable memory errors",
+            subject=name,
+            evidence=ev,
+            remedies=[rma],
+        )
+    return passed(f"{name} reports no uncorrectable memory errors", subject=name, evidence=ev)
+
+
+@check(
+    "GD105",
+    "gpu-memory-errors",
+    summary="No GPU reports uncorrectable ECC errors, failed row remaps or pending repairs",
+    requires=("gpu.devices",),
+    tags=("gpu", "hardware"),
+)
+def gpu_memory_errors(facts: Facts):
+    """ECC counters, retired pages (pre-Ampere) and remapped rows (Ampere and newer)."""
+    verdicts = [v for v in (_memory_error_verdict(d) for d in gpus(facts)) if v is not None]
+    return _results(verdicts, "No GPU reports ECC state (GeForce cards have no ECC)")
+
+
+@check(
+    "GD106",
+    "gpu-xid-errors",
+    summary="The NVIDIA driver logged no Xid errors since boot",
+    requires=("kernel_log.xid_events",),
+    tags=("gpu", "driver", "hardware"),
+)
+def gpu_xid_errors(facts: Facts):
+    """Xid lines from the kernel log, explained with NVIDIA's catalogue of codes."""
+    events = facts.get("kernel_log.xid_events") or ()
+    source = facts.get("kernel_log.source") or "kernel log"
+    if not events:
+        return passed(
+            "No Xid errors in the kernel log since boot",
+            evidence=[evidence("source", source, "kernel_log probe")],
+        )
+    counts = Counter(int(e["code"]) for e in events)
+    uptime = facts.get("kernel_log.uptime_seconds")
+    ev = []
+    remedies = []
+    worst = "info"
+    rank = {"info": 0, "warn": 1, "fail": 2}
+    for code, count in sorted(counts.items()):
+        entry = describe_xid(code)
+        last = [e for e in events if int(e["code"]) == code][-1]
+        when = ""
+        stamp = last.get("seconds_since_boot")
+        if _known(uptime, stamp):
+            when = f", last {_ago(float(uptime) - float(stamp))} ago"
+        ev.append(
+            evidence(
+                f"Xid {code} × {count}", f"{entry.meaning}{when} (PCI {last.get('pci')})", source
+            )
+        )
+        remedies.append(remedy(f"Xid {code}: {entry.remedy}"))
+        if rank[entry.severity] > rank[worst]:
+            worst = entry.severity
+    codes = ", ".join(f"{c} ({describe_xid(c).meaning})" for c in sorted(counts))
+    title = f"The NVIDIA driver logged Xid errors since boot: {codes}"
+    return {"fail": fail, "warn": warn, "info": info}[worst](title, evidence=ev, remedies=remedies)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+@check(
+    "GD107",
+    "persistence-mode",
+    summary="Multi-GPU Linux servers keep the driver loaded between runs (persistence mode)",
+    requires=("gpu.devices", "host.kind"),
+    tags=("gpu", "driver"),
+)
+def persistence_mode(facts: Facts):
+    """Without persistence mode each run re-initializes every GPU and loses clock settings."""
+    if facts.get("host.kind") != "linux":
+        return skip("Persistence mode is a native Linux setting (not WSL, Windows or macOS)")
+    devices = gpus(facts)
+    if len(devices) < 2:
+        return skip(
+            f"Persistence mode matters on multi-GPU servers; this machine has {len(devices)} GPU"
+        )
+    known = [d for d in devices if isinstance(d.get("persistence_mode"), bool)]
+    off = [label(d) for d in known if not d["persistence_mode"]]
+    ev = [
+        evidence("persistence mode off", ", ".join(off) or "none", "nvmlDeviceGetPersistenceMode")
+    ]
+    if not known:
+        return skip("NVML did not report persistence mode")
+    if off:
+        return info(
+            f"Persistence mode is off on {len(off)} of {len(devices)} GPUs: every run waits "
+            "for the driver to initialize them, and clock or power settings reset",
+            evidence=ev,
+            remedies=[
+                remedy(
+                    "Enable NVIDIA's persistence daemon.",
+                    "sudo systemctl enable --now nvidia-persistenced",
+                    platforms=("linux",),
+                )
+            ],
+        )
+    return passed(f"Persistence mode is on for all {len(devices)} GPUs", evidence=ev)

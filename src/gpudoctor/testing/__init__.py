@@ -1,0 +1,1 @@
+"""Test doubles for hardware that a test machine lacks (NVML without a GPU)."""
