@@ -177,3 +177,12 @@ def test_help_teaches_with_examples():
     assert "gpudoctor check" in result.stdout
     assert "Exit codes" in result.stdout
     assert Path(REPO / "README.md").read_text().count("gpudoctor check") >= 1
+
+
+def test_skipped_checks_fold_into_one_line_unless_verbose():
+    quiet = run_cli("check", "--replay", str(SHM), "--no-plugins")
+    skip_lines = [line for line in quiet.stdout.splitlines() if line.startswith("[--]")]
+    assert len(skip_lines) == 1
+    assert "checks skipped as not applicable here" in skip_lines[0]
+    verbose = run_cli("check", "--replay", str(SHM), "--no-plugins", "-v")
+    assert sum(line.startswith("[--]") for line in verbose.stdout.splitlines()) > 1

@@ -92,8 +92,20 @@ def render_text(
         header += f" (replayed from {report.replayed_from})"
     console.print(Text(header, style="bold"))
     console.print()
+    skipped = [f for f in report.findings if f.severity is Severity.SKIP]
     for finding in report.findings:
+        if finding.severity is Severity.SKIP and not verbose:
+            continue
         _render_finding(console, finding, marks, verbose)
+    if skipped and not verbose:
+        ids = ", ".join(sorted({f.check_id for f in skipped}))
+        console.print(
+            Text(
+                f"{marks[Severity.SKIP]} {len(skipped)} checks skipped as not "
+                f"applicable here: {ids} (-v shows why)",
+                style=_STYLES[Severity.SKIP],
+            )
+        )
     if verbose:
         _render_probe_times(console, report)
     console.print()
