@@ -20,7 +20,7 @@ from gpudoctor.errors import GpuDoctorError
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 #: Modules that each add one command (or group) to the CLI through ``register(main)``.
-COMMAND_MODULES: tuple[str, ...] = ("gpudoctor.commands.fix",)
+COMMAND_MODULES: tuple[str, ...] = ("gpudoctor.commands.fix", "gpudoctor.commands.bench")
 
 
 def _command_line() -> str:
