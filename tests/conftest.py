@@ -35,8 +35,12 @@ def make_facts(**overrides: Any) -> Facts:
     return Facts(sections)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: str | os.PathLike[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m gpudoctor ARGS`` in a child process, as a user's shell would."""
     full_env = dict(os.environ)
     full_env.pop("NO_COLOR", None)
@@ -46,7 +50,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
         full_env.update(env)
     return subprocess.run(
         [sys.executable, "-m", "gpudoctor", *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd,
+        check=False,
     )
 
 

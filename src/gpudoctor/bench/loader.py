@@ -160,6 +160,8 @@ class LoaderBenchRequest:
     worker_init: str | None = None
     target_samples_per_s: float | None = None
     cwd: str | None = None
+    #: Silence beyond a setting's own limits before the watchdog kills the child.
+    watchdog_margin_s: float = 20.0
 
 
 def parse_target(spec: str, option: str) -> tuple[str, str]:
@@ -325,7 +327,9 @@ def _watch_child(
             if kind == "ready":
                 result.update(event.get("info", {}))
                 # A setting waits for a first batch twice (start, next epoch), then measures.
-                silence_limit = 2 * request.startup_timeout + request.seconds + 20.0
+                silence_limit = (
+                    2 * request.startup_timeout + request.seconds + request.watchdog_margin_s
+                )
             elif kind == "start":
                 current = event["setting"]
                 report(_describe(current), event.get("fraction", 0.0))

@@ -92,7 +92,7 @@ def bench_group() -> None:
 
 
 @bench_group.command("disk")
-@click.argument("path", type=click.Path())
+@click.argument("path")
 @click.option(
     "--seconds",
     type=click.FloatRange(min=0.2, max=600),
@@ -143,7 +143,6 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
 @click.option(
     "--images",
     "images_dir",
-    type=click.Path(),
     default=None,
     metavar="DIR",
     help="A folder of images, decoded and resized to 224x224 like a classification set.",
