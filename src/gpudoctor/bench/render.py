@@ -240,6 +240,8 @@ def loader_markdown(result: dict[str, Any]) -> str:
 def gpu_lines(result: dict[str, Any]) -> list[str]:
     if result.get("status") == "skipped":
         return [f"GPU self-test skipped: {result['reason']}"]
+    if not result.get("tests"):
+        return [f"GPU self-test failed: {result.get('reason', 'no result')}"]
     lines = [f"GPU self-test: {result.get('name')} (torch {result.get('torch')})"]
     for test in result.get("tests", []):
         mark = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}.get(test["status"], test["status"])

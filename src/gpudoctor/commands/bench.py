@@ -255,5 +255,42 @@ def loader_command(
     sys.exit(1 if result.get("hang") else 0)
 
 
+@bench_group.command("gpu")
+@click.option("--device", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=5, max=600),
+    default=90.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a GPU that stops answering after this long.",
+)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def gpu_command(device: int, timeout: float, fmt: str) -> None:
+    """Self-test the GPU in under a minute: memory, matmul, copy bandwidth, throttling.
+
+    Fills most of the free GPU memory in chunks and reads it back, checks matmul results
+    against the CPU, times pinned and pageable host<->device copies against what the PCIe
+    link should carry, and records throttle reasons under load. Skipped (exit 0) without
+    CUDA; exit 1 when a test fails or warns.
+
+    \b
+    Examples:
+      gpudoctor bench gpu
+      gpudoctor bench gpu --device 1 -f json
+    """
+    from gpudoctor.bench.gpu import run_gpu_bench
+    from gpudoctor.bench.render import gpu_lines
+
+    with _progress("GPU self-test") as progress:
+        progress("running", 0.1)
+        result = run_gpu_bench(timeout=timeout, device=device)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo("\n".join(gpu_lines(result)))
+    sys.exit(1 if result.get("status") in ("fail", "warn") else 0)
+
+
 def register(main: click.Group) -> None:
     main.add_command(bench_group)
