@@ -116,7 +116,7 @@ _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
     type=click.FloatRange(min=0.1, max=600),
     default=None,
     metavar="SECONDS",
-    help="Total time the probes may take (default 5).",
+    help="Total time the probes may take (default 5; 60 with --deep).",
 )
 @click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
 @click.option(

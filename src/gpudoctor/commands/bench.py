@@ -210,7 +210,8 @@ def loader_command(
     Runs in a separate process with a timeout. Reports samples/s, time to the first batch
     (worker start-up), gaps between batches (p50/p95/p99) and a stutter score, RAM per
     worker, and recommends the fewest workers within 5% of the best throughput. A worker
-    start-up that never finishes is reported, not waited on. Exit code 1 when it hangs.
+    start-up that never finishes is reported, not waited on. Exit code 1 when it hangs or
+    no setting works.
 
     \b
     Examples:
@@ -252,7 +253,7 @@ def loader_command(
         lambda: loader_lines(result, plain=plain),
         lambda: loader_markdown(result),
     )
-    sys.exit(1 if result.get("hang") else 0)
+    sys.exit(1 if result.get("hang") or not result.get("recommended") else 0)
 
 
 @bench_group.command("gpu")
