@@ -16,6 +16,7 @@ by a time and a byte budget.
 from __future__ import annotations
 
 import errno
+import math
 import mmap
 import os
 import random
@@ -256,11 +257,12 @@ def classify_local_path(path: str) -> dict[str, Any]:
 class _Reader:
     """Reads whole files through one aligned buffer, bypassing the page cache if it can."""
 
-    def __init__(self, fs_kind: str) -> None:
+    def __init__(self, fs_kind: str, *, bypass_cache: bool = True) -> None:
         self.buffer = mmap.mmap(-1, BLOCK_BYTES)  # anonymous mmap: page-aligned
         self.view = memoryview(self.buffer)
         self.fs_kind = fs_kind
-        self.direct_ok = hasattr(os, "O_DIRECT") and fs_kind != "memory"
+        self.bypass_cache = bypass_cache
+        self.direct_ok = bypass_cache and hasattr(os, "O_DIRECT") and fs_kind != "memory"
 
     def close(self) -> None:
         self.view.release()
@@ -278,6 +280,8 @@ class _Reader:
         fd = os.open(path, flags)
         if self.fs_kind == "memory":
             return fd, CACHE_MEMORY
+        if not self.bypass_cache:
+            return fd, CACHE_WARM
         if hasattr(os, "posix_fadvise"):
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -295,12 +299,15 @@ class _Reader:
                 pass
         return fd, CACHE_WARM
 
-    def read_file(self, path: str, limit: int) -> tuple[int, str]:
-        """Read up to ``limit`` bytes of ``path`` front to back; returns (bytes, cache label)."""
+    def read_file(self, path: str, limit: int, deadline: float = math.inf) -> tuple[int, str]:
+        """Read up to ``limit`` bytes of ``path`` front to back, stopping at ``deadline``.
+
+        Returns (bytes read, cache label).
+        """
         fd, cache = self._open(path)
         total = 0
         try:
-            while total < limit:
+            while total < limit and time.perf_counter() < deadline:
                 try:
                     got = _read_into(fd, self.view)
                 except OSError as exc:
@@ -398,7 +405,9 @@ def _phase(
         if elapsed >= seconds or done_bytes >= byte_budget:
             break
         try:
-            got, label = reader.read_file(path, min(per_file_limit, byte_budget - done_bytes))
+            got, label = reader.read_file(
+                path, min(per_file_limit, byte_budget - done_bytes), deadline=start + seconds
+            )
         except OSError:
             failed += 1
             continue
@@ -429,8 +438,11 @@ def bench_disk(
     seed: int | None = None,
     progress: ProgressFunc | None = None,
     filesystem: dict[str, Any] | None = None,
+    bypass_cache: bool = True,
 ) -> dict[str, Any]:
     """Measure how fast training can read the folder ``path``; returns JSON-ready results.
+
+    ``bypass_cache=False`` measures what a later epoch sees (labelled warm-cache).
 
     Raises :class:`BadInputError` when the folder does not exist, is a file, cannot be read
     or holds no readable data.
@@ -453,7 +465,7 @@ def bench_disk(
     rng.shuffle(small)
     remaining = max(0.1, seconds - (time.monotonic() - started))
     share = 0.5 if large and small else 1.0
-    reader = _Reader(fs.get("kind", "unknown"))
+    reader = _Reader(fs.get("kind", "unknown"), bypass_cache=bypass_cache)
     try:
         sequential = _phase(
             reader,

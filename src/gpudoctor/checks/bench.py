@@ -187,11 +187,14 @@ def _loader_source(loader: dict[str, Any]) -> str:
 def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
     rows = [c for c in loader.get("configs", []) if c.get("phase") != "restart"]
     ev = [evidence("measured on", _loader_source(loader), f"torch {loader.get('torch')}")]
+    peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
     for row in rows:
         if row.get("status") == "ok":
+            # A bar per setting: the throughput-vs-workers chart in text and Markdown reports.
+            bar = "#" * max(1, round(20 * (row["samples_per_s"] or 0) / peak)) if peak else ""
             value = (
-                f"{row['samples_per_s']} samples/s, first batch {row.get('first_batch_s')} s, "
-                f"stutter {row.get('stutter')}"
+                f"{bar:<20} {row['samples_per_s']} samples/s, first batch "
+                f"{row.get('first_batch_s')} s, stutter {row.get('stutter')}"
             )
         else:
             value = f"{row.get('status')}: {row.get('error', '')}"
