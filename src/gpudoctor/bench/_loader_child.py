@@ -28,6 +28,8 @@ from gpudoctor.bench.loader import recommend as recommend_setting
 SYNTHETIC_IMAGES = 48
 SYNTHETIC_SIZE = (500, 375)  # about the mean ImageNet photo
 OUTPUT_SIDE = 224
+#: Share of --seconds the smart search may spend measuring one setting.
+SMART_SHARE = 0.6
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
@@ -258,6 +260,10 @@ class Bench:
     def measure(self, setting: dict[str, Any], *, steady: bool, adaptive: bool) -> dict[str, Any]:
         result: dict[str, Any] = dict(setting, status="ok")
         seconds = float(self.config["seconds"])
+        if adaptive:
+            # The smart search only ranks settings: it stops once the rate settles, and
+            # spends at most this share of the full measuring time on one setting.
+            seconds *= SMART_SHARE
         with WorkerMemory() as memory:
             loader = self.loader(setting)
             started = time.perf_counter()
@@ -343,7 +349,7 @@ class Bench:
 
 def _settled(stamps: list[float], begin: float, seconds: float) -> bool:
     """True once the first and second half of the batches arrived at the same rate."""
-    if len(stamps) < 16 or stamps[-1] - begin < 0.4 * seconds:
+    if len(stamps) < 12 or stamps[-1] - begin < 0.5 * seconds:
         return False
     half = len(stamps) // 2
     first = half / (stamps[half - 1] - begin)
