@@ -261,3 +261,23 @@ def test_images_folder_is_decoded(tmp_path):
     row = result["configs"][0]
     assert row["status"] == "ok"
     assert row["samples"] >= 2
+
+
+def test_markdown_and_text_charts_scale_bars_to_the_best():
+    from gpudoctor.bench.render import bar, loader_lines, loader_markdown
+
+    result = summarize(
+        {
+            "configs": [_row(0, 100, prefetch_factor=None), _row(2, 400, prefetch_factor=2)],
+            "hang": None,
+            "source": {"kind": "synthetic"},
+        }
+    )
+    md = loader_markdown(result)
+    assert "| workers | prefetch |" in md
+    assert f"`{bar(400, 400, 20)}`" in md
+    assert len(bar(400, 400, 20)) == 20
+    assert len(bar(100, 400, 20)) == 5
+    text = "\n".join(loader_lines(result, plain=True))
+    assert "#" * 28 in text
+    assert "Recommended: DataLoader(..., num_workers=2" in text
