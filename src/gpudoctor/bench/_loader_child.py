@@ -12,9 +12,7 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Callable
@@ -433,10 +431,9 @@ def main() -> None:
         protocol.flush()
 
     config = json.loads(sys.stdin.read())
-    scratch = tempfile.mkdtemp(prefix="gpudoctor-loader-")
     try:
         try:
-            dataset, info = build_dataset(config["source"], scratch)
+            dataset, info = build_dataset(config["source"], config["scratch"])
             bench = Bench(config, dataset, emit)
         except BadInput as exc:
             emit("bad_input", message=str(exc))
@@ -456,7 +453,6 @@ def main() -> None:
             smart_sweep(bench)
         emit("done")
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
         protocol.flush()
         # Skip the interpreter's slow worker shutdown; the parent kills stragglers.
         os._exit(0)

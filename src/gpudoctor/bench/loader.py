@@ -270,7 +270,13 @@ def run_loader_bench(
         config["workers"] = worker_candidates(config["cpus"])
     report = progress or (lambda _what, _fraction: None)
     started = time.monotonic()
-    with tempfile.TemporaryFile() as stderr_file:
+    # The scratch folder (synthetic images) belongs to this process, so it is removed even
+    # when the child has to be killed.
+    with (
+        tempfile.TemporaryFile() as stderr_file,
+        tempfile.TemporaryDirectory(prefix="gpudoctor-loader-") as scratch,
+    ):
+        config["scratch"] = scratch
         result, tail = _watch_child(request, config, stderr_file, report)
     if not result.get("torch") and not result["hang"]:
         raise BadInputError(f"the DataLoader benchmark could not start: {tail or 'no output'}")
@@ -339,10 +345,6 @@ def _watch_child(
             elif kind == "hang":
                 result["hang"] = event["hang"]
             elif kind == "done":
-                try:  # let it remove its scratch folder before its workers are killed
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
                 break
     finally:
         _kill_tree(proc)
