@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gpudoctor.commands.fix",
     "gpudoctor.commands.report",
     "gpudoctor.commands.diff",
+    "gpudoctor.commands.bench",
 )
 
 
@@ -124,7 +125,7 @@ NO_REDACT_HELP = (
     type=click.FloatRange(min=0.1, max=600),
     default=None,
     metavar="SECONDS",
-    help="Total time the probes may take (default 5).",
+    help="Total time the probes may take (default 5; 60 with --deep).",
 )
 @click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
 @click.option(

@@ -16,4 +16,5 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.processes",
     "gpudoctor.checks.gpu_health",
     "gpudoctor.checks.torch_install",
+    "gpudoctor.checks.bench",
 )

@@ -9,8 +9,9 @@ __all__ = ["SCHEMA_VERSION", "Facts", "ProbeRecord", "Unavailable", "collect", "
 
 def collect(options=None, *, deep: bool = False, budget: float | None = None, progress=None):  # type: ignore[no-untyped-def]
     """Gather facts from this machine with every built-in probe."""
-    from gpudoctor.facts.gather import DEFAULT_BUDGET, gather
+    from gpudoctor.facts.gather import DEEP_BUDGET, DEFAULT_BUDGET, gather
     from gpudoctor.probes import ProbeContext, all_probes
 
     ctx = ProbeContext(options=dict(options or {}), deep=deep)
-    return gather(ctx, all_probes(deep=deep), budget=budget or DEFAULT_BUDGET, progress=progress)
+    default = DEEP_BUDGET if deep else DEFAULT_BUDGET
+    return gather(ctx, all_probes(deep=deep), budget=budget or default, progress=progress)

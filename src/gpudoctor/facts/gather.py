@@ -20,6 +20,8 @@ from gpudoctor.probes._base import ProbeContext, ProbeSpec
 
 #: Default wall-clock budget for all quick probes together, in seconds.
 DEFAULT_BUDGET = 5.0
+#: Budget with ``--deep``, whose probes measure (disk reads, a DataLoader sweep).
+DEEP_BUDGET = 60.0
 
 ProgressCallback = Callable[[str, int, int], None]
 

@@ -1,0 +1,402 @@
+"""DataLoader throughput, start-up cost and stutter, measured with the real torch DataLoader.
+
+torch is imported only in a child process (:mod:`gpudoctor.bench._loader_child`), watched
+from here: the child reports one JSON line per event on a private pipe, and a child that goes
+silent longer than a setting can take (a worker start-up that never finishes, a dataset that
+cannot be pickled and blocks) is killed with all its workers and reported as a hang.
+
+The search is deliberately not the full grid. Only ``num_workers`` moves throughput much, so
+the worker counts are climbed until throughput stops rising; ``persistent_workers`` only
+changes the start-up of the next epoch, so it is timed once, without a steady phase;
+``prefetch_factor`` is tried only where batches arrive unevenly; ``pin_memory`` only with CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpudoctor.errors import BadInputError
+
+#: Within this fraction of the best throughput, fewer workers win (less RAM, faster start).
+TOLERANCE = 0.05
+#: A further worker count must beat the best so far by this much or the climb stops.
+CLIMB_GAIN = 0.05
+#: p95 gap / mean gap above this is stutter: batches arrive in bursts with stalls between.
+STUTTER_LIMIT = 3.0
+#: Seconds the child may take to import torch and build the dataset.
+STARTUP_GRACE_S = 90.0
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+PROTOCOL_PREFIX = "GPUDOCTOR-LOADER "
+
+ProgressFunc = Callable[[str, float], None]
+
+
+# -- pure decisions (unit-tested without torch) -------------------------------------------
+
+
+def worker_candidates(cpus: int) -> list[int]:
+    """0, 1, 2, 4, ... up to the usable cores, and the core count itself."""
+    counts = [0]
+    n = 1
+    while n <= cpus:
+        counts.append(n)
+        n *= 2
+    if cpus > 0 and counts[-1] != cpus:
+        counts.append(cpus)
+    return counts
+
+
+def gap_stats(gaps: Sequence[float]) -> dict[str, float | None]:
+    """p50/p95/p99 of the gaps between batches (ms) and the stutter score (p95 / mean)."""
+    if not gaps:
+        return {"gap_p50_ms": None, "gap_p95_ms": None, "gap_p99_ms": None, "stutter": None}
+    ordered = sorted(gaps)
+    mean = sum(ordered) / len(ordered)
+
+    def pct(q: float) -> float:
+        index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+        return ordered[index]
+
+    return {
+        "gap_p50_ms": round(pct(0.50) * 1000, 3),
+        "gap_p95_ms": round(pct(0.95) * 1000, 3),
+        "gap_p99_ms": round(pct(0.99) * 1000, 3),
+        "stutter": round(pct(0.95) / mean, 2) if mean > 0 else None,
+    }
+
+
+def setting_key(cfg: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        cfg["num_workers"],
+        cfg.get("prefetch_factor"),
+        bool(cfg.get("persistent_workers")),
+        bool(cfg.get("pin_memory")),
+    )
+
+
+def recommend(results: Iterable[dict[str, Any]], tolerance: float = TOLERANCE) -> dict | None:
+    """The cheapest measured setting within ``tolerance`` of the best throughput."""
+    ok = [r for r in results if r.get("status") == "ok" and r.get("samples_per_s")]
+    if not ok:
+        return None
+    best = max(r["samples_per_s"] for r in ok)
+    close = [r for r in ok if r["samples_per_s"] >= (1 - tolerance) * best]
+    return min(
+        close,
+        key=lambda r: (
+            r["num_workers"],
+            not r.get("persistent_workers", False),
+            r.get("prefetch_factor") or 0,
+            bool(r.get("pin_memory")),
+            -r["samples_per_s"],
+        ),
+    )
+
+
+def climb_should_stop(throughputs: Sequence[float], gain: float = CLIMB_GAIN) -> bool:
+    """Stop adding workers once the newest count fails to beat the best before it."""
+    if len(throughputs) < 3:  # always measure 0 and 1 worker, and one more
+        return False
+    return throughputs[-1] < (1 + gain) * max(throughputs[:-1])
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Add the verdict fields: best, recommended, speed-up over 0 workers, loader-bound."""
+    configs = [c for c in result.get("configs", []) if c.get("phase") != "restart"]
+    ok = [c for c in configs if c.get("status") == "ok" and c.get("samples_per_s")]
+    rec = recommend(ok)
+    best = max(ok, key=lambda c: c["samples_per_s"]) if ok else None
+    zero = next((c for c in ok if c["num_workers"] == 0), None)
+    result["best"] = best
+    result["recommended"] = rec
+    speedup = None
+    if rec and zero and zero["samples_per_s"]:
+        speedup = round(rec["samples_per_s"] / zero["samples_per_s"], 2)
+    result["speedup_vs_main_process"] = speedup
+    # Loading in the main process (the DataLoader default) is the bottleneck when workers
+    # would make the input pipeline markedly faster.
+    result["loader_bound_at_default"] = bool(speedup and speedup >= 1.3)
+    target = result.get("target_samples_per_s")
+    if target and best:
+        result["below_target"] = best["samples_per_s"] < target
+    if rec:
+        result["stutter"] = rec.get("stutter")
+    return result
+
+
+# -- running the child ---------------------------------------------------------------------
+
+
+@dataclass
+class LoaderBenchRequest:
+    """What to load and how long to look; ``source`` is one of three kinds.
+
+    ``{"kind": "synthetic"}``, ``{"kind": "images", "dir": PATH}`` or
+    ``{"kind": "factory", "spec": "module:function"}``.
+    """
+
+    source: dict[str, Any] = field(default_factory=lambda: {"kind": "synthetic"})
+    batch_size: int = 32
+    seconds: float = 1.5
+    mode: str = "smart"
+    workers: list[int] | None = None
+    prefetch_factors: list[int] = field(default_factory=lambda: [2, 4])
+    persistent: list[bool] = field(default_factory=lambda: [True, False])
+    start_method: str | None = None
+    startup_timeout: float = 15.0
+    worker_init: str | None = None
+    target_samples_per_s: float | None = None
+    cwd: str | None = None
+    #: Silence beyond a setting's own limits before the watchdog kills the child.
+    watchdog_margin_s: float = 20.0
+
+
+def parse_target(spec: str, option: str) -> tuple[str, str]:
+    """``module:function`` -> its parts, or a one-line error."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module.strip() or not name.strip() or not name.isidentifier():
+        raise BadInputError(
+            f"{option} {spec!r}: expected module:function, e.g. mydata:make_dataset"
+        )
+    return module.strip(), name.strip()
+
+
+def find_images(folder: str, limit: int = 100_000) -> list[str]:
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise BadInputError(f"--images {folder}: no such file or directory")
+    if not root.is_dir():
+        raise BadInputError(f"--images {folder}: is a file, not a folder of images")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise BadInputError(f"--images {folder}: permission denied")
+    found: list[str] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(os.path.join(dirpath, name))
+                if len(found) >= limit:
+                    return sorted(found)
+    if not found:
+        raise BadInputError(
+            f"--images {folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it"
+        )
+    return sorted(found)
+
+
+def usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except OSError:
+            pass
+    return max(1, os.cpu_count() or 1)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child and every worker it started (they share its process group)."""
+    if os.name == "posix":
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    else:  # pragma: no cover - Windows
+        try:
+            import psutil
+
+            parent = psutil.Process(proc.pid)
+            for child in parent.children(recursive=True):
+                child.kill()
+            parent.kill()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+
+
+def _reader(stream: Any, out: queue.Queue[dict[str, Any] | None]) -> None:
+    for raw in stream:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line.startswith(PROTOCOL_PREFIX):
+            try:
+                out.put(json.loads(line[len(PROTOCOL_PREFIX) :]))
+            except json.JSONDecodeError:
+                continue
+    out.put(None)
+
+
+def run_loader_bench(
+    request: LoaderBenchRequest, *, progress: ProgressFunc | None = None
+) -> dict[str, Any]:
+    """Run the sweep in a watched child process; returns JSON-ready results.
+
+    Raises :class:`BadInputError` for a dataset that cannot be built (bad ``module:function``,
+    a factory that raises or returns something that is not a Dataset, an empty folder).
+    """
+    source = dict(request.source)
+    if source.get("kind") == "factory":
+        parse_target(source["spec"], "--dataset")
+    elif source.get("kind") == "images":
+        source["files"] = find_images(source["dir"])
+    if request.worker_init:
+        parse_target(request.worker_init, "--worker-init")
+    config = asdict(request)
+    config["source"] = source
+    config["cpus"] = usable_cpus()
+    if config["workers"] is None:
+        config["workers"] = worker_candidates(config["cpus"])
+    report = progress or (lambda _what, _fraction: None)
+    started = time.monotonic()
+    # The scratch folder (synthetic images) belongs to this process, so it is removed even
+    # when the child has to be killed.
+    with (
+        tempfile.TemporaryFile() as stderr_file,
+        tempfile.TemporaryDirectory(prefix="gpudoctor-loader-") as scratch,
+    ):
+        config["scratch"] = scratch
+        result, tail = _watch_child(request, config, stderr_file, report)
+    if not result.get("torch") and not result["hang"]:
+        raise BadInputError(f"the DataLoader benchmark could not start: {tail or 'no output'}")
+    result["elapsed_s"] = round(time.monotonic() - started, 2)
+    result["mode"] = request.mode
+    result["target_samples_per_s"] = request.target_samples_per_s
+    result["source"] = {k: v for k, v in source.items() if k != "files"}
+    if source.get("kind") == "images":
+        result["source"]["images"] = len(source["files"])
+    return summarize(result)
+
+
+def _watch_child(
+    request: LoaderBenchRequest,
+    config: dict[str, Any],
+    stderr_file: Any,
+    report: ProgressFunc,
+) -> tuple[dict[str, Any], str]:
+    """Start the child, relay its events, kill it when silent; returns (result, stderr tail)."""
+    # The child writes its protocol on its stdout; anything the user's code prints goes to
+    # stderr there, which we keep for error messages.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gpudoctor.bench._loader_child import main; main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr_file,
+        cwd=request.cwd or os.getcwd(),
+        env=_child_env(),
+        start_new_session=(os.name == "posix"),
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(json.dumps(config).encode())
+    proc.stdin.close()
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, events), daemon=True).start()
+    result: dict[str, Any] = {"configs": [], "hang": None}
+    current: dict[str, Any] | None = None
+    silence_limit = STARTUP_GRACE_S
+    last_event = time.monotonic()
+    try:
+        while True:
+            try:
+                event = events.get(timeout=max(0.05, last_event + silence_limit - time.monotonic()))
+            except queue.Empty:
+                result["hang"] = _hang_from_watchdog(current, silence_limit, config)
+                break
+            if event is None:
+                break
+            last_event = time.monotonic()
+            kind = event.get("event")
+            if kind == "bad_input":
+                raise BadInputError(event["message"])
+            if kind == "ready":
+                result.update(event.get("info", {}))
+                # A setting waits for a first batch twice (start, next epoch), then measures.
+                silence_limit = (
+                    2 * request.startup_timeout + request.seconds + request.watchdog_margin_s
+                )
+            elif kind == "start":
+                current = event["setting"]
+                report(_describe(current), event.get("fraction", 0.0))
+            elif kind == "result":
+                result["configs"].append(event["result"])
+                current = None
+            elif kind == "hang":
+                result["hang"] = event["hang"]
+            elif kind == "done":
+                break
+    finally:
+        _kill_tree(proc)
+    return result, _tail(stderr_file)
+
+
+def _hang_from_watchdog(
+    current: dict[str, Any] | None, waited: float, config: dict[str, Any]
+) -> dict[str, Any]:
+    if current is None:
+        return {
+            "num_workers": None,
+            "waited_s": round(waited, 1),
+            "message": f"the benchmark process went silent for {waited:.0f} s "
+            "(importing torch or building the dataset did not finish)",
+        }
+    return {
+        "num_workers": current.get("num_workers"),
+        "start_method": config.get("start_method"),
+        "waited_s": round(waited, 1),
+        "message": f"no batch from {current.get('num_workers')} worker(s) within "
+        f"{waited:.0f} s: worker start-up never finished",
+    }
+
+
+def _tail(handle: Any, limit: int = 400) -> str:
+    try:
+        handle.seek(0)
+        text = handle.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def _describe(setting: dict[str, Any]) -> str:
+    text = f"workers={setting['num_workers']}"
+    if setting["num_workers"]:
+        text += f" prefetch={setting.get('prefetch_factor')}"
+        text += f" persistent={'yes' if setting.get('persistent_workers') else 'no'}"
+    if setting.get("pin_memory"):
+        text += " pin"
+    if setting.get("phase") == "restart":
+        text += " (next-epoch start-up)"
+    return text
+
+
+def describe_setting(setting: dict[str, Any]) -> str:
+    """The DataLoader keyword arguments of a measured setting, as a user would type them."""
+    parts = [f"num_workers={setting['num_workers']}"]
+    if setting["num_workers"]:
+        parts.append(f"persistent_workers={bool(setting.get('persistent_workers'))}")
+        parts.append(f"prefetch_factor={setting.get('prefetch_factor')}")
+    parts.append(f"pin_memory={bool(setting.get('pin_memory'))}")
+    return ", ".join(parts)

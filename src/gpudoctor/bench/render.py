@@ -1,0 +1,249 @@
+"""Benchmark results as people read them: short text with bar charts, or Markdown tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpudoctor.bench.loader import STUTTER_LIMIT, describe_setting
+
+MiB = 1 << 20
+
+
+def bar(value: float | None, peak: float | None, width: int = 28, *, plain: bool = False) -> str:
+    """A horizontal bar of ``value`` relative to ``peak`` (eighth-block resolution)."""
+    if not value or not peak or peak <= 0:
+        return ""
+    cells = max(0.0, min(1.0, value / peak)) * width
+    if plain:
+        return "#" * max(1, round(cells))
+    full = int(cells)
+    rest = int((cells - full) * 8)
+    return "█" * full + ("" if not rest else " ▏▎▍▌▋▊▉"[rest])
+
+
+def _size(value: float | None) -> str:
+    if not value:
+        return "-"
+    if value >= 1 << 30:
+        return f"{value / (1 << 30):.1f} GiB"
+    return f"{value / MiB:.0f} MiB" if value >= MiB else f"{value / 1024:.0f} KiB"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+# -- disk ---------------------------------------------------------------------------------
+
+
+def disk_lines(result: dict[str, Any]) -> list[str]:
+    fs = result["filesystem"]
+    lines = [f"Disk read speed of {result['path']}"]
+    where = f"{fs.get('fstype') or 'unknown'}"
+    if fs.get("source"):
+        where += f" on {fs['source']}"
+    if fs.get("mount_point"):
+        where += f" (mounted at {fs['mount_point']})"
+    lines.append(f"  filesystem: {where}: {fs['kind']}")
+    lines.append(f"  {fs['meaning']}")
+    seen = f"  files: {result['files_seen']:,} ({_size(result['bytes_seen'])})"
+    if result.get("scan_truncated"):
+        seen += ", listing stopped early (a sample of a large folder)"
+    lines.append(seen)
+    seq = result.get("sequential")
+    if seq:
+        lines.append(
+            f"  sequential, large files: {_num(seq['mb_per_s'])} MB/s "
+            f"({seq['files']} files, {_size(seq['bytes'])} in {seq['seconds']:.2f} s) "
+            f"[{seq['cache']}]"
+        )
+    else:
+        lines.append("  sequential, large files: none of 16 MiB or more in the folder")
+    small = result.get("small_files")
+    if small:
+        lines.append(
+            f"  small files, random order: {_num(small['files_per_s'])} files/s, "
+            f"{_num(small['mb_per_s'])} MB/s ({small['files']:,} files, mean "
+            f"{_size(small['mean_file_bytes'])}) [{small['cache']}]"
+        )
+        lines.append(
+            f"  -> with one file per sample, the disk alone caps training at about "
+            f"{_num(small['files_per_s'], 0)} samples/s (per process reading)."
+        )
+    return lines
+
+
+def disk_markdown(result: dict[str, Any]) -> str:
+    fs = result["filesystem"]
+    rows = [
+        "## gpudoctor bench disk",
+        "",
+        f"Folder `{result['path']}` on `{fs.get('fstype')}` ({fs['kind']}): {fs['meaning']}",
+        "",
+        "| read pattern | files | MB/s | files/s | cache |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key in (
+        ("sequential, large files", "sequential"),
+        ("small files, random", "small_files"),
+    ):
+        part = result.get(key)
+        if part:
+            rows.append(
+                f"| {label} | {part['files']} | {_num(part['mb_per_s'])} | "
+                f"{_num(part['files_per_s'])} | {part['cache']} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+# -- loader -------------------------------------------------------------------------------
+
+
+def _source_label(result: dict[str, Any]) -> str:
+    source = result.get("source", {})
+    kind = source.get("kind")
+    if kind == "synthetic":
+        return f"synthetic JPEGs 500x375 -> 224x224 ({result.get('images', '?')} files)"
+    if kind == "images":
+        return f"{source.get('images')} images in {source.get('dir')}"
+    return f"dataset {source.get('spec')}"
+
+
+def _settings_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in result.get("configs", []) if c.get("phase") != "restart"]
+
+
+def loader_lines(result: dict[str, Any], *, plain: bool = False) -> list[str]:
+    lines = [
+        f"DataLoader throughput: {_source_label(result)}",
+        f"  batch {result.get('batch_size')}, start method {result.get('start_method')}, "
+        f"{result.get('cpus')} usable CPUs, torch {result.get('torch')}, "
+        f"{result.get('mode')} search in {result.get('elapsed_s')} s",
+        "",
+    ]
+    rows = _settings_rows(result)
+    peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
+    header = (
+        f"  {'workers':>7} {'prefetch':>8} {'persist':>7} {'pin':>3} {'samples/s':>10}  "
+        f"{'':28} {'1st batch':>9} {'gap p50/p95/p99 ms':>20} {'stutter':>7} {'RAM/worker':>10}"
+    )
+    lines.append(header)
+    for row in rows:
+        if row["status"] != "ok":
+            status = "HANG" if row["status"] == "hang" else "error"
+            lines.append(
+                f"  {row['num_workers']:>7} {row.get('prefetch_factor') or '-':>8} "
+                f"{'yes' if row.get('persistent_workers') else 'no':>7} "
+                f"{'yes' if row.get('pin_memory') else 'no':>3} {status:>10}  "
+                f"{row.get('error', '')}"
+            )
+            continue
+        gaps = "/".join(_num(row.get(k), 0) for k in ("gap_p50_ms", "gap_p95_ms", "gap_p99_ms"))
+        lines.append(
+            f"  {row['num_workers']:>7} {row.get('prefetch_factor') or '-':>8} "
+            f"{'yes' if row.get('persistent_workers') else 'no':>7} "
+            f"{'yes' if row.get('pin_memory') else 'no':>3} "
+            f"{_num(row.get('samples_per_s')):>10}  "
+            f"{bar(row.get('samples_per_s'), peak, plain=plain):<28} "
+            f"{_num(row.get('first_batch_s'), 2) + ' s':>9} {gaps:>20} "
+            f"{_num(row.get('stutter'), 2):>7} {_size(row.get('peak_worker_uss_bytes')):>10}"
+        )
+    lines.append("")
+    lines.extend(loader_verdict_lines(result))
+    return lines
+
+
+def loader_verdict_lines(result: dict[str, Any]) -> list[str]:
+    lines = []
+    hang = result.get("hang")
+    if hang:
+        lines.append(f"  WORKER START-UP HANG: {hang['message']}.")
+        lines.extend(f"    - {text}" for text in HANG_REMEDIES)
+    rec = result.get("recommended")
+    best = result.get("best")
+    if rec and best:
+        lines.append(
+            f"  Recommended: DataLoader(..., {describe_setting(rec)}): "
+            f"{_num(rec['samples_per_s'])} samples/s, the fewest workers within 5% of the "
+            f"best measured ({_num(best['samples_per_s'])} samples/s)."
+        )
+        if result.get("loader_bound_at_default"):
+            lines.append(
+                f"  Loading in the main process (num_workers=0, the default) is the bottleneck: "
+                f"{rec['num_workers']} workers read {result['speedup_vs_main_process']}x faster."
+            )
+        if (rec.get("stutter") or 0) > STUTTER_LIMIT:
+            lines.append(
+                f"  Batches arrive in bursts (stutter score {rec['stutter']}, p95 gap / mean gap): "
+                "the GPU will idle between bursts; more workers or a larger prefetch_factor help."
+            )
+    restart = next((c for c in result.get("configs", []) if c.get("phase") == "restart"), None)
+    if restart and restart.get("status") == "ok" and rec:
+        lines.append(
+            f"  Next-epoch start-up: {_num(rec.get('restart_first_batch_s'), 2)} s with "
+            f"persistent workers, {_num(restart.get('restart_first_batch_s'), 2)} s without."
+        )
+    if result.get("below_target"):
+        lines.append(
+            f"  Even the best setting stays below the {result['target_samples_per_s']:g} samples/s "
+            "the training step needs: the run is input-bound. Pre-resize or cache decoded data."
+        )
+    return lines
+
+
+HANG_REMEDIES = (
+    'Guard the training entry point with `if __name__ == "__main__":` (spawn re-imports it).',
+    "Keep the main module cheap to import: no dataset loading or CUDA work at import time.",
+    "Check worker_init_fn and the dataset's __getstate__/__setstate__ for blocking calls.",
+    "Confirm with num_workers=0; on Linux try multiprocessing_context='fork' or 'forkserver'.",
+    "Set DataLoader(timeout=...) so a stuck worker raises instead of hanging the run.",
+)
+
+
+def loader_markdown(result: dict[str, Any]) -> str:
+    rows = _settings_rows(result)
+    peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
+    out = [
+        "## gpudoctor bench loader",
+        "",
+        f"{_source_label(result)}; batch {result.get('batch_size')}, start method "
+        f"{result.get('start_method')}, {result.get('cpus')} usable CPUs.",
+        "",
+        "| workers | prefetch | persistent | pin | samples/s | | first batch | gap p50/p95/p99 ms "
+        "| stutter | RAM/worker |",
+        "|---:|---:|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row["status"] != "ok":
+            out.append(
+                f"| {row['num_workers']} | {row.get('prefetch_factor') or '-'} | "
+                f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
+                f"**{row['status']}** | {row.get('error', '')} | | | | |"
+            )
+            continue
+        gaps = "/".join(_num(row.get(k), 0) for k in ("gap_p50_ms", "gap_p95_ms", "gap_p99_ms"))
+        out.append(
+            f"| {row['num_workers']} | {row.get('prefetch_factor') or '-'} | "
+            f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
+            f"{_num(row.get('samples_per_s'))} | `{bar(row.get('samples_per_s'), peak, 20)}` | "
+            f"{_num(row.get('first_batch_s'), 2)} s | {gaps} | {_num(row.get('stutter'), 2)} | "
+            f"{_size(row.get('peak_worker_uss_bytes'))} |"
+        )
+    out.append("")
+    out.extend(line.strip() for line in loader_verdict_lines(result))
+    return "\n".join(out) + "\n"
+
+
+# -- gpu ----------------------------------------------------------------------------------
+
+
+def gpu_lines(result: dict[str, Any]) -> list[str]:
+    if result.get("status") == "skipped":
+        return [f"GPU self-test skipped: {result['reason']}"]
+    if not result.get("tests"):
+        return [f"GPU self-test failed: {result.get('reason', 'no result')}"]
+    lines = [f"GPU self-test: {result.get('name')} (torch {result.get('torch')})"]
+    for test in result.get("tests", []):
+        mark = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}.get(test["status"], test["status"])
+        lines.append(f"  [{mark}] {test['name']}: {test['summary']}")
+    return lines
