@@ -12,4 +12,5 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.memory",
     "gpudoctor.checks.containers",
     "gpudoctor.checks.limits",
+    "gpudoctor.checks.training",
 )

@@ -33,6 +33,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.shm",
     "gpudoctor.probes.env",
     "gpudoctor.probes.nvidia",
+    "gpudoctor.probes.training",
 )
 
 
