@@ -87,7 +87,7 @@ def start_method(facts: Facts, source: Any, loader: Any | None) -> tuple[str, st
 
 
 def _where(source: Any, line: Any) -> str:
-    return f"{source['path']}:{line}"
+    return f"{source['path']}:{line}" if line else str(source["path"])
 
 
 def _loader_evidence(source: Any, loader: Any, name: str = "num_workers") -> Any:
@@ -226,7 +226,7 @@ def unpicklable_loader_argument(facts: Facts) -> list[Verdict]:
             evidence(
                 f"{p['argument']}: {p['kind']}",
                 p.get("text") or p.get("name"),
-                _where(source, p.get("line")) if p.get("line") else source["path"],
+                _where({"path": p.get("file") or source["path"]}, p.get("line")),
             )
             for p in problems
         ]
