@@ -96,11 +96,11 @@ def _loader_evidence(source: Any, loader: Any, name: str = "num_workers") -> Any
         return evidence(
             f"{loader['label']} {name}", "not set (default)", _where(source, loader["line"])
         )
-    return evidence(
-        f"{loader['label']} {name}",
-        setting.get("text") or setting.get("value"),
-        _where(source, setting.get("line")),
-    )
+    value, text = setting.get("value"), setting.get("text")
+    shown = text or value
+    if setting.get("known") and text and text != repr(value) and text != str(value):
+        shown = f"{value} ({text})"
+    return evidence(f"{loader['label']} {name}", shown, _where(source, setting.get("line")))
 
 
 def _usable_cpus(facts: Facts) -> int | None:
