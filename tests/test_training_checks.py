@@ -177,3 +177,27 @@ def test_cli_unguarded_script_on_linux_is_a_warning_not_a_failure():
     assert by_id["GD601"]["severity"] == "warn"
     assert "breaks on Windows, macOS" in by_id["GD601"]["title"]
     assert result.returncode == 1
+
+
+def test_every_training_check_has_a_reference_page():
+    repo = TRAINING.parents[1]
+    for spec in load_registry(plugins=False).select(["GD6"]):
+        page = (repo / "checks" / f"{spec.id}.md").read_text(encoding="utf-8")
+        assert page.startswith(f"# {spec.id} {spec.name}\n")
+        for heading in ("## What it checks", "## Remedies", "## Fix safety"):
+            assert heading in page
+
+
+def test_importing_gpudoctor_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, gpudoctor; gpudoctor.preflight; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(TRAINING.parents[1] / "src")},
+    )
+    assert out.stdout.strip() == "False"
