@@ -55,6 +55,33 @@ def decode_text(data: bytes, *, python: bool) -> str:
     return text.lstrip("\ufeff")
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as the Python parser numbers them (only \\n, \\r\\n and \\r end a line)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def source_segment(lines: list[str], node: object, limit: int = 100) -> str:
+    """The source text of an ast node on one line, shortened to ``limit`` characters.
+
+    ``ast.get_source_segment`` re-splits the whole file on every call, which is quadratic
+    on large files; this reads the already split lines.
+    """
+    first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+    start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+    if None in (first, last, start, end) or not 1 <= first <= last <= len(lines):
+        return ""
+    last = min(last, first + 20)  # long calls: the first lines say enough
+    chunk = [line.encode("utf-8") for line in lines[first - 1 : last]]
+    if len(chunk) == 1:
+        chunk[0] = chunk[0][start:end]
+    else:
+        chunk[0] = chunk[0][start:]
+        if last == getattr(node, "end_lineno", None):
+            chunk[-1] = chunk[-1][:end]
+    text = " ".join(b" ".join(chunk).decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def not_understood(path: str, kind: str, reason: str) -> dict[str, Any]:
     """The record for a file we could not analyse; same keys as a successful one."""
     return {

@@ -25,6 +25,8 @@ from gpudoctor.training._source import (
     decode_text,
     not_understood,
     read_source_bytes,
+    source_segment,
+    split_lines,
 )
 
 #: mmengine/mmcv names that hold loader settings.
@@ -100,6 +102,7 @@ def analyse_python_config(text: str, path: str = "<config>") -> dict[str, Any]:
 class _PythonConfig:
     def __init__(self, tree: ast.Module, text: str, path: str) -> None:
         self.tree, self.text, self.path = tree, text, path
+        self.lines = split_lines(text)
         self.top: dict[str, list[ast.AST]] = {}
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign):
@@ -108,12 +111,7 @@ class _PythonConfig:
                         self.top.setdefault(target.id, []).append(stmt.value)
 
     def segment(self, node: ast.AST) -> str:
-        try:
-            text = ast.get_source_segment(self.text, node) or ""
-        except (IndexError, ValueError):
-            text = ""
-        text = " ".join(text.split())
-        return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+        return source_segment(self.lines, node, _MAX_TEXT)
 
     def value(self, node: ast.AST) -> dict[str, Any]:
         known, value = _literal(node)

@@ -28,6 +28,8 @@ from gpudoctor.training._source import (
     decode_text,
     not_understood,
     read_source_bytes,
+    source_segment,
+    split_lines,
 )
 
 #: DataLoader's positional parameters, in order (torch 2.x signature).
@@ -115,10 +117,12 @@ class _Analyser:
     def __init__(self, tree: ast.Module, text: str, path: str) -> None:
         self.tree = tree
         self.text = text
-        self.lines = text.splitlines()
+        self.lines = split_lines(text)
         self.path = path
         self.parent: dict[ast.AST, ast.AST] = {}
+        self.nodes: list[ast.AST] = []  # every node once: walking large files is the cost
         for node in ast.walk(tree):
+            self.nodes.append(node)
             for child in ast.iter_child_nodes(node):
                 self.parent[child] = node
         self.guards = [stmt for stmt in tree.body if _is_main_guard(stmt)]
@@ -168,7 +172,7 @@ class _Analyser:
         self.bindings.setdefault((id(owner), name), []).append(binding)
 
     def _collect_bindings(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self._bind(node.name, "function", node, node)
             elif isinstance(node, ast.ClassDef):
@@ -192,12 +196,7 @@ class _Analyser:
 
     # -- values ---------------------------------------------------------------------------
     def segment(self, node: ast.AST) -> str:
-        try:
-            text = ast.get_source_segment(self.text, node) or ""
-        except (IndexError, ValueError):
-            text = ""
-        text = " ".join(text.split())
-        return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+        return source_segment(self.lines, node, _MAX_TEXT)
 
     def value_of(self, node: ast.AST, depth: int = 0) -> tuple[bool, Any]:
         """(known, value) for a literal, a name bound to one, or ``get_context("spawn")``."""
@@ -329,13 +328,13 @@ class _Analyser:
 
     # -- the whole run ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+        calls = [n for n in self.nodes if isinstance(n, ast.Call)]
         loader_calls = sorted(
             (c for c in calls if self.is_loader_call(c)), key=lambda c: (c.lineno, c.col_offset)
         )
         loader_vars = {
             target.id
-            for node in ast.walk(self.tree)
+            for node in self.nodes
             if isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Call)
             and self.is_loader_call(node.value)
