@@ -17,4 +17,5 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.gpu_health",
     "gpudoctor.checks.torch_install",
     "gpudoctor.checks.bench",
+    "gpudoctor.checks.training",
 )

@@ -39,6 +39,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.kernel_log",
     "gpudoctor.probes.torch_install",
     "gpudoctor.probes.bench",
+    "gpudoctor.probes.training",
 )
 
 

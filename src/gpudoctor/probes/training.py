@@ -1,0 +1,136 @@
+"""The user's training setup: scripts and configs named with --script / --config.
+
+Files are read and parsed, never run. Next to what they say, this section records what the
+run will meet on this machine: the multiprocessing start method Python will pick, the CPUs,
+RAM and (on Windows) the commit limit that every spawned worker draws from.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from gpudoctor.probes._base import ProbeContext, probe
+
+#: Image files counted under --data for the RAM-cache estimate.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+#: Counting images stops after this many directory entries or seconds.
+MAX_DATA_ENTRIES = 500_000
+MAX_DATA_SECONDS = 1.5
+
+
+def default_start_method(platform: str, version: tuple[int, int]) -> tuple[str, str]:
+    """The start method multiprocessing uses when nobody sets one, and why."""
+    if platform.startswith("win"):
+        return "spawn", "Windows has no fork"
+    if platform == "darwin":
+        return "spawn", "macOS default since Python 3.8 (fork is unsafe there)"
+    if version >= (3, 14):
+        return "forkserver", "POSIX default since Python 3.14"
+    return "fork", f"POSIX default before Python 3.14 (this is {version[0]}.{version[1]})"
+
+
+def _enabled(ctx: ProbeContext) -> bool:
+    return bool(ctx.options.get("scripts") or ctx.options.get("configs"))
+
+
+def _windows_commit() -> dict[str, Any] | None:
+    """Commit limit and what is left of it, from GlobalMemoryStatusEx (Windows only)."""
+    import ctypes
+    from ctypes import wintypes
+
+    class MemoryStatusEx(ctypes.Structure):
+        _fields_ = [  # noqa: RUF012 - ctypes layout
+            ("dwLength", wintypes.DWORD),
+            ("dwMemoryLoad", wintypes.DWORD),
+            ("ullTotalPhys", ctypes.c_ulonglong),
+            ("ullAvailPhys", ctypes.c_ulonglong),
+            ("ullTotalPageFile", ctypes.c_ulonglong),
+            ("ullAvailPageFile", ctypes.c_ulonglong),
+            ("ullTotalVirtual", ctypes.c_ulonglong),
+            ("ullAvailVirtual", ctypes.c_ulonglong),
+            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
+        ]
+
+    status = MemoryStatusEx()
+    status.dwLength = ctypes.sizeof(MemoryStatusEx)
+    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+        return None
+    return {
+        "limit_bytes": status.ullTotalPageFile,
+        "available_bytes": status.ullAvailPageFile,
+        "ram_total_bytes": status.ullTotalPhys,
+        "source": "GlobalMemoryStatusEx",
+    }
+
+
+def _machine(ctx: ProbeContext) -> dict[str, Any]:
+    import psutil
+
+    memory = psutil.virtual_memory()
+    usable = None
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except OSError:
+            usable = None
+    commit = None
+    if ctx.platform.startswith("win") and ctx.is_live:
+        try:
+            commit = _windows_commit()
+        except (OSError, AttributeError, ValueError):
+            commit = None
+    return {
+        "cpus_logical": os.cpu_count(),
+        "cpus_usable": usable or os.cpu_count(),
+        "ram_total_bytes": memory.total,
+        "ram_available_bytes": memory.available,
+        "commit": commit,
+    }
+
+
+def count_images(root: str) -> dict[str, Any]:
+    """Image files under ``root``, bounded in entries and time (a partial count says so)."""
+    count, entries, complete = 0, 0, True
+    started = time.monotonic()
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > MAX_DATA_ENTRIES or time.monotonic() - started > MAX_DATA_SECONDS:
+                        return {"path": root, "images": count, "complete": False}
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+                        count += 1
+        except OSError:
+            complete = False
+    return {"path": root, "images": count, "complete": complete}
+
+
+@probe("training", timeout=4.0, enabled=_enabled)
+def probe_training(ctx: ProbeContext) -> dict[str, Any]:
+    """What --script / --config files set up, and the start method, CPUs and RAM they meet."""
+    from gpudoctor.training.config_analysis import analyse_config
+    from gpudoctor.training.script_analysis import analyse_script
+
+    sources = [analyse_script(path) for path in ctx.options.get("scripts") or ()]
+    sources += [analyse_config(path) for path in ctx.options.get("configs") or ()]
+    method, why = default_start_method(ctx.platform, sys.version_info[:2])
+    data = ctx.options.get("data")
+    return {
+        "sources": sources,
+        "start_method": {
+            "default": method,
+            "why": why,
+            "python": "{}.{}.{}".format(*sys.version_info[:3]),
+            "platform": ctx.platform,
+        },
+        "machine": _machine(ctx),
+        "data": count_images(str(data)) if data and os.path.isdir(str(data)) else None,
+    }
