@@ -86,7 +86,7 @@ def main() -> int:
         ("python -c pass", [py, "-c", "pass"]),
         ("gpudoctor --version", [py, "-m", "gpudoctor", "--version"]),
         ("gpudoctor --help", [py, "-m", "gpudoctor", "--help"]),
-        ("gpudoctor check", [py, "-m", "gpudoctor", "check", "--no-plugins"]),
+        ("gpudoctor check", [py, "-m", "gpudoctor", "check"]),
         ("gpudoctor report", [py, "-m", "gpudoctor", "report"]),
     ]
     if have_torch():

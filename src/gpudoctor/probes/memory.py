@@ -8,7 +8,7 @@ from typing import Any
 from gpudoctor.probes._base import ProbeContext, probe
 
 #: How long swap activity is sampled; probes run concurrently, so this is not added up.
-SWAP_SAMPLE_SECONDS = 0.25
+SWAP_SAMPLE_SECONDS = 0.1
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
@@ -158,7 +158,7 @@ def _psutil(ctx: ProbeContext) -> dict[str, Any]:
 
 @probe("memory", timeout=2.0)
 def probe_memory(ctx: ProbeContext) -> dict[str, Any]:
-    """RAM and swap totals, swap traffic over a quarter second, pressure and cgroup limits."""
+    """RAM and swap totals, swap traffic over a tenth of a second, pressure and cgroup limits."""
     if ctx.platform.startswith("linux"):
         return _linux(ctx)
     return _psutil(ctx)
