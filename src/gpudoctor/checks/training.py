@@ -114,6 +114,15 @@ def _usable_cpus(facts: Facts) -> int | None:
     return usable
 
 
+def _by_start_method(
+    method: str, title: str, consequence: str, subject: str, ev: list, remedies: list
+) -> Verdict:
+    """Fail where this run's start method breaks it; elsewhere warn for the other platforms."""
+    if method in SPAWN_LIKE:
+        return fail(title + consequence, subject=subject, evidence=ev, remedies=remedies)
+    return warn(title + _platform_note(method), subject=subject, evidence=ev, remedies=remedies)
+
+
 def _platform_note(method: str) -> str:
     if method in SPAWN_LIKE:
         return ""
@@ -176,26 +185,12 @@ def spawn_main_guard(facts: Facts) -> list[Verdict]:
             f"{source['path']} starts DataLoader workers at import time ({lines} are not under "
             f'if __name__ == "__main__")'
         )
-        if method in SPAWN_LIKE:
-            verdicts.append(
-                fail(
-                    title + f": with {method} each worker re-runs them and the run stops with "
-                    "'An attempt has been made to start a new process before the current "
-                    "process has finished its bootstrapping phase'",
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
-            )
-        else:
-            verdicts.append(
-                warn(
-                    title + _platform_note(method),
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
-            )
+        consequence = (
+            f": with {method} each worker re-runs them and the run stops with "
+            "'An attempt has been made to start a new process before the current "
+            "process has finished its bootstrapping phase'"
+        )
+        verdicts.append(_by_start_method(method, title, consequence, source["path"], ev, remedies))
     return verdicts or [skip("No training script was given (--script)")]
 
 
@@ -247,24 +242,8 @@ def unpicklable_loader_argument(facts: Facts) -> list[Verdict]:
             for p in problems
         )
         title = f"{source['path']}: DataLoader workers cannot receive {named}"
-        if method in SPAWN_LIKE:
-            verdicts.append(
-                fail(
-                    title + f' under {method}: "Can\'t pickle local object" or a hang',
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
-            )
-        else:
-            verdicts.append(
-                warn(
-                    title + _platform_note(method),
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
-            )
+        consequence = f' under {method}: "Can\'t pickle local object" or a hang'
+        verdicts.append(_by_start_method(method, title, consequence, source["path"], ev, remedies))
     return verdicts or [skip("No DataLoader found in the training setup")]
 
 
