@@ -7,10 +7,12 @@ plain reason instead of an exception, so the rest of the report still appears.
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import tokenize
-from typing import Any
+import warnings
+from typing import Any, Callable
 
 #: Files larger than this are not read: no training script or config is this large.
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -98,3 +100,26 @@ def not_understood(path: str, kind: str, reason: str) -> dict[str, Any]:
         "cache": None,
         "notes": [],
     }
+
+
+def analyse_python(
+    text: str, path: str, kind: str, analyser: Callable[[ast.Module, str, str], Any]
+) -> dict[str, Any]:
+    """Parse ``text`` with ``ast`` (never run it) and hand the tree to ``analyser(...).run()``.
+
+    Syntax errors, parser limits and pathologically nested code become a "not understood"
+    record instead of an exception.
+    """
+    try:
+        with warnings.catch_warnings():  # user code's escape-sequence warnings are noise here
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        return not_understood(path, kind, f"Python syntax error{where}: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        return not_understood(path, kind, f"cannot be parsed as Python: {type(exc).__name__}")
+    try:
+        return analyser(tree, text, path).run()
+    except (RecursionError, MemoryError):
+        return not_understood(path, kind, "too deeply nested to analyse")

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import ast
 import os
-import warnings
 from typing import Any
 
 from gpudoctor.training._source import (
     NotUnderstood,
+    analyse_python,
     decode_text,
     not_understood,
     read_source_bytes,
@@ -84,19 +84,7 @@ def _result(path: str, fmt: str) -> dict[str, Any]:
 
 def analyse_python_config(text: str, path: str = "<config>") -> dict[str, Any]:
     """Loader settings of an mmengine/mmcv dict config, read with ``ast``."""
-    try:
-        with warnings.catch_warnings():  # user code's escape-sequence warnings are noise here
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=path)
-    except SyntaxError as exc:
-        where = f" at line {exc.lineno}" if exc.lineno else ""
-        return not_understood(path, "config", f"Python syntax error{where}: {exc.msg}")
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        return not_understood(path, "config", f"cannot be parsed as Python: {type(exc).__name__}")
-    try:
-        return _PythonConfig(tree, text, path).run()
-    except (RecursionError, MemoryError):
-        return not_understood(path, "config", "too deeply nested to analyse")
+    return analyse_python(text, path, "config", _PythonConfig)
 
 
 class _PythonConfig:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import ast
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from gpudoctor.training._source import (
     NotUnderstood,
+    analyse_python,
     decode_text,
     not_understood,
     read_source_bytes,
@@ -98,19 +98,7 @@ def analyse_script(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def analyse_source(text: str, path: str = "<script>") -> dict[str, Any]:
     """Analyse Python source text (see :func:`analyse_script`)."""
-    try:
-        with warnings.catch_warnings():  # user code's escape-sequence warnings are noise here
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=path)
-    except SyntaxError as exc:
-        where = f" at line {exc.lineno}" if exc.lineno else ""
-        return not_understood(path, "script", f"Python syntax error{where}: {exc.msg}")
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        return not_understood(path, "script", f"cannot be parsed as Python: {type(exc).__name__}")
-    try:
-        return _Analyser(tree, text, path).run()
-    except (RecursionError, MemoryError):
-        return not_understood(path, "script", "too deeply nested to analyse")
+    return analyse_python(text, path, "script", _Analyser)
 
 
 class _Analyser:
