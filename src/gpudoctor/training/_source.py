@@ -123,3 +123,16 @@ def analyse_python(
         return analyser(tree, text, path).run()
     except (RecursionError, MemoryError):
         return not_understood(path, kind, "too deeply nested to analyse")
+
+
+def literal_value(node: ast.AST) -> tuple[bool, Any]:
+    """(True, value) for a JSON-friendly literal; (False, None) otherwise."""
+    if not isinstance(node, (ast.Constant, ast.UnaryOp)):
+        return False, None
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True, value
+    return False, None

@@ -23,6 +23,7 @@ from gpudoctor.training._source import (
     NotUnderstood,
     analyse_python,
     decode_text,
+    literal_value,
     not_understood,
     read_source_bytes,
     source_segment,
@@ -102,9 +103,9 @@ class _PythonConfig:
         return source_segment(self.lines, node, _MAX_TEXT)
 
     def value(self, node: ast.AST) -> dict[str, Any]:
-        known, value = _literal(node)
+        known, value = literal_value(node)
         if not known and isinstance(node, ast.Name) and len(self.top.get(node.id, ())) == 1:
-            known, value = _literal(self.top[node.id][0])
+            known, value = literal_value(self.top[node.id][0])
         return {
             "value": value if known else None,
             "known": known,
@@ -200,18 +201,6 @@ def _dict_items(node: ast.AST) -> dict[str, ast.AST] | None:
             if isinstance(k, ast.Constant) and isinstance(k.value, str)
         }
     return None
-
-
-def _literal(node: ast.AST) -> tuple[bool, Any]:
-    if not isinstance(node, (ast.Constant, ast.UnaryOp)):
-        return False, None
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True, value
-    return False, None
 
 
 # -- YAML -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from gpudoctor.training._source import (
     NotUnderstood,
     analyse_python,
     decode_text,
+    literal_value,
     not_understood,
     read_source_bytes,
     source_segment,
@@ -188,7 +189,7 @@ class _Analyser:
 
     def value_of(self, node: ast.AST, depth: int = 0) -> tuple[bool, Any]:
         """(known, value) for a literal, a name bound to one, or ``get_context("spawn")``."""
-        literal = _literal(node)
+        literal = literal_value(node)
         if literal[0]:
             return literal
         if depth >= _MAX_RESOLVE_DEPTH:
@@ -384,7 +385,7 @@ class _Analyser:
             s
             for s in statements
             if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
-            and not (isinstance(s, ast.Assign) and _literal(s.value)[0])
+            and not (isinstance(s, ast.Assign) and literal_value(s.value)[0])
         ]
         if not code:
             return None
@@ -541,19 +542,6 @@ def _value_kind(value: ast.AST) -> str:
         return "lambda"
     if isinstance(value, ast.Call):
         return "call"
-    if _literal(value)[0]:
+    if literal_value(value)[0]:
         return "value"
     return "other"
-
-
-def _literal(node: ast.AST) -> tuple[bool, Any]:
-    """(True, value) for a JSON-friendly literal; (False, None) otherwise."""
-    if not isinstance(node, (ast.Constant, ast.UnaryOp)):
-        return False, None
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True, value
-    return False, None
