@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_facts
-from gpudoctor.checks._helpers import GiB, MiB
+from gpudoctor.api import GiB, MiB
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Severity
 from gpudoctor.registry import load_registry

@@ -7,6 +7,7 @@ machine and one replayed from their snapshot compare equal.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,3 +159,58 @@ class Verdict:
     remedies: tuple[Remedy, ...] = ()
     details: str = ""
     offer_fix: bool = True
+
+
+# -- builders that keep check bodies short ----------------------------------------------
+
+
+def evidence(label: str, value: object, source: str = "") -> Evidence:
+    """One measured value, stringified, and where it was read."""
+    return Evidence(label, str(value), source)
+
+
+def remedy(text: str, *commands: str, platforms: Iterable[str] = ()) -> Remedy:
+    """Something to do, with exact commands, optionally only for some platforms."""
+    return Remedy(text, tuple(commands), tuple(platforms))
+
+
+def verdict(
+    severity: Severity,
+    title: str,
+    *,
+    subject: str = "",
+    evidence: Iterable[Evidence] = (),
+    remedies: Iterable[Remedy] = (),
+    details: str = "",
+    offer_fix: bool = True,
+) -> Verdict:
+    """A verdict of any severity; the shortcuts below name the common ones."""
+    return Verdict(
+        severity=severity,
+        title=title,
+        subject=subject,
+        evidence=tuple(evidence),
+        remedies=tuple(remedies),
+        details=details,
+        offer_fix=offer_fix,
+    )
+
+
+def passed(title: str, **kwargs: Any) -> Verdict:
+    return verdict(Severity.PASS, title, **kwargs)
+
+
+def info(title: str, **kwargs: Any) -> Verdict:
+    return verdict(Severity.INFO, title, **kwargs)
+
+
+def skip(title: str, **kwargs: Any) -> Verdict:
+    return verdict(Severity.SKIP, title, **kwargs)
+
+
+def warn(title: str, **kwargs: Any) -> Verdict:
+    return verdict(Severity.WARN, title, **kwargs)
+
+
+def fail(title: str, **kwargs: Any) -> Verdict:
+    return verdict(Severity.FAIL, title, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.checks._helpers import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 

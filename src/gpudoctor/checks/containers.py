@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.checks._helpers import (
+from gpudoctor.api import (
     GiB,
     MiB,
     evidence,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.checks._helpers import evidence, fail, info, passed, remedy, skip
+from gpudoctor.api import evidence, fail, info, passed, remedy, skip
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.registry import check
 

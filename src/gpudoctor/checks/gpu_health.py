@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gpudoctor.checks._helpers import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
 from gpudoctor.registry import check

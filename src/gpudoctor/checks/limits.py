@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.checks._helpers import evidence, info, passed, remedy, skip, warn
+from gpudoctor.api import evidence, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.checks._helpers import GiB, evidence, fail, fmt_bytes, info, passed, remedy, warn
+from gpudoctor.api import GiB, evidence, fail, fmt_bytes, info, passed, remedy, warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gpudoctor.checks._helpers import (
+from gpudoctor.api import (
     MiB,
     evidence,
     fmt_bytes,

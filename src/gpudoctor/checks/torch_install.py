@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.checks._helpers import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.gpu_health import gpus
 from gpudoctor.cuda_compat import index_url, judge_driver, newest_supported_index
 from gpudoctor.facts.model import Facts

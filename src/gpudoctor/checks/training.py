@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpudoctor.checks._helpers import (
+from gpudoctor.api import (
     GiB,
     evidence,
     fail,

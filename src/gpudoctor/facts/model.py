@@ -35,18 +35,44 @@ class Unavailable:
         return {UNAVAILABLE_KEY: self.reason}
 
 
+#: How a :class:`NotApplicable` is spelled in JSON.
+NOT_APPLICABLE_KEY = "$not_applicable"
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """A section or fact that does not exist on this machine (WSL facts on macOS), and why.
+
+    Different from :class:`Unavailable`: nothing went wrong, so the checks that need it are
+    skipped with ``reason`` instead of reporting that they could not look.
+    """
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"not applicable: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {NOT_APPLICABLE_KEY: self.reason}
+
+
 def is_available(value: Any) -> bool:
-    """True unless ``value`` is an :class:`Unavailable` marker."""
-    return not isinstance(value, Unavailable)
+    """True unless ``value`` is an :class:`Unavailable` or :class:`NotApplicable` marker."""
+    return not isinstance(value, (Unavailable, NotApplicable))
 
 
 def freeze(value: Any) -> Any:
     """Turn JSON-like data into read-only data: dicts become mapping proxies, lists tuples."""
-    if isinstance(value, Unavailable):
+    if isinstance(value, (Unavailable, NotApplicable)):
         return value
     if isinstance(value, Mapping):
         if set(value) == {UNAVAILABLE_KEY}:
             return Unavailable(str(value[UNAVAILABLE_KEY]))
+        if set(value) == {NOT_APPLICABLE_KEY}:
+            return NotApplicable(str(value[NOT_APPLICABLE_KEY]))
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
@@ -57,7 +83,7 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """The inverse of :func:`freeze`: plain dicts and lists, ready for ``json.dumps``."""
-    if isinstance(value, Unavailable):
+    if isinstance(value, (Unavailable, NotApplicable)):
         return value.to_json()
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
@@ -127,7 +153,7 @@ class Facts(Mapping[str, Any]):
         node: Any = self._sections
         walked: list[str] = []
         for part in path.split("."):
-            if isinstance(node, Unavailable):
+            if isinstance(node, (Unavailable, NotApplicable)):
                 return node
             if isinstance(node, Mapping) and part in node:
                 node = node[part]

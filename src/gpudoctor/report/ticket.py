@@ -186,7 +186,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def _leaf(value: Any, path: str = "") -> str:
     if path.endswith("_bytes") and isinstance(value, int) and not isinstance(value, bool):
-        from gpudoctor.checks._helpers import fmt_bytes
+        from gpudoctor.api import fmt_bytes
 
         return f"{value} ({fmt_bytes(value)})"
     if isinstance(value, Mapping) and set(value) == {"$unavailable"}:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.checks._helpers import evidence, fail, passed, remedy
+from gpudoctor.api import evidence, fail, passed, remedy
 from gpudoctor.registry import check
 
 
