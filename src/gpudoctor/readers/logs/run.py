@@ -1,0 +1,169 @@
+"""One training run as the parsers see it: points, events and intervals, all bounded."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpudoctor.readers.logs.analysis import MAX_EVENTS, timing_summary
+from gpudoctor.readers.logs.series import LrTrack, TimeSeries, ValueTrack, median
+
+#: data_time / time ratios kept for the input-bound median.
+RATIO_SAMPLE = 4096
+#: Causes of periodic stalls, in the order they are tried.
+CAUSES = ("checkpoint", "evaluation", "epoch", "logging")
+
+
+@dataclass
+class Run:
+    """The state of the run being read; a restart in the same file starts a new one."""
+
+    start_line: int = 1
+    series: TimeSeries = field(default_factory=TimeSeries)
+    loss: ValueTrack = field(default_factory=ValueTrack)
+    grad_norm: ValueTrack = field(default_factory=lambda: ValueTrack(factor=10.0))
+    lr: LrTrack = field(default_factory=LrTrack)
+    points: int = 0
+    first_step: int | None = None
+    last_step: int = -1
+    total_steps: int | None = None
+    epoch: int | None = None
+    max_epochs: int | None = None
+    epoch_len: int | None = None
+    eta_text: str = ""
+    memory_max_mb: float | None = None
+    ratios: list[float] = field(default_factory=list)
+    ratio_count: int = 0
+    data_time_sample: list[float] = field(default_factory=list)
+    events: dict[str, list[int]] = field(default_factory=dict)
+    event_lines: dict[str, int] = field(default_factory=dict)
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    amp_overflows: int = 0
+    amp_first_line: int = 0
+    last_phase: str = ""
+    finished: bool = False
+    _random: Any = field(default_factory=lambda: random.Random(8).random)
+
+    def point(
+        self,
+        step: int,
+        line: int,
+        time: float | None = None,
+        data_time: float | None = None,
+        loss: float | None = None,
+        grad_norm: float | None = None,
+        lr: float | None = None,
+    ) -> None:
+        """One logged training window (or iteration) at global ``step``."""
+        self.points += 1
+        if self.first_step is None:
+            self.first_step = step
+        self.last_step = step
+        self.last_phase = "train"
+        if time is not None:
+            self.series.add(step, time, line)
+            if data_time is not None and time > 0 and math.isfinite(data_time):
+                self.ratio_count += 1
+                ratio = data_time / time
+                if len(self.ratios) < RATIO_SAMPLE:
+                    self.ratios.append(ratio)
+                    self.data_time_sample.append(data_time)
+                else:
+                    slot = int(self._random() * self.ratio_count)
+                    if slot < RATIO_SAMPLE:
+                        self.ratios[slot] = ratio
+                        self.data_time_sample[slot] = data_time
+        if lr is not None:
+            self.lr.add(step, lr)
+        if grad_norm is not None:
+            self.grad_norm.add(step, grad_norm, line)
+        if loss is not None:
+            record = self.loss.add(step, loss, line)
+            if record is not None and "baseline" not in record:
+                self._explain_nonfinite(record)
+
+    def _explain_nonfinite(self, record: dict[str, Any]) -> None:
+        """What preceded the first NaN/Inf loss: warm-up end, AMP overflows, grad norms."""
+        lr = self.lr.summary()
+        record["warmup_end_step"] = lr["warmup_end_step"] if lr else None
+        record["lr_at"] = self.lr.peak if lr else None
+        record["amp_overflows_before"] = self.amp_overflows
+        record["amp_first_line"] = self.amp_first_line
+        recent = list(self.grad_norm.recent)
+        record["grad_norm_recent"] = recent[-5:]
+        record["grad_norm_start"] = median(self.grad_norm.head) if self.grad_norm.head else None
+
+    def event(self, kind: str, step: int | None, line: int) -> None:
+        """A checkpoint save, an evaluation or an epoch start at ``step``."""
+        at = self.last_step if step is None else step
+        if at < 0:
+            return
+        steps = self.events.setdefault(kind, [])
+        if (not steps or steps[-1] != at) and len(steps) < MAX_EVENTS:
+            steps.append(at)
+        self.event_lines.setdefault(kind, line)
+        if kind == "evaluation":
+            self.last_phase = "evaluation"
+        elif kind == "checkpoint":
+            self.last_phase = "checkpoint save"
+
+    def interval(self, kind: str, value: int, source: str, **extra: Any) -> None:
+        """An interval the config or log states (checkpoint every N, eval every N)."""
+        if value > 0:
+            self.intervals[kind] = {"interval": value, "source": source, **extra}
+
+    def overflow(self, line: int) -> None:
+        self.amp_overflows += 1
+        if not self.amp_first_line:
+            self.amp_first_line = line
+
+    def summary(self) -> dict[str, Any]:
+        causes: dict[str, dict[str, Any]] = {}
+        for cause in CAUSES:
+            spec = dict(self.intervals.get(cause) or {})
+            events = self.events.get(cause)
+            if spec.get("by_epoch") and self.epoch_len and spec.get("interval"):
+                spec["interval"] = int(spec["interval"]) * self.epoch_len
+            if events:
+                spec["events"] = events
+                spec.setdefault("source", f"log line {self.event_lines.get(cause, 0)}")
+            if spec:
+                causes[cause] = spec
+        timing = timing_summary(self.series, self.first_step or 0, causes)
+        data = None
+        if self.ratios:
+            data = {
+                "count": self.ratio_count,
+                "median_ratio": median(self.ratios),
+                "median_data_time_s": median(self.data_time_sample),
+            }
+        return {
+            "start_line": self.start_line,
+            "points": self.points,
+            "first_step": self.first_step,
+            "last_step": self.last_step,
+            "total_steps": self.total_steps,
+            "epoch": self.epoch,
+            "max_epochs": self.max_epochs,
+            "epoch_len": self.epoch_len,
+            "eta_text": self.eta_text,
+            "finished": self.finished
+            or (self.total_steps is not None and self.last_step >= self.total_steps),
+            "last_phase": self.last_phase,
+            "memory_max_mb": self.memory_max_mb,
+            "timing": timing,
+            "data": data,
+            "loss": self.loss.summary() if self.loss.count else None,
+            "grad_norm": self.grad_norm.summary() if self.grad_norm.count else None,
+            "lr": self.lr.summary(),
+            "intervals": self.intervals,
+            "events": {
+                k: {"count": len(v), "first": v[0], "last": v[-1]}
+                for k, v in self.events.items()
+                if v
+            },
+            "amp_overflows": self.amp_overflows,
+            "amp_first_line": self.amp_first_line,
+        }

@@ -1,0 +1,244 @@
+"""Bounded state for one run's time series: every point is seen once, memory stays flat.
+
+A log of any length reduces to: a reservoir sample of iteration times (for the median and
+MAD), a bounded list of spike candidates, a chart series that halves its resolution when
+full, and small summaries of loss, grad norm and learning rate. Nothing here grows with the
+number of points.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Iteration times kept for the median and MAD.
+RESERVOIR = 8192
+#: Points in the chart series before neighbours are merged (the stall, the max, is kept).
+CHART_POINTS = 480
+#: Spike candidates kept before the smallest are dropped.
+MAX_CANDIDATES = 4096
+#: Loss and grad-norm spikes remembered (the count goes on).
+MAX_SPIKES = 20
+_INFINITE = (math.inf, -math.inf)
+#: A window's time must exceed ``median * CANDIDATE_FACTOR`` to be remembered at all.
+CANDIDATE_FACTOR = 1.1
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return math.nan
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def mad(values: list[float], centre: float) -> float:
+    """Median absolute deviation, scaled to a standard deviation for normal data."""
+    return 1.4826 * median([abs(v - centre) for v in values]) if values else math.nan
+
+
+@dataclass
+class Spike:
+    step: int
+    value: float
+    window: int
+    line: int
+
+
+@dataclass
+class TimeSeries:
+    """Iteration time per logged window (seconds per iteration, averaged over the window)."""
+
+    count: int = 0
+    total_seconds: float = 0.0
+    sample: list[float] = field(default_factory=list)
+    candidates: list[Spike] = field(default_factory=list)
+    floor: float = 0.0
+    chart_step: list[int] = field(default_factory=list)
+    chart_value: list[float] = field(default_factory=list)
+    chart_stride: int = 1
+    _pending: int = 0
+    _random: Any = field(default_factory=lambda: random.Random(16).random)
+    _next_estimate: int = 64
+    _estimate: float = 0.0
+    _windows: dict[int, int] = field(default_factory=dict)
+    last_step: int = -1
+
+    def add(self, step: int, value: float, line: int) -> None:
+        if not (value >= 0.0 and value < 1e7):  # NaN, negative and absurd times are skipped
+            return
+        last = self.last_step
+        window = step - last if last >= 0 else 0
+        self.last_step = step
+        windows = self._windows
+        if window in windows:
+            windows[window] += 1
+        elif 0 < window <= 1_000_000 and len(windows) < 64:
+            windows[window] = 1
+        self.count += 1
+        count = self.count
+        self.total_seconds += value * (window or 1)
+        if count <= RESERVOIR:
+            self.sample.append(value)
+        else:
+            slot = int(self._random() * count)
+            if slot < RESERVOIR:
+                self.sample[slot] = value
+        if count >= self._next_estimate:
+            self._estimate = median(self.sample)
+            self._next_estimate = count * 2 if count < 65536 else count + 65536
+        if (self._estimate == 0.0 or value > self._estimate * CANDIDATE_FACTOR) and (
+            value > self.floor
+        ):
+            self.candidates.append(Spike(step, value, window, line))
+            if len(self.candidates) > MAX_CANDIDATES:
+                self._shrink_candidates()
+        self._chart(step, value)
+
+    def _shrink_candidates(self) -> None:
+        ranked = sorted(self.candidates, key=lambda s: s.value, reverse=True)
+        keep = ranked[: MAX_CANDIDATES // 2]
+        self.floor = keep[-1].value
+        self.candidates = sorted(keep, key=lambda s: s.step)
+
+    def _chart(self, step: int, value: float) -> None:
+        """Keep the slowest window of every ``chart_stride`` points, so stalls stay visible."""
+        if self._pending == 0:
+            self.chart_step.append(step)
+            self.chart_value.append(value)
+        elif value > self.chart_value[-1]:
+            self.chart_step[-1], self.chart_value[-1] = step, value
+        self._pending += 1
+        if self._pending < self.chart_stride:
+            return
+        self._pending = 0
+        if len(self.chart_step) >= 2 * CHART_POINTS:
+            steps, values = [], []
+            for i in range(0, len(self.chart_step) - 1, 2):
+                j = i if self.chart_value[i] >= self.chart_value[i + 1] else i + 1
+                steps.append(self.chart_step[j])
+                values.append(self.chart_value[j])
+            self.chart_step, self.chart_value = steps, values
+            self.chart_stride *= 2
+
+    @property
+    def typical_window(self) -> int:
+        """The step distance between logged points that occurs most often (1 if unknown)."""
+        if not self._windows:
+            return 1
+        return max(self._windows.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+
+
+@dataclass
+class ValueTrack:
+    """Loss or grad norm: first non-finite value, spikes against a rolling median, extremes."""
+
+    count: int = 0
+    first: float | None = None
+    last: float | None = None
+    low: float = math.inf
+    high: float = -math.inf
+    high_step: int = -1
+    high_line: int = 0
+    nonfinite: dict[str, Any] | None = None
+    nonfinite_count: int = 0
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    spike_count: int = 0
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    head: list[float] = field(default_factory=list)
+    factor: float = 3.0
+    _centre: float = 0.0
+    _limit: float = math.inf
+    _since: int = 0
+
+    def add(self, step: int, value: float, line: int) -> dict[str, Any] | None:
+        """Record one value; returns the spike or non-finite record it made, if any."""
+        self.count += 1
+        if value != value or value in _INFINITE:
+            self.nonfinite_count += 1
+            if self.nonfinite is None:
+                self.nonfinite = {"step": step, "value": repr(value), "line": line}
+                return self.nonfinite
+            return None
+        if self.first is None:
+            self.first = value
+        self.last = value
+        if len(self.head) < 20:
+            self.head.append(value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high, self.high_step, self.high_line = value, step, line
+        recent = self.recent
+        made = None
+        if value > self._limit:
+            made = self._spike(step, value, line)
+        recent.append(value)
+        self._since += 1
+        if self._since >= 16 and len(recent) >= 10:
+            self._since = 0
+            window = list(recent)
+            centre = median(window)
+            self._centre = centre
+            self._limit = max(centre * self.factor, centre + 6 * mad(window, centre))
+            if centre <= 0:
+                self._limit = math.inf
+        return made
+
+    def _spike(self, step: int, value: float, line: int) -> dict[str, Any]:
+        self.spike_count += 1
+        made = {"step": step, "value": value, "baseline": self._centre, "line": line}
+        if len(self.spikes) < MAX_SPIKES:
+            self.spikes.append(made)
+        return made
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "min": None if self.low == math.inf else self.low,
+            "max": None if self.high == -math.inf else self.high,
+            "max_step": self.high_step,
+            "max_line": self.high_line,
+            "start_median": median(self.head) if self.head else None,
+            "recent_median": median(list(self.recent)) if self.recent else None,
+            "nonfinite": self.nonfinite,
+            "nonfinite_count": self.nonfinite_count,
+            "spikes": list(self.spikes),
+            "spike_count": self.spike_count,
+        }
+
+
+@dataclass
+class LrTrack:
+    """Where the learning rate peaked: the end of warm-up, a common moment for NaN losses."""
+
+    peak: float = -math.inf
+    peak_step: int = -1
+    rising_from: float | None = None
+    count: int = 0
+
+    def add(self, step: int, value: float) -> None:
+        if self.count == 0:
+            if not math.isfinite(value):
+                return
+            self.rising_from = value
+        self.count += 1
+        if value > self.peak and value != math.inf:
+            self.peak, self.peak_step = value, step
+
+    def summary(self) -> dict[str, Any] | None:
+        if not self.count:
+            return None
+        warmed = self.rising_from is not None and self.peak > self.rising_from * 1.5
+        return {
+            "peak": self.peak,
+            "peak_step": self.peak_step,
+            "start": self.rising_from,
+            "warmup_end_step": self.peak_step if warmed else None,
+        }
