@@ -18,4 +18,6 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.torch_install",
     "gpudoctor.checks.bench",
     "gpudoctor.checks.training",
+    "gpudoctor.checks.run_log",
+    "gpudoctor.checks.run_crashes",
 )

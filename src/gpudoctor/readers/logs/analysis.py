@@ -91,7 +91,7 @@ def timing_summary(
         events = sorted(e for e in events if first_step <= e < series.last_step)
         if len(events) < 2:
             continue
-        hits = _matches(spikes, events, window)
+        hits = [s for s in _matches(spikes, events, window) if id(s) not in explained]
         hit_events = len({_owner(events, s, window) for s in hits})
         if hit_events < 2 or hit_events < 0.5 * len(events):
             continue
@@ -141,7 +141,11 @@ def timing_summary(
         ],
         "cadences": sorted(cadences, key=lambda c: -float(c["total_cost_s"])),
         "unexplained_period": unexplained,
-        "chart": {"step": list(series.chart_step), "value_s": list(series.chart_value)},
+        "chart": {
+            "step": list(series.chart_step),
+            "value_s": list(series.chart_value),
+            "low_s": list(series.chart_low),
+        },
     }
 
 

@@ -60,6 +60,7 @@ class TimeSeries:
     floor: float = 0.0
     chart_step: list[int] = field(default_factory=list)
     chart_value: list[float] = field(default_factory=list)
+    chart_low: list[float] = field(default_factory=list)
     chart_stride: int = 1
     _pending: int = 0
     _random: Any = field(default_factory=lambda: random.Random(16).random)
@@ -106,23 +107,28 @@ class TimeSeries:
         self.candidates = sorted(keep, key=lambda s: s.step)
 
     def _chart(self, step: int, value: float) -> None:
-        """Keep the slowest window of every ``chart_stride`` points, so stalls stay visible."""
+        """Keep the slowest and the fastest window of every ``chart_stride`` points."""
         if self._pending == 0:
             self.chart_step.append(step)
             self.chart_value.append(value)
-        elif value > self.chart_value[-1]:
-            self.chart_step[-1], self.chart_value[-1] = step, value
+            self.chart_low.append(value)
+        else:
+            if value > self.chart_value[-1]:
+                self.chart_step[-1], self.chart_value[-1] = step, value
+            if value < self.chart_low[-1]:
+                self.chart_low[-1] = value
         self._pending += 1
         if self._pending < self.chart_stride:
             return
         self._pending = 0
         if len(self.chart_step) >= 2 * CHART_POINTS:
-            steps, values = [], []
+            steps, values, lows = [], [], []
             for i in range(0, len(self.chart_step) - 1, 2):
                 j = i if self.chart_value[i] >= self.chart_value[i + 1] else i + 1
                 steps.append(self.chart_step[j])
                 values.append(self.chart_value[j])
-            self.chart_step, self.chart_value = steps, values
+                lows.append(min(self.chart_low[i], self.chart_low[i + 1]))
+            self.chart_step, self.chart_value, self.chart_low = steps, values, lows
             self.chart_stride *= 2
 
     @property
