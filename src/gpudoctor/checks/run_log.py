@@ -190,8 +190,8 @@ def run_stopped(facts: Facts) -> list[Verdict]:
     now = float(facts["run_log"].get("analysed_at") or 0.0)
     for item in _files(facts):
         run = item["run"]
-        if run.get("finished"):
-            continue
+        if run.get("finished") or not run.get("points"):
+            continue  # a crash-only file is explained by the crash checks
         timing = run.get("timing")
         typical = timing["median_s"] * max(timing["window"], 1) if timing else None
         silent = now - float(item.get("mtime") or now)
@@ -220,9 +220,12 @@ def run_stopped(facts: Facts) -> list[Verdict]:
             ev.append(evidence("typical interval between log lines", _duration(typical)))
         if ended_by:
             title = f"the run stopped at {where}{of} ({phase}) after: {ended_by}"
-            severity = Severity.FAIL
+            severity = Severity.WARN
         elif not run.get("total_steps"):
-            title = f"the log has been silent for {_duration(silent)} at {where}; its length is unknown"
+            title = (
+                f"the log has been silent for {_duration(silent)} at {where}; "
+                "its planned length is unknown"
+            )
             severity = Severity.INFO
         else:
             title = (
