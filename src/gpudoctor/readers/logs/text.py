@@ -226,6 +226,9 @@ class TextParser:
                 continue
             self._eval_bar = False
             self._bar_point(number, int(n), int(total), float(rate), unit == b"it/s", segment)
+            tail = segment[found.end() :]
+            if HINT.search(tail):  # a crash printed on the bar's own line
+                self._hinted(number, tail)
 
     def _bar_point(
         self, number: int, n: int, total: int, rate: float, per_second: bool, segment: bytes
