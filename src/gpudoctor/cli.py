@@ -166,6 +166,14 @@ NO_REDACT_HELP = (
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    type=click.Path(),
+    metavar="PATH",
+    help="Also read a training log or crash output (as 'gpudoctor log' does).",
+)
 @click.option("--no-redact", is_flag=True, help=NO_REDACT_HELP)
 def check_command(
     fmt: str,
@@ -182,6 +190,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    logs: tuple[str, ...],
     no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
@@ -203,7 +212,7 @@ def check_command(
         verbose=verbose,
         strict=strict,
         replay=replay,
-        budget=budget,
+        budget=budget if budget is not None or not logs else 60.0,
         plugins=not no_plugins,
         deep=deep,
         command=_command_line(),
@@ -213,6 +222,7 @@ def check_command(
             "scripts": list(scripts),
             "configs": list(configs),
             "data": data_path,
+            "logs": list(logs),
         },
     )
     sys.exit(run_check(request))

@@ -45,8 +45,21 @@ REPORT_BUDGET = 30.0
     metavar="SECONDS",
     help="Total time the probes may take.",
 )
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    type=click.Path(),
+    metavar="PATH",
+    help="Attach what a training log or crash output says (the GD8 findings and run_log facts).",
+)
 def report_command(
-    output: str | None, fmt: str, no_redact: bool, replay: str | None, budget: float
+    output: str | None,
+    fmt: str,
+    no_redact: bool,
+    replay: str | None,
+    budget: float,
+    logs: tuple[str, ...],
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
 
@@ -82,7 +95,7 @@ def report_command(
         budget=budget,
         command=_command_line(),
         redact=redact,
-        options={"report": True},
+        options={"report": True, "logs": list(logs)},
     )
     report = redact_report(build_report(request), enabled=redact)
     buffer = io.StringIO()

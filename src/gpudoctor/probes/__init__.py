@@ -38,6 +38,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.system_info",
     "gpudoctor.probes.kernel_log",
     "gpudoctor.probes.torch_install",
+    "gpudoctor.probes.run_log",
     "gpudoctor.probes.bench",
     "gpudoctor.probes.training",
 )

@@ -83,14 +83,9 @@ def iter_blocks(
     rest = b""
     number = 1
     while True:
-        if deadline is not None and time.monotonic() > deadline:
-            state.stopped = f"time limit reached after {number - 1:,} lines"
-            break
-        try:
-            chunk = handle.read(BLOCK)
-        except (OSError, EOFError, zlib.error) as exc:
-            state.stopped = f"compressed data ends early ({exc})"
-            break
+        chunk, error = _read_block(handle)
+        if error:
+            state.stopped = error
         if not chunk:
             break
         data = rest + chunk if rest else chunk
@@ -104,7 +99,29 @@ def iter_blocks(
             cut = MAX_LINE if cut <= 0 else cut + 1
             yield number, [rest[:cut]]
             rest = rest[cut:]
+        if error:
+            break
+        if deadline is not None and len(chunk) >= BLOCK and time.monotonic() > deadline:
+            state.stopped = f"time limit reached after {number - 1:,} lines"
+            break
     if rest:
         yield number, [rest]
         number += 1
     state.lines = number - 1
+
+
+def _read_block(handle: IO[bytes]) -> tuple[bytes, str]:
+    """About BLOCK bytes; what was read before damaged compressed data is kept."""
+    pieces: list[bytes] = []
+    size = 0
+    read1 = getattr(handle, "read1", handle.read)
+    while size < BLOCK:
+        try:
+            piece = read1(BLOCK - size)
+        except (OSError, EOFError, zlib.error) as exc:
+            return b"".join(pieces), f"compressed data ends early ({exc})"
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces), ""
