@@ -24,7 +24,7 @@ import sys
 import time
 
 HEADER = """\
-{stamp} - mmengine - INFO - 
+{stamp} - mmengine - INFO -\x20
 ------------------------------------------------------------
 System environment:
     sys.platform: linux
@@ -137,10 +137,9 @@ def main() -> None:
     idle = child("-")
     run = child(path)
     peak = (int(run["maxrss_kib"]) - int(idle["maxrss_kib"])) / 1024  # type: ignore[call-overload]
-    print(
-        f"analysed in {run['seconds']:.2f} s ({os.path.getsize(path) / 2**20 / float(run['seconds']):.0f} MiB/s), "  # type: ignore[arg-type]
-        f"{run['points']:,} points"
-    )
+    seconds = float(run["seconds"])  # type: ignore[arg-type]
+    rate = os.path.getsize(path) / 2**20 / seconds
+    print(f"analysed in {seconds:.2f} s ({rate:.0f} MiB/s), {run['points']:,} points")
     print(
         f"peak RSS {int(run['maxrss_kib']) / 1024:.1f} MiB, "  # type: ignore[call-overload]
         f"{peak:.1f} MiB above an idle interpreter with the same imports"

@@ -28,7 +28,8 @@ def one_line_error(result) -> None:  # type: ignore[no-untyped-def]
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gpudoctor: error:"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gpudoctor: error:"), result.stderr
 
 
 def test_text_report_with_chart_and_exit_code(tmp_path):
@@ -36,7 +37,8 @@ def test_text_report_with_chart_and_exit_code(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "GD804 iteration-stalls" in result.stdout
     assert "mmengine text log" in result.stdout
-    assert "iteration time" in result.stdout and "!" in result.stdout
+    assert "iteration time" in result.stdout
+    assert "!" in result.stdout
 
 
 def test_healthy_log_exits_0(tmp_path):
@@ -61,7 +63,8 @@ def test_svg_chart_and_output_file(tmp_path):
     result = run_cli("log", path, "--chart", str(svg), "-f", "markdown", "-o", str(out))
     assert result.returncode == 1, result.stderr
     text = svg.read_text()
-    assert text.startswith("<svg") and "<circle" in text  # stalls marked
+    assert text.startswith("<svg")
+    assert "<circle" in text  # stalls marked
     assert "gpudoctor" in out.read_text()
 
 
@@ -73,8 +76,9 @@ def test_png_chart_without_matplotlib_is_one_line(tmp_path):
         pass
     else:
         pytest.skip("matplotlib is installed")
-    result = run_cli("log", fresh("mmengine_checkpoint_stalls.log", tmp_path),
-                     "--chart", str(tmp_path / "c.png"))
+    result = run_cli(
+        "log", fresh("mmengine_checkpoint_stalls.log", tmp_path), "--chart", str(tmp_path / "c.png")
+    )
     one_line_error(result)
     assert "matplotlib" in result.stderr
 
@@ -167,4 +171,5 @@ def test_report_attaches_a_log_summary(tmp_path):
     path = fresh("mmengine_checkpoint_stalls.log", tmp_path)
     result = run_cli("report", "--log", path, "--budget", "20", timeout=180)
     assert result.returncode == 0, result.stderr
-    assert "GD804" in result.stdout and "run_log" in result.stdout
+    assert "GD804" in result.stdout
+    assert "run_log" in result.stdout

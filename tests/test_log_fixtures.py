@@ -74,14 +74,21 @@ def test_checkpoint_stalls_name_the_period_and_the_checkpoint(tmp_path):
 def test_config_file_supplies_the_interval_the_log_does_not_state(tmp_path):
     log = fresh_copy("mmengine_checkpoint_stalls.log", tmp_path)
     text = log.read_text().splitlines(keepends=True)
-    log.write_text("".join(line for line in text if "CheckpointHook" not in line
-                           and "Saving checkpoint" not in line))
+    log.write_text(
+        "".join(
+            line
+            for line in text
+            if "CheckpointHook" not in line and "Saving checkpoint" not in line
+        )
+    )
     without = next(f for f in findings(log) if f.check_id == "GD804")
     assert "checkpoint" not in without.title
     assert "every 5,000 iterations" in without.title  # the period, cause unknown
     config = tmp_path / "config.py"
-    config.write_text("default_hooks = dict(\n"
-                      "    checkpoint=dict(type='CheckpointHook', interval=5000, by_epoch=False))\n")
+    config.write_text(
+        "default_hooks = dict(\n"
+        "    checkpoint=dict(type='CheckpointHook', interval=5000, by_epoch=False))\n"
+    )
     withcfg = next(f for f in findings(log, configs=(str(config),)) if f.check_id == "GD804")
     assert "after each checkpoint save" in withcfg.title
     assert "config.py line 2" in " ".join(e.value for e in withcfg.evidence)
@@ -103,16 +110,18 @@ def test_oom_names_the_other_process_and_offers_kill_stale(tmp_path):
 
 
 def test_reserved_but_unallocated_is_fragmentation(tmp_path):
-    oom = next(f for f in findings(fresh_copy("oom_fragmentation.txt", tmp_path))
-               if f.check_id == "GD810")
+    oom = next(
+        f for f in findings(fresh_copy("oom_fragmentation.txt", tmp_path)) if f.check_id == "GD810"
+    )
     assert "fragmentation" in oom.title
     assert oom.fix is None
     assert any("expandable_segments:True" in c for r in oom.remedies for c in r.commands)
 
 
 def test_container_pid_of_the_failing_process_is_not_a_holder(tmp_path):
-    oom = next(f for f in findings(fresh_copy("oom_container_self.txt", tmp_path))
-               if f.check_id == "GD810")
+    oom = next(
+        f for f in findings(fresh_copy("oom_container_self.txt", tmp_path)) if f.check_id == "GD810"
+    )
     assert "other processes" not in oom.title
     assert "fragmentation" in oom.title
     assert any("failing process itself" in e.value for e in oom.evidence)
@@ -121,15 +130,17 @@ def test_container_pid_of_the_failing_process_is_not_a_holder(tmp_path):
 def test_appended_runs_judge_the_last_run(tmp_path):
     found = findings(fresh_copy("mmengine_appended_runs.log", tmp_path))
     summary = next(f for f in found if f.check_id == "GD802")
-    assert any(e.label == "runs in this file" and e.value.startswith("2") for e in
-               summary.evidence)
+    assert any(e.label == "runs in this file" and e.value.startswith("2") for e in summary.evidence)
     oom = next(f for f in found if f.check_id == "GD810")
     assert "(in run 1 of 2)" in oom.title
 
 
 def test_nan_first_step_and_warmup(tmp_path):
-    nan = next(f for f in findings(fresh_copy("detectron2_nan_metrics.json", tmp_path))
-               if f.check_id == "GD806")
+    nan = next(
+        f
+        for f in findings(fresh_copy("detectron2_nan_metrics.json", tmp_path))
+        if f.check_id == "GD806"
+    )
     assert "iteration 1,840" in nan.title
     assert "warm-up" in nan.title
 

@@ -167,8 +167,11 @@ def oom_verdict(item: Any, crash: Any) -> Verdict:
                 remedy("Or run on a GPU nobody else uses (CUDA_VISIBLE_DEVICES)."),
             ],
         )
-    if unallocated is not None and tried is not None and unallocated >= tried and unallocated >= (
-        64 * MiB
+    if (
+        unallocated is not None
+        and tried is not None
+        and unallocated >= tried
+        and unallocated >= (64 * MiB)
     ):
         return verdict(
             severity,
@@ -236,7 +239,7 @@ def dataloader_worker_killed(facts: Facts) -> list[Verdict]:
                     evidence=[evidence("printed", crash["text"], _where(item, crash["line"]))],
                     remedies=[
                         remedy(
-                            "\"Killed\" means the system ran out of RAM: each worker holds a "
+                            '"Killed" means the system ran out of RAM: each worker holds a '
                             "copy of what the dataset keeps in memory. Use fewer workers, a "
                             "smaller prefetch_factor, or keep the dataset's data in numpy "
                             "arrays instead of Python lists.",
@@ -340,13 +343,20 @@ def nccl_timeout(facts: Facts) -> list[Verdict]:
     for item, crash in records(facts, "nccl"):
         fields = crash["fields"]
         ev = [evidence("printed", crash["text"], _where(item, crash["line"]))]
-        for key, label in (("rank", "rank"), ("op", "collective"), ("seq", "sequence number"),
-                           ("timeout_ms", "timeout (ms)"), ("ran_ms", "ran for (ms)")):
+        for key, label in (
+            ("rank", "rank"),
+            ("op", "collective"),
+            ("seq", "sequence number"),
+            ("timeout_ms", "timeout (ms)"),
+            ("ran_ms", "ran for (ms)"),
+        ):
             if key in fields:
                 ev.append(evidence(label, fields[key]))
         if fields.get("timeout"):
-            title = (f"NCCL watchdog timeout: {fields.get('op', 'a collective')} waited "
-                     f"{int(fields.get('ran_ms', 0)) / 1000:.0f} s for the other ranks")
+            title = (
+                f"NCCL watchdog timeout: {fields.get('op', 'a collective')} waited "
+                f"{int(fields.get('ran_ms', 0)) / 1000:.0f} s for the other ranks"
+            )
             remedies = [
                 remedy(
                     "One rank did not reach the collective: it crashed, hung, or was busy "
@@ -390,8 +400,11 @@ def too_many_open_files(facts: Facts) -> list[Verdict]:
         "too_many_open_files",
         "the process ran out of file descriptors",
         [
-            remedy("Raise the limit for the shell that starts training.", "ulimit -n 65536",
-                   platforms=("linux", "macos")),
+            remedy(
+                "Raise the limit for the shell that starts training.",
+                "ulimit -n 65536",
+                platforms=("linux", "macos"),
+            ),
             remedy(
                 "Or share tensors through files instead of descriptors: "
                 "torch.multiprocessing.set_sharing_strategy('file_system'). "
@@ -441,7 +454,8 @@ def cudnn_cublas_error(facts: Facts) -> list[Verdict]:
         out.append(
             verdict(
                 _severity(item, crash),
-                f"{status}" + (" (usually out of GPU memory)" if memory else "")
+                f"{status}"
+                + (" (usually out of GPU memory)" if memory else "")
                 + _earlier(item, crash),
                 subject=item["name"],
                 evidence=[evidence("printed", crash["text"], _where(item, crash["line"]))],
@@ -481,8 +495,10 @@ def cuda_unknown_error(facts: Facts) -> list[Verdict]:
                 "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
                 platforms=("linux",),
             ),
-            remedy("On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
-                   platforms=("wsl",)),
+            remedy(
+                "On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
+                platforms=("wsl",),
+            ),
             remedy("Do not change CUDA_VISIBLE_DEVICES after CUDA has been initialised."),
         ],
     )

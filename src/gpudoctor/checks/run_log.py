@@ -50,9 +50,10 @@ def _files(facts: Facts) -> Iterator[Any]:
 
 def _where(item: Any, line: int | None) -> str:
     unit = item.get("line_unit", "line")
+    name = str(item["name"])
     if not line:
-        return item["name"]
-    return f"{item['name']}:{line}" if unit == "line" else f"{item['name']} {unit} {line}"
+        return name
+    return f"{name}:{line}" if unit == "line" else f"{name} {unit} {line}"
 
 
 def _step_word(item: Any) -> str:
@@ -228,9 +229,7 @@ def run_stopped(facts: Facts) -> list[Verdict]:
             )
             severity = Severity.INFO
         else:
-            title = (
-                f"the run stopped at {where}{of} during {phase}: silent for {_duration(silent)}"
-            )
+            title = f"the run stopped at {where}{of} during {phase}: silent for {_duration(silent)}"
             severity = Severity.WARN
         out.append(
             verdict(
@@ -332,9 +331,11 @@ def iteration_stalls(facts: Facts) -> list[Verdict]:
         parts = []
         for cadence in timing["cadences"]:
             parts.append(_cadence_text(cadence, word))
-            stated = f"{cadence['cause']} interval {cadence['interval']:,}" if cadence.get(
-                "interval"
-            ) else cadence["cause"]
+            stated = (
+                f"{cadence['cause']} interval {cadence['interval']:,}"
+                if cadence.get("interval")
+                else cadence["cause"]
+            )
             ev.append(
                 evidence(
                     f"period {cadence['interval']:,}" if cadence.get("interval") else "period",
@@ -454,15 +455,23 @@ def loss_not_finite(facts: Facts) -> list[Verdict]:
         word = _step_word(item)
         step = first["step"]
         ev = [
-            evidence("first non-finite loss", f"{first['value']} at {word} {step:,}",
-                     _where(item, first["line"])),
+            evidence(
+                "first non-finite loss",
+                f"{first['value']} at {word} {step:,}",
+                _where(item, first["line"]),
+            ),
             evidence("non-finite loss values", f"{loss['nonfinite_count']:,} of {loss['count']:,}"),
         ]
         causes = []
         warm = first.get("warmup_end_step")
         if warm is not None and step >= warm:
-            ev.append(evidence("learning-rate warm-up ended", f"at {word} {warm:,} "
-                               f"({step - warm:,} {word}s before), lr {first.get('lr_at'):.3g}"))
+            ev.append(
+                evidence(
+                    "learning-rate warm-up ended",
+                    f"at {word} {warm:,} "
+                    f"({step - warm:,} {word}s before), lr {first.get('lr_at'):.3g}",
+                )
+            )
             causes.append("after the learning-rate warm-up ended")
         if first.get("amp_overflows_before"):
             ev.append(
@@ -477,8 +486,10 @@ def loss_not_finite(facts: Facts) -> list[Verdict]:
         start = first.get("grad_norm_start")
         if recent and start and max(recent) > 5 * start:
             ev.append(
-                evidence("grad_norm before it", f"{start:.3g} at the start -> "
-                         + ", ".join(f"{g:.3g}" for g in recent))
+                evidence(
+                    "grad_norm before it",
+                    f"{start:.3g} at the start -> " + ", ".join(f"{g:.3g}" for g in recent),
+                )
             )
             causes.append("with a growing gradient norm")
         out.append(
@@ -591,8 +602,9 @@ def grad_norm_explosion(facts: Facts) -> list[Verdict]:
         out.append(
             warn(
                 f"the gradient norm exploded: up to {grad['max']:.4g} "
-                f"({grad['max'] / start:.0f}x its starting size)" if start else
-                f"the gradient norm jumped {grad['spike_count']} times",
+                f"({grad['max'] / start:.0f}x its starting size)"
+                if start
+                else f"the gradient norm jumped {grad['spike_count']} times",
                 subject=item["name"],
                 evidence=ev,
                 remedies=[

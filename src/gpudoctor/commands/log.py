@@ -100,11 +100,12 @@ def _write_chart(report: Any, path: str) -> str:
             ) from None
     else:
         raise BadInputError("--chart: the file name must end in .png or .svg")
-    return item["name"]
+    return str(item["name"])
 
 
-def _render(report: Any, fmt: str, stream: Any, *, plain: bool, verbose: bool, strict: bool,
-            redact: bool) -> None:
+def _render(
+    report: Any, fmt: str, stream: Any, *, plain: bool, verbose: bool, strict: bool, redact: bool
+) -> None:
     from gpudoctor.report.log_chart import mermaid_chart, text_chart
     from gpudoctor.session import CheckRequest, render
 
@@ -134,18 +135,43 @@ def _render(report: Any, fmt: str, stream: Any, *, plain: bool, verbose: bool, s
     show_default=True,
     help="Output format; json follows schemas/report.schema.json.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the report to FILE instead of standard output.")
-@click.option("--chart", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib).")
-@click.option("--config", "configs", multiple=True, type=click.Path(dir_okay=False),
-              metavar="FILE", help="Training config that states checkpoint/eval intervals.")
-@click.option("--budget", type=click.FloatRange(min=1, max=3600), default=120.0,
-              show_default=True, metavar="SECONDS", help="Time all files together may take.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib).",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Training config that states checkpoint/eval intervals.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=1, max=3600),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time all files together may take.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing checks too.")
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
-@click.option("--no-redact", is_flag=True,
-              help="Keep user, host and home names in the output (secrets are still withheld).")
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Keep user, host and home names in the output (secrets are still withheld).",
+)
 def log_command(
     paths: tuple[str, ...],
     fmt: str,
@@ -188,13 +214,21 @@ def log_command(
         click.echo(f"gpudoctor: chart of {name} written to {chart}", err=True)
     if output:
         buffer = io.StringIO()
-        _render(report, fmt, buffer, plain=True, verbose=verbose, strict=strict,
-                redact=not no_redact)
+        _render(
+            report, fmt, buffer, plain=True, verbose=verbose, strict=strict, redact=not no_redact
+        )
         atomic_write_text(output, buffer.getvalue())
         click.echo(f"gpudoctor: report written to {output} (verdict: {report.verdict})", err=True)
     else:
-        _render(report, fmt, sys.stdout, plain=plain_output(sys.stdout), verbose=verbose,
-                strict=strict, redact=not no_redact)
+        _render(
+            report,
+            fmt,
+            sys.stdout,
+            plain=plain_output(sys.stdout),
+            verbose=verbose,
+            strict=strict,
+            redact=not no_redact,
+        )
     sys.exit(report.exit_code(strict))
 
 

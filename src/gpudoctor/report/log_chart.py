@@ -159,10 +159,10 @@ def svg_chart(item: Any, width: int = 900, height: int = 320) -> str:
 
 def png_chart(item: Any, path: str) -> None:
     """Write a PNG with matplotlib (an optional extra); ImportError if it is missing."""
-    import matplotlib
+    import matplotlib  # type: ignore[import-not-found]
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
 
     series = chart_series(item)
     if series is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-MM_ENV = """{stamp} - mmengine - INFO - 
+MM_ENV = """{stamp} - mmengine - INFO -\x20
 ------------------------------------------------------------
 System environment:
     sys.platform: linux
@@ -35,8 +35,16 @@ def stamp(seconds: float) -> str:
     return f"2024/03/{5 + day:02d} {10 + hour % 14:02d}:{minute:02d}:{sec:02d}"
 
 
-def mm_iter_line(clock: float, it: int, total: int, t: float, d: float, loss: float,
-                 lr: float = 1e-4, grad: float | None = None) -> str:
+def mm_iter_line(
+    clock: float,
+    it: int,
+    total: int,
+    t: float,
+    d: float,
+    loss: float,
+    lr: float = 1e-4,
+    grad: float | None = None,
+) -> str:
     eta_s = int((total - it) * t)
     eta = f"{eta_s // 86400} day, " if eta_s >= 86400 else ""
     eta += f"{eta_s % 86400 // 3600}:{eta_s % 3600 // 60:02d}:{eta_s % 60:02d}"
@@ -53,13 +61,15 @@ def checkpoint_stalls() -> None:
     """mmseg, iter-based, CheckpointHook(interval=5000) on a slow disk: 150 s per save."""
     rng = random.Random(1)
     total, clock = 40000, 0.0
-    out = [MM_ENV.format(stamp=stamp(0)),
-           "default_hooks = dict(\n",
-           "    checkpoint=dict(by_epoch=False, interval=5000, type='CheckpointHook'),\n",
-           "    logger=dict(interval=50, log_metric_by_epoch=False, type='LoggerHook'),\n",
-           "    timer=dict(type='IterTimerHook'))\n",
-           "train_cfg = dict(max_iters=40000, type='IterBasedTrainLoop', val_interval=40000)\n",
-           "\n"]
+    out = [
+        MM_ENV.format(stamp=stamp(0)),
+        "default_hooks = dict(\n",
+        "    checkpoint=dict(by_epoch=False, interval=5000, type='CheckpointHook'),\n",
+        "    logger=dict(interval=50, log_metric_by_epoch=False, type='LoggerHook'),\n",
+        "    timer=dict(type='IterTimerHook'))\n",
+        "train_cfg = dict(max_iters=40000, type='IterBasedTrainLoop', val_interval=40000)\n",
+        "\n",
+    ]
     for it in range(50, total + 1, 50):
         t = 0.9 * (1 + rng.uniform(-0.04, 0.04))
         if it % 5000 == 50 and it > 50:
@@ -76,10 +86,12 @@ def eval_booked_as_data_time() -> None:
     time and data_time (IterTimerHook measures data_time from the previous iteration's end)."""
     rng = random.Random(2)
     total, clock = 16000, 0.0
-    out = [MM_ENV.format(stamp=stamp(0)),
-           "default_hooks = dict(checkpoint=dict(by_epoch=False, interval=16000, "
-           "type='CheckpointHook'))\n",
-           "train_cfg = dict(max_iters=16000, type='IterBasedTrainLoop', val_interval=2000)\n\n"]
+    out = [
+        MM_ENV.format(stamp=stamp(0)),
+        "default_hooks = dict(checkpoint=dict(by_epoch=False, interval=16000, "
+        "type='CheckpointHook'))\n",
+        "train_cfg = dict(max_iters=16000, type='IterBasedTrainLoop', val_interval=2000)\n\n",
+    ]
     for it in range(50, total + 1, 50):
         t = 0.5 * (1 + rng.uniform(-0.03, 0.03))
         d = 0.01
@@ -89,10 +101,14 @@ def eval_booked_as_data_time() -> None:
         clock += t * 50
         out.append(mm_iter_line(clock, it, total, t, d, 0.8 / (1 + it / 4000)))
         if it % 2000 == 0 and it < total:
-            out.append(f"{stamp(clock)} - mmengine - INFO - Iter(val) [ 50/500]    eta: 0:00:27"
-                       "  time: 0.0605  data_time: 0.0021  memory: 1520\n")
-            out.append(f"{stamp(clock)} - mmengine - INFO - Iter(val) [500/500]    aAcc: 94.1200"
-                       "  mIoU: 71.0400  mAcc: 80.2200  data_time: 0.0019  time: 0.0598\n")
+            out.append(
+                f"{stamp(clock)} - mmengine - INFO - Iter(val) [ 50/500]    eta: 0:00:27"
+                "  time: 0.0605  data_time: 0.0021  memory: 1520\n"
+            )
+            out.append(
+                f"{stamp(clock)} - mmengine - INFO - Iter(val) [500/500]    aAcc: 94.1200"
+                "  mIoU: 71.0400  mAcc: 80.2200  data_time: 0.0019  time: 0.0598\n"
+            )
     (HERE / "mmengine_eval_booked_as_data_time.log").write_text("".join(out))
 
 
@@ -100,9 +116,11 @@ def healthy_epoch_based() -> None:
     """mmdet, epoch-based, 2 epochs, finished; the COCO table has nan APs (no GT for a class)."""
     rng = random.Random(3)
     clock = 0.0
-    out = [MM_ENV.format(stamp=stamp(0)),
-           "train_cfg = dict(max_epochs=2, type='EpochBasedTrainLoop', val_interval=1)\n",
-           "default_hooks = dict(checkpoint=dict(interval=1, type='CheckpointHook'))\n\n"]
+    out = [
+        MM_ENV.format(stamp=stamp(0)),
+        "train_cfg = dict(max_epochs=2, type='EpochBasedTrainLoop', val_interval=1)\n",
+        "default_hooks = dict(checkpoint=dict(interval=1, type='CheckpointHook'))\n\n",
+    ]
     for epoch in (1, 2):
         for it in range(50, 501, 50):
             t = 0.61 * (1 + rng.uniform(-0.04, 0.04))
@@ -115,8 +133,10 @@ def healthy_epoch_based() -> None:
                 f"loss: {loss:.4f}  loss_rpn_cls: {loss * 0.1:.4f}  loss_cls: {loss * 0.5:.4f}\n"
             )
         out.append(f"{stamp(clock)} - mmengine - INFO - Saving checkpoint at {epoch} epochs\n")
-        out.append(f"{stamp(clock)} - mmengine - INFO - Epoch(val)  [{epoch}][50/125]    "
-                   "eta: 0:00:09  time: 0.0701  data_time: 0.0023  memory: 512\n")
+        out.append(
+            f"{stamp(clock)} - mmengine - INFO - Epoch(val)  [{epoch}][50/125]    "
+            "eta: 0:00:09  time: 0.0701  data_time: 0.0023  memory: 512\n"
+        )
         out.append(
             f"{stamp(clock)} - mmengine - INFO - \n"
             "+----------+-------+--------+--------+-------+-------+-------+\n"
@@ -126,17 +146,21 @@ def healthy_epoch_based() -> None:
             "| toaster  | nan   | nan    | nan    | nan   | nan   | nan   |\n"
             "+----------+-------+--------+--------+-------+-------+-------+\n"
         )
-        out.append(f"{stamp(clock)} - mmengine - INFO - Epoch(val) [{epoch}][125/125]    "
-                   "coco/bbox_mAP: 0.4120  coco/bbox_mAP_50: 0.7010  data_time: 0.0021  "
-                   "time: 0.0688\n")
+        out.append(
+            f"{stamp(clock)} - mmengine - INFO - Epoch(val) [{epoch}][125/125]    "
+            "coco/bbox_mAP: 0.4120  coco/bbox_mAP_50: 0.7010  data_time: 0.0021  "
+            "time: 0.0688\n"
+        )
     (HERE / "mmengine_healthy_epochs.log").write_text("".join(out))
 
 
 def appended_runs() -> None:
     """Run 1 dies of a CUDA OOM at iter 3200; run 2 resumes from iter 3000 in the same file."""
     rng = random.Random(4)
-    out = [MM_ENV.format(stamp=stamp(0)),
-           "train_cfg = dict(max_iters=8000, type='IterBasedTrainLoop', val_interval=8000)\n\n"]
+    out = [
+        MM_ENV.format(stamp=stamp(0)),
+        "train_cfg = dict(max_iters=8000, type='IterBasedTrainLoop', val_interval=8000)\n\n",
+    ]
     clock = 0.0
     for it in range(50, 3201, 50):
         t = 0.7 * (1 + rng.uniform(-0.03, 0.03))
@@ -170,21 +194,52 @@ def appended_runs() -> None:
 def mmcv_input_bound() -> None:
     """mmdet 2.x (mmcv 1.x) log.json: env_info/config first, data_time ~55 % of time."""
     rng = random.Random(5)
-    config = ("checkpoint_config = dict(interval=1)\nlog_config = dict(interval=50, "
-              "hooks=[dict(type='TextLoggerHook')])\nrunner = dict(type='EpochBasedRunner', "
-              "max_epochs=3)\nevaluation = dict(interval=1, metric='bbox')\n")
-    lines = [json.dumps({"env_info": "sys.platform: linux\nPython: 3.8.13", "config": config,
-                         "seed": 0, "exp_name": "faster_rcnn_r50_fpn_1x_coco.py"})]
+    config = (
+        "checkpoint_config = dict(interval=1)\nlog_config = dict(interval=50, "
+        "hooks=[dict(type='TextLoggerHook')])\nrunner = dict(type='EpochBasedRunner', "
+        "max_epochs=3)\nevaluation = dict(interval=1, metric='bbox')\n"
+    )
+    lines = [
+        json.dumps(
+            {
+                "env_info": "sys.platform: linux\nPython: 3.8.13",
+                "config": config,
+                "seed": 0,
+                "exp_name": "faster_rcnn_r50_fpn_1x_coco.py",
+            }
+        )
+    ]
     for epoch in (1, 2, 3):
         for it in range(50, 751, 50):
             t = 0.62 * (1 + rng.uniform(-0.05, 0.05))
             d = 0.34 * (1 + rng.uniform(-0.05, 0.05))
-            lines.append(json.dumps({"mode": "train", "epoch": epoch, "iter": it, "lr": 0.02,
-                                     "memory": 3746, "data_time": round(d, 5),
-                                     "loss_rpn_cls": 0.05, "loss": round(0.9 - epoch * 0.1, 5),
-                                     "time": round(t, 5)}))
-        lines.append(json.dumps({"mode": "val", "epoch": epoch, "iter": 625, "lr": 0.02,
-                                 "bbox_mAP": 0.2 + epoch / 100, "bbox_mAP_50": 0.4}))
+            lines.append(
+                json.dumps(
+                    {
+                        "mode": "train",
+                        "epoch": epoch,
+                        "iter": it,
+                        "lr": 0.02,
+                        "memory": 3746,
+                        "data_time": round(d, 5),
+                        "loss_rpn_cls": 0.05,
+                        "loss": round(0.9 - epoch * 0.1, 5),
+                        "time": round(t, 5),
+                    }
+                )
+            )
+        lines.append(
+            json.dumps(
+                {
+                    "mode": "val",
+                    "epoch": epoch,
+                    "iter": 625,
+                    "lr": 0.02,
+                    "bbox_mAP": 0.2 + epoch / 100,
+                    "bbox_mAP_50": 0.4,
+                }
+            )
+        )
     (HERE / "mmcv_input_bound.log.json").write_text("\n".join(lines) + "\n")
 
 
@@ -197,12 +252,22 @@ def detectron2_nan() -> None:
         loss = 2.2 / (1 + it / 2000)
         if it >= 1839:
             loss = float("nan")
-        lines.append(json.dumps({"data_time": round(0.004 + rng.random() * 0.002, 6),
-                                 "eta_seconds": 30000 - it * 0.3, "fast_rcnn/cls_accuracy": 0.91,
-                                 "iteration": it, "loss_box_reg": 0.3, "loss_cls": 0.4,
-                                 "lr": lr, "rank_data_time": 0.004,
-                                 "time": round(0.31 + rng.random() * 0.01, 6),
-                                 "total_loss": loss}))
+        lines.append(
+            json.dumps(
+                {
+                    "data_time": round(0.004 + rng.random() * 0.002, 6),
+                    "eta_seconds": 30000 - it * 0.3,
+                    "fast_rcnn/cls_accuracy": 0.91,
+                    "iteration": it,
+                    "loss_box_reg": 0.3,
+                    "loss_cls": 0.4,
+                    "lr": lr,
+                    "rank_data_time": 0.004,
+                    "time": round(0.31 + rng.random() * 0.01, 6),
+                    "total_loss": loss,
+                }
+            )
+        )
     lines.append(json.dumps({"bbox/AP": 21.3, "bbox/AP50": 40.2, "iteration": 999}))
     (HERE / "detectron2_nan_metrics.json").write_text("\n".join(lines) + "\n")
 
@@ -211,29 +276,72 @@ def detr_healthy() -> None:
     """DETR log.txt: one JSON object per epoch, train_* and test_* keys, n_parameters."""
     lines = []
     for epoch in range(10):
-        lines.append(json.dumps({"train_lr": 1e-4, "train_class_error": 30 - epoch,
-                                 "train_loss": 12.0 - epoch * 0.4, "train_loss_ce": 0.9,
-                                 "test_class_error": 28 - epoch, "test_loss": 11.0 - epoch * 0.3,
-                                 "test_coco_eval_bbox": [0.1 + epoch / 100, 0.2, 0.1, 0.0, 0.1,
-                                                         0.2, 0.2, 0.3, 0.3, 0.1, 0.3, 0.4],
-                                 "epoch": epoch, "n_parameters": 41302368}))
+        lines.append(
+            json.dumps(
+                {
+                    "train_lr": 1e-4,
+                    "train_class_error": 30 - epoch,
+                    "train_loss": 12.0 - epoch * 0.4,
+                    "train_loss_ce": 0.9,
+                    "test_class_error": 28 - epoch,
+                    "test_loss": 11.0 - epoch * 0.3,
+                    "test_coco_eval_bbox": [
+                        0.1 + epoch / 100,
+                        0.2,
+                        0.1,
+                        0.0,
+                        0.1,
+                        0.2,
+                        0.2,
+                        0.3,
+                        0.3,
+                        0.1,
+                        0.3,
+                        0.4,
+                    ],
+                    "epoch": epoch,
+                    "n_parameters": 41302368,
+                }
+            )
+        )
     (HERE / "detr_log.txt").write_text("\n".join(lines) + "\n")
 
 
 def ultralytics_nan() -> None:
     """YOLOv8 results.csv with space-padded header; losses turn nan at epoch 37 (AMP)."""
-    cols = ["epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss",
-            "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)",
-            "metrics/mAP50-95(B)", "val/box_loss", "val/cls_loss", "val/dfl_loss",
-            "lr/pg0", "lr/pg1", "lr/pg2"]
+    cols = [
+        "epoch",
+        "train/box_loss",
+        "train/cls_loss",
+        "train/dfl_loss",
+        "metrics/precision(B)",
+        "metrics/recall(B)",
+        "metrics/mAP50(B)",
+        "metrics/mAP50-95(B)",
+        "val/box_loss",
+        "val/cls_loss",
+        "val/dfl_loss",
+        "lr/pg0",
+        "lr/pg1",
+        "lr/pg2",
+    ]
     rows = [",".join(f"{c:>23}" for c in cols)]
     for epoch in range(1, 41):
         if epoch >= 37:
             vals = ["nan", "nan", "nan", "0", "0", "0", "0", "nan", "nan", "nan"]
         else:
-            vals = [f"{1.5 - epoch * 0.01:.5f}", f"{2.1 - epoch * 0.03:.5f}",
-                    f"{1.3 - epoch * 0.005:.5f}", "0.61", "0.55", "0.58", "0.39",
-                    "1.41", "1.52", "1.22"]
+            vals = [
+                f"{1.5 - epoch * 0.01:.5f}",
+                f"{2.1 - epoch * 0.03:.5f}",
+                f"{1.3 - epoch * 0.005:.5f}",
+                "0.61",
+                "0.55",
+                "0.58",
+                "0.39",
+                "1.41",
+                "1.52",
+                "1.22",
+            ]
         lr = ["0.00066", "0.00066", "0.00066"]
         rows.append(",".join(f"{v:>23}" for v in [str(epoch), *vals, *lr]))
     (HERE / "ultralytics_nan_results.csv").write_text("\n".join(rows) + "\n")
@@ -260,15 +368,33 @@ def hf_grad_explosion() -> None:
         loss = 2.0 - step / 4000
         if step in (1500, 1510, 1620, 1700):
             grad, loss = 850.0 + step, 9.5
-        history.append({"epoch": round(step / 1000, 4), "grad_norm": grad,
-                        "learning_rate": 5e-5, "loss": loss, "step": step})
+        history.append(
+            {
+                "epoch": round(step / 1000, 4),
+                "grad_norm": grad,
+                "learning_rate": 5e-5,
+                "loss": loss,
+                "step": step,
+            }
+        )
         if step % 500 == 0:
-            history.append({"epoch": step / 1000, "eval_loss": 1.7, "eval_runtime": 12.3,
-                            "step": step})
-    state = {"best_metric": None, "epoch": 2.0, "eval_steps": 500, "global_step": 2000,
-             "is_hyper_param_search": False, "logging_steps": 10, "max_steps": 3000,
-             "num_train_epochs": 3, "save_steps": 500, "log_history": history,
-             "total_flos": 1.2e16, "train_batch_size": 8}
+            history.append(
+                {"epoch": step / 1000, "eval_loss": 1.7, "eval_runtime": 12.3, "step": step}
+            )
+    state = {
+        "best_metric": None,
+        "epoch": 2.0,
+        "eval_steps": 500,
+        "global_step": 2000,
+        "is_hyper_param_search": False,
+        "logging_steps": 10,
+        "max_steps": 3000,
+        "num_train_epochs": 3,
+        "save_steps": 500,
+        "log_history": history,
+        "total_flos": 1.2e16,
+        "train_batch_size": 8,
+    }
     (HERE / "hf_trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
 
 
@@ -279,20 +405,34 @@ def tqdm_worker_killed() -> None:
     bar = []
     for n in range(0, 401, 8):
         rate = 6.8 if n % 96 else 6.1
-        bar.append(f"Epoch 1:  {n * 100 // 1000:>2}%|{'#' * (n // 100):<10}| {n}/1000 "
-                   f"[00:{n // 7:02d}<02:{(1000 - n) // 7 % 60:02d}, {rate:.2f}it/s, "
-                   f"loss={1.5 - n / 1000:.3f}]".encode())
+        bar.append(
+            f"Epoch 1:  {n * 100 // 1000:>2}%|{'#' * (n // 100):<10}| {n}/1000 "
+            f"[00:{n // 7:02d}<02:{(1000 - n) // 7 % 60:02d}, {rate:.2f}it/s, "
+            f"loss={1.5 - n / 1000:.3f}]".encode()
+        )
     parts.append(b"\r".join(bar))
-    parts.append(b"\nTraceback (most recent call last):\n"
-                 b'  File "/usr/lib/python3/dist-packages/torch/utils/data/dataloader.py", '
-                 b"line 1133, in _try_get_data\n"
-                 b"    data = self._data_queue.get(timeout=timeout)\n"
-                 b"RuntimeError: DataLoader worker (pid 4721) is killed by signal: Killed. \n")
+    parts.append(
+        b"\nTraceback (most recent call last):\n"
+        b'  File "/usr/lib/python3/dist-packages/torch/utils/data/dataloader.py", '
+        b"line 1133, in _try_get_data\n"
+        b"    data = self._data_queue.get(timeout=timeout)\n"
+        b"RuntimeError: DataLoader worker (pid 4721) is killed by signal: Killed. \n"
+    )
     (HERE / "tqdm_worker_killed.log").write_bytes(b"".join(parts))
 
 
 if __name__ == "__main__":
-    for writer in (checkpoint_stalls, eval_booked_as_data_time, healthy_epoch_based,
-                   appended_runs, mmcv_input_bound, detectron2_nan, detr_healthy,
-                   ultralytics_nan, lightning_healthy, hf_grad_explosion, tqdm_worker_killed):
+    for writer in (
+        checkpoint_stalls,
+        eval_booked_as_data_time,
+        healthy_epoch_based,
+        appended_runs,
+        mmcv_input_bound,
+        detectron2_nan,
+        detr_healthy,
+        ultralytics_nan,
+        lightning_healthy,
+        hf_grad_explosion,
+        tqdm_worker_killed,
+    ):
         writer()

@@ -34,7 +34,8 @@ def parse_size(text: str) -> int | None:
 
 _OOM = re.compile(r"CUDA out of memory|OutOfMemoryError: CUDA")
 _OOM_NEW = re.compile(
-    rf"Tried to allocate {_SIZE}\. GPU (\d+) has a total capac\w* of {_SIZE} of which {_SIZE} is free"
+    rf"Tried to allocate {_SIZE}\. GPU (\d+) has a total capac\w* of {_SIZE} "
+    rf"of which {_SIZE} is free"
 )
 _OOM_OLD = re.compile(
     rf"Tried to allocate {_SIZE} \(GPU (\d+); {_SIZE} total capacity; {_SIZE} already allocated;"
@@ -149,14 +150,14 @@ def classify(text: str) -> tuple[str, dict[str, Any]] | None:
         return kind, {"pids": pids, "signal": signal or "exited unexpectedly"}
     if _NCCL_TIMEOUT.search(text):
         fields: dict[str, Any] = {"timeout": True}
-        for key, pattern in (
+        for key, field_pattern in (
             ("rank", r"\[Rank (\d+)\]"),
             ("op", r"OpType=(\w+)"),
             ("seq", r"SeqNum=(\d+)"),
             ("timeout_ms", r"Timeout\(ms\)=(\d+)"),
             ("ran_ms", r"ran for (\d+) milliseconds"),
         ):
-            found = re.search(pattern, text)
+            found = re.search(field_pattern, text)
             if found:
                 fields[key] = found.group(1) if key == "op" else int(found.group(1))
         return "nccl", fields
@@ -165,10 +166,10 @@ def classify(text: str) -> tuple[str, dict[str, Any]] | None:
     xid = _XID.search(text)
     if xid:
         return "xid", {"pci": xid.group(1), "code": int(xid.group(2)), "pid": xid.group(3) or ""}
-    for kind, pattern in _SIMPLE:
-        found = pattern.search(text)
-        if found:
-            return kind, {"match": found.group(0)}
+    for simple_kind, pattern in _SIMPLE:
+        simple = pattern.search(text)
+        if simple:
+            return simple_kind, {"match": simple.group(0)}
     return None
 
 

@@ -54,7 +54,9 @@ def open_source(path: str) -> tuple[Source, IO[bytes]]:
     magic = raw.read(2)
     raw.seek(0)
     compressed = magic == GZIP_MAGIC
-    handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+    handle: IO[bytes] = (
+        gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
+    )
     try:
         head = handle.read(HEAD)
     except (OSError, EOFError, zlib.error) as exc:

@@ -105,7 +105,8 @@ class FileState:
         match = _STAMP.match(self.last_stamp) if self.last_stamp else None
         if match:
             try:
-                stamp = datetime(*(int(g) for g in match.groups())).isoformat()
+                year, month, day, hour, minute, second = (int(g) for g in match.groups())
+                stamp = datetime(year, month, day, hour, minute, second).isoformat()
             except ValueError:
                 stamp = None
         crashes = sorted(self.crashes.values(), key=lambda c: c["line"])

@@ -103,7 +103,8 @@ class JsonLinesParser:
             return
         if item.get("mode") != "train" or not isinstance(item.get("iter"), int):
             return
-        epoch = item.get("epoch") if isinstance(item.get("epoch"), int) else 1
+        raw_epoch = item.get("epoch")
+        epoch = raw_epoch if isinstance(raw_epoch, int) else 1
         it = int(item["iter"])
         if epoch > self._epoch and self._epoch:
             self._epoch_offset += self._last_iter
@@ -232,8 +233,10 @@ def parse_trainer_state(data: bytes) -> tuple[FileState, str]:
     state = FileState()
     try:
         document = json.loads(data)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return state, f"not valid JSON ({exc.msg} at line {exc.lineno})"
+    except ValueError as exc:  # bytes that are not UTF-8 / UTF-16
+        return state, f"not valid JSON ({exc})"
     if not isinstance(document, dict) or not isinstance(document.get("log_history"), list):
         return state, "JSON without a log_history list"
     run = state.run
