@@ -152,7 +152,7 @@ def test_state_stays_bounded_on_a_long_series():
     series = TimeSeries()
     for step in range(1, 300_001):
         series.add(step, 0.5 + (2.0 if step % 37 == 0 else 0.0), step)
-    assert len(series.sample) <= RESERVOIR
+    assert len(series.sample) <= 2 * RESERVOIR
     assert len(series.chart_step) <= 2 * CHART_POINTS
     assert len(series.candidates) <= MAX_CANDIDATES + 1
 

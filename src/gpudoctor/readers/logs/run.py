@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.readers.logs.analysis import MAX_EVENTS, timing_summary
-from gpudoctor.readers.logs.series import LrTrack, TimeSeries, ValueTrack, median
+from gpudoctor.readers.logs.series import LrTrack, Thinned, TimeSeries, ValueTrack, median
 
 #: data_time / time ratios kept for the input-bound median.
 RATIO_SAMPLE = 4096
@@ -34,9 +33,9 @@ class Run:
     epoch_len: int | None = None
     eta_text: str = ""
     memory_max_mb: float | None = None
-    ratios: list[float] = field(default_factory=list)
+    ratio_sample: Thinned = field(default_factory=lambda: Thinned(RATIO_SAMPLE))
     ratio_count: int = 0
-    data_time_sample: list[float] = field(default_factory=list)
+    data_time_thinned: Thinned = field(default_factory=lambda: Thinned(RATIO_SAMPLE))
     events: dict[str, list[int]] = field(default_factory=dict)
     event_lines: dict[str, int] = field(default_factory=dict)
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -44,7 +43,6 @@ class Run:
     amp_first_line: int = 0
     last_phase: str = ""
     finished: bool = False
-    _random: Any = field(default_factory=lambda: random.Random(8).random)
 
     def point(
         self,
@@ -57,30 +55,54 @@ class Run:
         lr: float | None = None,
     ) -> None:
         """One logged training window (or iteration) at global ``step``."""
-        self.points += 1
+        self.points_batch(
+            [step],
+            [line],
+            None if time is None else [time],
+            None if data_time is None else [data_time],
+            None if loss is None else [loss],
+            None if grad_norm is None else [grad_norm],
+            None if lr is None else [lr],
+        )
+
+    def points_batch(
+        self,
+        steps: list[int],
+        lines: list[int],
+        time: list[float] | None = None,
+        data_time: list[float] | None = None,
+        loss: list[float] | None = None,
+        grad_norm: list[float] | None = None,
+        lr: list[float] | None = None,
+    ) -> None:
+        """Logged windows in order, one list per metric (a metric is absent or complete)."""
+        if not steps:
+            return
+        self.points += len(steps)
         if self.first_step is None:
-            self.first_step = step
-        self.last_step = step
+            self.first_step = steps[0]
+        self.last_step = steps[-1]
         self.last_phase = "train"
         if time is not None:
-            self.series.add(step, time, line)
-            if data_time is not None and time > 0 and math.isfinite(data_time):
-                self.ratio_count += 1
-                ratio = data_time / time
-                if len(self.ratios) < RATIO_SAMPLE:
-                    self.ratios.append(ratio)
-                    self.data_time_sample.append(data_time)
-                else:
-                    slot = int(self._random() * self.ratio_count)
-                    if slot < RATIO_SAMPLE:
-                        self.ratios[slot] = ratio
-                        self.data_time_sample[slot] = data_time
+            self.series.extend(steps, time, lines)
+            if data_time is not None:
+                pairs = [
+                    (d / t, d) for d, t in zip(data_time, time) if t > 0 and math.isfinite(d)
+                ]
+                self.ratio_count += len(pairs)
+                self.ratio_sample.extend([r for r, _ in pairs])
+                self.data_time_thinned.extend([d for _, d in pairs])
         if lr is not None:
-            self.lr.add(step, lr)
+            self.lr.extend(steps, lr)
         if grad_norm is not None:
-            self.grad_norm.add(step, grad_norm, line)
-        if loss is not None:
-            record = self.loss.add(step, loss, line)
+            self.grad_norm.extend(steps, grad_norm, lines)
+        if loss is None:
+            return
+        if all(map(math.isfinite, loss)) or self.loss.nonfinite is not None:
+            self.loss.extend(steps, loss, lines)
+            return
+        for step, value, line in zip(steps, loss, lines):
+            record = self.loss.add(step, value, line)
             if record is not None and "baseline" not in record:
                 self._explain_nonfinite(record)
 
@@ -133,11 +155,11 @@ class Run:
                 causes[cause] = spec
         timing = timing_summary(self.series, self.first_step or 0, causes)
         data = None
-        if self.ratios:
+        if self.ratio_sample.values:
             data = {
                 "count": self.ratio_count,
-                "median_ratio": median(self.ratios),
-                "median_data_time_s": median(self.data_time_sample),
+                "median_ratio": median(self.ratio_sample.values),
+                "median_data_time_s": median(self.data_time_thinned.values),
             }
         return {
             "start_line": self.start_line,

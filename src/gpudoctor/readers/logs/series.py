@@ -9,8 +9,7 @@ number of points.
 from __future__ import annotations
 
 import math
-import random
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +41,24 @@ def mad(values: list[float], centre: float) -> float:
 
 
 @dataclass
+class Thinned:
+    """Every ``stride``-th value seen; the stride doubles whenever ``limit`` is passed."""
+
+    limit: int = RESERVOIR
+    values: list[float] = field(default_factory=list)
+    stride: int = 1
+    phase: int = 0
+
+    def extend(self, values: list[float]) -> None:
+        self.values.extend(values[self.stride - self.phase - 1 :: self.stride])
+        self.phase = (self.phase + len(values)) % self.stride
+        while len(self.values) > 2 * self.limit:
+            self.values = self.values[::2]
+            self.stride *= 2
+            self.phase = 0
+
+
+@dataclass
 class Spike:
     step: int
     value: float
@@ -55,7 +72,7 @@ class TimeSeries:
 
     count: int = 0
     total_seconds: float = 0.0
-    sample: list[float] = field(default_factory=list)
+    _thin: Thinned = field(default_factory=Thinned)
     candidates: list[Spike] = field(default_factory=list)
     floor: float = 0.0
     chart_step: list[int] = field(default_factory=list)
@@ -63,42 +80,79 @@ class TimeSeries:
     chart_low: list[float] = field(default_factory=list)
     chart_stride: int = 1
     _pending: int = 0
-    _random: Any = field(default_factory=lambda: random.Random(16).random)
     _next_estimate: int = 64
     _estimate: float = 0.0
     _windows: dict[int, int] = field(default_factory=dict)
     last_step: int = -1
 
     def add(self, step: int, value: float, line: int) -> None:
-        if not (value >= 0.0 and value < 1e7):  # NaN, negative and absurd times are skipped
+        self.extend([step], [value], [line])
+
+    def extend(self, steps: list[int], values: list[float], lines: list[int]) -> None:
+        """Record logged windows in order; NaN, negative and absurd times are dropped."""
+        if not all(0.0 <= v < 1e7 for v in values):
+            kept = [i for i, v in enumerate(values) if 0.0 <= v < 1e7]
+            steps = [steps[i] for i in kept]
+            values = [values[i] for i in kept]
+            lines = [lines[i] for i in kept]
+        if not values:
             return
-        last = self.last_step
-        window = step - last if last >= 0 else 0
-        self.last_step = step
-        windows = self._windows
-        if window in windows:
-            windows[window] += 1
-        elif 0 < window <= 1_000_000 and len(windows) < 64:
-            windows[window] = 1
-        self.count += 1
-        count = self.count
-        self.total_seconds += value * (window or 1)
-        if count <= RESERVOIR:
-            self.sample.append(value)
-        else:
-            slot = int(self._random() * count)
-            if slot < RESERVOIR:
-                self.sample[slot] = value
-        if count >= self._next_estimate:
+        previous = [self.last_step, *steps[:-1]]
+        windows = [s - p if p >= 0 else 0 for s, p in zip(steps, previous)]
+        self.last_step = steps[-1]
+        self._count_windows(windows)
+        self.count += len(values)
+        self.total_seconds += sum(v * (w or 1) for v, w in zip(values, windows))
+        self._thin.extend(values)
+        if self.count >= self._next_estimate:
             self._estimate = median(self.sample)
-            self._next_estimate = count * 2 if count < 65536 else count + 65536
-        if (self._estimate == 0.0 or value > self._estimate * CANDIDATE_FACTOR) and (
-            value > self.floor
-        ):
-            self.candidates.append(Spike(step, value, window, line))
-            if len(self.candidates) > MAX_CANDIDATES:
-                self._shrink_candidates()
-        self._chart(step, value)
+            self._next_estimate = self.count * 2 if self.count < 65536 else self.count + 65536
+        limit = max(self._estimate * CANDIDATE_FACTOR, self.floor)
+        for i, value in enumerate(values):
+            if value > limit:
+                self.candidates.append(Spike(steps[i], value, windows[i], lines[i]))
+        if len(self.candidates) > MAX_CANDIDATES:
+            self._shrink_candidates()
+        self._chart_many(steps, values)
+
+    def _count_windows(self, windows: list[int]) -> None:
+        table = self._windows
+        for window, seen in Counter(windows).items():
+            if window in table:
+                table[window] += seen
+            elif 0 < window <= 1_000_000 and len(table) < 64:
+                table[window] = seen
+
+    @property
+    def sample(self) -> list[float]:
+        """A systematic sample of the iteration times, at most 2 * RESERVOIR of them."""
+        return self._thin.values
+
+    def _chart_many(self, steps: list[int], values: list[float]) -> None:
+        i, n = 0, len(values)
+        while i < n:
+            take = min(self.chart_stride - self._pending, n - i)
+            if take == 1:
+                self._chart(steps[i], values[i])
+                i += 1
+                continue
+            part = values[i : i + take]
+            top = max(part)
+            low = min(part)
+            at = steps[i + part.index(top)]
+            if self._pending == 0:
+                self._chart(at, top)
+                self.chart_low[-1] = min(self.chart_low[-1], low)
+                self._pending += take - 1
+            else:
+                if top > self.chart_value[-1]:
+                    self.chart_step[-1], self.chart_value[-1] = at, top
+                self.chart_low[-1] = min(self.chart_low[-1], low)
+                self._pending += take
+            if self._pending >= self.chart_stride:
+                self._pending = 0
+                self._merge_chart()
+            i += take
 
     def _shrink_candidates(self) -> None:
         ranked = sorted(self.candidates, key=lambda s: s.value, reverse=True)
@@ -121,6 +175,9 @@ class TimeSeries:
         if self._pending < self.chart_stride:
             return
         self._pending = 0
+        self._merge_chart()
+
+    def _merge_chart(self) -> None:
         if len(self.chart_step) >= 2 * CHART_POINTS:
             steps, values, lows = [], [], []
             for i in range(0, len(self.chart_step) - 1, 2):
@@ -185,6 +242,32 @@ class ValueTrack:
             made = self._spike(step, value, line)
         recent.append(value)
         self._since += 1
+        self._refresh()
+        return made
+
+    def extend(self, steps: list[int], values: list[float], lines: list[int]) -> None:
+        """Many values at once; falls back to :meth:`add` around anything unusual."""
+        if len(values) < 32 or not all(map(math.isfinite, values)) or max(values) > self._limit:
+            for step, value, line in zip(steps, values, lines):
+                self.add(step, value, line)
+            return
+        self.count += len(values)
+        if self.first is None:
+            self.first = values[0]
+        self.last = values[-1]
+        if len(self.head) < 20:
+            self.head.extend(values[: 20 - len(self.head)])
+        self.low = min(self.low, min(values))
+        top = max(values)
+        if top > self.high:
+            at = values.index(top)
+            self.high, self.high_step, self.high_line = top, steps[at], lines[at]
+        self.recent.extend(values[-50:])
+        self._since = 16
+        self._refresh()
+
+    def _refresh(self) -> None:
+        recent = self.recent
         if self._since >= 16 and len(recent) >= 10:
             self._since = 0
             window = list(recent)
@@ -193,7 +276,6 @@ class ValueTrack:
             self._limit = max(centre * self.factor, centre + 6 * mad(window, centre))
             if centre <= 0:
                 self._limit = math.inf
-        return made
 
     def _spike(self, step: int, value: float, line: int) -> dict[str, Any]:
         self.spike_count += 1
@@ -237,6 +319,16 @@ class LrTrack:
         self.count += 1
         if value > self.peak and value != math.inf:
             self.peak, self.peak_step = value, step
+
+    def extend(self, steps: list[int], values: list[float]) -> None:
+        if self.count == 0 or not all(map(math.isfinite, values)):
+            for step, value in zip(steps, values):
+                self.add(step, value)
+            return
+        self.count += len(values)
+        top = max(values)
+        if top > self.peak:
+            self.peak, self.peak_step = top, steps[values.index(top)]
 
     def summary(self) -> dict[str, Any] | None:
         if not self.count:

@@ -32,6 +32,9 @@ _TQDM_LOSS = re.compile(rb"(?:^|[ ,])(?:train_)?loss[=:] ?([-+\w.]+)")
 _HF = re.compile(rb"'(loss|grad_norm|learning_rate|epoch)': ([-+\w.]+)")
 #: The metrics a mmengine line is read for, in the order Run.point takes them.
 _LAYOUT_KEYS = (b"time", b"data_time", b"loss", b"grad_norm", b"lr")
+_KEY_TEXT = tuple(b" " + k + b": " for k in _LAYOUT_KEYS)
+_BATCH_KEYS = tuple(re.compile(re.escape(k) + rb"([^ ,\t\n]+)") for k in _KEY_TEXT)
+_BATCH_STEP = re.compile(rb"\(train\) +\[ *(\d+)/")
 _RESTART = (b"System environment:", b"Environment info:")
 
 
@@ -72,38 +75,43 @@ class TextParser:
 
     # -- the per-line dispatch ------------------------------------------------------------
     def feed(self, first: int, lines: list[bytes]) -> None:
+        """One block of lines: runs of metrics lines in batches, every other line alone."""
+        others = [i for i, line in enumerate(lines) if b"(train)" not in line]
+        start = 0
+        for i in others:
+            if i > start:
+                self._mmengine_batch(first + start, lines[start:i])
+            self._line(first + i, lines[i])
+            start = i + 1
+        if start < len(lines):
+            self._mmengine_batch(first + start, lines[start:])
+            self.state.see(first + len(lines) - 1, lines[-1])
+
+    def _line(self, number: int, line: bytes) -> None:
+        if not line:
+            return
         state = self.state
-        number = first - 1
-        for line in lines:
-            number += 1
-            if b"(train)" in line:
-                self._mmengine(number, line)
-                continue
-            if not line:
-                continue
-            state.see(number, line)
-            if b"it/s" in line or b"s/it" in line:
-                self._tqdm(number, line)
-                continue
-            if b" time: " in line:
-                if b"d2.utils.events" in line:
-                    self._detectron2(number, line)
-                    continue
-                if b"Epoch [" in line or b"Iter [" in line:
-                    self._mmcv(number, line)
-                    continue
-            if b"(val)" in line or b"(test)" in line:
-                state.run.event("evaluation", None, number)
-            elif line[:2] == b"{'":
-                self._hf(number, line)
-            elif b"=" in line or b": " in line:
-                self._config(number, line)
-            if HINT.search(line):
-                self._hinted(number, line)
-            elif line.startswith(_RESTART):
-                state.new_run(number)
-        if lines and b"(train)" in lines[-1]:
-            state.see(number, lines[-1])
+        state.see(number, line)
+        if b"it/s" in line or b"s/it" in line:
+            self._tqdm(number, line)
+            return
+        if b" time: " in line:
+            if b"d2.utils.events" in line:
+                self._detectron2(number, line)
+                return
+            if b"Epoch [" in line or b"Iter [" in line:
+                self._mmcv(number, line)
+                return
+        if b"(val)" in line or b"(test)" in line:
+            state.run.event("evaluation", None, number)
+        elif line[:2] == b"{'":
+            self._hf(number, line)
+        elif b"=" in line or b": " in line:
+            self._config(number, line)
+        if HINT.search(line):
+            self._hinted(number, line)
+        elif line.startswith(_RESTART):
+            state.new_run(number)
 
     def _hinted(self, number: int, line: bytes) -> None:
         state = self.state
@@ -125,6 +133,49 @@ class TextParser:
         epoch, inner, total = step_match.groups()
         values = self._layout_values(line, step_match.end())
         self._metrics_point(number, line, epoch, int(inner), int(total), b" loss: ", values)
+
+    def _mmengine_batch(self, first: int, lines: list[bytes]) -> None:
+        """Consecutive iteration-based metrics lines at once.
+
+        The lines are joined and each metric is pulled out of the whole batch by one
+        ``findall`` (a C loop); numbers that repeat (most do, at four decimals) are converted
+        once. Anything unusual (epoch-based counters, a missing or doubled key, a restart,
+        a value that is not a number) goes through the line-by-line path instead.
+        """
+        count = len(lines)
+        if count < 8:
+            self._each(first, lines)
+            return
+        blob = b"\n".join(lines)
+        raw_steps = _BATCH_STEP.findall(blob)
+        keys = [(slot, key) for slot, key in enumerate(_LAYOUT_KEYS) if _KEY_TEXT[slot] in lines[0]]
+        columns = [_BATCH_KEYS[slot].findall(blob) for slot, _key in keys]
+        if len(raw_steps) != count or any(len(c) != count for c in columns):
+            self._each(first, lines)
+            return
+        try:
+            steps = list(map(int, raw_steps))
+            values = [_floats(column) for column in columns]
+        except ValueError:
+            self._each(first, lines)
+            return
+        run = self.state.run
+        if steps[0] < run.last_step or any(map(int.__gt__, steps, steps[1:])):
+            self._each(first, lines)
+            return
+        metrics: list[list[float] | None] = [None] * 5
+        for (slot, _key), column in zip(keys, values):
+            metrics[slot] = column
+        self.mm_lines += count
+        total = _MM_STEP.match(lines[-1], lines[-1].find(b"(train)") + 7)
+        if total is not None:
+            run.total_steps = int(total.group(3))
+        run.points_batch(steps, list(range(first, first + count)), *metrics)
+        self.last_metrics_line = lines[-1]
+
+    def _each(self, first: int, lines: list[bytes]) -> None:
+        for offset, line in enumerate(lines):
+            self._mmengine(first + offset, line)
 
     def _layout_values(self, line: bytes, start: int) -> list[float | None] | None:
         """The five metrics via one regex built from the key order of the first line.
@@ -360,6 +411,15 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
             run.total_steps = ints[key]
     if ints.get("max_epochs", 0) > 0:
         run.max_epochs = ints["max_epochs"]
+
+
+def _floats(column: list[bytes]) -> list[float]:
+    """float() of each; values that repeat are converted once."""
+    distinct = set(column)
+    if len(distinct) * 2 > len(column):
+        return list(map(float, column))
+    table = {raw: float(raw) for raw in distinct}
+    return list(map(table.__getitem__, column))
 
 
 def _eta(line: bytes) -> str:
