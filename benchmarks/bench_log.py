@@ -103,7 +103,9 @@ if sys.argv[1] != "-":
     seconds = time.perf_counter() - started
     run = facts["files"][0]["run"]
     cad = run["timing"]["cadences"] if run["timing"] else []
-    print(json.dumps({"seconds": seconds, "cadences": cad, "points": run["points"]}))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "cadences": cad, "points": run["points"],
+                      "cpu": cpu.ru_utime + cpu.ru_stime}))
 print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "base": base}))
 """
 
@@ -139,7 +141,11 @@ def main() -> None:
     peak = (int(run["maxrss_kib"]) - int(idle["maxrss_kib"])) / 1024  # type: ignore[call-overload]
     seconds = float(run["seconds"])  # type: ignore[arg-type]
     rate = os.path.getsize(path) / 2**20 / seconds
-    print(f"analysed in {seconds:.2f} s ({rate:.0f} MiB/s), {run['points']:,} points")
+    print(
+        f"analysed in {seconds:.2f} s wall ({rate:.0f} MiB/s), {run['cpu']:.2f} s CPU, "
+        f"{run['points']:,} points; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(
         f"peak RSS {int(run['maxrss_kib']) / 1024:.1f} MiB, "  # type: ignore[call-overload]
         f"{peak:.1f} MiB above an idle interpreter with the same imports"

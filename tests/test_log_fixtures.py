@@ -172,3 +172,26 @@ def test_one_unreadable_file_among_several_is_a_finding(tmp_path):
     bad = next(f for f in found if f.check_id == "GD801")
     assert bad.severity.value == "warn"
     assert "binary" in bad.title
+
+
+def test_nan_after_amp_overflows_and_growing_grad_norm(tmp_path):
+    lines = []
+    for it in range(50, 3001, 50):
+        grad = 3.0 if it < 2500 else 3.0 * 4 ** ((it - 2450) / 50)
+        loss = "nan" if it >= 2900 else f"{1.0 - it / 10000:.4f}"
+        lines.append(
+            f"2024/03/05 10:00:00 - mmengine - INFO - Iter(train) [{it:>4}/3000]  lr: 1.0000e-02  "
+            f"eta: 0:10:00  time: 0.3000  data_time: 0.0100  memory: 2000  grad_norm: {grad:.4f}  "
+            f"loss: {loss}\n"
+        )
+        if it >= 2700:
+            lines.append(
+                "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 1024.0\n"
+            )
+    log = tmp_path / "amp.log"
+    log.write_text("".join(lines))
+    nan = next(f for f in findings(log) if f.check_id == "GD806")
+    assert "iteration 2,900" in nan.title
+    assert "after mixed-precision overflows" in nan.title
+    assert "with a growing gradient norm" in nan.title
+    assert any(e.label == "AMP overflow messages before it" for e in nan.evidence)

@@ -32,7 +32,7 @@ def _event_steps(interval: int, first: int, last: int) -> list[int]:
     if interval <= 0:
         return []
     start = (first // interval + 1) * interval
-    return list(range(start, last, interval))[:MAX_EVENTS]
+    return list(range(start, min(last, start + interval * MAX_EVENTS), interval))
 
 
 def _matches(spikes: Sequence[Spike], events: Sequence[int], window: int) -> list[Spike]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,12 +87,7 @@ class Run:
         if time is not None:
             self.series.extend(steps, time, lines)
             if data_time is not None:
-                pairs = [
-                    (d / t, d) for d, t in zip(data_time, time) if t > 0 and math.isfinite(d)
-                ]
-                self.ratio_count += len(pairs)
-                self.ratio_sample.extend([r for r, _ in pairs])
-                self.data_time_thinned.extend([d for _, d in pairs])
+                self._ratios(data_time, time)
         if lr is not None:
             self.lr.extend(steps, lr)
         if grad_norm is not None:
@@ -105,6 +101,18 @@ class Run:
             record = self.loss.add(step, value, line)
             if record is not None and "baseline" not in record:
                 self._explain_nonfinite(record)
+
+    def _ratios(self, data_time: list[float], time: list[float]) -> None:
+        if min(time) > 0 and all(map(math.isfinite, data_time)):
+            kept = data_time
+            ratios = list(map(operator.truediv, data_time, time))
+        else:
+            pairs = [(d, t) for d, t in zip(data_time, time) if t > 0 and math.isfinite(d)]
+            kept = [d for d, _ in pairs]
+            ratios = [d / t for d, t in pairs]
+        self.ratio_count += len(ratios)
+        self.ratio_sample.extend(ratios)
+        self.data_time_thinned.extend(kept)
 
     def _explain_nonfinite(self, record: dict[str, Any]) -> None:
         """What preceded the first NaN/Inf loss: warm-up end, AMP overflows, grad norms."""

@@ -9,6 +9,7 @@ number of points.
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,27 +91,29 @@ class TimeSeries:
 
     def extend(self, steps: list[int], values: list[float], lines: list[int]) -> None:
         """Record logged windows in order; NaN, negative and absurd times are dropped."""
-        if not all(0.0 <= v < 1e7 for v in values):
+        if not (all(map(math.isfinite, values)) and min(values) >= 0.0 and max(values) < 1e7):
             kept = [i for i, v in enumerate(values) if 0.0 <= v < 1e7]
             steps = [steps[i] for i in kept]
             values = [values[i] for i in kept]
             lines = [lines[i] for i in kept]
         if not values:
             return
-        previous = [self.last_step, *steps[:-1]]
-        windows = [s - p if p >= 0 else 0 for s, p in zip(steps, previous)]
+        windows = [steps[0] - self.last_step if self.last_step >= 0 else 0]
+        windows.extend(map(operator.sub, steps[1:], steps[:-1]))
         self.last_step = steps[-1]
         self._count_windows(windows)
         self.count += len(values)
-        self.total_seconds += sum(v * (w or 1) for v, w in zip(values, windows))
+        weights = windows if windows[0] else [1, *windows[1:]]
+        self.total_seconds += sum(map(operator.mul, values, weights))
         self._thin.extend(values)
         if self.count >= self._next_estimate:
             self._estimate = median(self.sample)
             self._next_estimate = self.count * 2 if self.count < 65536 else self.count + 65536
         limit = max(self._estimate * CANDIDATE_FACTOR, self.floor)
-        for i, value in enumerate(values):
-            if value > limit:
-                self.candidates.append(Spike(steps[i], value, windows[i], lines[i]))
+        if max(values) > limit:
+            for i, value in enumerate(values):
+                if value > limit:
+                    self.candidates.append(Spike(steps[i], value, windows[i], lines[i]))
         if len(self.candidates) > MAX_CANDIDATES:
             self._shrink_candidates()
         self._chart_many(steps, values)

@@ -33,7 +33,7 @@ _HF = re.compile(rb"'(loss|grad_norm|learning_rate|epoch)': ([-+\w.]+)")
 #: The metrics a mmengine line is read for, in the order Run.point takes them.
 _LAYOUT_KEYS = (b"time", b"data_time", b"loss", b"grad_norm", b"lr")
 _KEY_TEXT = tuple(b" " + k + b": " for k in _LAYOUT_KEYS)
-_BATCH_KEYS = tuple(re.compile(re.escape(k) + rb"([^ ,\t\n]+)") for k in _KEY_TEXT)
+_BATCH_VALUES = re.compile(rb" (?:time|data_time|loss|grad_norm|lr): ([^ ,\t\n]+)")
 _BATCH_STEP = re.compile(rb"\(train\) +\[ *(\d+)/")
 _RESTART = (b"System environment:", b"Environment info:")
 
@@ -146,13 +146,18 @@ class TextParser:
         if count < 8:
             self._each(first, lines)
             return
-        blob = b"\n".join(lines)
-        raw_steps = _BATCH_STEP.findall(blob)
-        keys = [(slot, key) for slot, key in enumerate(_LAYOUT_KEYS) if _KEY_TEXT[slot] in lines[0]]
-        columns = [_BATCH_KEYS[slot].findall(blob) for slot, _key in keys]
-        if len(raw_steps) != count or any(len(c) != count for c in columns):
+        slots = _key_order(lines[0])
+        if not slots or slots != _key_order(lines[-1]):
             self._each(first, lines)
             return
+        blob = b"\n".join(lines)
+        raw_steps = _BATCH_STEP.findall(blob)
+        found = _BATCH_VALUES.findall(blob)
+        width = len(slots)
+        if len(raw_steps) != count or len(found) != count * width:
+            self._each(first, lines)
+            return
+        columns = [found[i::width] for i in range(width)]
         try:
             steps = list(map(int, raw_steps))
             values = [_floats(column) for column in columns]
@@ -164,7 +169,7 @@ class TextParser:
             self._each(first, lines)
             return
         metrics: list[list[float] | None] = [None] * 5
-        for (slot, _key), column in zip(keys, values):
+        for slot, column in zip(slots, values):
             metrics[slot] = column
         self.mm_lines += count
         total = _MM_STEP.match(lines[-1], lines[-1].find(b"(train)") + 7)
@@ -411,6 +416,12 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
             run.total_steps = ints[key]
     if ints.get("max_epochs", 0) > 0:
         run.max_epochs = ints["max_epochs"]
+
+
+def _key_order(line: bytes) -> list[int]:
+    """The metric slots a line holds, in the order it prints them."""
+    where = [(line.find(text), slot) for slot, text in enumerate(_KEY_TEXT)]
+    return [slot for at, slot in sorted(where) if at >= 0]
 
 
 def _floats(column: list[bytes]) -> list[float]:
