@@ -173,3 +173,27 @@ def test_report_attaches_a_log_summary(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "GD804" in result.stdout
     assert "run_log" in result.stdout
+
+
+def test_tensorboard_scalars_are_read(tmp_path):
+    from gpudoctor.readers.logs.tensorboard import write_record
+
+    path = tmp_path / "events.out.tfevents.1709633472.node1.12345.0"
+    with open(path, "wb") as handle:
+        for step in range(10, 3001, 10):
+            slow = 5.0 if step % 500 == 10 and step > 10 else 0.0
+            write_record(
+                handle,
+                step,
+                {"train/loss": 2.0 - step / 3000, "train/lr": 1e-4, "train/time": 0.3 + slow},
+                1709633472.0 + step,
+            )
+            if step % 500 == 0:
+                write_record(handle, step, {"val/loss": 1.5}, 1709633472.0 + step)
+    result = run_cli("log", str(path), "-f", "json")
+    doc = json.loads(result.stdout)
+    item = doc["facts"]["run_log"]["files"][0]
+    assert item["format"] == "tensorboard"
+    assert item["run"]["points"] == 300
+    stall = next(f for f in doc["findings"] if f["id"] == "GD804")
+    assert "every 500 iterations, after each evaluation" in stall["title"]

@@ -22,6 +22,8 @@ LOG_NAMES = (
     ".out",
     ".err",
 )
+#: TensorBoard names its files events.out.tfevents.<time>.<host>...
+LOG_MARKERS = ("tfevents",)
 MAX_FOLDER_FILES = 20
 
 
@@ -40,7 +42,7 @@ def expand(paths: tuple[str, ...]) -> list[str]:
             dirs.sort()
             for name in sorted(files):
                 plain = name[:-3] if name.endswith(".gz") else name
-                if plain.endswith(LOG_NAMES):
+                if plain.endswith(LOG_NAMES) or any(m in name for m in LOG_MARKERS):
                     hits.append(os.path.join(root, name))
         if not hits:
             from gpudoctor.errors import BadInputError
@@ -188,7 +190,8 @@ def log_command(
     \b
     Formats are recognised from the content: mmengine/mmcv text logs and scalars.json,
     mmcv *.log.json, detectron2 metrics.json, DETR log.txt, ultralytics results.csv,
-    Lightning metrics.csv, Hugging Face trainer_state.json, and console output (tqdm bars,
+    Lightning metrics.csv, Hugging Face trainer_state.json, TensorBoard event files (scalars),
+    and console output (tqdm bars,
     tracebacks, NCCL and kernel lines); .gz too. A folder is searched for such files.
 
     \b

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 from gpudoctor.readers.logs.detect import STRUCTURED, detect
 from gpudoctor.readers.logs.source import ReadState, SourceError, iter_blocks, open_source
@@ -22,6 +22,7 @@ from gpudoctor.readers.logs.structured import (
     JsonLinesParser,
     parse_trainer_state,
 )
+from gpudoctor.readers.logs.tensorboard import iter_scalars, metric_name
 from gpudoctor.readers.logs.text import TextParser, scan_config_line
 
 __all__ = ["DEFAULT_BUDGET", "read_log", "read_logs"]
@@ -67,7 +68,15 @@ def read_log(
         read = ReadState()
         line_unit = "line"
         parser: TextParser | JsonLinesParser | CsvParser | None = None
-        if kind == "hf-trainer-state":
+        if kind == "tensorboard":
+            state, count = read_tensorboard(handle, deadline, read)
+            if not count:
+                return _not_understood(
+                    path, "a TensorBoard event file without training scalars", **meta
+                )
+            line_unit = "event record"
+            label = STRUCTURED[kind]
+        elif kind == "hf-trainer-state":
             data = handle.read(MAX_JSON_DOCUMENT + 1)
             if len(data) > MAX_JSON_DOCUMENT:
                 return _not_understood(path, "trainer_state.json larger than 256 MiB", **meta)
@@ -125,6 +134,42 @@ def read_log(
             **state.summary(),
         }
         return facts
+
+
+def read_tensorboard(
+    handle: IO[bytes], deadline: float | None, read: ReadState
+) -> tuple[FileState, int]:
+    """Scalars grouped by step into points (tags of one step are written together)."""
+    state = FileState()
+    points = 0
+    step, record = -1, 0
+    values: dict[str, float] = {}
+    for record, (at, tag, value) in enumerate(iter_scalars(handle), start=1):
+        if record % 10_000 == 0 and deadline is not None and time.monotonic() > deadline:
+            read.stopped = f"time limit reached after {record:,} records"
+            break
+        name = metric_name(tag)
+        if name is None:
+            if tag.lower().startswith(("val", "eval")):
+                state.run.event("evaluation", at, record)
+            continue
+        if at != step and values:
+            points += _flush(state, step, values, record)
+            values = {}
+        step = at
+        values[name] = value
+    if values:
+        points += _flush(state, step, values, record)
+    read.lines = record
+    return state, points
+
+
+def _flush(state: FileState, step: int, values: dict[str, float], record: int) -> int:
+    if step < state.run.last_step:
+        state.new_run(record)
+    state.run.point(step, record, **values)
+    state.last_line = record
+    return 1
 
 
 def read_config(paths: Sequence[str]) -> tuple[FileState, list[str]]:

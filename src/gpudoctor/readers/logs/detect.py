@@ -17,6 +17,7 @@ STRUCTURED = {
     "detr-log": "DETR/RT-DETR log.txt (JSON per epoch)",
     "ultralytics-csv": "ultralytics results.csv",
     "lightning-csv": "Lightning CSVLogger metrics.csv",
+    "tensorboard": "TensorBoard event file (scalars)",
 }
 
 
@@ -76,13 +77,10 @@ def detect(path: str, head: bytes) -> tuple[str, str]:
     name = os.path.basename(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
-    if "tfevents" in name:
-        return "", (
-            "a TensorBoard event file; gpudoctor reads the text or JSON log written beside it "
-            "(TensorBoard files are not read in this version)"
-        )
     if not head.strip():
         return "", "empty file"
+    if "tfevents" in name:
+        return "tensorboard", ""
     if looks_binary(head):
         return "", "binary data, not a text log"
     stripped = head.lstrip()

@@ -5,6 +5,8 @@
 - ultralytics ``results.csv``; Lightning CSVLogger ``metrics.csv``
 - Hugging Face ``trainer_state.json`` (``log_history``)
 
+TensorBoard event files are read by :mod:`gpudoctor.readers.logs.tensorboard`.
+
 Every parser takes blocks of lines from :func:`source.iter_blocks` and fills a FileState.
 """
 
