@@ -14,8 +14,8 @@ from gpudoctor.checks.gpu_health import (
     persistence_mode,
 )
 from gpudoctor.facts.model import thaw
-from gpudoctor.nvml import open_nvml
 from gpudoctor.probes.nvidia import nvml_facts
+from gpudoctor.probes.nvml import open_nvml
 from gpudoctor.testing.fake_nvml import FakeNvml
 from test_gpu_nvml import A100, RTX_4090
 

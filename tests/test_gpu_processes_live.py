@@ -21,11 +21,11 @@ import psutil
 import pytest
 
 from conftest import REPO
+from gpudoctor.checks.staleness import classify
 from gpudoctor.fixes import kill_stale
 from gpudoctor.fixes.kill_stale import PsutilOps, apply, cli_fix_kill_stale, plan
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory
-from gpudoctor.processes import classify
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the /proc inventory is Linux-only"

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import make_facts
+from gpudoctor.checks.staleness import classify
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.fixes.kill_stale import cli_fix_kill_stale, plan
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_sources import nvml_view, parse_compute_apps
-from gpudoctor.processes import classify
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one
 

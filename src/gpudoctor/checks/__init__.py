@@ -15,7 +15,7 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.wsl",
     "gpudoctor.checks.processes",
     "gpudoctor.checks.gpu_health",
-    "gpudoctor.checks.torch_install",
+    "gpudoctor.checks.torch",
     "gpudoctor.checks.bench",
     "gpudoctor.checks.training",
 )

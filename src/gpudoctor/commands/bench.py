@@ -123,7 +123,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
     from gpudoctor.bench.disk import bench_disk
-    from gpudoctor.bench.render import disk_lines, disk_markdown
+    from gpudoctor.report.bench import disk_lines, disk_markdown
 
     budget = _parse_size(max_bytes)
     with _progress("reading") as progress:
@@ -221,8 +221,8 @@ def loader_command(
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
     from gpudoctor.bench.loader import LoaderBenchRequest, run_loader_bench
-    from gpudoctor.bench.render import loader_lines, loader_markdown
     from gpudoctor.errors import BadInputError
+    from gpudoctor.report.bench import loader_lines, loader_markdown
     from gpudoctor.report.text import plain_output
 
     if dataset_spec and images_dir:
@@ -281,7 +281,7 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
       gpudoctor bench gpu --device 1 -f json
     """
     from gpudoctor.bench.gpu import run_gpu_bench
-    from gpudoctor.bench.render import gpu_lines
+    from gpudoctor.report.bench import gpu_lines
 
     with _progress("GPU self-test") as progress:
         progress("running", 0.1)

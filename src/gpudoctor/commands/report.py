@@ -65,9 +65,9 @@ def report_command(
     import io
     import sys
 
-    from gpudoctor._io import atomic_write_text, check_writable
     from gpudoctor.cli import _command_line
-    from gpudoctor.redact import redact_report
+    from gpudoctor.files import atomic_write_text, check_writable
+    from gpudoctor.privacy import redact_report
     from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
     from gpudoctor.session import CheckRequest, build_report, warn_if_not_redacted
 

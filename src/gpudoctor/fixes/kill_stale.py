@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from gpudoctor.checks.staleness import CONFIDENCE_RANK, MEDIUM, protected, stale_holders
 from gpudoctor.errors import BadInputError
-from gpudoctor.processes import CONFIDENCE_RANK, MEDIUM, protected, stale_holders
 
 #: Seconds to wait for a process to vanish after the forceful signal.
 FORCE_WAIT_S = 3.0

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpudoctor._io import atomic_write_bytes
 from gpudoctor.errors import BadInputError
-from gpudoctor.wslconfig import (
+from gpudoctor.files import atomic_write_bytes
+from gpudoctor.readers.wslconfig import (
     MIN_VM_MEMORY,
     SIZE_UNITS,
     GiB,
