@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from conftest import make_facts
-from gpudoctor.checks.gpu_health import (
+from gpudoctor.checks.gpu import (
     gpu_clocks_slowed,
     gpu_memory_errors,
     gpu_temperature,

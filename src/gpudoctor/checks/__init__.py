@@ -8,14 +8,11 @@ measurements, GD9xx gpudoctor itself.
 from __future__ import annotations
 
 BUILTIN_MODULES = (
-    "gpudoctor.checks.driver",
-    "gpudoctor.checks.memory",
-    "gpudoctor.checks.containers",
-    "gpudoctor.checks.limits",
-    "gpudoctor.checks.wsl",
-    "gpudoctor.checks.processes",
-    "gpudoctor.checks.gpu_health",
+    "gpudoctor.checks.gpu",
     "gpudoctor.checks.torch",
-    "gpudoctor.checks.bench",
+    "gpudoctor.checks.memory",
+    "gpudoctor.checks.processes",
+    "gpudoctor.checks.wsl",
     "gpudoctor.checks.training",
+    "gpudoctor.checks.bench",
 )
