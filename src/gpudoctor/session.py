@@ -37,7 +37,7 @@ def gather_live(
     options: dict[str, Any], *, deep: bool, budget: float | None, show_progress: bool
 ) -> Facts:
     """Run the probes, with a spinner on an interactive terminal."""
-    from gpudoctor.facts import collect
+    from gpudoctor.probes.gather import collect
 
     if not show_progress:
         return collect(options, deep=deep, budget=budget)
@@ -139,7 +139,10 @@ def write_snapshot(
     facts = gather_live(
         options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
     )
-    text = json.dumps(snapshot_document(facts, command=command, redact=redact), indent=2) + "\n"
+    from gpudoctor.privacy import redact_data
+
+    document = redact_data(snapshot_document(facts, command=command), enabled=redact)
+    text = json.dumps(document, indent=2) + "\n"
     if output:
         atomic_write_text(output, text)
         print(
