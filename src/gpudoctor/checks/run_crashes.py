@@ -22,7 +22,7 @@ from gpudoctor.api import (
     remedy,
     verdict,
 )
-from gpudoctor.xid import describe_xid
+from gpudoctor.checks.xid_codes import describe_xid
 
 #: Memory held by other processes at OOM time that is worth naming.
 HOLDER_MIN = 256 * MiB

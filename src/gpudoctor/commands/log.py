@@ -9,6 +9,13 @@ from typing import Any
 
 import click
 
+from gpudoctor.commands.options import (
+    command_line,
+    format_option,
+    no_redact_option,
+    output_option,
+)
+
 #: Files a folder is searched for (mmengine work_dirs, detectron2 output, YOLO runs ...).
 LOG_NAMES = (
     ".log",
@@ -75,7 +82,7 @@ def build_log_report(
 
 
 def _write_chart(report: Any, path: str) -> str:
-    from gpudoctor._io import atomic_write_bytes, atomic_write_text
+    from gpudoctor.files import atomic_write_bytes, atomic_write_text
     from gpudoctor.errors import BadInputError
     from gpudoctor.report.log_chart import chart_series, png_chart, svg_chart
 
@@ -128,22 +135,10 @@ def _render(
 
 @click.command("log")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"], case_sensitive=False),
-    default="text",
-    show_default=True,
-    help="Output format; json follows schemas/report.schema.json.",
+@format_option(
+    "text", "json", "markdown", help="Output format; json follows schemas/report.schema.json."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to FILE instead of standard output.",
-)
+@output_option("Write the report to FILE instead of standard output.")
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False),
@@ -169,11 +164,7 @@ def _render(
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing checks too.")
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Keep user, host and home names in the output (secrets are still withheld).",
-)
+@no_redact_option()
 def log_command(
     paths: tuple[str, ...],
     fmt: str,
@@ -200,8 +191,7 @@ def log_command(
       gpudoctor log train.log --config configs/my_config.py --chart stalls.svg
       gpudoctor log slurm-1234.out -f markdown -o run.md
     """
-    from gpudoctor._io import atomic_write_text, check_writable
-    from gpudoctor.cli import _command_line
+    from gpudoctor.files import atomic_write_text, check_writable
     from gpudoctor.report.text import plain_output
 
     fmt = fmt.lower()
@@ -209,9 +199,7 @@ def log_command(
         check_writable(output)
     if chart:
         check_writable(chart)
-    report = build_log_report(
-        expand(paths), configs=configs, budget=budget, command=_command_line()
-    )
+    report = build_log_report(expand(paths), configs=configs, budget=budget, command=command_line())
     if chart:
         name = _write_chart(report, chart)
         click.echo(f"gpudoctor: chart of {name} written to {chart}", err=True)
@@ -233,7 +221,3 @@ def log_command(
             redact=not no_redact,
         )
     sys.exit(report.exit_code(strict))
-
-
-def register(main: click.Group) -> None:
-    main.add_command(log_command)
