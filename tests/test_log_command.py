@@ -154,7 +154,7 @@ def test_state_stays_bounded_on_a_long_series():
         series.add(step, 0.5 + (2.0 if step % 37 == 0 else 0.0), step)
     assert len(series.sample) <= 2 * RESERVOIR
     assert len(series.chart_step) <= 2 * CHART_POINTS
-    assert len(series.candidates) <= MAX_CANDIDATES + 1
+    assert len(series.cand_step) <= MAX_CANDIDATES
 
 
 def test_check_log_adds_the_log_findings(tmp_path):

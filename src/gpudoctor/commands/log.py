@@ -82,8 +82,8 @@ def build_log_report(
 
 
 def _write_chart(report: Any, path: str) -> str:
-    from gpudoctor.files import atomic_write_bytes, atomic_write_text
     from gpudoctor.errors import BadInputError
+    from gpudoctor.files import atomic_write_bytes, atomic_write_text
     from gpudoctor.report.log_chart import chart_series, png_chart, svg_chart
 
     items = [f for f in report.facts["run_log"]["files"] if f.get("understood")]

@@ -18,8 +18,8 @@ from gpudoctor.readers.logs.series import Spike, TimeSeries, mad, median
 
 #: Spikes listed in the facts (all are counted).
 LISTED_SPIKES = 30
-#: Event steps kept per cause (enough for any real run; more are counted, not kept).
-MAX_EVENTS = 20_000
+#: Event steps kept per cause (8 bytes each; more are counted, not kept).
+MAX_EVENTS = 200_000
 #: Fewest logged windows before any speed statement is made.
 MIN_POINTS = 8
 
@@ -28,23 +28,33 @@ def threshold(centre: float, spread: float) -> float:
     return centre + max(5.0 * spread, 0.2 * centre)
 
 
-def _event_steps(interval: int, first: int, last: int) -> list[int]:
-    if interval <= 0:
-        return []
-    start = (first // interval + 1) * interval
-    return list(range(start, min(last, start + interval * MAX_EVENTS), interval))
-
-
-def _matches(spikes: Sequence[Spike], events: Sequence[int], window: int) -> list[Spike]:
-    """Spikes whose window holds the step right after one of ``events``."""
-    steps = sorted(events)
-    hit: list[Spike] = []
+def _interval_hits(
+    spikes: Sequence[Spike], interval: int, first: int, last: int, window: int
+) -> tuple[list[Spike], int, int]:
+    """(spikes right after a multiple of ``interval``, multiples in the run, multiples hit)."""
+    events = max(0, (last - 1) // interval - first // interval)
+    hits, owners = [], set()
     for spike in spikes:
         span = max(spike.window, window, 1)
-        i = bisect.bisect_left(steps, spike.step - span)
-        if i < len(steps) and steps[i] <= spike.step:
-            hit.append(spike)
-    return hit
+        owner = (spike.step // interval) * interval
+        if owner > first and spike.step - owner <= span and owner < last:
+            hits.append(spike)
+            owners.add(owner)
+    return hits, events, len(owners)
+
+
+def _event_hits(
+    spikes: Sequence[Spike], events: Sequence[int], window: int
+) -> tuple[list[Spike], int]:
+    """(spikes whose window holds the step right after one of ``events``, events hit)."""
+    hits, owners = [], set()
+    for spike in spikes:
+        span = max(spike.window, window, 1)
+        i = bisect.bisect_left(events, spike.step - span)
+        if i < len(events) and events[i] <= spike.step:
+            hits.append(spike)
+            owners.add(events[i])
+    return hits, len(owners)
 
 
 def _dominant_period(steps: Sequence[int]) -> tuple[int, int] | None:
@@ -75,7 +85,7 @@ def timing_summary(
     ordered = sorted(series.sample)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     window = series.typical_window
-    spikes = [s for s in series.candidates if s.value > limit]
+    spikes = series.spikes_above(limit)
 
     def excess(spike: Spike) -> float:
         return (spike.value - centre) * max(spike.window, 1)
@@ -83,31 +93,35 @@ def timing_summary(
     total_excess = sum(excess(s) for s in spikes)
     cadences: list[dict[str, Any]] = []
     explained: set[int] = set()
+    first, last = first_step, series.last_step
     for cause, spec in causes.items():
-        events = list(spec.get("events") or ())
+        open_spikes = [s for s in spikes if id(s) not in explained]
+        events = spec.get("events")
         interval = spec.get("interval")
-        if not events and isinstance(interval, int) and interval > 0:
-            events = _event_steps(interval, first_step, series.last_step)
-        events = sorted(e for e in events if first_step <= e < series.last_step)
-        if len(events) < 2:
+        if events:
+            within = [e for e in events if first <= e < last]
+            hits, hit_events = _event_hits(open_spikes, within, window)
+            count = len(within)
+        elif isinstance(interval, int) and interval > 0:
+            hits, count, hit_events = _interval_hits(open_spikes, interval, first, last, window)
+        else:
             continue
-        hits = [s for s in _matches(spikes, events, window) if id(s) not in explained]
-        hit_events = len({_owner(events, s, window) for s in hits})
-        if hit_events < 2 or hit_events < 0.5 * len(events):
+        if count < 2 or hit_events < 2 or hit_events < 0.5 * count:
             continue
         explained.update(id(s) for s in hits)
         cost = sum(excess(s) for s in hits)
+        first_hit = min(hits, key=lambda s: s.step)
         cadences.append(
             {
                 "cause": cause,
-                "interval": interval if isinstance(interval, int) else _typical_gap(events),
+                "interval": interval if isinstance(interval, int) else _typical_gap(events or ()),
                 "source": spec.get("source", ""),
-                "events": len(events),
+                "events": count,
                 "hits": hit_events,
                 "cost_s_each": cost / hit_events,
                 "total_cost_s": cost,
-                "first_hit_step": min(s.step for s in hits),
-                "first_hit_line": min(hits, key=lambda s: s.step).line,
+                "first_hit_step": first_hit.step,
+                "first_hit_line": first_hit.line,
             }
         )
     rest = sorted(s.step for s in spikes if id(s) not in explained)
@@ -147,12 +161,6 @@ def timing_summary(
             "low_s": list(series.chart_low),
         },
     }
-
-
-def _owner(events: Sequence[int], spike: Spike, window: int) -> int:
-    span = max(spike.window, window, 1)
-    i = bisect.bisect_left(events, spike.step - span)
-    return events[i] if i < len(events) else -1
 
 
 def _typical_gap(events: Sequence[int]) -> int | None:

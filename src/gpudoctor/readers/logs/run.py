@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class Run:
     ratio_sample: Thinned = field(default_factory=lambda: Thinned(RATIO_SAMPLE))
     ratio_count: int = 0
     data_time_thinned: Thinned = field(default_factory=lambda: Thinned(RATIO_SAMPLE))
-    events: dict[str, list[int]] = field(default_factory=dict)
+    events: dict[str, array] = field(default_factory=dict)  # type: ignore[type-arg]
     event_lines: dict[str, int] = field(default_factory=dict)
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
     amp_overflows: int = 0
@@ -130,7 +131,7 @@ class Run:
         at = self.last_step if step is None else step
         if at < 0:
             return
-        steps = self.events.setdefault(kind, [])
+        steps = self.events.setdefault(kind, array("q"))
         if (not steps or steps[-1] != at) and len(steps) < MAX_EVENTS:
             steps.append(at)
         self.event_lines.setdefault(kind, line)

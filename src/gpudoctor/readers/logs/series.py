@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,13 +19,14 @@ from typing import Any
 RESERVOIR = 8192
 #: Points in the chart series before neighbours are merged (the stall, the max, is kept).
 CHART_POINTS = 480
-#: Spike candidates kept before the smallest are dropped.
-MAX_CANDIDATES = 4096
+#: Spike candidates kept before the smallest are dropped (32 bytes each, in arrays).
+MAX_CANDIDATES = 200_000
 #: Loss and grad-norm spikes remembered (the count goes on).
 MAX_SPIKES = 20
 _INFINITE = (math.inf, -math.inf)
-#: A window's time must exceed ``median * CANDIDATE_FACTOR`` to be remembered at all.
-CANDIDATE_FACTOR = 1.1
+#: A window is remembered when it is above the running median plus max(4 MAD, this share of
+#: the median): just below the final stall threshold (5 MAD, 20 %), so no stall is missed.
+CANDIDATE_SHARE = 0.15
 
 
 def median(values: list[float]) -> float:
@@ -74,7 +76,10 @@ class TimeSeries:
     count: int = 0
     total_seconds: float = 0.0
     _thin: Thinned = field(default_factory=Thinned)
-    candidates: list[Spike] = field(default_factory=list)
+    cand_step: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    cand_value: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
+    cand_window: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    cand_line: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     floor: float = 0.0
     chart_step: list[int] = field(default_factory=list)
     chart_value: list[float] = field(default_factory=list)
@@ -107,14 +112,19 @@ class TimeSeries:
         self.total_seconds += sum(map(operator.mul, values, weights))
         self._thin.extend(values)
         if self.count >= self._next_estimate:
-            self._estimate = median(self.sample)
+            centre = median(self.sample)
+            spread = mad(self.sample, centre)
+            self._estimate = centre + max(4.0 * spread, CANDIDATE_SHARE * centre)
             self._next_estimate = self.count * 2 if self.count < 65536 else self.count + 65536
-        limit = max(self._estimate * CANDIDATE_FACTOR, self.floor)
+        limit = max(self._estimate, self.floor)
         if max(values) > limit:
             for i, value in enumerate(values):
                 if value > limit:
-                    self.candidates.append(Spike(steps[i], value, windows[i], lines[i]))
-        if len(self.candidates) > MAX_CANDIDATES:
+                    self.cand_step.append(steps[i])
+                    self.cand_value.append(value)
+                    self.cand_window.append(windows[i])
+                    self.cand_line.append(lines[i])
+        if len(self.cand_step) > MAX_CANDIDATES:
             self._shrink_candidates()
         self._chart_many(steps, values)
 
@@ -158,10 +168,22 @@ class TimeSeries:
             i += take
 
     def _shrink_candidates(self) -> None:
-        ranked = sorted(self.candidates, key=lambda s: s.value, reverse=True)
-        keep = ranked[: MAX_CANDIDATES // 2]
-        self.floor = keep[-1].value
-        self.candidates = sorted(keep, key=lambda s: s.step)
+        """Keep the larger half (time order kept); smaller ones can no longer be candidates."""
+        order = sorted(range(len(self.cand_value)), key=self.cand_value.__getitem__)
+        cut = order[len(order) // 2]
+        self.floor = self.cand_value[cut]
+        keep = sorted(order[len(order) // 2 :])
+        for name in ("cand_step", "cand_value", "cand_window", "cand_line"):
+            column = getattr(self, name)
+            setattr(self, name, array(column.typecode, (column[i] for i in keep)))
+
+    def spikes_above(self, limit: float) -> list[Spike]:
+        """The candidates above ``limit``, in step order."""
+        return [
+            Spike(self.cand_step[i], value, self.cand_window[i], self.cand_line[i])
+            for i, value in enumerate(self.cand_value)
+            if value > limit
+        ]
 
     def _chart(self, step: int, value: float) -> None:
         """Keep the slowest and the fastest window of every ``chart_stride`` points."""
