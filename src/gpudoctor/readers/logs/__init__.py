@@ -53,6 +53,18 @@ def read_log(
 ) -> dict[str, Any]:
     """The facts of one log file (see the module docstring); never raises for bad input."""
     try:
+        return _read_log(path, deadline=deadline, config=config)
+    except (MemoryError, RecursionError, ValueError, IndexError, KeyError, TypeError) as exc:
+        return _not_understood(path, f"gpudoctor could not parse it ({type(exc).__name__}: {exc})")
+
+
+def _read_log(
+    path: str,
+    *,
+    deadline: float | None = None,
+    config: FileState | None = None,
+) -> dict[str, Any]:
+    try:
         source, handle = open_source(path)
     except SourceError as exc:
         return _not_understood(path, str(exc))

@@ -8,6 +8,7 @@ other line meets one compiled hint regex before anything more is done with it.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from gpudoctor.readers.logs.crashes import HINT
@@ -35,6 +36,8 @@ _LAYOUT_KEYS = (b"time", b"data_time", b"loss", b"grad_norm", b"lr")
 _KEY_TEXT = tuple(b" " + k + b": " for k in _LAYOUT_KEYS)
 _BATCH_VALUES = re.compile(rb" (?:time|data_time|loss|grad_norm|lr): ([^ ,\t\n]+)")
 _BATCH_STEP = re.compile(rb"\(train\) +\[ *(\d+)/")
+#: Metrics lines parsed together (a few MiB of text at most).
+BATCH_LINES = 8192
 _RESTART = (b"System environment:", b"Environment info:")
 
 
@@ -69,23 +72,59 @@ class TextParser:
         self._hf_index = 0
         self._eval_bar = False
         self.last_metrics_line = b""
-        self._seen_metrics = 0
         self._layout: re.Pattern[bytes] | None = None
         self._layout_slots: list[int] = []
+        self._pending: list[bytes] = []
+        self._pending_numbers: list[int] = []
+        self._deferred: list[tuple[str, int | None, int]] = []
 
     # -- the per-line dispatch ------------------------------------------------------------
     def feed(self, first: int, lines: list[bytes]) -> None:
-        """One block of lines: runs of metrics lines in batches, every other line alone."""
+        """One block of lines: metrics lines are collected and parsed in large batches.
+
+        Lines between them are handled in order. Evaluation and checkpoint lines only need
+        the step they follow, so they are kept until the batch is parsed and then placed
+        after the right step; any other line that depends on the order (crash, restart,
+        another format's metrics) parses the pending batch first.
+        """
         others = [i for i, line in enumerate(lines) if b"(train)" not in line]
         start = 0
         for i in others:
             if i > start:
-                self._mmengine_batch(first + start, lines[start:i])
+                self._pending.extend(lines[start:i])
+                self._pending_numbers.extend(range(first + start, first + i))
             self._line(first + i, lines[i])
             start = i + 1
         if start < len(lines):
-            self._mmengine_batch(first + start, lines[start:])
+            self._pending.extend(lines[start:])
+            self._pending_numbers.extend(range(first + start, first + len(lines)))
             self.state.see(first + len(lines) - 1, lines[-1])
+        if len(self._pending) >= BATCH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Parse the pending metrics lines, then place the events that came between them."""
+        if not self._pending:
+            return
+        numbers, lines = self._pending_numbers, self._pending
+        self._pending, self._pending_numbers = [], []
+        before = self.state.run.last_step
+        steps = self._mmengine_batch(numbers, lines)
+        run = self.state.run
+        for kind, step, number in self._deferred:
+            if step is None:
+                at = bisect.bisect_right(numbers, number) - 1
+                step = (steps[at] if steps is not None else run.last_step) if at >= 0 else before
+            run.event(kind, step if step is not None and step > 0 else None, number)
+        if self._deferred and numbers[-1] > self._deferred[-1][2]:
+            run.last_phase = "train"
+        self._deferred = []
+
+    def _event(self, kind: str, step: int | None, number: int) -> None:
+        if self._pending:
+            self._deferred.append((kind, step, number))
+        else:
+            self.state.run.event(kind, step, number)
 
     def _line(self, number: int, line: bytes) -> None:
         if not line:
@@ -93,34 +132,44 @@ class TextParser:
         state = self.state
         state.see(number, line)
         if b"it/s" in line or b"s/it" in line:
+            self.flush()
             self._tqdm(number, line)
             return
         if b" time: " in line:
             if b"d2.utils.events" in line:
+                self.flush()
                 self._detectron2(number, line)
                 return
             if b"Epoch [" in line or b"Iter [" in line:
+                self.flush()
                 self._mmcv(number, line)
                 return
         if b"(val)" in line or b"(test)" in line:
-            state.run.event("evaluation", None, number)
+            self._event("evaluation", None, number)
         elif line[:2] == b"{'":
+            self.flush()
             self._hf(number, line)
         elif b"=" in line or b": " in line:
             self._config(number, line)
         if HINT.search(line):
-            self._hinted(number, line)
+            saved = _SAVE.search(line)
+            if saved:
+                self._checkpoint(number, saved)
+                return
+            self.flush()
+            if self.state.scan(number, line) == "xid":
+                self.kernel_lines += 1
         elif line.startswith(_RESTART):
+            self.flush()
             state.new_run(number)
 
     def _hinted(self, number: int, line: bytes) -> None:
-        state = self.state
+        self.flush()
         saved = _SAVE.search(line)
         if saved:
             self._checkpoint(number, saved)
             return
-        kind = state.scan(number, line)
-        if kind == "xid":
+        if self.state.scan(number, line) == "xid":
             self.kernel_lines += 1
 
     # -- formats ----------------------------------------------------------------------------
@@ -134,7 +183,7 @@ class TextParser:
         values = self._layout_values(line, step_match.end())
         self._metrics_point(number, line, epoch, int(inner), int(total), b" loss: ", values)
 
-    def _mmengine_batch(self, first: int, lines: list[bytes]) -> None:
+    def _mmengine_batch(self, numbers: list[int], lines: list[bytes]) -> list[int] | None:
         """Consecutive iteration-based metrics lines at once.
 
         The lines are joined and each metric is pulled out of the whole batch by one
@@ -144,30 +193,30 @@ class TextParser:
         """
         count = len(lines)
         if count < 8:
-            self._each(first, lines)
-            return
+            self._each(numbers, lines)
+            return None
         slots = _key_order(lines[0])
         if not slots or slots != _key_order(lines[-1]):
-            self._each(first, lines)
-            return
+            self._each(numbers, lines)
+            return None
         blob = b"\n".join(lines)
         raw_steps = _BATCH_STEP.findall(blob)
         found = _BATCH_VALUES.findall(blob)
         width = len(slots)
         if len(raw_steps) != count or len(found) != count * width:
-            self._each(first, lines)
-            return
+            self._each(numbers, lines)
+            return None
         columns = [found[i::width] for i in range(width)]
         try:
             steps = list(map(int, raw_steps))
             values = [_floats(column) for column in columns]
         except ValueError:
-            self._each(first, lines)
-            return
+            self._each(numbers, lines)
+            return None
         run = self.state.run
         if steps[0] < run.last_step or any(map(int.__gt__, steps, steps[1:])):
-            self._each(first, lines)
-            return
+            self._each(numbers, lines)
+            return None
         metrics: list[list[float] | None] = [None] * 5
         for slot, column in zip(slots, values):
             metrics[slot] = column
@@ -175,12 +224,13 @@ class TextParser:
         total = _MM_STEP.match(lines[-1], lines[-1].find(b"(train)") + 7)
         if total is not None:
             run.total_steps = int(total.group(3))
-        run.points_batch(steps, list(range(first, first + count)), *metrics)
+        run.points_batch(steps, numbers, *metrics)
         self.last_metrics_line = lines[-1]
+        return steps
 
-    def _each(self, first: int, lines: list[bytes]) -> None:
-        for offset, line in enumerate(lines):
-            self._mmengine(first + offset, line)
+    def _each(self, numbers: list[int], lines: list[bytes]) -> None:
+        for number, line in zip(numbers, lines):
+            self._mmengine(number, line)
 
     def _layout_values(self, line: bytes, start: int) -> list[float | None] | None:
         """The five metrics via one regex built from the key order of the first line.
@@ -336,18 +386,20 @@ class TextParser:
     def _checkpoint(self, number: int, saved: re.Match[bytes]) -> None:
         run = self.state.run
         at, unit, from_name = saved.groups()
+        step: int | None
         if at is not None:
             step = int(at)
             if unit == b"epochs":
-                step = step * run.epoch_len if run.epoch_len else run.last_step
+                step = step * run.epoch_len if run.epoch_len else None
         elif from_name is not None:
             step = int(from_name)
         else:
-            step = run.last_step
-        run.event("checkpoint", step if step > 0 else None, number)
+            step = None
+        self._event("checkpoint", step if step is None or step > 0 else None, number)
 
     def finish(self) -> None:
-        """Work left for the end: the ETA and peak memory of the last metrics line."""
+        """Work left for the end: the pending batch, the ETA and memory of the last line."""
+        self.flush()
         line = self.last_metrics_line
         if b" eta: " in line:
             self.state.run.eta_text = _eta(line)
