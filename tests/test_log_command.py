@@ -197,3 +197,11 @@ def test_tensorboard_scalars_are_read(tmp_path):
     assert item["run"]["points"] == 300
     stall = next(f for f in doc["findings"] if f["id"] == "GD804")
     assert "every 500 iterations, after each evaluation" in stall["title"]
+
+
+def test_png_chart_with_matplotlib(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "stalls.png"
+    result = run_cli("log", fresh("mmengine_checkpoint_stalls.log", tmp_path), "--chart", str(png))
+    assert result.returncode == 1, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
