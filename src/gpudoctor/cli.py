@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gpudoctor.commands.report",
     "gpudoctor.commands.diff",
     "gpudoctor.commands.bench",
+    "gpudoctor.commands.merge",
+    "gpudoctor.commands.cluster",
 )
 
 
@@ -226,7 +228,8 @@ def check_command(
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write the snapshot to FILE (default: standard output).",
+    help="Write the snapshot to FILE (default: standard output); %N or %h in FILE becomes "
+    "this host's name, for one file per node: -o reports/%N.json",
 )
 @click.option(
     "--budget",
@@ -242,9 +245,15 @@ def snapshot_command(output: str | None, budget: float | None, no_redact: bool) 
     The snapshot holds no secrets: only allow-listed environment variables are recorded,
     and user, host and home names, addresses and GPU ids are replaced by placeholders.
     """
+    from gpudoctor.cluster.hostname import expand_node_pattern
     from gpudoctor.session import write_snapshot
 
-    write_snapshot(output, budget=budget, command=_command_line(), redact=not no_redact)
+    write_snapshot(
+        expand_node_pattern(output) if output else None,
+        budget=budget,
+        command=_command_line(),
+        redact=not no_redact,
+    )
 
 
 # -- list / explain ---------------------------------------------------------------------
