@@ -381,7 +381,8 @@ def straggler_node(nodes: Sequence[NodeFacts]) -> Verdict | None:
     if len(labels) == len(nodes) and len(nodes) > 1:
         title = "every node is being slowed down"
     else:
-        title = f"{_labels(labels)} {'is' if len(labels) == 1 else 'are'} slowed down and pace the whole job"
+        verb = "is" if len(labels) == 1 else "are"
+        title = f"{_labels(labels)} {verb} slowed down, pacing the whole job"
     ev = [
         evidence(f"{label} slowdown", "; ".join(r), "clock-event reasons, NVML")
         for label, r in slow.items()
@@ -410,7 +411,8 @@ def _error_signs(node: NodeFacts) -> list[str]:
         ecc = device.get("ecc")
         if isinstance(ecc, Mapping) and (ecc.get("volatile_uncorrected") or 0) > 0:
             signs.append(
-                f"GPU{device.get('index')}: {ecc.get('volatile_uncorrected')} uncorrectable ECC errors"
+                f"GPU{device.get('index')}: "
+                f"{ecc.get('volatile_uncorrected')} uncorrectable ECC errors"
             )
         rows = device.get("remapped_rows")
         if isinstance(rows, Mapping) and (rows.get("failure") or rows.get("pending")):
@@ -418,7 +420,7 @@ def _error_signs(node: NodeFacts) -> list[str]:
     events = _value(node, "kernel_log.xid_events")
     codes = sorted(
         {
-            int(e.get("code"))
+            e["code"]
             for e in events or ()
             if isinstance(e, Mapping) and isinstance(e.get("code"), int)
         }

@@ -38,17 +38,16 @@ def ranks_missing(nodes: Sequence[NodeFacts]) -> Verdict | None:
     ev = [
         evidence(
             str(m.get("phase")),
-            f"ranks {', '.join(str(r) for r in m.get('ranks') or ())} never arrived within "
-            f"{m.get('timeout_s')} s",
+            f"{_who(m)} never arrived within {m.get('timeout_s')} s",
             "rendezvous store",
         )
         for m in missing
         if isinstance(m, Mapping)
     ]
-    ranks = sorted({r for m in missing if isinstance(m, Mapping) for r in m.get("ranks") or ()})
+    who = "; ".join(_who(m) for m in missing if isinstance(m, Mapping))
     return fail(
-        f"rank(s) {', '.join(str(r) for r in ranks)} never arrived: the job would hang there",
-        subject=", ".join(f"rank {r}" for r in ranks),
+        f"{who} never arrived: the job would hang there",
+        subject=who,
         evidence=ev,
         remedies=[
             remedy(
@@ -56,6 +55,16 @@ def ranks_missing(nodes: Sequence[NodeFacts]) -> Verdict | None:
                 "crash, can it reach MASTER_ADDR:MASTER_PORT? Run 'gpudoctor check' there."
             )
         ],
+    )
+
+
+def _who(entry: Mapping[str, Any]) -> str:
+    """``rank 3 (node-d)`` for each rank of a missing-ranks entry."""
+    ranks = list(entry.get("ranks") or ())
+    nodes = list(entry.get("nodes") or ())
+    return ", ".join(
+        f"rank {r}" + (f" ({nodes[i]})" if i < len(nodes) and nodes[i] != "unknown" else "")
+        for i, r in enumerate(ranks)
     )
 
 
@@ -74,6 +83,11 @@ def allreduce_bandwidth(nodes: Sequence[NodeFacts]) -> Verdict | list[Verdict] |
         if not isinstance(result, Mapping):
             continue
         backend = str(result.get("backend"))
+        if result.get("skipped"):
+            verdicts.append(
+                skip(f"{backend} all-reduce not run: {result['skipped']}", subject=backend)
+            )
+            continue
         if result.get("error"):
             verdicts.append(
                 fail(
@@ -95,7 +109,8 @@ def allreduce_bandwidth(nodes: Sequence[NodeFacts]) -> Verdict | list[Verdict] |
             info(
                 f"{backend} all-reduce across {result.get('world_size')} ranks: bus bandwidth "
                 f"{float(result.get('busbw_gbps') or 0):.2f} GB/s at "
-                f"{_mib(result.get('bytes'))}, latency {float(result.get('latency_us') or 0):.0f} us",
+                f"{_mib(result.get('bytes'))}, "
+                f"latency {float(result.get('latency_us') or 0):.0f} us",
                 subject=backend,
                 evidence=[
                     evidence("message size", _mib(result.get("bytes")), "all_reduce, float32"),

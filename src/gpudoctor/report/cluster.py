@@ -140,7 +140,8 @@ def _text(
     if hidden and not verbose:
         console.print(
             Text(
-                f"{marks[Severity.PASS]} {len(hidden)} checks passed or were skipped (-v shows them)",
+                f"{marks[Severity.PASS]} {len(hidden)} checks passed or were skipped "
+                "(-v shows them)",
                 style=_STYLES[Severity.SKIP],
             )
         )
