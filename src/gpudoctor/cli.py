@@ -239,20 +239,28 @@ def check_command(
     help="Total time the probes may take (default 5).",
 )
 @click.option("--no-redact", is_flag=True, help=NO_REDACT_HELP)
-def snapshot_command(output: str | None, budget: float | None, no_redact: bool) -> None:
+@click.option(
+    "--replay-as", "replay_as", default=None, hidden=True, help="Testing: re-record FILE."
+)
+def snapshot_command(
+    output: str | None, budget: float | None, no_redact: bool, replay_as: str | None
+) -> None:
     """Record this machine's facts for replay: gpudoctor check --replay FILE.
 
     The snapshot holds no secrets: only allow-listed environment variables are recorded,
     and user, host and home names, addresses and GPU ids are replaced by placeholders.
     """
     from gpudoctor.cluster.hostname import expand_node_pattern
+    from gpudoctor.facts.snapshot import load_replay
     from gpudoctor.session import write_snapshot
 
+    facts = load_replay(replay_as) if replay_as else None
     write_snapshot(
         expand_node_pattern(output) if output else None,
         budget=budget,
         command=_command_line(),
         redact=not no_redact,
+        facts=facts,
     )
 
 

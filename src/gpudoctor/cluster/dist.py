@@ -90,6 +90,19 @@ def rank_env(environ: Mapping[str, str] | None = None) -> RankEnv:
     )
 
 
+def _torch_distributed() -> Any:
+    """Import torch.distributed without torch's warning about a missing numpy (not needed)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
+        import torch.distributed as dist
+
+    del torch
+    return dist
+
+
 # -- the store: check-ins with a deadline -------------------------------------------------
 
 
@@ -284,9 +297,8 @@ def run_cluster(
     Raises BadInputError when not under a launcher; a rank told to abort raises
     :class:`Aborted` so the command exits 1.
     """
-    import torch.distributed as dist
-
-    env = rank_env(environ)
+    env = rank_env(environ)  # before importing torch: outside a launcher, fail fast
+    dist = _torch_distributed()
     if options.replay_as and any(not Path(p).is_file() for p in options.replay_as):
         raise BadInputError("a --replay-as file does not exist")
     steps = Steps(_store(env, options.timeout), env, options.timeout)
