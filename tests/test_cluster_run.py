@@ -205,3 +205,19 @@ def test_snapshot_names_its_file_after_the_host(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / f"{socket.gethostname().split('.')[0]}.json").is_file()
+
+
+def test_merged_report_follows_the_privacy_rules(tmp_path: Path) -> None:
+    doc = json.loads((CORPUS / "node-d.json").read_text(encoding="utf-8"))
+    process = doc["facts"]["gpu_processes"]["processes"][0]
+    process["cmdline"] = "/home/carol-lab/.venvs/x/bin/python train.py --host 10.12.7.31"
+    private = tmp_path / "node-d.json"
+    private.write_text(json.dumps(doc), encoding="utf-8")
+    files = [str(CORPUS / "node-a.json"), str(private)]
+    for fmt in ("text", "json", "markdown"):
+        shown = run_cli("merge", *files, "-f", fmt).stdout
+        assert "carol-lab" not in shown
+        assert "10.12.7.31" not in shown
+    kept = run_cli("merge", *files, "--no-redact", "-f", "json")
+    assert "carol-lab" in kept.stdout
+    assert "--no-redact" in kept.stderr

@@ -115,6 +115,8 @@ class Steps:
     timeout: float
     missing: list[dict[str, Any]] = field(default_factory=list)
     aborted: bool = False
+    #: Why this rank stops: rank 0 gave up on someone, or rank 0 itself never answered.
+    reason: str = ""
 
     def arrive(self, step: str) -> bool:
         """Check in at ``step`` and wait until rank 0 lets everyone go; False means abort."""
@@ -126,7 +128,14 @@ class Steps:
             self.store.set(f"{step}/go", "abort" if absent else "ok")
             self.aborted = bool(absent)
             return not absent
-        self.aborted = self._wait_go(step) != "ok"
+        answer = self._wait_go(step)
+        self.aborted = answer != "ok"
+        if self.aborted:
+            self.reason = (
+                f"rank 0 stopped the run at step {step!r}: a rank never arrived"
+                if answer == "abort"
+                else f"rank 0 never answered at step {step!r} within {2 * self.timeout + 5:g} s"
+            )
         return not self.aborted
 
     def _wait_all(self, step: str) -> list[int]:
@@ -339,7 +348,7 @@ def run_cluster(
         payloads = [p for p in gathered or () if isinstance(p, dict)]
         if env.rank != 0:
             if steps.aborted:
-                raise Aborted
+                raise Aborted(steps.reason)
             return None
         return _finish(env, options, payloads, steps, comms)
     finally:
@@ -359,7 +368,7 @@ def _finish(
     comms: list[dict[str, Any]] | None,
 ) -> ClusterReport | None:
     if env.rank != 0:
-        raise Aborted
+        raise Aborted(steps.reason)
     labels = {int(p["rank"]): str(p.get("label")) for p in payloads if "rank" in p}
     for entry in steps.missing:
         entry["nodes"] = [labels.get(r, "unknown") for r in entry["ranks"]]

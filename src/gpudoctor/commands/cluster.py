@@ -130,8 +130,8 @@ def cluster_command(
     )
     try:
         report = run_cluster(options)
-    except Aborted:
-        click.echo("gpudoctor: cluster run aborted by rank 0 (a rank never arrived)", err=True)
+    except Aborted as exc:
+        click.echo(f"gpudoctor: cluster run stopped: {exc}", err=True)
         sys.exit(1)
     if report is None:
         sys.exit(0)
