@@ -319,7 +319,7 @@ def run_cluster(
         return _finish(env, options, [payload], steps, comms=None)
     dist.init_process_group(
         "gloo",
-        store=dist.PrefixStore("pg/", steps.store),  # type: ignore[attr-defined]
+        store=dist.PrefixStore("pg/", steps.store),
         rank=env.rank,
         world_size=env.world_size,
         timeout=timedelta(seconds=options.timeout),
