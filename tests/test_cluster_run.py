@@ -221,3 +221,22 @@ def test_merged_report_follows_the_privacy_rules(tmp_path: Path) -> None:
     kept = run_cli("merge", *files, "--no-redact", "-f", "json")
     assert "carol-lab" in kept.stdout
     assert "--no-redact" in kept.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"\x00\x01\xff\xfe binary", "not UTF-8"),
+        (b'{"format": "gpudoctor-snapshot", "schema_version": 1, "facts": {', "truncated"),
+    ],
+)
+def test_merge_refuses_a_bad_node_file_in_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "node-x.json"
+    bad.write_bytes(content)
+    done = run_cli("merge", str(CORPUS / "node-a.json"), str(bad))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stderr.count("\n") == 1
