@@ -11,7 +11,7 @@ import time
 
 from gpudoctor.probes._base import ProbeContext
 from gpudoctor.probes.wsl import probe_wsl
-from gpudoctor.wslconfig import parse_wslconfig
+from gpudoctor.readers.wslconfig import parse_wslconfig
 
 
 def per_call(func, repeat: int) -> float:

@@ -202,8 +202,8 @@ def test_cli_bad_input_is_one_line_exit_2(cli, tmp_path, case):
 def _run_unprivileged(args):
     """Run the CLI in a forked child that has given up root, so permissions apply."""
     import gpudoctor.bench.disk
-    import gpudoctor.bench.render
     import gpudoctor.commands.bench
+    import gpudoctor.report.bench
     import gpudoctor.report.text  # noqa: F401 - imported before giving up access to them
     from gpudoctor.cli import main
 

@@ -264,7 +264,7 @@ def test_images_folder_is_decoded(tmp_path):
 
 
 def test_markdown_and_text_charts_scale_bars_to_the_best():
-    from gpudoctor.bench.render import bar, loader_lines, loader_markdown
+    from gpudoctor.report.bench import bar, loader_lines, loader_markdown
 
     result = summarize(
         {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
+from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes._base import ProbeContext
 from gpudoctor.probes.kernel_log import parse_xid_events, probe_kernel_log
-from gpudoctor.xid import describe_xid
 
 XID_79 = (
     "[ 8123.456789] NVRM: Xid (PCI:0000:41:00): 79, pid=3120, name=python, "

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from conftest import make_facts, run_cli
+from gpudoctor.readers.training_config import analyse_config
+from gpudoctor.readers.training_script import analyse_script, analyse_source
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks
-from gpudoctor.training.config_analysis import analyse_config
-from gpudoctor.training.script_analysis import analyse_script, analyse_source
 
 TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 GiB = 1024**3

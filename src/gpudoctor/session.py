@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpudoctor._io import atomic_write_text, check_writable
 from gpudoctor.facts.model import Facts
+from gpudoctor.files import atomic_write_text, check_writable
 from gpudoctor.runner import Report, run_checks
 
 
@@ -79,7 +79,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
 
 
 def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -> None:
-    from gpudoctor.redact import redact_report
+    from gpudoctor.privacy import redact_report
     from gpudoctor.report.json_report import render_json
     from gpudoctor.report.markdown import render_markdown
     from gpudoctor.report.text import render_text
@@ -117,7 +117,7 @@ def run_check(request: CheckRequest) -> int:
 def warn_if_not_redacted(redact: bool) -> None:
     """Say loudly, on standard error, what an unredacted report contains."""
     if not redact:
-        from gpudoctor.redact import no_redact_warning
+        from gpudoctor.privacy import no_redact_warning
 
         print(no_redact_warning(), file=sys.stderr)
 

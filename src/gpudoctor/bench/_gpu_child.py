@@ -227,7 +227,7 @@ def throttle_test(torch: Any, device: Any, nvml: Any, handle: Any) -> dict[str, 
 
 
 def _nvml_handle(torch: Any, index: int) -> tuple[Any, Any]:
-    from gpudoctor.nvml import open_nvml
+    from gpudoctor.probes.nvml import open_nvml
 
     nvml = open_nvml()
     if not hasattr(nvml, "call"):

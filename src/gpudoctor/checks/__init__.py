@@ -10,14 +10,11 @@ measurements, GD9xx gpudoctor itself.
 from __future__ import annotations
 
 BUILTIN_MODULES = (
-    "gpudoctor.checks.driver",
+    "gpudoctor.checks.gpu",
+    "gpudoctor.checks.torch",
     "gpudoctor.checks.memory",
-    "gpudoctor.checks.containers",
-    "gpudoctor.checks.limits",
-    "gpudoctor.checks.wsl",
     "gpudoctor.checks.processes",
-    "gpudoctor.checks.gpu_health",
-    "gpudoctor.checks.torch_install",
-    "gpudoctor.checks.bench",
+    "gpudoctor.checks.wsl",
     "gpudoctor.checks.training",
+    "gpudoctor.checks.bench",
 )

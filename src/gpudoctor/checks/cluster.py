@@ -30,8 +30,8 @@ from gpudoctor.api import (
     skip,
     warn,
 )
-from gpudoctor.checks.gpu_health import SLOWDOWN_REASONS
-from gpudoctor.processes import stale_holders
+from gpudoctor.checks.gpu import SLOWDOWN_REASONS
+from gpudoctor.checks.staleness import stale_holders
 from gpudoctor.registry import CheckSpec
 
 

@@ -15,8 +15,8 @@ from gpudoctor.api import (
     skip,
     warn,
 )
+from gpudoctor.checks.staleness import LOW, stale_holders
 from gpudoctor.facts.model import Facts, Unavailable
-from gpudoctor.processes import LOW, stale_holders
 from gpudoctor.registry import check
 
 #: Memory a driver keeps per GPU that no process is charged for; gaps below this are noise.

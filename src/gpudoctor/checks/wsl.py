@@ -23,8 +23,8 @@ from gpudoctor.api import (
 )
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
+from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
 from gpudoctor.registry import check
-from gpudoctor.wslconfig import MIN_VM_MEMORY, MiB
 
 #: A VM cap below these is too small for training (when the host has RAM to spare).
 FAIL_CAP, WARN_CAP = 4 * GiB, 8 * GiB

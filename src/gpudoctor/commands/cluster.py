@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
+
+from gpudoctor.commands.options import budget_option, format_option, output_option
 
 _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
 
@@ -14,22 +17,8 @@ def _files(value: str | None) -> list[str]:
 
 
 @click.command("cluster")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=_FORMAT,
-    default="text",
-    show_default=True,
-    help="Output format of rank 0's report.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Rank 0 writes the report to FILE instead of standard output.",
-)
+@format_option("text", "json", "markdown", help="Output format of rank 0's report.")
+@output_option("Rank 0 writes the report to FILE instead of standard output.")
 @click.option(
     "--comms",
     is_flag=True,
@@ -53,13 +42,7 @@ def _files(value: str | None) -> list[str]:
     metavar="BYTES",
     help="All-reduce message size for bandwidth.",
 )
-@click.option(
-    "--budget",
-    type=click.FloatRange(min=0.1, max=600),
-    default=None,
-    metavar="SECONDS",
-    help="Total time each node's probes may take (default 5).",
-)
+@budget_option(help="Total time each node's probes may take (default 5).")
 @click.option("-v", "--verbose", is_flag=True, help="Also show passing and skipped checks.")
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
 @click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
@@ -110,12 +93,12 @@ def cluster_command(
           --rdzv-endpoint HEAD:29500 -m gpudoctor cluster -o cluster.md -f markdown
       torchrun ... -m gpudoctor cluster --comms     also time all-reduce, check NCCL setup
     """
-    from gpudoctor._io import check_writable
     from gpudoctor.cluster.dist import Aborted, ClusterOptions, run_cluster
     from gpudoctor.commands.merge import write_cluster_report
+    from gpudoctor.files import check_writable
     from gpudoctor.session import warn_if_not_redacted
 
-    if output and __import__("os").environ.get("RANK", "0") == "0":
+    if output and os.environ.get("RANK", "0") == "0":
         check_writable(output)
     options = ClusterOptions(
         comms=comms,
@@ -146,7 +129,3 @@ def cluster_command(
             verbose=verbose,
         )
     )
-
-
-def register(main: click.Group) -> None:
-    main.add_command(cluster_command)

@@ -7,15 +7,15 @@ import sys
 
 import click
 
-_FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
+from gpudoctor.commands.options import format_option, no_redact_option, output_option
 
 
 def write_cluster_report(
     report: object, *, fmt: str, output: str | None, redact: bool, strict: bool, verbose: bool
 ) -> int:
     """Render to ``output`` (atomically) or standard output; return the exit code."""
-    from gpudoctor._io import atomic_write_text
     from gpudoctor.cluster.merge import ClusterReport
+    from gpudoctor.files import atomic_write_text
     from gpudoctor.report.cluster import render_cluster
     from gpudoctor.report.text import plain_output
 
@@ -45,30 +45,14 @@ def write_cluster_report(
 
 @click.command("merge")
 @click.argument("snapshots", nargs=-1, required=True, metavar="SNAPSHOT...")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=_FORMAT,
-    default="text",
-    show_default=True,
-    help="Output format; json is the cluster report document (docs/cluster.md).",
+@format_option(
+    "text", "json", "markdown", help="Output format; json is the cluster report (docs/cluster.md)."
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to FILE instead of standard output.",
-)
+@output_option("Write the report to FILE instead of standard output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show passing and skipped checks.")
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
 @click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Keep user, host and home names, addresses and GPU ids (never secrets).",
-)
+@no_redact_option()
 def merge_command(
     snapshots: tuple[str, ...],
     fmt: str,
@@ -90,8 +74,8 @@ def merge_command(
       srun --ntasks-per-node=1 gpudoctor snapshot -o reports/%N.json
       gpudoctor merge reports/*.json
     """
-    from gpudoctor._io import check_writable
     from gpudoctor.cluster.merge import merge_files
+    from gpudoctor.files import check_writable
     from gpudoctor.session import warn_if_not_redacted
 
     if output:
@@ -109,7 +93,3 @@ def merge_command(
             verbose=verbose,
         )
     )
-
-
-def register(main: click.Group) -> None:
-    main.add_command(merge_command)

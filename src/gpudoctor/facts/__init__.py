@@ -9,8 +9,8 @@ __all__ = ["SCHEMA_VERSION", "Facts", "ProbeRecord", "Unavailable", "collect", "
 
 def collect(options=None, *, deep: bool = False, budget: float | None = None, progress=None):  # type: ignore[no-untyped-def]
     """Gather facts from this machine with every built-in probe."""
-    from gpudoctor.facts.gather import DEEP_BUDGET, DEFAULT_BUDGET, gather
     from gpudoctor.probes import ProbeContext, all_probes
+    from gpudoctor.probes.gather import DEEP_BUDGET, DEFAULT_BUDGET, gather
 
     ctx = ProbeContext(options=dict(options or {}), deep=deep)
     default = DEEP_BUDGET if deep else DEFAULT_BUDGET

@@ -30,7 +30,7 @@ def snapshot_document(facts: Facts, command: str = "", *, redact: bool = True) -
 
     Secrets are withheld either way; ``redact=False`` keeps user, host and hardware ids.
     """
-    from gpudoctor.redact import redact_data
+    from gpudoctor.privacy import redact_data
 
     document = {
         "format": SNAPSHOT_FORMAT,

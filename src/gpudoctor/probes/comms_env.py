@@ -44,7 +44,7 @@ def _virtualized(root: Path) -> bool:
 
 
 def _p2p(nvml_module: Any = None) -> dict[str, Any]:
-    from gpudoctor.nvml import open_nvml
+    from gpudoctor.probes.nvml import open_nvml
 
     session = open_nvml(nvml_module)
     if isinstance(session, Unavailable):

@@ -116,8 +116,8 @@ def count_images(root: str) -> dict[str, Any]:
 @probe("training", timeout=4.0, enabled=_enabled)
 def probe_training(ctx: ProbeContext) -> dict[str, Any]:
     """What --script / --config files set up, and the start method, CPUs and RAM they meet."""
-    from gpudoctor.training.config_analysis import analyse_config
-    from gpudoctor.training.script_analysis import analyse_script
+    from gpudoctor.readers.training_config import analyse_config
+    from gpudoctor.readers.training_script import analyse_script
 
     sources = [analyse_script(path) for path in ctx.options.get("scripts") or ()]
     sources += [analyse_config(path) for path in ctx.options.get("configs") or ()]

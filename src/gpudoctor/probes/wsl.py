@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
 from gpudoctor.probes.host import detect_wsl
-from gpudoctor.wslconfig import parse_wsl_conf, parse_wslconfig
+from gpudoctor.readers.wslconfig import parse_wsl_conf, parse_wslconfig
 
 #: Interop calls; PowerShell starts slowly, so it runs beside cmd.exe, not after it.
 CMD_TIMEOUT, POWERSHELL_TIMEOUT, WSLPATH_TIMEOUT, LDCONFIG_TIMEOUT = 2.0, 3.5, 1.0, 1.5

@@ -40,7 +40,7 @@ def cluster_document(
     report: ClusterReport, *, strict: bool = False, redact: bool = True, facts: bool = True
 ) -> dict[str, Any]:
     """The JSON document, redacted unless ``redact`` is False (secrets are withheld always)."""
-    from gpudoctor.redact import redact_data
+    from gpudoctor.privacy import redact_data
 
     summary = report.summary
     nodes = []

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from packaging.version import InvalidVersion, Version
 
 from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.gpu_health import gpus
-from gpudoctor.cuda_compat import index_url, judge_driver, newest_supported_index
+from gpudoctor.checks.cuda_drivers import index_url, judge_driver, newest_supported_index
+from gpudoctor.checks.gpu import gpus
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 
