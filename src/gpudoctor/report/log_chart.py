@@ -159,10 +159,10 @@ def svg_chart(item: Any, width: int = 900, height: int = 320) -> str:
 
 def png_chart(item: Any, path: str) -> None:
     """Write a PNG with matplotlib (an optional extra); ImportError if it is missing."""
-    import matplotlib  # type: ignore[import-not-found]
+    import matplotlib  # type: ignore[import-not-found,unused-ignore]
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
 
     series = chart_series(item)
     if series is None:
@@ -170,9 +170,10 @@ def png_chart(item: Any, path: str) -> None:
     steps, values, _lows, centre, limit = series
     fig, ax = plt.subplots(figsize=(10, 3.5))
     ax.plot(steps, values, linewidth=1)
-    stalls = [(s, v) for s, v in zip(steps, values) if v > limit]
-    if stalls:
-        ax.scatter(*zip(*stalls), color="red", s=12, label="stall", zorder=3)
+    stall_steps = [s for s, v in zip(steps, values) if v > limit]
+    stall_values = [v for v in values if v > limit]
+    if stall_steps:
+        ax.scatter(stall_steps, stall_values, color="red", s=12, label="stall", zorder=3)
         ax.legend()
     ax.axhline(centre, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("step")
