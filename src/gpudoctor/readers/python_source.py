@@ -98,6 +98,7 @@ def not_understood(path: str, kind: str, reason: str) -> dict[str, Any]:
         "worker_starts": [],
         "unguarded_code": None,
         "cache": None,
+        "trainers": [],
         "notes": [],
     }
 
