@@ -124,21 +124,71 @@ def test_small_shm_in_a_container_fails_for_big_batches():
     assert finding.severity.value == "fail"
 
 
-def test_low_fd_limit_with_big_batches_warns():
-    source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
-    limits = {"applicable": True, "nofile": {"soft": 256, "hard": 4096}}
-    (finding,) = findings("GD607", training=training(source), limits=limits)
-    assert "Too many open files" in finding.title
+def _limits(soft):
+    return {"applicable": True, "nofile": {"soft": soft, "hard": 4096}}
 
 
-def test_threads_warn_without_omp_and_pass_with_it():
+def test_fd_estimate_counts_stacked_batches_not_samples():
+    # batch 256 x 4 workers with default_collate ran fine at ulimit -n 512 (and 100)
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, batch_size=256, num_workers=4):\n        pass\n",
+        "big.py",
+    )
+    assert findings("GD607", training=training(source), limits=_limits(512)) == []
+    (finding,) = findings("GD607", training=training(source), limits=_limits(64))
+    assert finding.severity.value == "warn" and "Too many open files" in finding.title
+
+
+def test_fd_estimate_per_sample_only_for_a_custom_collate():
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def keep(b):\n    return b\n"
+        "def main():\n"
+        "    for b in DataLoader(ds, batch_size=256, num_workers=4, collate_fn=keep):\n"
+        "        pass\n",
+        "lists.py",
+    )
+    (finding,) = findings("GD607", training=training(source), limits=_limits(512))
+    assert finding.severity.value == "info" and "per-sample" in finding.title
+
+
+def test_threads_are_not_multiplied_by_workers_when_omp_is_unset():
     source = analyse_script(TRAINING / "train_unguarded.py")
-    assert findings("GD608", training=training(source), env__variables={})[0].severity.value == (
-        "warn"
+    assert findings("GD608", training=training(source), env__variables={}) == []
+    many = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, num_workers=32):\n        pass\n",
+        "many.py",
     )
-    assert (
-        findings("GD608", training=training(source), env__variables={"OMP_NUM_THREADS": "1"}) == []
+    (note,) = findings("GD608", training=training(many), env__variables={})
+    assert note.severity.value == "info"
+    assert any("worker.py" in e.source for e in note.evidence)
+
+
+def test_unread_worker_count_is_never_a_pass():
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "from settings import LOADER_KWARGS\n"
+        "def main():\n    for b in DataLoader(ds, **LOADER_KWARGS):\n        pass\n",
+        "opaque.py",
     )
+    (finding,) = findings("GD604", training=training(source), host__cpus={"logical": 2, "usable": 2})
+    assert finding.severity.value == "info"
+    assert "could not be read" in finding.title
+
+
+def test_cpu_count_workers_are_judged_with_this_machines_cpus():
+    source = analyse_source(
+        "import os\nfrom torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, num_workers=os.cpu_count()):\n        pass\n",
+        "cpu.py",
+    )
+    facts = training(source)
+    facts["machine"] = {"cpus_logical": 64, "cpus_usable": 8}
+    (finding,) = findings("GD604", training=facts, host__cpus={"logical": 64, "usable": 8})
+    assert "64 DataLoader workers on 8 usable CPUs" in finding.title
+    assert any("depends on the CPU count" in e.value for e in finding.evidence)
 
 
 def test_ram_cache_against_available_memory():

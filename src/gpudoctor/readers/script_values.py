@@ -45,7 +45,7 @@ def _evaluate(formula: Formula, cpus: int | None, usable: int | None, depth: int
         return None
     if isinstance(formula, (int, float)):
         return formula
-    if not isinstance(formula, list) or not formula:
+    if not isinstance(formula, (list, tuple)) or not formula:
         return None
     op, args = formula[0], formula[1:]
     if op == "cpus":
@@ -83,7 +83,7 @@ def describe_formula(formula: Formula) -> str:
     """Readable text of a formula: ``min(8, cpu_count)``."""
     if isinstance(formula, (int, float)) and not isinstance(formula, bool):
         return str(formula)
-    if not isinstance(formula, list) or not formula:
+    if not isinstance(formula, (list, tuple)) or not formula:
         return "?"
     op, args = formula[0], [describe_formula(a) for a in formula[1:]]
     if op == "cpus":
@@ -101,6 +101,6 @@ def describe_formula(formula: Formula) -> str:
 
 def uses_cpus(formula: Formula) -> bool:
     """True when the formula depends on the CPU count."""
-    if isinstance(formula, list) and formula:
+    if isinstance(formula, (list, tuple)) and formula:
         return formula[0] in ("cpus", "usable_cpus") or any(uses_cpus(a) for a in formula[1:])
     return False
