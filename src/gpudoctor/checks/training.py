@@ -445,6 +445,23 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     return verdicts or [skip("No loader uses workers")]
 
 
+def _sample_bytes(source: Any, loader: Any) -> tuple[int, str]:
+    """Bytes of one sample in a batch, and what that assumes.
+
+    ultralytics batches hold uint8 images (ultralytics/data/base.py loads them with
+    cv2.imread; the trainer's preprocess_batch makes floats on the GPU); other loaders are
+    assumed to send float32 3x224x224 images.
+    """
+    cache = source.get("cache") or {}
+    ultralytics = str(loader.get("framework", "")).startswith("ultralytics") or (
+        source.get("format") == "yaml" and cache.get("imgsz")
+    )
+    if ultralytics:
+        imgsz = cache.get("imgsz") or DEFAULT_IMGSZ
+        return 3 * imgsz * imgsz, f"uint8 3x{imgsz}x{imgsz} image (ultralytics)"
+    return DEFAULT_SAMPLE_BYTES, "float32 3x224x224 image"
+
+
 @check(
     "GD606",
     "shm-for-loader",
@@ -461,26 +478,28 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
     container = facts.get("host.container.runtime") or "none detected"
     verdicts = []
     for source in _sources(facts):
-        worst, worst_loader, sample = 0, None, DEFAULT_SAMPLE_BYTES
-        imgsz = (source.get("cache") or {}).get("imgsz")
-        if imgsz:
-            sample = 3 * imgsz * imgsz * 4
+        worst, worst_loader, sample, sample_text = 0, None, 0, ""
         for loader in source["loaders"]:
             workers = workers_of(loader, facts["training"].get("machine") or {})
             batch = _known(loader, "batch_size")
             if not workers or not isinstance(batch, int):
                 continue
+            size, size_text = _sample_bytes(source, loader)
             prefetch = _known(loader, "prefetch_factor") or DEFAULT_PREFETCH
-            need = workers * prefetch * batch * sample * 2
+            # default_collate stacks a worker's batch straight into shared memory
+            # (torch/utils/data/_utils/collate.py, _new_shared), so one copy per batch
+            need = workers * prefetch * batch * size
             if need > worst:
-                worst, worst_loader = need, loader
+                worst, worst_loader, sample, sample_text = need, loader, size, size_text
         if worst_loader is None:
             continue
         ev = [
             _loader_evidence(source, worst_loader),
             _loader_evidence(source, worst_loader, "batch_size"),
-            evidence("assumed sample size", fmt_bytes(sample), "float32 3xHxW image"),
-            evidence("estimated /dev/shm need", fmt_bytes(worst), "workers x prefetch x batch x 2"),
+            evidence("assumed sample size", fmt_bytes(sample), sample_text),
+            evidence(
+                "estimated /dev/shm need", fmt_bytes(worst), "workers x prefetch x batch x sample"
+            ),
             evidence("/dev/shm size", fmt_bytes(total), shm.get("source", "statvfs")),
             evidence("container", container, "host.container"),
         ]

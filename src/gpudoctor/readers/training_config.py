@@ -42,9 +42,21 @@ _KEY_MEANING = {
     "persistent_workers": "persistent_workers",
     "prefetch_factor": "prefetch_factor",
     "pin_memory": "pin_memory",
+    # detectron2 yacs configs (DATALOADER.NUM_WORKERS, SOLVER.IMS_PER_BATCH)
+    "NUM_WORKERS": "num_workers",
+    "IMS_PER_BATCH": "batch_size",
+    # RT-DETRv2 configs give the batch over all GPUs
+    "total_batch_size": "batch_size",
 }
 #: Keys that make a mapping a loader description.
-_LOADER_KEYS = {"num_workers", "workers_per_gpu", "workers", "batch_size", "samples_per_gpu"}
+_LOADER_KEYS = {
+    "num_workers",
+    "workers_per_gpu",
+    "workers",
+    "batch_size",
+    "samples_per_gpu",
+    "NUM_WORKERS",
+}
 #: Beyond this many YAML nodes a file is not a training config (and aliases could explode).
 _MAX_YAML_NODES = 100_000
 _MAX_TEXT = 100

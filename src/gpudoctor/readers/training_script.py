@@ -667,17 +667,27 @@ class _Analyser:
         if isinstance(node, ast.Lambda):
             return [(node, "lambda", "lambda")]
         if isinstance(node, ast.Name):
-            binding = self.resolve(node.id, ctx.owner, getattr(node, "lineno", 0))
+            line = getattr(node, "lineno", 0)
+            binding = self.resolve(node.id, ctx.owner, line)
             if binding is None:
                 return []
-            problem = self._binding_problem(binding)
-            if problem:
-                return [(binding.node, problem, node.id)]
-            if binding.kind in ("call", "other"):
-                inner_ctx = _Context(binding.owner, None, None, None, ctx.method)
-                inner = self.pickling_problems(binding.node, inner_ctx, depth + 1, seen)
-                return [(where, kind, f"{node.id} ({name})") for where, kind, name in inner]
-            return []
+            # every definition that may reach this use: `if mixup: def collate_fn(...)` /
+            # `else: collate_fn = default_collate` hands the nested function on one branch
+            candidates = [
+                b
+                for b in self.rec.bindings.get((id(binding.owner), node.id), [binding])
+                if b.line <= line
+            ] or [binding]
+            problems: list[tuple[ast.AST, str, str]] = []
+            for candidate in candidates:
+                problem = self._binding_problem(candidate)
+                if problem:
+                    problems.append((candidate.node, problem, node.id))
+                elif candidate.kind in ("call", "other"):
+                    inner_ctx = _Context(candidate.owner, None, None, None, ctx.method)
+                    inner = self.pickling_problems(candidate.node, inner_ctx, depth + 1, seen)
+                    problems += [(w, kind, f"{node.id} ({name})") for w, kind, name in inner]
+            return problems
         if isinstance(node, ast.Call):
             found: list[tuple[ast.AST, str, str]] = []
             callee = node.func
