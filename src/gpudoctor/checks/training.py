@@ -445,6 +445,61 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     return verdicts or [skip("No loader uses workers")]
 
 
+def _shared_dataset_verdicts(facts: Facts, source: Any, shm: Any) -> list[Verdict]:
+    """Live loaders (preflight): dataset tensors spawn moves into /dev/shm, ENOSPC seen."""
+    found = []
+    free = shm.get("free_bytes")
+    remedies = [
+        remedy(
+            "Give the container more shared memory.",
+            "docker run --shm-size=8g ...",
+            platforms=("docker",),
+        ),
+        remedy(
+            "Or keep large tensors out of the dataset object (load them lazily in each "
+            "worker, or memory-map a file), or use the fork start method on Linux."
+        ),
+    ]
+    for loader in source["loaders"]:
+        errors = loader.get("shm_errors") or []
+        size = loader.get("shared_tensor_bytes") or 0
+        method, why = start_method(facts, source, loader)
+        ev = [
+            evidence("dataset tensors spawn would share", fmt_bytes(size), "preflight pickling"),
+            evidence("/dev/shm free", fmt_bytes(free) if free is not None else "unknown", "shm"),
+            evidence("start method", method, why),
+        ]
+        if errors:
+            ev += [evidence("error", e, "preflight pickling") for e in errors]
+            found.append(
+                fail(
+                    f"{source['path']}: no room in /dev/shm to share the dataset with workers "
+                    "(No space left on device); the data can be pickled",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=remedies,
+                )
+            )
+        elif (
+            size
+            and method in SPAWN_LIKE
+            and workers_of(loader) != 0
+            and free is not None
+            and size > free
+        ):
+            found.append(
+                fail(
+                    f"{source['path']}: {method} moves {fmt_bytes(size)} of dataset tensors "
+                    f"into /dev/shm, which has {fmt_bytes(free)} free: expect 'No space left "
+                    "on device' when workers start",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=remedies,
+                )
+            )
+    return found
+
+
 def _sample_bytes(source: Any, loader: Any) -> tuple[int, str]:
     """Bytes of one sample in a batch, and what that assumes.
 
@@ -478,6 +533,7 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
     container = facts.get("host.container.runtime") or "none detected"
     verdicts = []
     for source in _sources(facts):
+        verdicts += _shared_dataset_verdicts(facts, source, shm)
         worst, worst_loader, sample, sample_text = 0, None, 0, ""
         for loader in source["loaders"]:
             workers = workers_of(loader, facts["training"].get("machine") or {})

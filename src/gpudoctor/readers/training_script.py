@@ -67,8 +67,10 @@ SETTINGS = (
     "collate_fn",
 )
 
-#: Arguments that spawn pickles and sends to every worker.
-PICKLED_ARGUMENTS = ("dataset", "sampler", "batch_sampler", "collate_fn", "worker_init_fn")
+#: Arguments that spawn pickles and sends to every worker (the arguments of
+#: ``_utils.worker._worker_loop`` in torch/utils/data/dataloader.py; samplers stay in the
+#: training process).
+PICKLED_ARGUMENTS = ("dataset", "collate_fn", "worker_init_fn")
 
 _RUNNER_METHODS = {"train", "validate", "test", "predict", "run", "val", "fit"}
 _RUNNER_NAMES = {"trainer", "runner", "engine", "learner", "learn", "pl_trainer"}
@@ -339,7 +341,8 @@ class _Analyser:
             chosen = long[0][2:] if long else plain[0] if plain else short[0][1:] if short else None
             dest = chosen.replace("-", "_") if chosen else None
         if dest:
-            option = options[0] if options else dest
+            long_options = [o for o in options if o.startswith("--")]
+            option = long_options[0] if long_options else options[0] if options else dest
             self.rec.argparse[dest] = (keywords.get("default"), node.lineno, option)
 
     # -- scopes -----------------------------------------------------------------------------
@@ -1030,7 +1033,11 @@ class _Analyser:
         }
         settings: dict[str, Any] = {}
         cache = None
-        label = f"{_dotted(call.func) or 'trainer'}() at line {call.lineno} ({framework})"
+        assert isinstance(call.func, ast.Attribute)
+        receiver = _dotted(call.func.value) or (
+            f"{_call_name(ctor.func)}(...)" if isinstance(ctor, ast.Call) else "trainer"
+        )
+        label = f"{receiver}.{call.func.attr}() at line {call.lineno} ({framework})"
         keywords = {k.arg: k.value for k in call.keywords if k.arg}
         if framework in ("ultralytics", "ultralytics-like"):
             uses_cfg = "cfg" in keywords
