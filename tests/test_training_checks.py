@@ -173,7 +173,9 @@ def test_unread_worker_count_is_never_a_pass():
         "def main():\n    for b in DataLoader(ds, **LOADER_KWARGS):\n        pass\n",
         "opaque.py",
     )
-    (finding,) = findings("GD604", training=training(source), host__cpus={"logical": 2, "usable": 2})
+    (finding,) = findings(
+        "GD604", training=training(source), host__cpus={"logical": 2, "usable": 2}
+    )
     assert finding.severity.value == "info"
     assert "could not be read" in finding.title
 

@@ -36,9 +36,7 @@ def _size_only(nbytes: int) -> int:
     return nbytes
 
 
-def _measuring_pickler(
-    sink: _CountingSink, shared: dict[int, int]
-) -> tuple[Any, dict[int, int]]:
+def _measuring_pickler(sink: _CountingSink, shared: dict[int, int]) -> tuple[Any, dict[int, int]]:
     """A ForkingPickler that pickles like spawn but never shares a storage.
 
     torch registers reducers with ForkingPickler (torch/multiprocessing/reductions.py,

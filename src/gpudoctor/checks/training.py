@@ -72,9 +72,7 @@ def workers_of(loader: Any, machine: Any = None) -> int | None:
         return value
     formula = setting.get("formula")
     if formula is not None and machine:
-        return evaluate_formula(
-            formula, machine.get("cpus_logical"), machine.get("cpus_usable")
-        )
+        return evaluate_formula(formula, machine.get("cpus_logical"), machine.get("cpus_usable"))
     return None
 
 
@@ -390,9 +388,7 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     safe = max(0, int(budget // per_worker))
     verdicts = []
     for source in _sources(facts):
-        workers = _concurrent_workers(
-            source["loaders"], facts["training"].get("machine") or {}
-        )
+        workers = _concurrent_workers(source["loaders"], facts["training"].get("machine") or {})
         if workers == 0:
             continue
         needed = workers * per_worker
@@ -738,7 +734,9 @@ def loader_thread_oversubscription(facts: Facts) -> list[Verdict]:
         ev = [
             evidence("workers", workers, source["path"]),
             evidence(
-                "threads per worker", 1, "torch.set_num_threads(1) in torch/utils/data/_utils/worker.py"
+                "threads per worker",
+                1,
+                "torch.set_num_threads(1) in torch/utils/data/_utils/worker.py",
             ),
             evidence(
                 "training-process threads",
@@ -886,7 +884,9 @@ def training_file_not_understood(facts: Facts) -> list[Verdict]:
         ]
         understands = "; ".join(source.get("understands") or ())
         ev.append(evidence("understood", understands or "DataLoader(...) calls", "script reader"))
-        unrecognised = [t for t in trainers if t["framework"] in ("unrecognised", "ultralytics-like")]
+        unrecognised = [
+            t for t in trainers if t["framework"] in ("unrecognised", "ultralytics-like")
+        ]
         if not source["loaders"] and not trainers:
             verdicts.append(
                 info(
