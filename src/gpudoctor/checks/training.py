@@ -125,11 +125,16 @@ def _usable_cpus(facts: Facts) -> int | None:
     quota = cpus.get("cgroup_quota")
     if usable and quota:
         usable = min(usable, max(1, int(quota)))
-    return usable
+    return int(usable) if usable else None
 
 
 def _by_start_method(
-    method: str, title: str, consequence: str, subject: str, ev: list, remedies: list
+    method: str,
+    title: str,
+    consequence: str,
+    subject: str,
+    ev: list[Any],
+    remedies: list[Any],
 ) -> Verdict:
     """Fail where this run's start method breaks it; elsewhere warn for the other platforms."""
     if method in SPAWN_LIKE:

@@ -70,7 +70,9 @@ def source_segment(lines: list[str], node: object, limit: int = 100) -> str:
     """
     first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
     start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
-    if None in (first, last, start, end) or not 1 <= first <= last <= len(lines):
+    if first is None or last is None or start is None or end is None:
+        return ""
+    if not 1 <= first <= last <= len(lines):
         return ""
     last = min(last, first + 20)  # long calls: the first lines say enough
     chunk = [line.encode("utf-8") for line in lines[first - 1 : last]]
@@ -121,7 +123,8 @@ def analyse_python(
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         return not_understood(path, kind, f"cannot be parsed as Python: {type(exc).__name__}")
     try:
-        return analyser(tree, text, path).run()
+        result: dict[str, Any] = analyser(tree, text, path).run()
+        return result
     except (RecursionError, MemoryError):
         return not_understood(path, kind, "too deeply nested to analyse")
 

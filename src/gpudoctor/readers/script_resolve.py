@@ -104,7 +104,7 @@ class ScriptValues(ScriptScan):
         for site in callers:
             call = site.node
             assert isinstance(call, ast.Call)
-            argument = next((k.value for k in call.keywords if k.arg == name), None)
+            argument: ast.AST | None = next((k.value for k in call.keywords if k.arg == name), None)
             position = index - skip_self
             if argument is None and 0 <= position < len(call.args):
                 candidate = call.args[position]
@@ -287,15 +287,15 @@ class ScriptValues(ScriptScan):
             if found is None:
                 return None, False
             items = dict(found)
-            for change_line, key, value, change_ctx in self.rec.dict_changes.get(
+            for change_line, change_key, change_value, change_ctx in self.rec.dict_changes.get(
                 (id(binding.owner), node.id), []
             ):
                 if not binding.line <= change_line <= line:
                     continue
-                if key is not None:
-                    items[key] = (value, change_ctx)
+                if change_key is not None:
+                    items[change_key] = (change_value, change_ctx)
                     continue
-                inner, ok = self.dict_of(value, change_ctx, change_line, depth + 1)
+                inner, ok = self.dict_of(change_value, change_ctx, change_line, depth + 1)
                 if inner is None:
                     complete = False
                 else:

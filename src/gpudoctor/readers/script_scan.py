@@ -191,10 +191,10 @@ class ScriptScan:
                 elif dotted:
                     self.rec.attr_assigns.setdefault(dotted, []).append(Site(value, ctx))
             elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-                key = literal_value(target.slice)
-                if key[0] and isinstance(key[1], str):
+                known, literal = literal_value(target.slice)
+                if known and isinstance(literal, str):
                     changes = self.rec.dict_changes.setdefault((id(ctx.owner), target.value.id), [])
-                    changes.append((node.lineno, key[1], value, ctx))
+                    changes.append((node.lineno, literal, value, ctx))
 
     def _call(self, node: ast.Call, ctx: Context) -> None:
         rec = self.rec
@@ -277,6 +277,16 @@ class ScriptScan:
                 return scope
             scope = self.rec.owner_of.get(id(scope))
         return None
+
+    def _scope(self, site: Site) -> str:
+        top = site.ctx.top
+        if top in self.guards:
+            return "__main__ guard"
+        if isinstance(top, DEFS):
+            return f"function {top.name}()"
+        if isinstance(top, ast.ClassDef):
+            return f"class {top.name}"
+        return "module level"
 
     def segment(self, node: ast.AST) -> str:
         return source_segment(self.lines, node, MAX_TEXT)

@@ -175,7 +175,7 @@ class _PythonConfig:
             for split in ("train_dataloader", "val_dataloader", "test_dataloader"):
                 inner = items.get(split)
                 inner_items = _dict_items(inner) if inner is not None else None
-                if inner_items:
+                if inner is not None and inner_items:
                     found.extend(self._loaders(f"data.{split}", inner, inner_items))
         return found
 

@@ -294,16 +294,6 @@ class _Analyser(TrainerCalls):
             return top.name in called_at_import
         return not isinstance(top, ast.ClassDef)
 
-    def _scope(self, site: Site) -> str:
-        top = site.ctx.top
-        if top in self.guards:
-            return "__main__ guard"
-        if isinstance(top, DEFS):
-            return f"function {top.name}()"
-        if isinstance(top, ast.ClassDef):
-            return f"class {top.name}"
-        return "module level"
-
     def _span(self, statements: list[ast.stmt]) -> dict[str, int] | None:
         """First and last line of the code that runs on import (docstrings, constants aside)."""
         code = [
