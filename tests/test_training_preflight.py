@@ -104,8 +104,7 @@ class TensorBank(torch_data.Dataset):
     """A dataset holding one big tensor, as in-memory datasets do."""
 
     def __init__(self, mebibytes: int) -> None:
-        import torch
-
+        torch = pytest.importorskip("torch")
         self.data = torch.zeros(mebibytes * 1024 * 1024 // 4, dtype=torch.float32)
 
     def __len__(self) -> int:
@@ -166,7 +165,8 @@ def test_dataset_larger_than_free_shm_is_no_room_not_unpicklable():
     found = run_checks(facts, load_registry(plugins=False).select(["GD6"]), probe_errors=False)
     (no_room,) = [f for f in found if f.check_id == "GD606" and "dataset tensors" in f.title]
     assert no_room.severity.value == "fail"
-    assert "8.0 MiB" in no_room.title and "No space left on device" in no_room.title
+    assert "8.0 MiB" in no_room.title
+    assert "No space left on device" in no_room.title
     assert not [f for f in found if f.check_id == "GD602" and f.severity.value != "pass"]
 
 
@@ -178,7 +178,8 @@ def test_enospc_while_pickling_is_told_apart_from_unpicklable():
             raise OSError(errno.ENOSPC, "No space left on device")
 
     status, message, _ = try_pickle(NeedsShm(), timeout=5)
-    assert status == "nospace" and "No space left" in message
+    assert status == "nospace"
+    assert "No space left" in message
     status, _, _ = try_pickle(lambda: 0, timeout=5)
     assert status == "error"
 

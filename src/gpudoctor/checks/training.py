@@ -361,7 +361,14 @@ def workers_above_cpus(facts: Facts) -> list[Verdict]:
 
 
 def _concurrent_workers(loaders: list[Any], machine: Any = None) -> int:
-    """Workers alive at once: persistent loaders add up, the others take turns."""
+    """Workers alive at once: persistent loaders add up, the others take turns.
+
+    Config test loaders (mmengine ``test_dataloader``) are built only by ``runner.test()``,
+    after training, so they do not run next to the train and val loaders.
+    """
+    loaders = [
+        ld for ld in loaders if not str(ld.get("label", "")).split(".")[-1].startswith("test")
+    ]
     persistent = sum(
         workers_of(ld, machine) or 0 for ld in loaders if _known(ld, "persistent_workers")
     )

@@ -53,6 +53,7 @@ class TrainerCalls(ScriptValues):
         if method in fw.MMENGINE_METHODS and (
             ctor_name in fw.MMENGINE_RUNNERS
             or (ctor_name == "from_cfg" and ctor_base in fw.MMENGINE_RUNNERS)
+            or (ctor_name == "build" and ctor_base == "RUNNERS")
         ):
             return {"framework": "mmengine", "ctor": ctor}
         detectron2 = ctor is not None and ctor_name in fw.DETECTRON2_TRAINERS

@@ -131,9 +131,17 @@ class _PythonConfig:
         for name in _LOADER_VARIABLES:
             for node in self.top.get(name, ()):
                 items = _dict_items(node)
+                alias = ""
+                if items is None and isinstance(node, ast.Name) and node.id in self.top:
+                    # `test_dataloader = val_dataloader`: the same settings, used for testing
+                    target = self.top[node.id][-1]
+                    items, alias = _dict_items(target), node.id
                 if items is None:
                     continue
-                loaders.extend(self._loaders(name, node, items))
+                found = self._loaders(name, node, items)
+                for loader in found:
+                    loader["alias_of"] = alias or None
+                loaders.extend(found)
         start_methods = self._start_methods()
         bases = self.top.get("_base_")
         if bases:
