@@ -87,7 +87,7 @@ class ScriptValues(ScriptScan):
 
     def _parameter_value(self, function: ast.AST, name: str, depth: int) -> Value:
         """A parameter's value from the function's call sites in this file, or its default."""
-        index, default = self.rec.params[id(function)][name]
+        index, default = self.params_of(function)[name]
         function_name = getattr(function, "name", "")
         callers: list[Site] = []
         skip_self = 0

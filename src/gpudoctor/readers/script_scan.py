@@ -54,6 +54,9 @@ class Record:
     """Everything the single walk collects."""
 
     bindings: dict[tuple[int, str], list[Binding]] = field(default_factory=dict)
+    function_nodes: dict[int, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda] = field(
+        default_factory=dict
+    )
     params: dict[int, dict[str, tuple[int, ast.AST | None]]] = field(default_factory=dict)
     attr_assigns: dict[str, list[Site]] = field(default_factory=dict)
     self_attrs: dict[tuple[str, str], list[Site]] = field(default_factory=dict)
@@ -117,7 +120,7 @@ class ScriptScan:
                 if ctx.class_body is not None:
                     method = (ctx.class_body.name, node.name)
                     rec.class_of[id(node)] = ctx.class_body.name
-                rec.params[id(node)] = parameters(node.args)
+                rec.function_nodes[id(node)] = node
                 child_ctx = Context(node, ctx.top, ctx.guard, None, method)
                 for default in [*node.args.defaults, *node.args.kw_defaults]:
                     if default is not None:
@@ -139,7 +142,7 @@ class ScriptScan:
                 continue
             if isinstance(node, ast.Lambda):
                 rec.owner_of[id(node)] = ctx.owner
-                rec.params[id(node)] = parameters(node.args)
+                rec.function_nodes[id(node)] = node
                 stack.append((node.body, Context(node, ctx.top, ctx.guard, None, ctx.method)))
                 continue
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -263,17 +266,26 @@ class ScriptScan:
                 return (before or found)[-1]
             if scope is self.tree:
                 return None
-            if name in self.rec.params.get(id(scope), {}):
+            if name in self.params_of(scope):
                 return None  # a parameter: see parameter_value
             scope = self.rec.owner_of.get(id(scope), self.tree)
         return None
+
+    def params_of(self, function: ast.AST) -> dict[str, tuple[int, ast.AST | None]]:
+        """Parameters of a function or lambda (position, default), worked out when needed."""
+        found = self.rec.params.get(id(function))
+        if found is None:
+            node = self.rec.function_nodes.get(id(function))
+            found = parameters(node.args) if node is not None else {}
+            self.rec.params[id(function)] = found
+        return found
 
     def owner_with_param(self, name: str, owner: ast.AST) -> ast.AST | None:
         scope: ast.AST | None = owner
         while scope is not None and scope is not self.tree:
             if (id(scope), name) in self.rec.bindings:
                 return None
-            if name in self.rec.params.get(id(scope), {}):
+            if name in self.params_of(scope):
                 return scope
             scope = self.rec.owner_of.get(id(scope))
         return None
@@ -305,16 +317,38 @@ def parameters(args: ast.arguments) -> dict[str, tuple[int, ast.AST | None]]:
     return found
 
 
+#: Nodes with nothing below them that the walk records: not pushed at all (about half of
+#: a typical tree: names, constants, load/store markers, operators).
+_LEAVES = (
+    ast.Name,
+    ast.Constant,
+    ast.expr_context,
+    ast.operator,
+    ast.boolop,
+    ast.unaryop,
+    ast.cmpop,
+    ast.alias,
+    ast.Pass,
+    ast.Break,
+    ast.Continue,
+    ast.Global,
+    ast.Nonlocal,
+)
+
+
 def push_children(node: ast.AST, ctx: Context, stack: list[tuple[ast.AST, Context]]) -> None:
-    children: list[ast.AST] = []
+    """Push ``node``'s children so that they are popped in source order."""
+    start = len(stack)
     for name in node._fields:
         value = getattr(node, name, None)
-        if isinstance(value, list):
-            children.extend(v for v in value if isinstance(v, ast.AST))
-        elif isinstance(value, ast.AST):
-            children.append(value)
-    for child in reversed(children):
-        stack.append((child, ctx))
+        if value.__class__ is list:
+            for item in value:
+                if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                    stack.append((item, ctx))
+        elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+            stack.append((value, ctx))
+    if len(stack) - start > 1:
+        stack[start:] = stack[start:][::-1]
 
 
 def is_factory(name: str) -> bool:
