@@ -104,19 +104,34 @@ def test_ultralytics_module_level_training_is_a_worker_start():
     (trainer,) = result["trainers"]
     assert trainer["framework"] == "ultralytics"
     assert trainer["runs_at_import"] is True
-    (loader,) = result["loaders"]
-    assert loader["settings"]["num_workers"]["value"] == 8
     assert result["worker_starts"][0]["line"] == 6
     assert result["cache"]["mode"] == "ram"
     assert result["cache"]["line"] == 6
 
 
+def test_ultralytics_train_and_val_loaders_are_capped_at_the_cpu_count():
+    # build_dataloader: min(os.cpu_count() // GPUs, workers); the val loader gets workers * 2
+    train, val = analyse_script(CORPUS / "ul_workers_cache_ram.py")["loaders"]
+    train_workers = train["settings"]["num_workers"]["formula"]
+    val_workers = val["settings"]["num_workers"]["formula"]
+    assert [evaluate_formula(train_workers, cpus) for cpus in (4, 16)] == [4, 8]
+    assert [evaluate_formula(val_workers, cpus) for cpus in (4, 32)] == [4, 16]
+    assert val["settings"]["batch_size"]["value"] == 64
+    assert train["keeps_workers"]
+
+
 def test_ultralytics_defaults_when_workers_are_not_given():
     result = analyse_script(CORPUS / "ul_readme_unguarded.py")
-    (loader,) = result["loaders"]
-    workers = loader["settings"]["num_workers"]
-    assert workers["value"] == 8
+    workers = result["loaders"][0]["settings"]["num_workers"]
+    assert evaluate_formula(workers["formula"], 64) == 8
     assert "default.yaml" in workers["via"]
+
+
+def test_ultralytics_on_the_cpu_uses_no_workers():
+    result = analyse_source(
+        "from ultralytics import YOLO\nYOLO('yolo11n.pt').train(data='d.yaml', device='cpu')\n"
+    )
+    assert {ld["settings"]["num_workers"]["value"] for ld in result["loaders"]} == {0}
 
 
 def test_nn_module_train_mode_switch_is_not_a_trainer():

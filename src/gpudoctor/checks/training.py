@@ -360,6 +360,11 @@ def workers_above_cpus(facts: Facts) -> list[Verdict]:
     return verdicts or [skip("No DataLoader settings found in the training setup")]
 
 
+def _keeps_workers(loader: Any) -> bool:
+    """persistent_workers=True, or a framework loader that keeps its workers (ultralytics)."""
+    return bool(_known(loader, "persistent_workers") or loader.get("keeps_workers"))
+
+
 def _concurrent_workers(loaders: list[Any], machine: Any = None) -> int:
     """Workers alive at once: persistent loaders add up, the others take turns.
 
@@ -369,12 +374,8 @@ def _concurrent_workers(loaders: list[Any], machine: Any = None) -> int:
     loaders = [
         ld for ld in loaders if not str(ld.get("label", "")).split(".")[-1].startswith("test")
     ]
-    persistent = sum(
-        workers_of(ld, machine) or 0 for ld in loaders if _known(ld, "persistent_workers")
-    )
-    others = [
-        workers_of(ld, machine) or 0 for ld in loaders if not _known(ld, "persistent_workers")
-    ]
+    persistent = sum(workers_of(ld, machine) or 0 for ld in loaders if _keeps_workers(ld))
+    others = [workers_of(ld, machine) or 0 for ld in loaders if not _keeps_workers(ld)]
     return persistent + max(others, default=0)
 
 
@@ -409,6 +410,11 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
             _loader_evidence(source, ld, "persistent_workers")
             for ld in source["loaders"]
             if _known(ld, "persistent_workers")
+        ]
+        ev += [
+            evidence(f"{ld['label']} keeps its workers", "yes", ld["keeps_workers"])
+            for ld in source["loaders"]
+            if ld.get("keeps_workers")
         ]
         ev += [
             evidence("workers alive at once", workers, "persistent loaders add up"),
@@ -880,6 +886,13 @@ def training_file_not_understood(facts: Facts) -> list[Verdict]:
     ]
     for source in _sources(facts):
         if source.get("kind") != "script":
+            ev = [
+                evidence("loader", ld["label"], _where(source, ld.get("line")))
+                for ld in source["loaders"]
+            ]
+            verdicts.append(
+                passed(f"{source['path']} was analysed", subject=source["path"], evidence=ev)
+            )
             continue
         trainers = source.get("trainers") or []
         ev = [

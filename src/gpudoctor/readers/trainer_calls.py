@@ -90,7 +90,7 @@ class TrainerCalls(ScriptValues):
 
     def _trainer_record(
         self, site: Site, found: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
         call = site.node
         assert isinstance(call, ast.Call)
         framework, ctor = found["framework"], found["ctor"]
@@ -117,6 +117,13 @@ class TrainerCalls(ScriptValues):
                     settings[meaning] = default_setting(
                         fw.ULTRALYTICS_DEFAULTS[key], fw.ULTRALYTICS_SOURCE, call.lineno
                     )
+            device = self.value(keywords["device"], site.ctx) if "device" in keywords else None
+            if (
+                device is not None
+                and device.known
+                and str(device.value).lower() in fw.NO_WORKER_DEVICES
+            ):
+                settings["num_workers"] = default_setting(0, fw.ULTRALYTICS_CPU_SOURCE, call.lineno)
             if "cache" in keywords:
                 cache = self.setting(keywords["cache"], site.ctx)
                 value = cache["value"] if cache["known"] else None
@@ -139,11 +146,11 @@ class TrainerCalls(ScriptValues):
             if batch:
                 settings["batch_size"] = batch
         elif framework == "mmengine" and ctor is not None:
-            return record, self._runner_loader(ctor, site, label), None
+            return record, _listed(self._runner_loader(ctor, site, label)), None
         elif framework == "lightning":
-            return record, self._lightning_loader(call, site, label), None
+            return record, _listed(self._lightning_loader(call, site, label)), None
         else:
-            return record, None, None
+            return record, [], None
         loader = {
             "label": label,
             "line": call.lineno,
@@ -155,7 +162,9 @@ class TrainerCalls(ScriptValues):
             "framework": framework,
         }
         record["loader"] = label
-        return record, loader, cache
+        if framework.startswith("ultralytics"):
+            return record, ultralytics_loaders(loader), cache
+        return record, [loader], cache
 
     def _attribute_setting(self, suffix: str, ctx: Context) -> dict[str, Any] | None:
         for dotted, sites in self.rec.attr_assigns.items():
@@ -273,3 +282,52 @@ class TrainerCalls(ScriptValues):
             "incomplete": True,
             "framework": "lightning",
         }
+
+
+def _listed(loader: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [loader] if loader is not None else []
+
+
+def ultralytics_loaders(train: dict[str, Any]) -> list[dict[str, Any]]:
+    """The train and val loaders an ultralytics trainer builds from ``workers`` and ``batch``.
+
+    ultralytics/data/build.py ``build_dataloader`` uses ``min(os.cpu_count() // GPUs,
+    workers)`` workers (one GPU assumed) in an ``InfiniteDataLoader``, which starts its workers
+    once and keeps them; the detection trainer's val loader gets ``workers * 2`` and
+    ``batch * 2`` (ultralytics/models/yolo/detect/train.py ``get_dataloader``). Both loaders
+    are alive during training.
+    """
+    settings = train["settings"]
+    train["keeps_workers"] = fw.ULTRALYTICS_LOADER_SOURCE
+    val_settings: dict[str, Any] = {}
+    workers = settings.get("num_workers")
+    if workers is not None:
+        settings["num_workers"] = _capped(workers, 1)
+        val_settings["num_workers"] = _capped(workers, 2)
+    batch = settings.get("batch_size")
+    if batch is not None and batch.get("known") and isinstance(batch.get("value"), int):
+        val_settings["batch_size"] = dict(
+            batch, value=batch["value"] * 2, text=f"{batch['value']} x 2"
+        )
+    val = dict(train, settings=val_settings)
+    val["label"] = train["label"].rsplit(" (", 1)[0] + " val loader (ultralytics)"
+    return [train, val]
+
+
+def _capped(workers: dict[str, Any], factor: int) -> dict[str, Any]:
+    """``min(cpu_count, workers * factor)`` as ultralytics computes it; 0 stays 0."""
+    known, value, formula = workers.get("known"), workers.get("value"), workers.get("formula")
+    if known and value == 0:
+        return dict(workers)
+    if known and isinstance(value, int):
+        inner: Any = value * factor
+    elif formula is not None:
+        inner = formula if factor == 1 else ["*", formula, factor]
+    else:
+        return dict(workers)
+    capped = dict(workers, value=None, known=False, formula=["min", ["cpus"], inner])
+    capped["depends_on"] = "cpu_count"
+    capped["via"] = (
+        f"min(cpu_count, {workers.get('text')}{' x 2' if factor == 2 else ''}) in ultralytics"
+    )
+    return capped

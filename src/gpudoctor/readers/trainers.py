@@ -25,6 +25,10 @@ from __future__ import annotations
 ULTRALYTICS_MODELS = frozenset({"YOLO", "RTDETR", "YOLOWorld", "YOLOE", "NAS", "SAM", "FastSAM"})
 ULTRALYTICS_DEFAULTS = {"workers": 8, "batch": 16, "imgsz": 640}
 ULTRALYTICS_SOURCE = "ultralytics default (ultralytics/cfg/default.yaml)"
+ULTRALYTICS_LOADER_SOURCE = "ultralytics InfiniteDataLoader keeps its workers (data/build.py)"
+ULTRALYTICS_CPU_SOURCE = "ultralytics uses 0 workers on CPU/MPS (engine/trainer.py)"
+#: ``device=`` values for which the ultralytics trainer sets ``workers = 0``.
+NO_WORKER_DEVICES = frozenset({"cpu", "mps"})
 #: Keyword arguments that mark ``x.train(...)`` as an ultralytics-style call.
 ULTRALYTICS_KEYWORDS = frozenset({"data", "epochs", "imgsz", "workers", "cache", "batch"})
 

@@ -196,10 +196,9 @@ class _Analyser(TrainerCalls):
             if found is None:
                 continue
             self._event(events, site, f"{found['framework']} trainer")
-            record, loader, site_cache = self._trainer_record(site, found)
+            record, found_loaders, site_cache = self._trainer_record(site, found)
             trainers.append(record)
-            if loader is not None:
-                trainer_loaders.append(loader)
+            trainer_loaders.extend(found_loaders)
             cache = cache or site_cache
         functions = rec.functions
         worker_funcs = self._worker_functions(events, functions)

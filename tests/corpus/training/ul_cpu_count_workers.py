@@ -1,5 +1,5 @@
 #: linux: -
-#: windows: -
+#: windows: GD605
 import os
 
 from ultralytics import YOLO

@@ -1,5 +1,5 @@
 #: linux: -
-#: windows: -
+#: windows: GD605
 # The fix users are told to apply: train only under the __main__ guard.
 from ultralytics import YOLO
 

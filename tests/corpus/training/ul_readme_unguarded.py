@@ -1,5 +1,5 @@
 #: linux: GD601
-#: windows: GD601
+#: windows: GD601 GD605
 # Quick-start style: the model is trained at module level, no __main__ guard.
 from ultralytics import YOLO
 

@@ -1,5 +1,5 @@
 #: linux: GD601
-#: windows: GD601
+#: windows: GD601 GD605
 from ultralytics import RTDETR
 
 model = RTDETR("rtdetr-l.pt")

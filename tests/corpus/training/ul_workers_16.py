@@ -1,5 +1,5 @@
-#: linux: GD604
-#: windows: GD604 GD605
+#: linux: -
+#: windows: GD605
 from ultralytics import YOLO
 
 

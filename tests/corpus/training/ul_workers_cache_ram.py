@@ -1,5 +1,5 @@
 #: linux: GD601
-#: windows: GD601
+#: windows: GD601 GD605
 # Chained call with an explicit worker count and a RAM image cache, unguarded.
 from ultralytics import YOLO
 
