@@ -114,7 +114,6 @@ def test_windows_commit_budget_names_the_safe_worker_count():
 def test_small_shm_in_a_container_fails_for_big_batches():
     source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
     shm = {
-        "applicable": True,
         "present": True,
         "path": "/dev/shm",
         "total_bytes": 64 * 1024**2,
@@ -125,7 +124,7 @@ def test_small_shm_in_a_container_fails_for_big_batches():
 
 
 def _limits(soft):
-    return {"applicable": True, "nofile": {"soft": soft, "hard": 4096}}
+    return {"nofile": {"soft": soft, "hard": 4096}}
 
 
 def test_fd_estimate_counts_stacked_batches_not_samples():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import make_facts
+from gpudoctor.api import NotApplicable
 from gpudoctor.readers.training_config import analyse_config
 from gpudoctor.readers.training_script import analyse_script
 from gpudoctor.registry import load_registry
@@ -30,14 +31,12 @@ def machine(kind: str) -> dict[str, Any]:
     return {
         "host__kind": "windows" if windows else "linux",
         "host__cpus": cpus,
-        "limits": {"applicable": not windows, "nofile": {"soft": 1024, "hard": 524288}},
-        "shm": {
-            "applicable": not windows,
-            "present": not windows,
-            "path": "/dev/shm",
-            "total_bytes": 8 * GiB,
-            "free_bytes": 8 * GiB,
-        },
+        "limits": NotApplicable("no RLIMIT_NOFILE on Windows")
+        if windows
+        else {"nofile": {"soft": 1024, "hard": 524288}},
+        "shm": NotApplicable("no /dev/shm on win32")
+        if windows
+        else {"present": True, "path": "/dev/shm", "total_bytes": 8 * GiB, "free_bytes": 8 * GiB},
         "memory__available_bytes": 16 * GiB,
         "env__variables": {},
     }

@@ -149,7 +149,6 @@ def test_dataset_larger_than_free_shm_is_no_room_not_unpicklable():
     source = describe_loader(loader, multiprocessing_context="spawn")
     assert source["unpicklable"] == []
     shm = {
-        "applicable": True,
         "present": True,
         "path": "/dev/shm",
         "total_bytes": 4 * 1024 * 1024,
