@@ -188,7 +188,11 @@ def spawn_main_guard(facts: Facts) -> list[Verdict]:
                 source["path"],
             )
         )
-        lines = f"lines {span['first_line']}-{span['last_line']}"
+        lines = (
+            f"line {span['first_line']}"
+            if span["first_line"] == span["last_line"]
+            else f"lines {span['first_line']}-{span['last_line']}"
+        )
         remedies = [
             remedy(
                 f"Move {lines} of {source['path']} into a function and call it only under "
@@ -200,9 +204,10 @@ def spawn_main_guard(facts: Facts) -> list[Verdict]:
             ),
             remedy("Or, until then, use num_workers=0 on spawn platforms."),
         ]
+        verb = "is" if lines.startswith("line ") else "are"
         title = (
-            f"{source['path']} starts DataLoader workers at import time ({lines} are not under "
-            f'if __name__ == "__main__")'
+            f"{source['path']} starts DataLoader workers at import time ({lines} {verb} not "
+            f'under if __name__ == "__main__")'
         )
         consequence = (
             f": with {method} each worker re-runs them and the run stops with "
