@@ -140,6 +140,14 @@ def test_preflight_never_moves_the_dataset_into_shared_memory():
     assert bank.data.is_shared() is False
 
 
+def test_preflight_under_the_default_start_method_leaves_the_dataset_alone():
+    bank = TensorBank(16)
+    loader = torch_data.DataLoader(bank, batch_size=2, num_workers=2)  # fork on Linux
+    gpudoctor.preflight(loader)
+    assert bank.data.is_shared() is False
+    assert list(bank.data[:2]) == [0.0, 0.0]
+
+
 def test_dataset_larger_than_free_shm_is_no_room_not_unpicklable():
     from conftest import make_facts
     from gpudoctor.registry import load_registry
