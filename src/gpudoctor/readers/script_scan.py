@@ -95,68 +95,80 @@ class ScriptScan:
 
     def _walk(self) -> None:
         rec = self.rec
-        module_ctx = Context(self.tree, None, None, None, None)
         stack: list[tuple[ast.AST, Context]] = []
         for stmt in reversed(self.tree.body):
             if stmt in self.guards:
-                guard = stmt
-                assert isinstance(guard, ast.If)
-                for child in reversed(guard.orelse):
+                assert isinstance(stmt, ast.If)
+                for child in reversed(stmt.orelse):
                     stack.append((child, Context(self.tree, stmt, "else", None, None)))
-                for child in reversed(guard.body):
+                for child in reversed(stmt.body):
                     stack.append((child, Context(self.tree, stmt, "body", None, None)))
             else:
                 stack.append((stmt, Context(self.tree, stmt, None, None, None)))
-        del module_ctx
+        pop, push, leaves = stack.pop, stack.append, _LEAVES
         while stack:
-            node, ctx = stack.pop()
-            child_ctx = ctx
-            if isinstance(node, DEFS):
-                self._bind(node.name, "function", node, node, ctx)
-                rec.owner_of[id(node)] = ctx.owner
-                if ctx.owner is self.tree and ctx.class_body is None and ctx.guard is None:
-                    rec.functions[node.name] = node
-                method = ctx.method
-                if ctx.class_body is not None:
-                    method = (ctx.class_body.name, node.name)
-                    rec.class_of[id(node)] = ctx.class_body.name
-                rec.function_nodes[id(node)] = node
-                child_ctx = Context(node, ctx.top, ctx.guard, None, method)
-                for default in [*node.args.defaults, *node.args.kw_defaults]:
-                    if default is not None:
-                        stack.append((default, ctx))
-                for decorator in node.decorator_list:
-                    stack.append((decorator, ctx))
-                for stmt in reversed(node.body):
-                    stack.append((stmt, child_ctx))
+            node, ctx = pop()
+            kind = type(node)
+            if kind in _SCOPES:
+                self._enter(node, ctx, stack)
                 continue
-            if isinstance(node, ast.ClassDef):
-                self._bind(node.name, "class", node, node, ctx)
-                if ctx.owner is self.tree:
-                    rec.classes[node.name] = node
-                child_ctx = Context(ctx.owner, ctx.top, ctx.guard, node, ctx.method)
-                for base in node.bases:
-                    stack.append((base, ctx))
-                for stmt in reversed(node.body):
-                    stack.append((stmt, child_ctx))
-                continue
-            if isinstance(node, ast.Lambda):
-                rec.owner_of[id(node)] = ctx.owner
-                rec.function_nodes[id(node)] = node
-                stack.append((node.body, Context(node, ctx.top, ctx.guard, None, ctx.method)))
-                continue
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self._import(node)
-                continue
-            if isinstance(node, (ast.Assign, ast.AnnAssign)):
-                self._assignment(node, ctx)
-            elif isinstance(node, ast.Call):
-                self._call(node, ctx)
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                rec.iterations.append(Site(node.iter, ctx))
+            if kind is ast.Call:
+                self._call(node, ctx)  # type: ignore[arg-type]
+            elif kind is ast.Assign or kind is ast.AnnAssign:
+                self._assignment(node, ctx)  # type: ignore[arg-type]
+            elif kind in _LOOPS:
+                rec.iterations.append(Site(node.iter, ctx))  # type: ignore[attr-defined]
             if ctx.class_body is not None:  # what a class-level statement holds is not
-                child_ctx = Context(ctx.owner, ctx.top, ctx.guard, None, ctx.method)
-            push_children(node, child_ctx, stack)
+                ctx = Context(ctx.owner, ctx.top, ctx.guard, None, ctx.method)
+            start = len(stack)
+            for name in node._fields:  # push children so that they pop in source order
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for item in value:
+                        if isinstance(item, ast.AST) and not isinstance(item, leaves):
+                            push((item, ctx))
+                elif isinstance(value, ast.AST) and not isinstance(value, leaves):
+                    push((value, ctx))
+            if len(stack) - start > 1:
+                stack[start:] = stack[start:][::-1]
+
+    def _enter(self, node: ast.AST, ctx: Context, stack: list[tuple[ast.AST, Context]]) -> None:
+        """Definitions, lambdas and imports: record them and walk their bodies in scope."""
+        rec = self.rec
+        if isinstance(node, DEFS):
+            self._bind(node.name, "function", node, node, ctx)
+            rec.owner_of[id(node)] = ctx.owner
+            if ctx.owner is self.tree and ctx.class_body is None and ctx.guard is None:
+                rec.functions[node.name] = node
+            method = ctx.method
+            if ctx.class_body is not None:
+                method = (ctx.class_body.name, node.name)
+                rec.class_of[id(node)] = ctx.class_body.name
+            rec.function_nodes[id(node)] = node
+            inner = Context(node, ctx.top, ctx.guard, None, method)
+            outer = Context(ctx.owner, ctx.top, ctx.guard, None, ctx.method)
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    stack.append((default, outer))
+            for decorator in node.decorator_list:
+                stack.append((decorator, outer))
+            for stmt in reversed(node.body):
+                stack.append((stmt, inner))
+        elif isinstance(node, ast.ClassDef):
+            self._bind(node.name, "class", node, node, ctx)
+            if ctx.owner is self.tree:
+                rec.classes[node.name] = node
+            body = Context(ctx.owner, ctx.top, ctx.guard, node, ctx.method)
+            for base in node.bases:
+                stack.append((base, ctx))
+            for stmt in reversed(node.body):
+                stack.append((stmt, body))
+        elif isinstance(node, ast.Lambda):
+            rec.owner_of[id(node)] = ctx.owner
+            rec.function_nodes[id(node)] = node
+            stack.append((node.body, Context(node, ctx.top, ctx.guard, None, ctx.method)))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            self._import(node)
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.ImportFrom):
@@ -317,6 +329,12 @@ def parameters(args: ast.arguments) -> dict[str, tuple[int, ast.AST | None]]:
     return found
 
 
+#: Nodes that open a scope or bring names in: handled by ScriptScan._enter.
+_SCOPES = frozenset(
+    {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.Import, ast.ImportFrom}
+)
+_LOOPS = frozenset({ast.For, ast.AsyncFor, ast.comprehension})
+
 #: Nodes with nothing below them that the walk records: not pushed at all (about half of
 #: a typical tree: names, constants, load/store markers, operators).
 _LEAVES = (
@@ -334,21 +352,6 @@ _LEAVES = (
     ast.Global,
     ast.Nonlocal,
 )
-
-
-def push_children(node: ast.AST, ctx: Context, stack: list[tuple[ast.AST, Context]]) -> None:
-    """Push ``node``'s children so that they are popped in source order."""
-    start = len(stack)
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if value.__class__ is list:
-            for item in value:
-                if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
-                    stack.append((item, ctx))
-        elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
-            stack.append((value, ctx))
-    if len(stack) - start > 1:
-        stack[start:] = stack[start:][::-1]
 
 
 def is_factory(name: str) -> bool:
