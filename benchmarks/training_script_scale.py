@@ -8,6 +8,11 @@ of the text (cyclic GC on, as a user runs it, and off) against ``analyse_source`
 parses too, then reads, with the GC paused). Goal: analyse_source <= 1.5 x ast.parse.
 Times are CPU time of this process (``time.process_time``), so a busy machine shifts them
 less than wall-clock time would.
+
+Measured 2026-11-27 (shared 2-core Linux VM, Python 3.11.7, 5 runs): ordinary script
+(49,406 lines, 1.50 MiB) ast.parse 1.62 s (GC off 0.74 s), analyse_source 1.12 s: 0.71 x
+ast.parse, 1.46 x the GC-off parse. One DataLoader per function (32,001 lines): 0.84 x and
+2.07 x. Before the rewrite the same ordinary script took 2.3 x ast.parse (wall clock).
 A second script with one DataLoader per
 function (16,000 loaders) shows the cost when every call has settings to resolve.
 """
