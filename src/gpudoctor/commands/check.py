@@ -123,6 +123,8 @@ def check_command(
             "configs": list(configs),
             "data": data_path,
             "logs": list(logs),
+            # -v shows evidence, so it pays for a short swap sample (--deep does too).
+            "swap_sample": verbose,
         },
     )
     sys.exit(run_check(request))

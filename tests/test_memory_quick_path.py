@@ -1,0 +1,82 @@
+"""The memory probe on the quick path reads counters once and never sleeps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.memory import (
+    METHOD_SAMPLE,
+    METHOD_SINCE_BOOT,
+    SWAP_SAMPLE_SECONDS,
+    parse_pressure,
+    probe_memory,
+)
+
+PSI = (
+    "some avg10=1.50 avg60=0.75 avg300=0.20 total=123456\n"
+    "full avg10=0.50 avg60=0.25 avg300=0.05 total=6543\n"
+)
+
+
+def _recorded_tree(root: Path) -> None:
+    (root / "proc" / "pressure").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_text(
+        "MemTotal:       16384000 kB\nMemFree:         1024000 kB\n"
+        "MemAvailable:    8192000 kB\nSwapTotal:       4096000 kB\nSwapFree:        2048000 kB\n"
+    )
+    (root / "proc" / "vmstat").write_text("pswpin 8640\npswpout 17280\n")
+    (root / "proc" / "uptime").write_text("86400.00 170000.00\n")
+    (root / "proc" / "pressure" / "memory").write_text(PSI)
+
+
+def test_parse_pressure_keeps_all_averages_and_totals() -> None:
+    parsed = parse_pressure(PSI)
+    assert parsed["some_avg300"] == 0.20
+    assert parsed["some_total_us"] == 123456
+    assert parsed["full_avg10"] == 0.50
+
+
+def test_parse_pressure_survives_garbage() -> None:
+    assert parse_pressure("\n\nsome avg10=x total=\x00\n") == {}
+
+
+def test_recorded_tree_reports_counters_since_boot(tmp_path: Path) -> None:
+    _recorded_tree(tmp_path)
+    facts = probe_memory(ProbeContext(root=tmp_path, platform="linux"))
+    swap = facts["swap_activity"]
+    assert swap["method"] == METHOD_SINCE_BOOT
+    assert swap["pages_in_per_s"] is None  # not sampled: no rate "now" is claimed
+    assert swap["pages_in_per_s_since_boot"] == pytest.approx(0.1)
+    assert swap["pages_out_per_s_since_boot"] == pytest.approx(0.2)
+    assert "-v" in swap["note"]
+    assert facts["pressure"]["some_avg10"] == 1.5
+
+
+def test_live_quick_path_does_not_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path("/proc/vmstat").exists():
+        pytest.skip("no /proc/vmstat here")
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"the quick path slept {seconds} s")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    facts = probe_memory(ProbeContext(platform="linux"))
+    assert facts["swap_activity"]["method"] == METHOD_SINCE_BOOT
+    assert facts["swap_activity"]["pages_in_total"] >= 0
+
+
+def test_verbose_or_deep_samples_and_says_so() -> None:
+    if not Path("/proc/vmstat").exists():
+        pytest.skip("no /proc/vmstat here")
+    for ctx in (
+        ProbeContext(platform="linux", options={"swap_sample": True}),
+        ProbeContext(platform="linux", deep=True),
+    ):
+        swap = probe_memory(ctx)["swap_activity"]
+        assert swap["method"] == METHOD_SAMPLE
+        assert swap["seconds"] >= SWAP_SAMPLE_SECONDS * 0.9
+        assert swap["pages_in_per_s"] is not None
