@@ -32,7 +32,16 @@ class Runs:
         return statistics.median(values)
 
 
-def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, int, int]:
+def installed_env() -> dict[str, str]:
+    """This environment as an installed tool sees it: byte-code caches written and used."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run_once(
+    argv: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[float, float, int, int]:
     """Wall seconds, CPU seconds, peak RSS (KiB) and exit code of one run of ``argv``."""
     started = time.perf_counter()
     child = subprocess.Popen(
@@ -40,7 +49,7 @@ def run_once(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[fl
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
-        env=env,
+        env=env if env is not None else installed_env(),
     )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
