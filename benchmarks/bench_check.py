@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import mmap
-import os
 import subprocess
 import sys
 import tempfile
@@ -129,7 +128,9 @@ def main() -> int:
         runs = results[label]
         floor = paired_ratio(runs, results["import floor"])
         floor_cpu = paired_ratio(runs, results["import floor"], "cpus")
-        print(f"{label} / import floor: wall {spread(floor)}, cpu {spread(floor_cpu)} (goal <= 1.5)")
+        print(
+            f"{label} / import floor: wall {spread(floor)}, cpu {spread(floor_cpu)} (goal <= 1.5)"
+        )
         if sorted(floor)[len(floor) // 2] > 1.5:
             failures.append(f"{label} is more than 1.5x the import floor")
         if "collect_env" in results:

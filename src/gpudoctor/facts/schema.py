@@ -42,7 +42,7 @@ def _is_typed_dict(hint: Any) -> bool:
     return isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__total__")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(typed: type) -> dict[str, Any]:
     """Resolved field types; cached, as resolving them costs ~1 ms and a replayed 50k-row
     table would otherwise resolve them once per row."""
