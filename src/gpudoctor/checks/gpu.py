@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import Severity, evidence, fail, info, passed, remedy, skip, verdict, warn
 from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
@@ -26,9 +26,11 @@ from gpudoctor.registry import check
     requires=("gpu",),
     tags=("driver",),
 )
-def nvidia_driver(facts: Facts):
+def nvidia_driver(facts: Facts) -> Verdict | list[Verdict]:
     """Say plainly whether an NVIDIA GPU and driver were found, and why not."""
     gpu = facts["gpu"]
+    if not isinstance(gpu, Mapping):
+        return skip(f"GPU facts unavailable: {gpu}")
     host_kind = facts.get("host.kind")
     nvml = gpu.get("nvml")
     if host_kind == "macos":
@@ -36,38 +38,11 @@ def nvidia_driver(facts: Facts):
             "macOS has no NVIDIA CUDA driver; Apple GPUs are used through MPS",
             evidence=[evidence("host", "macOS", "host probe")],
         )
+    in_wsl = str(host_kind).startswith("wsl")
     if nvml == "ok":
-        devices = gpu.get("devices") or ()
-        count = len(devices) if not isinstance(devices, Unavailable) else 0
-        names = ", ".join(
-            sorted(
-                {
-                    str(d.get("name"))
-                    for d in devices
-                    if (isinstance(d, dict) or hasattr(d, "get")) and "error" not in d
-                }
-            )
-        )
-        ev = [
-            evidence("driver", gpu.get("driver_version"), "nvmlSystemGetDriverVersion"),
-            evidence(
-                "newest CUDA the driver supports",
-                gpu.get("cuda_driver_version"),
-                "nvmlSystemGetCudaDriverVersion",
-            ),
-            evidence("GPUs", f"{count} ({names})" if count else "0", "nvmlDeviceGetCount"),
-        ]
-        if count == 0:
-            return info("The NVIDIA driver is loaded but lists no GPU", evidence=ev)
-        verdicts = [
-            passed(
-                f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}",
-                evidence=ev,
-            )
-        ]
-        verdicts.extend(_unreachable_gpus(devices))
-        return verdicts
+        return _driver_ok(gpu, in_wsl)
     reason = nvml.reason if isinstance(nvml, Unavailable) else str(nvml)
+    pci = [d for d in gpu.get("pci_devices") or () if isinstance(d, Mapping)]
     signals = [s for s in (gpu.get("kernel_module"), *(gpu.get("device_nodes") or ())) if s]
     ev = [
         evidence("NVML", reason, "nvmlInit"),
@@ -77,7 +52,18 @@ def nvidia_driver(facts: Facts):
         evidence("device nodes", ", ".join(gpu.get("device_nodes") or ()) or "none", "/dev"),
         evidence("nvidia-smi", gpu.get("nvidia_smi") or "not on PATH", "PATH"),
     ]
-    if not signals and not gpu.get("nvidia_smi"):
+    ev.extend(_pci_evidence(gpu, pci))
+    if _hung(reason):
+        return verdict(
+            Severity.ERROR,
+            f"The NVIDIA driver did not answer: {reason}. A hang is a driver fault, not a "
+            "missing GPU",
+            evidence=ev,
+            remedies=_hang_remedies(in_wsl),
+        )
+    if pci and not in_wsl and not gpu.get("kernel_module"):
+        return _gpu_without_driver(gpu, pci, reason, ev)
+    if not signals and not gpu.get("nvidia_smi") and not pci:
         return info(
             "No NVIDIA GPU or driver found: training will run on the CPU",
             evidence=ev,
@@ -88,6 +74,12 @@ def nvidia_driver(facts: Facts):
                 ),
                 remedy("If it has none, nothing is wrong: gpudoctor's GPU checks are skipped."),
             ],
+        )
+    if in_wsl:
+        return fail(
+            f"WSL2 passes the GPU through, but NVML cannot use it: {reason}",
+            evidence=ev,
+            remedies=_wsl_driver_remedies(),
         )
     return fail(
         f"An NVIDIA driver is present but NVML cannot use it: {reason}",
@@ -104,6 +96,167 @@ def nvidia_driver(facts: Facts):
             ),
         ],
     )
+
+
+def _hung(reason: str) -> bool:
+    return "did not return" in reason or "hung" in reason
+
+
+def _hang_remedies(in_wsl: bool) -> list[Any]:
+    if in_wsl:
+        return [
+            remedy(
+                "Restart WSL from Windows; if it hangs again, update or reinstall the NVIDIA "
+                "driver on Windows (WSL uses the Windows driver) and reboot Windows.",
+                "wsl --shutdown",
+                platforms=("windows",),
+            )
+        ]
+    return [
+        remedy(
+            "See whether nvidia-smi hangs too and what the driver logged; a stuck driver needs "
+            "the GPU's processes ended and usually a reboot.",
+            "timeout 10 nvidia-smi",
+            "sudo dmesg -T | grep -iE 'nvrm|xid'",
+            platforms=("linux",),
+        )
+    ]
+
+
+def _wsl_driver_remedies() -> list[Any]:
+    """Inside WSL the driver is the Windows one: no Linux reboot, no Linux driver."""
+    return [
+        remedy(
+            "Update the NVIDIA driver on Windows (GeForce/Studio or the laptop maker's), then "
+            "restart WSL; never install a Linux NVIDIA driver inside WSL (see GD507).",
+            "wsl --update",
+            "wsl --shutdown",
+            platforms=("windows",),
+        ),
+        remedy(
+            "Check the GPU from Windows first: if nvidia-smi fails there too, the Windows "
+            "driver is the problem.",
+            "nvidia-smi",
+            platforms=("windows",),
+        ),
+    ]
+
+
+def _pci_evidence(gpu: Mapping[str, Any], pci: list[Mapping[str, Any]]) -> list[Any]:
+    ev = []
+    for device in pci:
+        state = device.get("runtime_status") or "unknown"
+        ev.append(
+            evidence(
+                f"NVIDIA PCI device {device.get('address')}",
+                f"power state {state}, driver {device.get('driver') or 'none bound'}",
+                "/sys/bus/pci/devices",
+            )
+        )
+    prime = gpu.get("prime")
+    if isinstance(prime, Mapping) and prime.get("mode"):
+        ev.append(evidence("prime-select", prime.get("mode"), "prime-select query"))
+    return ev
+
+
+def _gpu_without_driver(
+    gpu: Mapping[str, Any], pci: list[Mapping[str, Any]], reason: str, ev: list[Any]
+) -> Verdict:
+    """An NVIDIA GPU on the PCI bus with no driver: PRIME/Optimus off, or none installed."""
+    prime = gpu.get("prime")
+    mode = str(prime.get("mode")) if isinstance(prime, Mapping) and prime.get("mode") else ""
+    hybrid = bool(gpu.get("integrated_gpu")) or bool(mode)
+    states = sorted({str(d.get("runtime_status") or "unknown") for d in pci})
+    if hybrid:
+        title = (
+            "Hybrid graphics (PRIME/Optimus): the NVIDIA GPU is on the PCI bus but its driver "
+            f"is not loaded (power state: {', '.join(states)}"
+            + (f"; prime-select: {mode}" if mode else "")
+            + ")"
+        )
+        remedies = [
+            remedy(
+                "Switch PRIME to on-demand (or nvidia) so the NVIDIA driver loads, then log out "
+                "and back in (or reboot).",
+                "prime-select query",
+                "sudo prime-select on-demand",
+                platforms=("linux",),
+            ),
+            remedy(
+                "If the driver is not installed at all, install it from your distribution "
+                "(Ubuntu: ubuntu-drivers) and reboot.",
+                "sudo ubuntu-drivers install",
+                platforms=("linux",),
+            ),
+        ]
+        return fail(title, evidence=ev, remedies=remedies)
+    return fail(
+        f"An NVIDIA GPU is on the PCI bus but no NVIDIA driver is loaded: {reason}",
+        evidence=ev,
+        remedies=[
+            remedy(
+                "Install NVIDIA's driver for this GPU (Ubuntu: ubuntu-drivers) and reboot; with "
+                "Secure Boot on, enrol the module key when asked.",
+                "sudo ubuntu-drivers install",
+                "mokutil --sb-state",
+                platforms=("linux",),
+            )
+        ],
+    )
+
+
+def _driver_ok(gpu: Mapping[str, Any], in_wsl: bool) -> Verdict | list[Verdict]:
+    devices = gpu.get("devices")
+    base = [
+        evidence("driver", gpu.get("driver_version"), "nvmlSystemGetDriverVersion"),
+        evidence(
+            "newest CUDA the driver supports",
+            gpu.get("cuda_driver_version"),
+            "nvmlSystemGetCudaDriverVersion",
+        ),
+    ]
+    if isinstance(devices, Unavailable) or devices is None:
+        why = devices.reason if isinstance(devices, Unavailable) else "no device list"
+        ev = [*base, evidence("GPUs", f"unknown: {why}", "nvmlDeviceGetCount")]
+        if _hung(why):
+            return verdict(
+                Severity.ERROR,
+                f"The NVIDIA driver loaded but hung when asked for its GPUs: {why}",
+                evidence=ev,
+                remedies=_hang_remedies(in_wsl),
+            )
+        return info(f"The NVIDIA driver is loaded but could not list its GPUs: {why}", evidence=ev)
+    names = ", ".join(
+        sorted({str(d.get("name")) for d in devices if hasattr(d, "get") and "error" not in d})
+    )
+    count = len(devices)
+    ev = [*base, evidence("GPUs", f"{count} ({names})" if count else "0", "nvmlDeviceGetCount")]
+    if count == 0:
+        return info("The NVIDIA driver is loaded but lists no GPU", evidence=ev)
+    mig = [
+        d
+        for d in devices
+        if hasattr(d, "get")
+        and isinstance(d.get("mig_mode"), Mapping)
+        and d["mig_mode"].get("current")
+    ]
+    if mig:
+        ev.append(
+            evidence(
+                "MIG mode on",
+                ", ".join(f"GPU{d.get('index')}" for d in mig),
+                "nvmlDeviceGetMigMode",
+            )
+        )
+    title = f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}"
+    if mig:
+        title += (
+            "; MIG is on: a CUDA process sees one MIG instance (pick it with "
+            "CUDA_VISIBLE_DEVICES=MIG-<uuid>), not the whole GPU"
+        )
+    verdicts = [passed(title, evidence=ev)]
+    verdicts.extend(_unreachable_gpus(devices))
+    return verdicts
 
 
 def _unreachable_gpus(devices):

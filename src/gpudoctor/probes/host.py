@@ -75,6 +75,23 @@ def detect_wsl(ctx: ProbeContext) -> dict[str, Any]:
         if ctx.exists("/proc/sys/fs/binfmt_misc/WSLInterop"):
             signals.append("WSLInterop binfmt is registered")
         is_wsl = version is not None or len(signals) >= 2
+        container = detect_container(ctx)
+        if is_wsl and container["in_container"] and not ctx.env.get("WSL_DISTRO_NAME"):
+            # Docker Desktop (and Rancher/Podman Desktop) run containers on their own WSL2
+            # VM: the kernel says WSL2, but this is a container, not a WSL distro. The
+            # .wslconfig, /etc/wsl.conf and GPU passthrough of a distro do not apply here.
+            return {
+                "is_wsl": False,
+                "version": None,
+                "distro": None,
+                "signals": signals + container["signals"],
+                "container_on_wsl_kernel": True,
+                "reason": (
+                    f"a {container['runtime'] or 'container'} container on a WSL2 kernel "
+                    "(Docker Desktop or similar), not a WSL distro: .wslconfig and GPU "
+                    "passthrough are checked from a WSL distro or from Windows"
+                ),
+            }
         return {
             "is_wsl": is_wsl,
             "version": (version or 2) if is_wsl else None,

@@ -42,8 +42,10 @@ def probe_wsl(ctx: ProbeContext) -> dict[str, Any]:
         "distro": wsl.get("distro"),
         "signals": list(wsl.get("signals") or []),
     }
+    if wsl.get("container_on_wsl_kernel"):
+        facts["container_on_wsl_kernel"] = True
     if not wsl["is_wsl"]:
-        facts["reason"] = (
+        facts["reason"] = wsl.get("reason") or (
             "not WSL: "
             + (ctx.platform if not on_linux else "native Linux")
             + " (no Microsoft kernel release, WSL_DISTRO_NAME, WSL_INTEROP or /dev/dxg)"
