@@ -140,6 +140,22 @@ def swap_activity(facts: Facts):
                 evidence=ev,
                 remedies=remedies,
             )
+    measured = rate_in is not None and rate_out is not None
+    traffic_now = (rate_in or 0) + (rate_out or 0)
+    if not measured:
+        why = activity.get("reason") if hasattr(activity, "get") else None
+        return skip(
+            f"Swap traffic could not be measured{f' ({why})' if why else ''}; "
+            f"{fmt_bytes(used)} of {fmt_bytes(total)} swap in use",
+            evidence=ev,
+        )
+    if traffic_now > 0:
+        return info(
+            f"Light swap traffic now ({traffic_now:.0f} pages/s, "
+            f"{traffic_now * 4:.0f} KiB/s): below the level that slows training "
+            f"({WARN_SWAP_PAGES} pages/s); {fmt_bytes(used)} of {fmt_bytes(total)} swap in use",
+            evidence=ev,
+        )
     if total == 0:
         return passed("No swap is configured and none is needed right now", evidence=ev)
     if used > 0.5 * total:
@@ -257,12 +273,23 @@ def open_files_limit(facts: Facts):
             f"Open-files limit is {soft if soft is not None else 'unlimited'}", evidence=ev
         )
     target = INFO_NOFILE if hard is None else min(hard, 65536)
-    remedies = [
-        remedy(
+    if target > soft:
+        raise_it = remedy(
             "Raise the soft limit in the shell that starts training (up to the hard limit).",
             f"ulimit -n {target}",
             platforms=("linux", "wsl", "macos"),
-        ),
+        )
+    else:
+        # soft == hard: 'ulimit -n' cannot go higher; the hard limit itself must be raised.
+        raise_it = remedy(
+            f"The hard limit is also {hard}, so 'ulimit -n' cannot raise it: raise the hard "
+            "limit (as root: a 'nofile' line in /etc/security/limits.conf, LimitNOFILE= for a "
+            "systemd service, docker run --ulimit nofile=65536:65536, or launchctl limit "
+            "maxfiles on macOS), then log in again.",
+            "docker run --ulimit nofile=65536:65536 ...",
+        )
+    remedies = [
+        raise_it,
         remedy(
             "Or switch PyTorch's sharing strategy at the top of your script (uses /dev/shm "
             "files instead of descriptors).",
