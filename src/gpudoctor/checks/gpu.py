@@ -333,6 +333,7 @@ def gpu_clocks_slowed(facts: Facts):
         reasons = device.get("clock_event_reasons")
         if not isinstance(reasons, Mapping):
             continue
+        laptop, why_laptop = is_laptop(facts, device)
         power = _sub(device, "power")
         ev = [
             evidence(
@@ -353,26 +354,13 @@ def gpu_clocks_slowed(facts: Facts):
         ]
         slowed = [SLOWDOWN_REASONS[r] for r in reasons.get("active") or () if r in SLOWDOWN_REASONS]
         if slowed:
+            ev.append(evidence("form factor", "laptop" if laptop else "desktop/server", why_laptop))
             verdicts.append(
                 warn(
                     f"{label(device)} is being slowed down: {'; '.join(slowed)}",
                     subject=label(device),
                     evidence=ev,
-                    remedies=[
-                        remedy(
-                            "Improve cooling: clean the fans and filters, give the case "
-                            "airflow, raise a laptop off the desk."
-                        ),
-                        remedy(
-                            "A power brake points at the power supply: check the PCIe power "
-                            "cables are separate leads and fully seated."
-                        ),
-                        remedy(
-                            "A modest power cap gives steadier clocks than thermal cycling.",
-                            "sudo nvidia-smi -i {} -pl <watts>".format(device.get("index")),
-                            platforms=("linux",),
-                        ),
-                    ],
+                    remedies=_slowdown_remedies(device, laptop),
                 )
             )
             continue
@@ -410,6 +398,59 @@ def gpu_clocks_slowed(facts: Facts):
             )
         )
     return _results(verdicts, "NVML reported no clock-event reasons for any GPU")
+
+
+#: DMI chassis types of portable machines (SMBIOS 3.x, 7.4.1): portable, laptop, notebook,
+#: hand held, sub notebook, tablet, convertible, detachable.
+LAPTOP_CHASSIS = {8, 9, 10, 11, 14, 30, 31, 32}
+LAPTOP_NAME_MARKS = ("Laptop", "Max-Q", "Mobile", "MX")
+
+
+def is_laptop(facts: Facts, device: Mapping[str, Any]) -> tuple[bool, str]:
+    """Laptop or not, and why: the GPU's name, the DMI chassis type or a battery."""
+    name = str(device.get("name") or "")
+    mark = next((m for m in LAPTOP_NAME_MARKS if m in name.split() or f" {m}" in name), None)
+    if mark:
+        return True, f"GPU name says {mark!r}"
+    form = facts.get("host.form_factor")
+    if isinstance(form, Mapping):
+        chassis = form.get("chassis_type")
+        if isinstance(chassis, int) and chassis in LAPTOP_CHASSIS:
+            return True, f"DMI chassis type {chassis}"
+        if form.get("battery"):
+            return True, "a battery is present"
+        if isinstance(chassis, int):
+            return False, f"DMI chassis type {chassis}"
+    return False, "no laptop GPU name, chassis type or battery seen"
+
+
+def _slowdown_remedies(device: Mapping[str, Any], laptop: bool) -> list[Any]:
+    if laptop:
+        return [
+            remedy(
+                "Plug in the power adapter (the maker's own, full wattage): on battery or a weak "
+                "USB-C charger the GPU is braked."
+            ),
+            remedy(
+                "Use the maker's performance mode (and Windows' best-performance power mode), "
+                "keep the vents clear and raise the back of the laptop; a cooling pad helps."
+            ),
+        ]
+    return [
+        remedy(
+            "Improve cooling: clean the fans and filters, give the case airflow, check the "
+            "room temperature."
+        ),
+        remedy(
+            "A power brake points at the power supply: check the PCIe power cables are "
+            "separate leads and fully seated."
+        ),
+        remedy(
+            "A modest power cap gives steadier clocks than thermal cycling.",
+            "sudo nvidia-smi -i {} -pl <watts>".format(device.get("index")),
+            platforms=("linux",),
+        ),
+    ]
 
 
 @check(

@@ -340,9 +340,16 @@ def _wsl_conf_verdict(facts: Facts) -> Verdict | None:
         evidence(f"line {d.get('line')}" if d.get("line") else "whole file", d.get("message"), "")
         for d in diags
     ]
-    return fail(
-        f"/etc/wsl.conf has {len(diags)} problem(s): WSL stops reading it at the first "
-        "malformed line, so settings after it ([boot] systemd, [automount], [interop]) are lost",
+    stopped = any(d.get("severity") == "error" for d in diags)
+    severity = fail if stopped else warn
+    return severity(
+        f"/etc/wsl.conf has {len(diags)} problem(s): "
+        + (
+            "WSL stops reading it at the first malformed line, so settings after it "
+            "([boot] systemd, [automount], [interop]) are lost"
+            if stopped
+            else "WSL ignores the line(s) named below"
+        ),
         evidence=ev,
         remedies=[
             remedy(

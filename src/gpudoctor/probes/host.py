@@ -117,6 +117,35 @@ def _os_release(ctx: ProbeContext) -> dict[str, str]:
     return {}
 
 
+def form_factor(ctx: ProbeContext) -> dict[str, Any]:
+    """Laptop or not, from the DMI chassis type and the power supplies (Linux only; WSL and
+    containers usually see neither, and the GPU's name is the better hint there)."""
+    chassis: int | None = None
+    try:
+        text = ctx.read_text("/sys/class/dmi/id/chassis_type", max_bytes=64).strip()
+        chassis = int(text) if text.isdigit() else None
+    except OSError:
+        chassis = None
+    battery: bool | None = None
+    try:
+        supplies = list(ctx.path("/sys/class/power_supply").iterdir())[:32]
+        battery = False
+        for supply in supplies:
+            try:
+                kind = ctx.read_text(f"/sys/class/power_supply/{supply.name}/type", max_bytes=64)
+            except OSError:
+                continue
+            if kind.strip() == "Battery":
+                battery = True
+    except OSError:
+        battery = None
+    return {
+        "chassis_type": chassis,
+        "battery": battery,
+        "source": "/sys/class/dmi/id/chassis_type, /sys/class/power_supply",
+    }
+
+
 def effective_cpus(ctx: ProbeContext) -> dict[str, Any]:
     """Logical CPUs, those this process may use (affinity) and the cgroup CPU quota."""
     logical = os.cpu_count()
@@ -162,6 +191,7 @@ def probe_host(ctx: ProbeContext) -> dict[str, Any]:
             "bits": 64 if sys.maxsize > 2**32 else 32,
         },
         "cpus": effective_cpus(ctx),
+        "form_factor": form_factor(ctx) if kind.startswith("linux") else None,
         "container": detect_container(ctx)
         if kind != "windows"
         else {"in_container": False, "runtime": None, "signals": []},

@@ -910,6 +910,20 @@ def parse_wsl_conf(data: bytes) -> dict[str, Any]:
             diagnostics.append(
                 Diagnostic(1, ERROR, "bom", "wsl.conf is read without BOM handling: save as UTF-8")
             )
+        for line in lines:
+            if stop is not None and line.number >= stop:
+                break
+            if line.kind == "key" and line.section is None:
+                diagnostics.append(
+                    Diagnostic(
+                        line.number,
+                        WARNING,
+                        "key-before-section",
+                        f"{line.name}={line.value} comes before any [section] header, so WSL "
+                        "ignores it (a commented-out header?)",
+                        line.name,
+                    )
+                )
         if stop is not None:
             diagnostics.append(
                 Diagnostic(
