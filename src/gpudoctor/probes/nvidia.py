@@ -42,6 +42,9 @@ CLOCK_EVENT_REASONS = {
 }
 IDLE_BIT = 0x1
 
+#: nvml.h ``nvmlMemory_v2``: the struct version that splits the driver's reserve from "used".
+MEMORY_V2 = 0x02000028
+
 COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 DRIVER_MODELS = {0: "WDDM", 1: "TCC", 2: "MCDM"}
 
@@ -234,11 +237,10 @@ def _pair(value: Any, names: dict[int, str] | None = None) -> Any:
 
 def _memory_info(nvml: Nvml, handle: Any) -> Any:
     """Memory info v2 (``used`` without the driver's reserve) where the bindings have it."""
-    version = getattr(nvml.module, "nvmlMemory_v2", None)
-    if version is not None:
-        memory = nvml.call("nvmlDeviceGetMemoryInfo", handle, version)
-        if not isinstance(memory, Unavailable):
-            return memory
+    version = getattr(nvml.module, "nvmlMemory_v2", MEMORY_V2)
+    memory = nvml.call("nvmlDeviceGetMemoryInfo", handle, version)
+    if not isinstance(memory, Unavailable) and hasattr(memory, "reserved"):
+        return memory
     return nvml.call("nvmlDeviceGetMemoryInfo", handle)
 
 
