@@ -31,16 +31,17 @@ def nvidia_driver(facts: Facts) -> Verdict | list[Verdict]:
     gpu = facts["gpu"]
     if not isinstance(gpu, Mapping):
         return skip(f"GPU facts unavailable: {gpu}")
-    host_kind = facts.get("host.kind")
     nvml = gpu.get("nvml")
+    if nvml == "ok":
+        # What the pass says comes from NVML alone; the host kind only shapes remedies.
+        return _driver_ok(gpu, facts)
+    host_kind = facts.get("host.kind")
     if host_kind == "macos":
         return skip(
             "macOS has no NVIDIA CUDA driver; Apple GPUs are used through MPS",
             evidence=[evidence("host", "macOS", "host probe")],
         )
     in_wsl = str(host_kind).startswith("wsl")
-    if nvml == "ok":
-        return _driver_ok(gpu, in_wsl)
     reason = nvml.reason if isinstance(nvml, Unavailable) else str(nvml)
     pci = [d for d in gpu.get("pci_devices") or () if isinstance(d, Mapping)]
     signals = [s for s in (gpu.get("kernel_module"), *(gpu.get("device_nodes") or ())) if s]
@@ -205,7 +206,7 @@ def _gpu_without_driver(
     )
 
 
-def _driver_ok(gpu: Mapping[str, Any], in_wsl: bool) -> Verdict | list[Verdict]:
+def _driver_ok(gpu: Mapping[str, Any], facts: Facts) -> Verdict | list[Verdict]:
     devices = gpu.get("devices")
     base = [
         evidence("driver", gpu.get("driver_version"), "nvmlSystemGetDriverVersion"),
@@ -223,7 +224,7 @@ def _driver_ok(gpu: Mapping[str, Any], in_wsl: bool) -> Verdict | list[Verdict]:
                 Severity.ERROR,
                 f"The NVIDIA driver loaded but hung when asked for its GPUs: {why}",
                 evidence=ev,
-                remedies=_hang_remedies(in_wsl),
+                remedies=_hang_remedies(str(facts.get("host.kind")).startswith("wsl")),
             )
         return info(f"The NVIDIA driver is loaded but could not list its GPUs: {why}", evidence=ev)
     names = ", ".join(
@@ -333,7 +334,6 @@ def gpu_clocks_slowed(facts: Facts):
         reasons = device.get("clock_event_reasons")
         if not isinstance(reasons, Mapping):
             continue
-        laptop, why_laptop = is_laptop(facts, device)
         power = _sub(device, "power")
         ev = [
             evidence(
@@ -354,6 +354,7 @@ def gpu_clocks_slowed(facts: Facts):
         ]
         slowed = [SLOWDOWN_REASONS[r] for r in reasons.get("active") or () if r in SLOWDOWN_REASONS]
         if slowed:
+            laptop, why_laptop = is_laptop(facts, device)
             ev.append(evidence("form factor", "laptop" if laptop else "desktop/server", why_laptop))
             verdicts.append(
                 warn(
