@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.bench.loader import aggregate
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 
@@ -113,8 +114,13 @@ def dataset_read_speed(facts: Facts):
 )
 def dataset_filesystem(facts: Facts):
     """Storage kind of --data from mountinfo; WSL drive mounts and network shares are slow."""
-    fs = facts["bench_disk"]["filesystem"]
+    disk = facts["bench_disk"]
+    fs = disk["filesystem"]
     kind = fs["kind"]
+    if disk.get("error"):
+        return skip(f"The storage of --data was not classified: {disk['error']}")
+    if kind == "unknown" or not kind:
+        return skip(f"The storage kind of {disk.get('path')} could not be determined")
     ev = [
         evidence(
             "filesystem", f"{fs.get('fstype')} at {fs.get('mount_point')}", "/proc/self/mountinfo"
@@ -185,15 +191,21 @@ def _loader_source(loader: dict[str, Any]) -> str:
 
 
 def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
-    rows = [c for c in loader.get("configs", []) if c.get("phase") != "restart"]
+    rows = aggregate(loader.get("configs", []))
     ev = [evidence("measured on", _loader_source(loader), f"torch {loader.get('torch')}")]
     peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
     for row in rows:
         if row.get("status") == "ok":
             # A bar per setting: the throughput-vs-workers chart in text and Markdown reports.
             bar = "#" * max(1, round(20 * (row["samples_per_s"] or 0) / peak)) if peak else ""
+            spread = ""
+            if (row.get("runs") or 1) > 1:
+                spread = (
+                    f" (median of {row['runs']} runs, {row.get('samples_per_s_min')}-"
+                    f"{row.get('samples_per_s_max')})"
+                )
             value = (
-                f"{bar:<20} {row['samples_per_s']} samples/s, first batch "
+                f"{bar:<20} {row['samples_per_s']} samples/s{spread}, first batch "
                 f"{row.get('first_batch_s')} s, stutter {row.get('stutter')}"
             )
         else:
@@ -230,6 +242,30 @@ def loader_workers(facts: Facts):
         "throughput; more workers only cost RAM and start-up time.",
         f"DataLoader(dataset, batch_size=..., {text})",
     )
+    stability = loader.get("stability")
+    if isinstance(stability, dict) and stability.get("picks"):
+        picks = ", ".join(str(p[0]) for p in stability["picks"])
+        ev.append(
+            evidence(
+                "workers picked per repeat round",
+                f"{picks} ({'stable' if stability.get('stable') else 'not stable'})",
+                "interleaved repeats of the close settings",
+            )
+        )
+        if not stability.get("stable"):
+            return info(
+                f"No stable DataLoader pick: the winner changed between repeat rounds "
+                f"({picks} workers); {text} won most often, but the measurements spread too "
+                "widely on this machine to rank the settings",
+                evidence=ev,
+                remedies=[
+                    fix,
+                    remedy(
+                        "Measure again when the machine is idle, or for longer.",
+                        "gpudoctor bench loader --seconds 5",
+                    ),
+                ],
+            )
     if loader.get("loader_bound_at_default"):
         return info(
             f"Loading in the main process is the bottleneck: {rec['num_workers']} workers load "
