@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
@@ -243,7 +244,7 @@ def loader_workers(facts: Facts):
         f"DataLoader(dataset, batch_size=..., {text})",
     )
     stability = loader.get("stability")
-    if isinstance(stability, dict) and stability.get("picks"):
+    if isinstance(stability, Mapping) and stability.get("picks"):
         picks = ", ".join(str(p[0]) for p in stability["picks"])
         ev.append(
             evidence(
