@@ -171,7 +171,7 @@ def test_check_deep_measures_data_folder(cli, tmp_path):
 
 def test_missing_data_path_is_never_local_disk():
     """`check --deep --data /nonexistent` used to pass GD702 as "local disk" (the mount of /)."""
-    from gpudoctor.probes._base import ProbeContext
+    from gpudoctor.probes.base import ProbeContext
     from gpudoctor.probes.bench import probe_bench_disk
 
     disk = probe_bench_disk(ProbeContext(options={"data": "/nonexistent/gpudoctor-data"}))

@@ -14,7 +14,7 @@ import pytest
 
 from corpus_scoring import COUNTED, Score, parse_expect
 from gpudoctor.facts.model import Facts
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.wsl import probe_wsl
 from gpudoctor.readers.wslconfig import decode_wslconfig
 from gpudoctor.registry import load_registry

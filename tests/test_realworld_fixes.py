@@ -11,10 +11,11 @@ from pathlib import Path
 
 from conftest import FIXTURES, make_facts
 from gpudoctor.api import GiB
-from gpudoctor.facts.model import Facts, Unavailable, thaw
+from gpudoctor.facts.model import Facts, NotApplicable, Unavailable, thaw
+from gpudoctor.facts.sections import not_wsl_facts
 from gpudoctor.facts.snapshot import load_replay
 from gpudoctor.model import Severity
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.host import probe_host
 from gpudoctor.probes.nvidia import probe_gpu
 from gpudoctor.probes.wsl import probe_wsl
@@ -49,20 +50,17 @@ def texts(finding) -> str:
 # -- GD503: exact about what WSL skips ------------------------------------------------------
 
 
-def given_file(data: bytes, *, wsl: dict | None = None) -> Facts:
+def given_file(data: bytes) -> Facts:
     """Facts for ``check --wslconfig FILE`` off WSL: host RAM unknown."""
-    section = wsl or {"applicable": False, "reason": "not WSL: native Linux"}
-    section = {
-        **section,
-        "wslconfig": {
-            "path": "/tmp/.wslconfig",
-            "how": "given with --wslconfig",
-            "given": True,
-            "exists": True,
-            "near_misses": [],
-            "parsed": parse_wslconfig(data).to_json(),
-        },
+    config = {
+        "path": "/tmp/.wslconfig",
+        "how": "given with --wslconfig",
+        "given": True,
+        "exists": True,
+        "near_misses": [],
+        "parsed": parse_wslconfig(data).to_json(),
     }
+    section = not_wsl_facts("not WSL: native Linux", {"wslconfig": config, "signals": []})
     return make_facts(wsl=section)
 
 
@@ -172,11 +170,15 @@ def test_docker_desktop_container_is_not_wsl(tmp_path):
     host = probe_host(ctx)
     wsl = probe_wsl(ctx)
     assert host["kind"] == "linux"
-    assert wsl["applicable"] is False
-    assert wsl["container_on_wsl_kernel"] is True
+    assert host["container"]["runtime"] == "docker-desktop"
+    assert isinstance(wsl, NotApplicable)
+    assert "Docker Desktop" in wsl.reason
     facts = make_facts(host=host, wsl=wsl)
-    assert only("GD508", facts).severity is Severity.SKIP
-    assert "container" in only("GD508", facts).title
+    finding = only("GD508", facts)
+    assert finding.severity is Severity.SKIP
+    assert "Docker Desktop" in finding.title
+    replay = load_replay(MACHINES / "docker-desktop-cpu-container.json")
+    assert all(f.severity.value in ("pass", "skip") for f in findings("GD508", replay))
 
 
 def test_wsl_distro_with_docker_env_var_is_still_wsl(tmp_path):

@@ -38,24 +38,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
 }
 
 
-class RecordingFacts(Facts):
-    """Facts that remember which top-level sections a check looked at."""
-
-    __slots__ = ("read",)
-
-    def __init__(self, facts: Facts) -> None:
-        super().__init__(facts.to_json(), facts.probes, facts.schema_version)
-        self.read: set[str] = set()
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def get(self, path: str, default: Any = None) -> Any:  # type: ignore[override]
-        self.read.add(path.split(".", 1)[0])
-        return super().get(path, default)
-
-
 def _passes(spec: CheckSpec, facts: Facts) -> bool:
     """A clean pass: some subject passes and none is judged worse (skips are fine), so the
     sections read are those a passing run needs."""
@@ -102,10 +84,11 @@ def _cases() -> Iterator[Any]:
     bases = _bases()
     for spec in REGISTRY:
         for name, facts in bases:
-            recording = RecordingFacts(facts)
+            recording, log = facts.recording()
             if not _passes(spec, recording):
                 continue
-            for target in sorted({*spec.requires, *recording.read}):
+            sections = {read.split(".", 1)[0] for read in log}
+            for target in sorted({*spec.requires, *sections}):
                 if (spec.id, target) in seen or _replace(facts, target) is None:
                     continue
                 seen.add((spec.id, target))

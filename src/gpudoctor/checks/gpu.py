@@ -24,6 +24,7 @@ from gpudoctor.registry import check
     "nvidia-driver",
     summary="An NVIDIA driver is installed and NVML can query it",
     requires=("gpu",),
+    uses=("host.kind",),
     tags=("driver",),
 )
 def nvidia_driver(facts: Facts) -> Verdict | list[Verdict]:
@@ -325,6 +326,7 @@ def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
     "gpu-clocks-slowed",
     summary="No GPU is slowed down by heat, power brakes or a lowered power cap",
     requires=("gpu.devices",),
+    uses=("host.form_factor",),
     tags=("gpu", "performance"),
 )
 def gpu_clocks_slowed(facts: Facts):
@@ -684,6 +686,7 @@ def gpu_memory_errors(facts: Facts):
     "gpu-xid-errors",
     summary="The NVIDIA driver logged no Xid errors since boot",
     requires=("kernel_log.xid_events",),
+    uses=("kernel_log.source", "kernel_log.uptime_seconds"),
     tags=("gpu", "driver", "hardware"),
 )
 def gpu_xid_errors(facts: Facts):

@@ -23,7 +23,7 @@ from gpudoctor.api import (
     skip,
     warn,
 )
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
 from gpudoctor.model import Verdict
 from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
 from gpudoctor.registry import check
@@ -68,10 +68,10 @@ def _wsl(facts: Facts) -> Mapping[str, Any]:
 
 def _not_wsl2(facts: Facts) -> Verdict | None:
     """A skip verdict when this is not a WSL2 machine, else None."""
-    section = _wsl(facts)
-    if not section.get("applicable"):
-        return skip(section.get("reason") or f"not WSL (host kind {facts.get('host.kind')})")
-    if section.get("version") != 2:
+    version = facts.get("wsl.version")
+    if isinstance(version, NotApplicable):
+        return skip(f"Not applicable: {version.reason}")
+    if version != 2:
         return skip("WSL1 has no VM, no .wslconfig limits and no GPU (see GD508)")
     return None
 
@@ -89,10 +89,12 @@ def _parsed(facts: Facts) -> Mapping[str, Any] | None:
 def _host_ram(facts: Facts) -> tuple[int | None, str]:
     """Host RAM from Windows, or an estimate from the default-capped VM, or unknown."""
     host = _wsl(facts).get("windows_host")
+    if isinstance(host, (Unavailable, NotApplicable)):
+        return None, f"host RAM unknown ({host})"
     ram = host.get("ram_bytes") if isinstance(host, Mapping) else None
     if isinstance(host, Mapping) and isinstance(ram, int) and ram > 0:
         return ram, str(host.get("ram_source") or "Windows")
-    return None, str(ram) if isinstance(ram, Unavailable) else "host RAM unknown"
+    return None, f"host RAM unknown ({ram})" if isinstance(ram, Unavailable) else "host RAM unknown"
 
 
 def _vm(facts: Facts) -> Mapping[str, Any]:
@@ -142,7 +144,8 @@ def _limits(facts: Facts) -> dict[str, Any]:
     "GD501",
     "wslconfig-missing",
     summary="WSL2 has a .wslconfig that sets the VM's memory (default: half the host RAM)",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.wslconfig"),
+    uses=("wsl.windows_host", "wsl.vm"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
@@ -213,13 +216,13 @@ def wslconfig_missing(facts: Facts) -> Verdict | list[Verdict]:
     "GD502",
     "wsl-memory-cap",
     summary="The WSL2 memory cap leaves room for training and for Windows",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
 def wsl_memory_cap(facts: Facts) -> Verdict | list[Verdict]:
     """A configured cap that starves training, or one that leaves Windows no room."""
-    section = _wsl(facts)
     config = _config(facts)
     given = bool(config.get("given"))
     if not (given and config.get("exists")):
@@ -230,7 +233,7 @@ def wsl_memory_cap(facts: Facts) -> Verdict | list[Verdict]:
     configured = limits["memory_cfg"]
     if not configured:
         return skip("no memory= in effect in .wslconfig (the default cap is covered by GD501)")
-    ram, ram_source = _host_ram(facts) if section.get("applicable") else (None, "not WSL")
+    ram, ram_source = _host_ram(facts)
     cap = limits["memory"]
     ev = _path_evidence(config)
     ev.append(evidence("memory cap", fmt_bytes(cap), ".wslconfig memory"))
@@ -270,7 +273,8 @@ def wsl_memory_cap(facts: Facts) -> Verdict | list[Verdict]:
             remedies=[remedy(f"Raise memory= to {better}."), _FIX, _SHUTDOWN],
         )
     if ram is None:
-        why = ram_source if section.get("applicable") else "this is not the WSL machine"
+        on_wsl = facts.get("wsl.version") == 2
+        why = ram_source if on_wsl else "this is not the WSL machine"
         return info(
             f"WSL2 memory cap {fmt_bytes(cap)} is enough for training; whether it leaves "
             f"Windows room is unknown (host RAM unknown: {why})",
@@ -314,7 +318,8 @@ def _suggested(ram: int | None) -> int:
     "GD503",
     "wslconfig-ignored",
     summary="WSL reads every line of .wslconfig (encoding, location, section names, syntax)",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.wsl_conf"),
     fix="wslconfig",
     tags=("wsl",),
 )
@@ -327,10 +332,9 @@ def wslconfig_ignored(facts: Facts) -> Verdict | list[Verdict]:
 
 def _wsl_conf_verdict(facts: Facts) -> Verdict | None:
     """/etc/wsl.conf stops at its first malformed line: every later setting is lost."""
-    section = _wsl(facts)
-    if not section.get("applicable"):
+    if facts.get("wsl.version") != 2:
         return None
-    conf = section.get("wsl_conf")
+    conf = _wsl(facts).get("wsl_conf")
     if not isinstance(conf, Mapping):
         return None
     diags = [d for d in conf.get("diagnostics") or () if isinstance(d, Mapping)]
@@ -494,7 +498,9 @@ def _budget_key(diag: Mapping[str, Any]) -> str:
     "GD504",
     "wsl-swap",
     summary="The WSL2 VM has swap to absorb memory spikes",
-    requires=("host.kind",),
+    # A file given with --wslconfig is judged off WSL too, so the version is only used.
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host", "wsl.vm"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
@@ -555,7 +561,8 @@ def wsl_swap(facts: Facts) -> Verdict | list[Verdict]:
     "GD505",
     "wslconfig-not-applied",
     summary="The running WSL2 VM uses the limits .wslconfig sets (restarted after editing)",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host", "wsl.vm"),
     tags=("wsl", "memory"),
 )
 def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
@@ -610,7 +617,7 @@ def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
     "GD506",
     "wsl-data-on-windows-drive",
     summary="Dataset and working directory are in the Linux file system, not on /mnt/<drive>",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.paths"),
     tags=("wsl", "io"),
 )
 def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
@@ -689,7 +696,7 @@ def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     "GD507",
     "wsl-linux-driver-inside",
     summary="No Linux NVIDIA driver inside WSL shadows the Windows driver's libcuda",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "gpu", "driver"),
 )
 def wsl_linux_driver_inside(facts: Facts) -> Verdict | list[Verdict]:
@@ -734,14 +741,13 @@ def wsl_linux_driver_inside(facts: Facts) -> Verdict | list[Verdict]:
     "GD508",
     "wsl-gpu-passthrough",
     summary="WSL2 GPU passthrough is there: /dev/dxg and /usr/lib/wsl/lib/libcuda",
-    requires=("host.kind",),
+    requires=("wsl.version",),
+    uses=("wsl.gpu", "wsl.wsl_conf", "wsl.distro", "wsl.wslconfig"),
     tags=("wsl", "gpu"),
 )
 def wsl_gpu_passthrough(facts: Facts) -> Verdict | list[Verdict]:
     """Without /dev/dxg or the WSL libcuda, torch.cuda.is_available() is False."""
     section = _wsl(facts)
-    if not section.get("applicable"):
-        return skip(section.get("reason") or "not WSL")
     if section.get("version") == 1:
         return fail(
             "This distro runs under WSL1, which has no GPU support",
@@ -798,7 +804,7 @@ def wsl_gpu_passthrough(facts: Facts) -> Verdict | list[Verdict]:
     "GD509",
     "wsl-pin-memory",
     summary="pin_memory has a small pool under WSL2",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "dataloader"),
 )
 def wsl_pin_memory(facts: Facts) -> Verdict | list[Verdict]:
