@@ -92,7 +92,9 @@ def setting_key(cfg: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def recommend(results: Iterable[dict[str, Any]], tolerance: float = TOLERANCE) -> dict | None:
+def recommend(
+    results: Iterable[dict[str, Any]], tolerance: float = TOLERANCE
+) -> dict[str, Any] | None:
     """The cheapest measured setting within ``tolerance`` of the best throughput."""
     ok = [r for r in results if r.get("status") == "ok" and r.get("samples_per_s")]
     if not ok:

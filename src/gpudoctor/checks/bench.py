@@ -8,6 +8,7 @@ from typing import Any
 from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.bench.loader import aggregate
 from gpudoctor.facts.model import Facts
+from gpudoctor.model import Verdict
 from gpudoctor.registry import check
 
 #: Shuffled small-file reads below this rate starve even a modest GPU (~1 image per file).
@@ -63,7 +64,7 @@ def _disk_evidence(disk: dict[str, Any]) -> list[Any]:
     tags=("data", "storage", "deep"),
     deep=True,
 )
-def dataset_read_speed(facts: Facts):
+def dataset_read_speed(facts: Facts) -> Verdict | list[Verdict]:
     """Time cold reads of the --data folder: shards front to back, small files shuffled."""
     disk = facts["bench_disk"]
     if disk.get("error"):
@@ -113,7 +114,7 @@ def dataset_read_speed(facts: Facts):
     tags=("data", "storage", "wsl", "deep"),
     deep=True,
 )
-def dataset_filesystem(facts: Facts):
+def dataset_filesystem(facts: Facts) -> Verdict | list[Verdict]:
     """Storage kind of --data from mountinfo; WSL drive mounts and network shares are slow."""
     disk = facts["bench_disk"]
     fs = disk["filesystem"]
@@ -223,7 +224,7 @@ def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
     tags=("dataloader", "deep"),
     deep=True,
 )
-def loader_workers(facts: Facts):
+def loader_workers(facts: Facts) -> Verdict | list[Verdict]:
     """Sweep num_workers on the real DataLoader; recommend the fewest within 5% of the best."""
     loader = facts["bench_loader"]
     rec = loader.get("recommended")
@@ -285,7 +286,7 @@ def loader_workers(facts: Facts):
     tags=("dataloader", "deep"),
     deep=True,
 )
-def loader_stutter(facts: Facts):
+def loader_stutter(facts: Facts) -> Verdict | list[Verdict]:
     """p95 gap between batches over the mean gap, at the recommended setting."""
     loader = facts["bench_loader"]
     rec = loader["recommended"]
@@ -334,7 +335,7 @@ HANG_REMEDIES = (
     tags=("dataloader", "windows", "macos", "deep"),
     deep=True,
 )
-def worker_startup(facts: Facts):
+def worker_startup(facts: Facts) -> Verdict | list[Verdict]:
     """A worker start-up that never delivers a batch, or one slow enough to stall epochs."""
     loader = facts["bench_loader"]
     hang = loader.get("hang")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from gpudoctor.api import Severity, evidence, fail, info, passed, remedy, skip, verdict, warn
 from gpudoctor.checks.xid_codes import describe_xid
@@ -261,7 +261,7 @@ def _driver_ok(gpu: Mapping[str, Any], facts: Facts) -> Verdict | list[Verdict]:
     return verdicts
 
 
-def _unreachable_gpus(devices):
+def _unreachable_gpus(devices: Iterable[Any]) -> Iterable[Verdict]:
     """A GPU NVML counts but cannot open (lost, needs reset) gets its own failure."""
     for device in devices:
         if not hasattr(device, "get") or "error" not in device:
@@ -317,7 +317,7 @@ def _sub(device: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
+def _results(verdicts: list[Verdict], none_title: str) -> list[Verdict]:
     return verdicts or [skip(none_title)]
 
 
@@ -329,7 +329,7 @@ def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
     uses=("host.form_factor",),
     tags=("gpu", "performance"),
 )
-def gpu_clocks_slowed(facts: Facts):
+def gpu_clocks_slowed(facts: Facts) -> Verdict | list[Verdict]:
     """Read NVML's clock-event reasons; idle clocks are normal and ignored."""
     verdicts = []
     for device in gpus(facts):
@@ -463,7 +463,7 @@ def _slowdown_remedies(device: Mapping[str, Any], laptop: bool) -> list[Any]:
     requires=("gpu.devices",),
     tags=("gpu", "thermal"),
 )
-def gpu_temperature(facts: Facts):
+def gpu_temperature(facts: Facts) -> Verdict | list[Verdict]:
     """Compare the temperature with the thresholds the GPU itself reports."""
     verdicts = []
     for device in gpus(facts):
@@ -471,8 +471,11 @@ def gpu_temperature(facts: Facts):
         current, slowdown = temps.get("current_c"), temps.get("slowdown_c")
         if not _known(current, slowdown):
             continue
+        current, slowdown = cast(float, current), cast(float, slowdown)
         gpu_max = temps.get("gpu_max_c")
-        warn_at = gpu_max if _known(gpu_max) and gpu_max < slowdown else slowdown - 5
+        warn_at: float = (
+            cast(float, gpu_max) if _known(gpu_max) and gpu_max < slowdown else slowdown - 5
+        )
         ev = [
             evidence("temperature", f"{current} °C", "nvmlDeviceGetTemperature"),
             evidence("slowdown threshold", f"{slowdown} °C", "nvmlDeviceGetTemperatureThreshold"),
@@ -526,7 +529,7 @@ def gpu_temperature(facts: Facts):
     requires=("gpu.devices",),
     tags=("gpu", "performance"),
 )
-def pcie_link_degraded(facts: Facts):
+def pcie_link_degraded(facts: Facts) -> Verdict | list[Verdict]:
     """Judge the link only under load: idle GPUs drop to a slower link to save power."""
     verdicts = []
     for device in gpus(facts):
@@ -536,6 +539,8 @@ def pcie_link_degraded(facts: Facts):
         util = device.get("utilization_gpu_percent")
         if not _known(cur_gen, max_gen, cur_width, max_width, util):
             continue
+        cur_gen, max_gen = cast(int, cur_gen), cast(int, max_gen)
+        cur_width, max_width, util = cast(int, cur_width), cast(int, max_width), cast(int, util)
         ev = [
             evidence(
                 "link now",
@@ -675,7 +680,7 @@ def _memory_error_verdict(device: Mapping[str, Any]) -> Verdict | None:
     requires=("gpu.devices",),
     tags=("gpu", "hardware"),
 )
-def gpu_memory_errors(facts: Facts):
+def gpu_memory_errors(facts: Facts) -> Verdict | list[Verdict]:
     """ECC counters, retired pages (pre-Ampere) and remapped rows (Ampere and newer)."""
     verdicts = [v for v in (_memory_error_verdict(d) for d in gpus(facts)) if v is not None]
     return _results(verdicts, "No GPU reports ECC state (GeForce cards have no ECC)")
@@ -689,7 +694,7 @@ def gpu_memory_errors(facts: Facts):
     uses=("kernel_log.source", "kernel_log.uptime_seconds"),
     tags=("gpu", "driver", "hardware"),
 )
-def gpu_xid_errors(facts: Facts):
+def gpu_xid_errors(facts: Facts) -> Verdict | list[Verdict]:
     """Xid lines from the kernel log, explained with NVIDIA's catalogue of codes."""
     events = facts.get("kernel_log.xid_events") or ()
     source = facts.get("kernel_log.source") or "kernel log"
@@ -740,7 +745,7 @@ def _ago(seconds: float) -> str:
     requires=("gpu.devices", "host.kind"),
     tags=("gpu", "driver"),
 )
-def persistence_mode(facts: Facts):
+def persistence_mode(facts: Facts) -> Verdict | list[Verdict]:
     """Without persistence mode each run re-initializes every GPU and loses clock settings."""
     if facts.get("host.kind") != "linux":
         return skip("Persistence mode is a native Linux setting (not WSL, Windows or macOS)")

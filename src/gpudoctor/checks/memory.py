@@ -15,6 +15,7 @@ from gpudoctor.api import (
     warn,
 )
 from gpudoctor.facts.model import Facts
+from gpudoctor.model import Verdict
 from gpudoctor.registry import check
 
 # -- RAM and swap --------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def _available(facts: Facts) -> tuple[int, int, str]:
     uses=("memory.cgroup", "memory.pressure", "memory.source"),
     tags=("memory",),
 )
-def host_memory_pressure(facts: Facts):
+def host_memory_pressure(facts: Facts) -> Verdict | list[Verdict]:
     """Flag a machine whose available RAM is nearly gone before training even starts."""
     total, available, source = _available(facts)
     share = available / total if total else 0.0
@@ -102,7 +103,7 @@ def host_memory_pressure(facts: Facts):
     uses=("memory.source", "memory.swap_activity"),
     tags=("memory",),
 )
-def swap_activity(facts: Facts):
+def swap_activity(facts: Facts) -> Verdict | list[Verdict]:
     """Swap traffic right now means every step waits on the disk; used swap alone is history."""
     memory = facts["memory"]
     total, free = memory["swap_total_bytes"], memory["swap_free_bytes"]
@@ -209,7 +210,7 @@ _SHM_REMEDIES = [
     requires=("shm", "host.container"),
     tags=("memory", "containers"),
 )
-def dev_shm_size(facts: Facts):
+def dev_shm_size(facts: Facts) -> Verdict | list[Verdict]:
     """Workers pass every batch through /dev/shm; 64 MiB (Docker's default) ends in a bus error."""
     shm = facts["shm"]
     if not shm.get("present"):
@@ -257,7 +258,7 @@ INFO_NOFILE = 4096
     requires=("limits",),
     tags=("limits",),
 )
-def open_files_limit(facts: Facts):
+def open_files_limit(facts: Facts) -> Verdict | list[Verdict]:
     """A soft RLIMIT_NOFILE of 1024 (256 on macOS) ends in 'Too many open files' with workers."""
     limits = facts["limits"]
     nofile = limits["nofile"]
