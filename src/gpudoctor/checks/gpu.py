@@ -473,9 +473,9 @@ def gpu_temperature(facts: Facts) -> Verdict | list[Verdict]:
             continue
         current, slowdown = cast(float, current), cast(float, slowdown)
         gpu_max = temps.get("gpu_max_c")
-        warn_at: float = (
-            cast(float, gpu_max) if _known(gpu_max) and gpu_max < slowdown else slowdown - 5
-        )
+        warn_at = slowdown - 5
+        if _known(gpu_max) and cast(float, gpu_max) < slowdown:
+            warn_at = cast(float, gpu_max)
         ev = [
             evidence("temperature", f"{current} °C", "nvmlDeviceGetTemperature"),
             evidence("slowdown threshold", f"{slowdown} °C", "nvmlDeviceGetTemperatureThreshold"),
