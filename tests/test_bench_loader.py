@@ -338,9 +338,9 @@ def test_stable_pick_stops_after_the_minimum_rounds():
     assert needs_more_rounds(rows[:4]) is True
 
 
-def test_only_close_settings_are_measured_again():
-    rows = [_row(0, 100), _row(1, 190), _row(2, 380), _row(4, 390)]
-    assert [r["num_workers"] for r in confirm_candidates(rows)] == [4, 2]
+def test_the_fastest_settings_are_measured_again_however_far_apart():
+    rows = [_row(0, 100), _row(1, 190), _row(2, 3132), _row(3, 227), _row(4, 390)]
+    assert [r["num_workers"] for r in confirm_candidates(rows)] == [2, 4, 3, 1]
 
 
 def test_close_settings_are_repeated_and_epoch_restart_is_timed_at_the_epoch_end(cli, user_module):
