@@ -309,3 +309,12 @@ def only_subject(check_id: str, facts: Facts, subject: str):
 def test_every_machine_snapshot_runs_every_check():
     for path in sorted(MACHINES.glob("*.json")):
         assert run_checks(load_replay(path), list(REGISTRY))
+
+
+def test_detachable_laptop_without_laptop_in_the_gpu_name_gets_laptop_remedies():
+    # jakeday/linux-surface#501: Surface Book 2 on battery, "GeForce GTX 1060", power brake
+    facts = load_replay(MACHINES / "surface-book-gtx1060-battery-power-brake.json")
+    finding = only_subject("GD102", facts, "GPU0")
+    assert "power adapter" in texts(finding)
+    assert "PCIe" not in texts(finding)
+    assert any("chassis type 32" in str(e.source) for e in finding.evidence)
