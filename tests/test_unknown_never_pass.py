@@ -71,8 +71,20 @@ def _deep_base() -> Facts:
     return Facts(sections)
 
 
+def _deep_balanced_base() -> Facts:
+    """Measured facts where workers do not help: GD703 passes instead of advising."""
+    from test_bench_checks import _loader, _row
+
+    facts = _deep_base().to_json()
+    facts["bench_loader"] = _loader([_row(0, 380), _row(1, 385), _row(2, 390)])
+    return Facts(facts)
+
+
 def _bases() -> list[tuple[str, Facts]]:
-    return [(path.stem, load_replay(path)) for path in BASES] + [("deep", _deep_base())]
+    return [(path.stem, load_replay(path)) for path in BASES] + [
+        ("deep", _deep_base()),
+        ("deep-balanced", _deep_balanced_base()),
+    ]
 
 
 def _base(name: str) -> Facts:

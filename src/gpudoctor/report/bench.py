@@ -250,15 +250,15 @@ def loader_markdown(result: dict[str, Any]) -> str:
         f"{result.get('start_method')}, {result.get('cpus')} usable CPUs.",
         "",
         "| workers | prefetch | persistent | pin | samples/s | | first batch | gap p50/p95/p99 ms "
-        "| stutter | RAM/worker |",
-        "|---:|---:|---|---|---:|---|---:|---:|---:|---:|",
+        "| stutter | RAM/worker | range (runs) |",
+        "|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if row["status"] != "ok":
             out.append(
                 f"| {row['num_workers']} | {row.get('prefetch_factor') or '-'} | "
                 f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
-                f"**{row['status']}** | {row.get('error', '')} | | | | |"
+                f"**{row['status']}** | {row.get('error', '')} | | | | | |"
             )
             continue
         gaps = "/".join(_num(row.get(k), 0) for k in ("gap_p50_ms", "gap_p95_ms", "gap_p99_ms"))
@@ -267,7 +267,7 @@ def loader_markdown(result: dict[str, Any]) -> str:
             f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
             f"{_num(row.get('samples_per_s'))} | `{bar(row.get('samples_per_s'), peak, 20)}` | "
             f"{_num(row.get('first_batch_s'), 2)} s | {gaps} | {_num(row.get('stutter'), 2)} | "
-            f"{_size(row.get('peak_worker_uss_bytes'))} |"
+            f"{_size(row.get('peak_worker_uss_bytes'))} | {_range(row)} |"
         )
     out.append("")
     out.extend(line.strip() for line in loader_verdict_lines(result))
