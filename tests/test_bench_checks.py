@@ -54,7 +54,7 @@ def _row(workers, sps, **extra):
 
 
 def _loader(rows, hang=None, **extra):
-    from gpudoctor.bench.loader import summarize
+    from gpudoctor.probes.bench.loader import summarize
 
     result = summarize(
         {
@@ -172,7 +172,7 @@ def test_check_deep_measures_data_folder(cli, tmp_path):
 def test_missing_data_path_is_never_local_disk():
     """`check --deep --data /nonexistent` used to pass GD702 as "local disk" (the mount of /)."""
     from gpudoctor.probes.base import ProbeContext
-    from gpudoctor.probes.bench import probe_bench_disk
+    from gpudoctor.probes.deep import probe_bench_disk
 
     disk = probe_bench_disk(ProbeContext(options={"data": "/nonexistent/gpudoctor-data"}))
     assert "no such file" in disk["error"]

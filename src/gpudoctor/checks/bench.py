@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.bench.loader import aggregate
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 #: Shuffled small-file reads below this rate starve even a modest GPU (~1 image per file).
 SLOW_FILES_PER_S = 500
@@ -192,8 +190,17 @@ def _loader_source(loader: dict[str, Any]) -> str:
     return "synthetic JPEGs (500x375 decoded, cropped to 224x224)"
 
 
+def _settings(loader: Mapping[str, Any]) -> list[Any]:
+    """One row per setting (repeats folded into their median, with their range); older
+    results without ``settings`` list their steady rows as they are."""
+    settings = loader.get("settings")
+    if settings:
+        return list(settings)
+    return [c for c in loader.get("configs", []) if c.get("phase") not in ("restart", "repeat")]
+
+
 def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
-    rows = aggregate(loader.get("configs", []))
+    rows = _settings(loader)
     ev = [evidence("measured on", _loader_source(loader), f"torch {loader.get('torch')}")]
     peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
     for row in rows:

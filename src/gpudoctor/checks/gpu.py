@@ -10,11 +10,21 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from gpudoctor.api import Severity, evidence, fail, info, passed, remedy, skip, verdict, warn
+from gpudoctor.api import (
+    Severity,
+    check,
+    evidence,
+    fail,
+    info,
+    passed,
+    remedy,
+    skip,
+    verdict,
+    warn,
+)
 from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 # -- the driver ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gpudoctor.api import (
     GiB,
     MiB,
+    check,
     evidence,
     fail,
     fmt_bytes,
@@ -16,7 +17,6 @@ from gpudoctor.api import (
 )
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 # -- RAM and swap --------------------------------------------------------------------------
 

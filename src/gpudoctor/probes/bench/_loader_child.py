@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
-from gpudoctor.bench.loader import (
+from gpudoctor.probes.bench.loader import (
     PROTOCOL_PREFIX,
     STUTTER_LIMIT,
     aggregate,
@@ -29,7 +29,7 @@ from gpudoctor.bench.loader import (
     gap_stats,
     needs_more_rounds,
 )
-from gpudoctor.bench.loader import recommend as recommend_setting
+from gpudoctor.probes.bench.loader import recommend as recommend_setting
 
 SYNTHETIC_IMAGES = 48
 SYNTHETIC_SIZE = (500, 375)  # about the mean ImageNet photo
