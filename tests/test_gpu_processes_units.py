@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import make_facts
-from gpudoctor.checks.staleness import classify
+from gpudoctor.checks.staleness import judge
 from gpudoctor.commands.fix_kill_stale import plan, run_kill_stale
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes import ProbeContext
@@ -30,10 +30,14 @@ def _row(**changes):
         "ppid": 4000,
         "parent_name": "bash",
         "parent_gone": False,
-        "recent_cpu_seconds": 0.0,
-        "sample_seconds": 0.5,
+        "cpu_idle_seconds": 3600.0,
         "age_seconds": 3600.0,
         "gpu_util_percent": 0,
+        "gpu_samples": "ok",
+        "gpu_last_active_seconds": None,
+        "manager": None,
+        "group_leader_gone": False,
+        "pgid": 4242,
         "gpu_memory_bytes": 2 * GiB,
         "user": "alice",
         "uid": 1000,
@@ -51,54 +55,116 @@ def _row(**changes):
 
 # -- classifier ------------------------------------------------------------------------
 
-
-def test_finished_run_needs_idle_cpu_idle_gpu_and_age():
-    verdict = classify(_row(), idle_minutes=30)
-    assert verdict.kind == "finished-run"
-    assert verdict.confidence == "medium"
-    assert classify(_row(recent_cpu_seconds=0.3), idle_minutes=30) is None
-    assert classify(_row(gpu_util_percent=40), idle_minutes=30) is None
-    assert classify(_row(age_seconds=600), idle_minutes=30) is None
-    assert classify(_row(age_seconds=600), idle_minutes=5).kind == "finished-run"
-
-
-def test_unknown_gpu_utilisation_makes_a_finished_run_a_low_confidence_guess():
-    verdict = classify(_row(gpu_util_percent=None), idle_minutes=30)
-    assert verdict.confidence == "low"
-    assert "GPU utilisation is not reported here" in verdict.reasons
+QUIET = {
+    "window_s": 5.0,
+    "exited": False,
+    "state": "sleeping",
+    "cpu_seconds": 0.0,
+    "io_bytes": 0,
+    "children_cpu_seconds": 0.0,
+    "children_io_bytes": 0,
+    "new_children": [],
+    "gpu_active": False,
+}
 
 
-def test_orphaned_worker_confidence_depends_on_worker_markers():
-    plain = classify(_row(parent_gone=True, ppid=1, age_seconds=5), idle_minutes=30)
-    assert plain.kind == "orphaned-worker"
-    assert plain.confidence == "medium"
-    marked = classify(
-        _row(
-            parent_gone=True,
-            cmdline="python -c from multiprocessing.spawn import spawn_main; spawn_main()",
-        ),
-        idle_minutes=30,
-    )
-    assert marked.confidence == "high"
-    busy = classify(_row(parent_gone=True, recent_cpu_seconds=0.4), idle_minutes=30)
-    assert busy is None  # a nohup'd run that is working is not stale
+def _judge(row, observation=None, idle_minutes=30.0):
+    return judge(row, idle_minutes=idle_minutes, worker_idle_seconds=5.0, observation=observation)
+
+
+def test_finished_run_needs_measured_idle_time_never_age():
+    verdict = _judge(_row())
+    assert verdict.cls == "finished-run"
+    assert verdict.stale
+    assert verdict.idle_seconds == 3600.0
+    # Old, but it ran on a CPU a second ago: not finished, whatever its age.
+    recent = _judge(_row(cpu_idle_seconds=1.0, age_seconds=86400))
+    assert not recent.stale
+    assert "idle for 1.0 s only" in recent.reason
+    assert not _judge(_row(cpu_idle_seconds=600)).stale
+    assert _judge(_row(cpu_idle_seconds=600), idle_minutes=5).stale
+    # GPU use in NVML's buffered samples: live.
+    gpu = _judge(_row(gpu_last_active_seconds=2.0))
+    assert gpu.cls == "live"
+    assert "NVML sampled it using the GPU 2.0 s ago" in gpu.reason
+
+
+def test_without_host_or_gpu_evidence_a_finished_run_is_never_called_one():
+    blind = _judge(_row(cpu_idle_seconds=None, gpu_samples=None), QUIET, idle_minutes=0.01)
+    assert not blind.stale
+    assert "not enough evidence" in blind.reason
+    short = _judge(_row(cpu_idle_seconds=None), QUIET)
+    assert not short.stale  # observed 5 s idle is not 30 minutes
+
+
+def test_any_activity_in_the_window_drops_a_candidate():
+    for change in (
+        {"cpu_seconds": 0.05},
+        {"io_bytes": 4096},
+        {"children_cpu_seconds": 0.5},
+        {"children_io_bytes": 10},
+        {"new_children": [77]},
+        {"gpu_active": True},
+    ):
+        verdict = _judge(_row(), {**QUIET, **change})
+        assert verdict.cls == "live", change
+        assert verdict.reason.startswith("active during observation")
+
+
+def test_orphaned_worker_needs_a_worker_signature_and_idle_time():
+    spawn = "python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)"
+    worker = _judge(_row(parent_gone=True, ppid=1, cmdline=spawn, cpu_idle_seconds=30))
+    assert worker.cls == "orphaned-worker"
+    assert worker.confidence == "high"
+    assert worker.stale
+    forked = _judge(_row(parent_gone=True, group_leader_gone=True, pgid=4000, cpu_idle_seconds=30))
+    assert forked.cls == "orphaned-worker"
+    assert forked.confidence == "medium"
+    # A nohup'd run whose shell exited is not a worker: judged as a run (idle time needed).
+    nohup = _judge(_row(parent_gone=True, cpu_idle_seconds=30))
+    assert nohup.cls == "live"
+    # A worker that ran a second ago is not idle.
+    assert not _judge(_row(parent_gone=True, cmdline=spawn, cpu_idle_seconds=1.0)).stale
+
+
+def test_services_and_supervised_processes_are_never_stale():
+    manager = {
+        "kind": "systemd-service",
+        "name": "vllm.service",
+        "evidence": "cgroup /system.slice/vllm.service",
+        "remedy": "sudo systemctl stop vllm.service",
+        "advice": "stop the service",
+    }
+    for row in (_row(manager=manager), _row(manager=manager, state="stopped", parent_gone=True)):
+        verdict = _judge(row, QUIET, idle_minutes=0)
+        assert verdict.cls == "managed"
+        assert not verdict.stale
+        assert not verdict.killable
+        assert verdict.remedy == "sudo systemctl stop vllm.service"
 
 
 def test_zombie_is_reported_but_not_killable_and_protected_names_never_stale():
-    zombie = classify(_row(state="zombie"), idle_minutes=30)
-    assert zombie.kind == "zombie"
+    zombie = _judge(_row(state="zombie"))
+    assert zombie.cls == "zombie"
     assert zombie.killable is False
-    assert classify(_row(state="stopped", name="Xorg"), idle_minutes=30) is None
-    assert classify(_row(visible=False), idle_minutes=30) is None
+    assert not _judge(_row(state="stopped", name="Xorg")).stale
+    assert not _judge(_row(visible=False)).stale
 
 
-def test_idle_kernel():
-    verdict = classify(
-        _row(cmdline="python -m ipykernel_launcher -f kernel.json", gpu_util_percent=None),
-        idle_minutes=30,
-    )
-    assert verdict.kind == "idle-kernel"
-    assert "notebook" in verdict.advice
+def test_idle_kernel_uses_the_servers_last_activity():
+    kernel = "python -m ipykernel_launcher -f /run/kernel-0b1c2d3e-aaaa-bbbb-cccc-1234567890ab.json"
+    unknown = _judge(_row(cmdline=kernel, kernel={"kernel_id": "0b1c", "unknown": "no server"}))
+    assert unknown.cls == "kernel-idle-unknown"
+    assert not unknown.stale
+    state = {"kernel_id": "0b1c", "execution_state": "idle", "last_activity": "x"}
+    fresh = _judge(_row(cmdline=kernel, kernel={**state, "idle_seconds": 1.5}), QUIET)
+    assert not fresh.stale  # finished a cell 1.5 s ago, whatever the process age
+    idle = _judge(_row(cmdline=kernel, kernel={**state, "idle_seconds": 7200.0}), QUIET)
+    assert idle.cls == "idle-kernel"
+    assert idle.idle_seconds == 7200.0
+    assert "notebook" in idle.advice
+    busy = {**state, "execution_state": "busy", "idle_seconds": 7200.0}
+    assert not _judge(_row(cmdline=kernel, kernel=busy), QUIET).stale
 
 
 # -- NVML and nvidia-smi -----------------------------------------------------------------
@@ -172,28 +238,36 @@ def _inventory(*rows):
     return {"applicable": True, "settings": {"idle_minutes": 30}, "processes": list(rows)}
 
 
-def test_plan_protects_caller_chain_other_users_zombies_and_guesses():
+def test_plan_protects_caller_chain_other_users_zombies_and_the_unobserved():
     inventory = _inventory(
         _row(pid=1),
         _row(pid=2, is_caller_ancestor=True),
         _row(pid=3, in_caller_group=True),
         _row(pid=4, uid=1001, user="bob"),
         _row(pid=5, state="zombie"),
-        _row(pid=6, gpu_util_percent=None),
+        _row(pid=6, cpu_idle_seconds=None, gpu_samples=None),
         _row(pid=7),
+        _row(pid=8),
     )
+    seen = {pid: QUIET for pid in (1, 2, 3, 4, 5, 6, 7)}
     mine = {"idle_minutes": 30, "current_uid": 1000, "current_user": "alice"}
-    result = plan(inventory, all_users=True, privileged=False, **mine)
+    result = plan(inventory, all_users=True, privileged=False, observations=seen, **mine)
     assert [t.pid for t in result.targets] == [7]
     why = {s.pid: s.why for s in result.skipped}
+    assert "init process" in why[1]
     assert "ancestor" in why[2]
     assert "process group" in why[3]
     assert "belongs to bob" in why[4]
-    assert "zombie" in why[5]
-    assert "low-confidence" in why[6]
-    assert 1 not in why  # pid 1 is never even considered stale
-    as_root = plan(inventory, all_users=True, privileged=True, **mine)
+    assert "cannot be signalled" in why[5]
+    assert "needs 30.0 min" in why[6]  # only the 5 s window measured its idle time
+    assert "not observed" in why[8]
+    as_root = plan(inventory, all_users=True, privileged=True, observations=seen, **mine)
     assert [t.pid for t in as_root.targets] == [4, 7]
+    doc = result.to_json()
+    assert [item["pid"] for item in doc["would_stop"]] == [7]
+    assert doc["would_stop"][0]["class"] == "finished-run"
+    assert doc["would_stop"][0]["evidence"]
+    assert {item["pid"] for item in doc["left_alone"]} == {1, 2, 3, 4, 5, 6, 8}
 
 
 def test_plan_on_macos_says_there_is_nothing_to_do():
@@ -224,7 +298,7 @@ def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch):
             idle_minutes=30,
             yes=False,
             dry_run=False,
-            inventory=_inventory(_row(uid=os.getuid(), pid=99)),
+            inventory=_inventory(_row(uid=os.getuid(), pid=99, state="stopped")),
             echo=lambda line: None,
         )
 
@@ -259,11 +333,12 @@ def test_gd401_totals_other_holders_and_ignores_the_caller():
 
 
 def test_gd402_reports_each_stale_holder_with_its_reasons():
-    facts = make_facts(gpu_processes=_section(_row(pid=7), _row(pid=8, recent_cpu_seconds=1.0)))
+    facts = make_facts(gpu_processes=_section(_row(pid=7), _row(pid=8, cpu_idle_seconds=0.5)))
     findings = _run("GD402", facts)
     assert [f.subject for f in findings] == ["pid 7"]
     assert findings[0].fix == "kill-stale"
-    assert any(e.label == "confidence" and e.value == "medium" for e in findings[0].evidence)
+    assert any(e.label == "class" and e.value == "finished-run" for e in findings[0].evidence)
+    assert any(e.label == "measured idle" for e in findings[0].evidence)
 
 
 def test_gd403_names_hidden_pids_and_memory_no_process_accounts_for():
