@@ -100,10 +100,10 @@ class Holders:
         kids = [self.wait_ready(Path(f"{ready}.{index}")) for index in range(count)]
         return supervisor, kids
 
-    def service(self, unit: str) -> int | None:
-        """A holder moved into ``system.slice/UNIT`` of a real cgroup hierarchy; None if we may
-        not make one here (not root, or no such hierarchy)."""
-        pid = self.start("hold")
+    def service(self, unit: str, pid: int | None = None) -> int | None:
+        """A holder (a new idle one, or ``pid``) moved into ``system.slice/UNIT`` of a real
+        cgroup hierarchy; None if we may not make one here (not root, no such hierarchy)."""
+        pid = self.start("hold") if pid is None else pid
         base = SYSTEMD_HIERARCHY if SYSTEMD_HIERARCHY.is_dir() else Path("/sys/fs/cgroup")
         group = base / "system.slice" / unit
         try:

@@ -100,15 +100,20 @@ def test_without_host_or_gpu_evidence_a_finished_run_is_never_called_one():
 def test_any_activity_in_the_window_drops_a_candidate():
     for change in (
         {"cpu_seconds": 0.05},
-        {"io_bytes": 4096},
+        {"io_bytes": 65536},
         {"children_cpu_seconds": 0.5},
-        {"children_io_bytes": 10},
+        {"children_io_bytes": 100_000},
         {"new_children": [77]},
         {"gpu_active": True},
     ):
         verdict = _judge(_row(), {**QUIET, **change})
         assert verdict.cls == "live", change
         assert verdict.reason.startswith("active during observation")
+
+
+def test_event_loop_chatter_is_not_work():
+    # An idle Jupyter kernel's ZeroMQ threads signal each other through eventfds.
+    assert _judge(_row(), {**QUIET, "io_bytes": 160}).stale
 
 
 def test_orphaned_worker_needs_a_worker_signature_and_idle_time():

@@ -22,6 +22,10 @@ CONFIDENCE_RANK = {LOW: 0, MEDIUM: 1, HIGH: 2}
 
 #: CPU seconds in a window above which a process counts as active (two clock ticks).
 ACTIVE_CPU_SECONDS = 0.02
+#: Bytes read or written through syscalls in a window above which a process counts as active.
+#: Idle event loops (ZeroMQ in a Jupyter kernel) signal themselves through eventfds: a few
+#: dozen bytes a second, which is not work; a data loader moves far more.
+ACTIVE_IO_BYTES = 4096
 DEFAULT_WORKER_IDLE_S = 5.0
 #: Command-line fragments of multiprocessing children (DataLoader workers and friends).
 WORKER_MARKERS = (
@@ -145,11 +149,11 @@ def observed_activity(seen: Mapping[str, Any] | None) -> str | None:
     cpu = seen.get("cpu_seconds") or 0.0
     if cpu > ACTIVE_CPU_SECONDS:
         found.append(f"used {cpu:.2f} s of CPU")
-    if seen.get("io_bytes"):
+    if (seen.get("io_bytes") or 0) > ACTIVE_IO_BYTES:
         found.append(f"read or wrote {seen['io_bytes']} bytes")
     if (seen.get("children_cpu_seconds") or 0.0) > ACTIVE_CPU_SECONDS:
         found.append(f"its children used {seen['children_cpu_seconds']:.2f} s of CPU")
-    if seen.get("children_io_bytes"):
+    if (seen.get("children_io_bytes") or 0) > ACTIVE_IO_BYTES:
         found.append(f"its children read or wrote {seen['children_io_bytes']} bytes")
     if seen.get("new_children"):
         found.append(f"it started {len(seen['new_children'])} new process(es)")

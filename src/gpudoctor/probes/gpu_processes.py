@@ -31,7 +31,7 @@ from gpudoctor.probes.gpu_sources import (
     nvidia_smi_view,
     nvml_view,
 )
-from gpudoctor.probes.jupyter import kernel_activity, kernel_id_of
+from gpudoctor.probes.jupyter import connection_file, kernel_activity
 from gpudoctor.probes.managed import manager_of
 from gpudoctor.probes.proc_table import (
     DEFAULT_DEVICE_PATHS,
@@ -124,12 +124,7 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
         for pid in sorted(holders)
     ]
     kernels = kernel_activity(
-        ctx,
-        {
-            r["pid"]: str(r.get("cmdline") or "")
-            for r in rows
-            if kernel_id_of(str(r.get("cmdline") or ""))
-        },
+        ctx, {r["pid"]: r["kernel_file"] for r in rows if r.get("kernel_file")}
     )
     for row in rows:
         if row["pid"] in kernels:
@@ -328,9 +323,13 @@ def _row(
     if ctx.platform.startswith("linux"):
         uid = read_uid(ctx, pid)
         user = user_name(uid, users)
-        cmdline = _shorten(read_cmdline(ctx, pid)) or f"[{stat.name}]"
+        argv = read_cmdline(ctx, pid)
     else:
-        uid, user, cmdline = _psutil_owner(pid, stat.name)
+        uid, user, argv = _psutil_owner(pid)
+    cmdline = _shorten(argv) or f"[{stat.name}]"
+    kernel_file = connection_file(argv)
+    if kernel_file:
+        row["kernel_file"] = kernel_file
     last_ran = last_ran_ms(ctx, pid) if now_ms is not None else None
     leader = table.stats.get(stat.pgid)
     row.update(
@@ -372,14 +371,14 @@ def _memory_note(kind: str, listed: Any, view: DriverView) -> str:
     return "not reported by the driver for this process"
 
 
-def _psutil_owner(pid: int, name: str) -> tuple[int | None, str | None, str]:
+def _psutil_owner(pid: int) -> tuple[int | None, str | None, list[str]]:
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        return None, proc.username(), _shorten(proc.cmdline()) or name
+        return None, proc.username(), list(proc.cmdline())
     except (psutil.Error, OSError):
-        return None, None, name
+        return None, None, []
 
 
 def _seconds_since_us(stamp: int | None, now_us: int | None) -> float | None:

@@ -39,7 +39,16 @@ def kernel_id_of(cmdline: str) -> str | None:
     return match.group(1) if match else None
 
 
-def runtime_dirs(ctx: ProbeContext, cmdlines: Iterable[str] = ()) -> list[Path]:
+def connection_file(argv: Iterable[str]) -> str | None:
+    """The ``kernel-<id>.json`` argument of a kernel's command line (``-f PATH``/``--f=PATH``)."""
+    for part in argv:
+        value = part.split("=", 1)[-1] if part.startswith("-") else part
+        if _KERNEL_FILE.search(os.path.basename(value)):
+            return value
+    return None
+
+
+def runtime_dirs(ctx: ProbeContext, connection_files: Iterable[str] = ()) -> list[Path]:
     """Where servers leave their runtime files: the env settings, the defaults, and the
     folders the kernels' own connection files are in (other users' ones included)."""
     env = ctx.env
@@ -53,10 +62,8 @@ def runtime_dirs(ctx: ProbeContext, cmdlines: Iterable[str] = ()) -> list[Path]:
     found.append(Path(data) / "jupyter" / "runtime")
     if env.get("APPDATA"):
         found.append(Path(env["APPDATA"]) / "jupyter" / "runtime")
-    for cmdline in cmdlines:
-        for part in cmdline.split():
-            if _KERNEL_FILE.search(part):
-                found.append(Path(part.split("=", 1)[-1]).parent)
+    for path in connection_files:
+        found.append(Path(path).parent)
     unique: list[Path] = []
     for path in found:
         if path not in unique:
@@ -148,16 +155,20 @@ def _ask(server: Mapping[str, str], timeout: float) -> bytes | None:
         return None
 
 
-def kernel_activity(ctx: ProbeContext, cmdlines: Mapping[int, str]) -> dict[int, dict[str, Any]]:
-    """For each kernel process (pid -> cmdline): what its server says, or why it is unknown."""
-    wanted = {pid: kernel_id_of(line) for pid, line in cmdlines.items()}
-    wanted = {pid: kid for pid, kid in wanted.items() if kid}
+def kernel_activity(ctx: ProbeContext, files: Mapping[int, str]) -> dict[int, dict[str, Any]]:
+    """For each kernel process (pid -> its connection file): what its server says, or why
+    its idle time is unknown."""
+    wanted: dict[int, str] = {}
+    for pid, path in files.items():
+        kid = kernel_id_of(path)
+        if kid:
+            wanted[pid] = kid
     if not wanted:
         return {}
     deadline = time.monotonic() + TOTAL_TIMEOUT_S
     known: dict[str, dict[str, Any]] = {}
     asked = answered = 0
-    for server in servers(ctx, runtime_dirs(ctx, cmdlines.values())):
+    for server in servers(ctx, runtime_dirs(ctx, files.values())):
         left = deadline - time.monotonic()
         if left <= 0.05 or set(wanted.values()) <= set(known):
             break

@@ -24,6 +24,7 @@ SUPERVISORS = {
     "runsv": "runit",
     "runsvdir": "runit",
     "conmon": "podman (conmon)",
+    "slurmstepd": "Slurm (slurmstepd; cancel the job with scancel)",
 }
 #: Parents whose child is a container's main process (seen from the host).
 CONTAINER_SHIMS = ("containerd-shim", "conmon")
@@ -31,7 +32,8 @@ CONTAINER_SHIMS = ("containerd-shim", "conmon")
 _DOCKER = re.compile(r"(?:/docker/|docker-)([0-9a-f]{12,64})")
 _CONTAINERD = re.compile(r"(?:cri-containerd-|crio-|libpod-)([0-9a-f]{12,64})")
 _KUBEPODS = re.compile(r"kubepods.*?pod([0-9a-f_-]{8,})")
-_SLURM = re.compile(r"slurm[^/]*/uid_\d+/job_(\d+)(?:/step_([\w.]+))?")
+#: Slurm's cgroup v1 layout (``/slurm/uid_N/job_M/step_S``) and v2 (``slurmstepd.scope/job_M``).
+_SLURM = re.compile(r"(?:slurm[^/]*/uid_\d+/|slurmstepd\.scope/)job_(\d+)(?:/step_([\w.]+))?")
 _SERVICE = re.compile(r"([^/]+\.service)(?:/|$)")
 _SCOPE = re.compile(r"([^/]+\.scope)(?:/|$)")
 _USER_MANAGER = re.compile(r"^user@\d+\.service$")
