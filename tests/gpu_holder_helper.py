@@ -84,7 +84,7 @@ def feeder(device: str, ready: str) -> None:
     assert child.stdin is not None
     while child.poll() is None:
         try:
-            child.stdin.write(b"batch " * 512 + b"\n")
+            child.stdin.write(b"batch " * 16384 + b"\n")
             child.stdin.flush()
         except BrokenPipeError:
             break

@@ -15,7 +15,7 @@ from gpudoctor.api import (
     skip,
     warn,
 )
-from gpudoctor.checks.staleness import LOW, Judgement, judge_all
+from gpudoctor.checks.staleness import LOW, Judgement, judge_all, manager_label
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.registry import check
 
@@ -101,8 +101,8 @@ def gpu_memory_held(facts: Facts):
             continue
         ev.append(
             evidence(
-                f"pid {row.get('pid')} managed by",
-                f"{manager.get('kind')} {manager.get('name')}",
+                f"pid {row.get('pid')}",
+                manager_label(manager),
                 str(manager.get("evidence") or "cgroup"),
             )
         )
@@ -110,8 +110,8 @@ def gpu_memory_held(facts: Facts):
         commands = (str(manager["remedy"]),) if manager.get("remedy") else ()
         remedies.append(
             remedy(
-                f"pid {row.get('pid')} belongs to {manager.get('kind')} {manager.get('name')}; "
-                f"gpudoctor never stops it: {advice}.",
+                f"pid {row.get('pid')} {manager_label(manager)}; gpudoctor never stops it: "
+                f"{advice}.",
                 *commands,
             )
         )

@@ -106,6 +106,21 @@ class Judgement:
         }
 
 
+def manager_label(manager: Mapping[str, Any]) -> str:
+    """``systemd service vllm.service``, ``supervised by tini`` ... for one manager record."""
+    kind, name = str(manager.get("kind") or ""), str(manager.get("name") or "")
+    labels = {
+        "systemd-service": f"runs as systemd service {name}",
+        "systemd-scope": f"runs in systemd scope {name}",
+        "container": f"runs in container {name}",
+        "container-main": "is a container's main process",
+        "kubernetes-pod": f"runs in Kubernetes pod {name}",
+        "slurm-job": f"runs in Slurm job {name}",
+        "supervised": f"is supervised by {name}",
+    }
+    return labels.get(kind, f"is managed by {kind} {name}".strip())
+
+
 def _text(row: Mapping[str, Any]) -> str:
     return f"{row.get('name') or ''} {row.get('cmdline') or ''}".lower()
 
@@ -215,8 +230,8 @@ def judge(
             pid,
             "managed",
             False,
-            f"managed by {manager.get('kind')} {manager.get('name')}: services, supervised "
-            "processes, containers and scheduler jobs are never stopped by gpudoctor",
+            f"{manager_label(manager)}: services, supervised processes, containers and "
+            "scheduler jobs are never stopped by gpudoctor",
             (str(manager.get("evidence") or ""),),
             HIGH,
             killable=False,
