@@ -303,8 +303,11 @@ def gpu_process_visibility(facts: Facts):
             "under Windows (WDDM) NVML reports no per-process GPU memory; gpudoctor listed "
             "the processes NVML or nvidia-smi name and Python processes loading nvcuda.dll"
         )
-    samples = (facts.get("gpu_processes.sources") or {}).get("gpu_samples")
-    if kind in ("wsl2", "windows") or isinstance(samples, Unavailable):
+    sources = facts.get("gpu_processes.sources") or {}
+    samples = sources.get("gpu_samples")
+    if kind in ("wsl2", "windows") or (
+        sources.get("nvml") == "ok" and isinstance(samples, Unavailable)
+    ):
         why = samples.reason if isinstance(samples, Unavailable) else "not reported here"
         notes.append(
             f"GPU activity cannot be attributed to processes ({why}); a process is called "
