@@ -7,6 +7,7 @@ from typing import Any
 
 from gpudoctor.api import (
     MiB,
+    Verdict,
     evidence,
     fmt_bytes,
     info,
@@ -51,7 +52,7 @@ def _who(row: Mapping[str, Any]) -> str:
     return f"pid {row.get('pid')} ({user}) {name}" if user else f"pid {row.get('pid')} {name}"
 
 
-def _not_applicable(facts: Facts):
+def _not_applicable(facts: Facts) -> Verdict | None:
     section = facts["gpu_processes"]
     if not section.get("applicable", True):
         return skip(f"Not applicable: {section.get('reason')}")
@@ -65,7 +66,7 @@ def _not_applicable(facts: Facts):
     requires=("gpu_processes.processes",),
     tags=("gpu", "processes"),
 )
-def gpu_memory_held(facts: Facts):
+def gpu_memory_held(facts: Facts) -> Verdict:
     """An out-of-memory error with nothing running is usually memory someone else holds."""
     early = _not_applicable(facts)
     if early:
@@ -131,7 +132,7 @@ def gpu_memory_held(facts: Facts):
     fix="kill-stale",
     tags=("gpu", "processes"),
 )
-def stale_gpu_processes(facts: Facts):
+def stale_gpu_processes(facts: Facts) -> Verdict | list[Verdict]:
     """Each stale holder with the evidence behind the verdict; no waiting, no sampling."""
     early = _not_applicable(facts)
     if early:
@@ -148,7 +149,7 @@ def stale_gpu_processes(facts: Facts):
     return [_stale_verdict(row, j) for row, j in judged]
 
 
-def _stale_verdict(row: Mapping[str, Any], judged: Judgement):
+def _stale_verdict(row: Mapping[str, Any], judged: Judgement) -> Verdict:
     ev = [
         evidence("process", _who(row), ", ".join(row.get("sources") or ())),
         evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi"),
@@ -204,7 +205,7 @@ def _stale_verdict(row: Mapping[str, Any], judged: Judgement):
     requires=("gpu_processes.processes", "gpu_processes.devices"),
     tags=("gpu", "processes"),
 )
-def unattributed_gpu_memory(facts: Facts):
+def unattributed_gpu_memory(facts: Facts) -> Verdict:
     """Other containers, other WSL distros and Windows apps use the GPU where we cannot look."""
     early = _not_applicable(facts)
     if early:
@@ -284,7 +285,7 @@ def unattributed_gpu_memory(facts: Facts):
     requires=("gpu_processes.sources",),
     tags=("gpu", "processes", "wsl", "windows"),
 )
-def gpu_process_visibility(facts: Facts):
+def gpu_process_visibility(facts: Facts) -> Verdict:
     """Say when the process list is partial, so an empty list is not read as 'nothing runs'."""
     early = _not_applicable(facts)
     if early:

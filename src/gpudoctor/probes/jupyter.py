@@ -62,12 +62,12 @@ def runtime_dirs(ctx: ProbeContext, connection_files: Iterable[str] = ()) -> lis
     found.append(Path(data) / "jupyter" / "runtime")
     if env.get("APPDATA"):
         found.append(Path(env["APPDATA"]) / "jupyter" / "runtime")
-    for path in connection_files:
-        found.append(Path(path).parent)
+    for connection in connection_files:
+        found.append(Path(connection).parent)
     unique: list[Path] = []
-    for path in found:
-        if path not in unique:
-            unique.append(path)
+    for folder in found:
+        if folder not in unique:
+            unique.append(folder)
     return unique
 
 
