@@ -52,25 +52,16 @@ def _who(row: Mapping[str, Any]) -> str:
     return f"pid {row.get('pid')} ({user}) {name}" if user else f"pid {row.get('pid')} {name}"
 
 
-def _not_applicable(facts: Facts) -> Verdict | None:
-    section = facts["gpu_processes"]
-    if not section.get("applicable", True):
-        return skip(f"Not applicable: {section.get('reason')}")
-    return None
-
-
 @check(
     "GD401",
     "gpu-memory-held",
     summary="GPU memory held by other processes: the total and the biggest holders",
     requires=("gpu_processes.processes",),
+    uses=("gpu_processes.sources",),
     tags=("gpu", "processes"),
 )
 def gpu_memory_held(facts: Facts) -> Verdict:
     """An out-of-memory error with nothing running is usually memory someone else holds."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     others = _others(facts)
     if not others:
         return passed(
@@ -129,14 +120,12 @@ def gpu_memory_held(facts: Facts) -> Verdict:
     summary="No stale process (orphaned worker, idle kernel, zombie, stopped, finished run) "
     "holds the GPU",
     requires=("gpu_processes.processes",),
+    uses=("gpu_processes.settings",),
     fix="kill-stale",
     tags=("gpu", "processes"),
 )
 def stale_gpu_processes(facts: Facts) -> Verdict | list[Verdict]:
     """Each stale holder with the evidence behind the verdict; no waiting, no sampling."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     settings = facts.get("gpu_processes.settings") or {}
     section = {"processes": _others(facts), "settings": settings}
     judged = [
@@ -203,13 +192,11 @@ def _stale_verdict(row: Mapping[str, Any], judged: Judgement) -> Verdict:
     "unattributed-gpu-memory",
     summary="GPU memory in use that no visible process accounts for",
     requires=("gpu_processes.processes", "gpu_processes.devices"),
+    uses=("gpu_processes.platform_kind",),
     tags=("gpu", "processes"),
 )
 def unattributed_gpu_memory(facts: Facts) -> Verdict:
     """Other containers, other WSL distros and Windows apps use the GPU where we cannot look."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     rows = facts.get("gpu_processes.processes") or ()
     devices = [d for d in facts["gpu_processes"]["devices"] if isinstance(d.get("used_bytes"), int)]
     hidden = [r for r in rows if not r.get("visible")]
@@ -283,13 +270,11 @@ def unattributed_gpu_memory(facts: Facts) -> Verdict:
     "gpu-process-visibility",
     summary="How completely GPU processes could be seen on this platform",
     requires=("gpu_processes.sources",),
+    uses=("gpu_processes.platform_kind", "gpu_processes.unreadable"),
     tags=("gpu", "processes", "wsl", "windows"),
 )
 def gpu_process_visibility(facts: Facts) -> Verdict:
     """Say when the process list is partial, so an empty list is not read as 'nothing runs'."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     kind = facts.get("gpu_processes.platform_kind")
     unreadable = facts.get("gpu_processes.unreadable") or 0
     ev = [evidence("sources", _sources_text(facts), "gpu_processes probe")]

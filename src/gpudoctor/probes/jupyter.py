@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 
 #: Seconds one server may take to answer; the whole lookup is bounded by TOTAL_TIMEOUT_S.
 REQUEST_TIMEOUT_S = 1.0
