@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -384,3 +386,54 @@ def test_cli_dry_run_changes_nothing_and_exits_zero(cli):
     result = cli("fix", "--kill-stale", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Dry run: nothing was stopped." in result.stdout or "Nothing stale" in result.stdout
+
+
+def test_gd402_lists_an_unproven_worker_candidate_as_info_without_a_fix():
+    spawn = "python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)"
+    row = _row(pid=9, parent_gone=True, cmdline=spawn, cpu_idle_seconds=None)
+    (finding,) = _run("GD402", make_facts(gpu_processes=_section(row)))
+    assert finding.severity.value == "info"
+    assert finding.title.startswith("Possibly stale, not proven")
+    assert finding.fix is None
+    commands = [c for r in finding.remedies for c in r.commands]
+    assert commands == ["gpudoctor fix --kill-stale --dry-run"]
+
+
+def test_gd401_names_the_manager_and_its_remedy_for_a_service():
+    manager = {
+        "kind": "systemd-service",
+        "name": "vllm.service",
+        "evidence": "cgroup /system.slice/vllm.service",
+        "remedy": "sudo systemctl stop vllm.service",
+        "advice": "stop the service",
+    }
+    facts = make_facts(gpu_processes=_section(_row(pid=5, manager=manager)))
+    (finding,) = _run("GD401", facts)
+    commands = [c for r in finding.remedies for c in r.commands]
+    assert "sudo systemctl stop vllm.service" in commands
+    assert any("runs as systemd service vllm.service" in e.value for e in finding.evidence)
+    assert _run("GD402", facts)[0].severity.value == "pass"
+
+
+def test_a_slow_process_table_ends_the_fix_within_its_time_bound(monkeypatch):
+    from gpudoctor.commands import fix_kill_stale
+    from gpudoctor.errors import GpuDoctorError
+    from gpudoctor.probes import gpu_processes
+
+    monkeypatch.setattr(gpu_processes, "collect_inventory", lambda ctx: time.sleep(5) or {})
+    monkeypatch.setattr(fix_kill_stale, "LOOK_LIMIT_S", 0.3)
+    started = time.monotonic()
+    with pytest.raises(GpuDoctorError, match="did not finish within 0.3 s; nothing was stopped"):
+        run_kill_stale(
+            all_users=False, grace=1, idle_minutes=30, yes=True, dry_run=False, echo=print
+        )
+    assert time.monotonic() - started < 2.0
+
+
+def test_cli_json_plan_says_what_it_would_stop_and_leave_alone(cli):
+    result = cli("fix", "--kill-stale", "--dry-run", "-f", "json", "--observe", "0.2")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) >= {"would_stop", "left_alone", "observe_seconds", "time_bound_seconds"}
+    assert doc["observe_seconds"] == 0.2
+    assert doc["time_bound_seconds"] >= 0.2
