@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory
@@ -220,3 +221,31 @@ def test_a_kernel_without_an_answering_server_is_listed_never_proposed(holders, 
     (left,) = [item for item in doc["left_alone"] if item["pid"] == pid]
     assert left["class"] == "kernel-idle-unknown"
     assert "idle time is unknown" in left["reason"]
+
+
+def test_runtime_file_and_kernels_answer_readers():
+    from gpudoctor.probes.jupyter import connection_file, parse_kernels, read_server_file
+
+    corpus = REPO / "tests" / "corpus" / "staleness"
+    server = read_server_file((corpus / "jpserver-31337.json").read_bytes())
+    assert server == {
+        "url": "http://localhost:8890/",
+        "token": "4c1f0d2a9b8e7f6a5d4c3b2a19081726354a5b6c7d8e9f00",
+    }
+    for bad in (b"", b"\xff\xfe", b"[1, 2]", b'{"url": "file:///etc/passwd"}', b"{" * 100):
+        assert read_server_file(bad) is None
+    now = 1795165600.0  # 2026-11-20T09:06:40Z
+    kernels = parse_kernels((corpus / "api-kernels.json").read_bytes(), now)
+    assert set(kernels) == {
+        "3f2a6c1e-9b1d-4c55-8a0e-0d6f2b7e9a11",
+        "9e8d7c6b-5a49-4382-b1a0-ffeeddccbbaa",
+        "00000000-1111-2222-3333-444444444444",
+    }
+    assert kernels["3f2a6c1e-9b1d-4c55-8a0e-0d6f2b7e9a11"]["idle_seconds"] == 11187.7
+    assert kernels["9e8d7c6b-5a49-4382-b1a0-ffeeddccbbaa"]["execution_state"] == "busy"
+    assert kernels["00000000-1111-2222-3333-444444444444"]["idle_seconds"] is None
+    assert parse_kernels(b"not json", now) == {}
+    argv = ["python", "-m", "ipykernel_launcher", "-f", "/r/kernel-3f2a6c1e-9b1d.json"]
+    assert connection_file(argv) == "/r/kernel-3f2a6c1e-9b1d.json"
+    assert connection_file(["python", "--f=/r/kernel-3f2a6c1e-9b1d.json"]).endswith(".json")
+    assert connection_file(["python", "train.py"]) is None

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from conftest import REPO
 from gpudoctor.fixes.kill_stale import plan
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory, observe
@@ -23,95 +24,30 @@ holders = pytest.fixture(holders_fixture)
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-@pytest.mark.parametrize(
-    ("lines", "parent", "kind", "remedy"),
-    [
-        (
-            ["0::/system.slice/vllm.service"],
-            "systemd",
-            "systemd-service",
-            "sudo systemctl stop vllm.service",
-        ),
-        (
-            ["1:name=systemd:/system.slice/ollama.service", "0::/"],
-            "systemd",
-            "systemd-service",
-            "sudo systemctl stop ollama.service",
-        ),
-        (
-            ["0::/user.slice/user-1000.slice/user@1000.service/app.slice/jupyter.service"],
-            "systemd",
-            "systemd-service",
-            "systemctl --user stop jupyter.service",
-        ),
-        (
-            [
-                "0::/system.slice/docker-3f9a0c1b2d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4.scope"
-            ],
-            "containerd-shim",
-            "container",
-            "docker stop 3f9a0c1b2d4e",
-        ),
-        (
-            ["12:memory:/docker/8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"],
-            "python",
-            "container",
-            "docker stop 8c1d2e3f4a5b",
-        ),
-        (
-            [
-                "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b3c4d_5e6f.slice/cri-containerd-ab12cd34ef56ab12cd34ef56.scope"
-            ],
-            "containerd-shim",
-            "container",
-            "crictl stop ab12cd34ef56",
-        ),
-        (
-            ["0::/kubepods/besteffort/pod0d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6/0123456789ab"],
-            "pause",
-            "kubernetes-pod",
-            "kubectl delete pod POD -n NAMESPACE",
-        ),
-        (
-            ["0::/system.slice/slurmstepd.scope/job_48213/step_0/user/task_0"],
-            "slurmstepd",
-            "slurm-job",
-            "scancel 48213",
-        ),
-        (
-            ["4:memory:/slurm/uid_1000/job_48213/step_0/task_0"],
-            "slurmstepd",
-            "slurm-job",
-            "scancel 48213",
-        ),
-        (["0::/"], "tini", "supervised", ""),
-        (["0::/"], "s6-supervise", "supervised", ""),
-        (["0::/"], "supervisord", "supervised", ""),
-        (["0::/"], "runsv", "supervised", ""),
-        (["0::/"], "containerd-shim-runc-v2", "container-main", "docker stop CONTAINER"),
-    ],
-)
-def test_managers_are_recognised(lines, parent, kind, remedy):
+CORPUS = REPO / "tests" / "corpus" / "staleness"
+
+
+def _cases() -> list[tuple[str, str, str, list[str]]]:
+    cases = []
+    for line in (CORPUS / "cgroups.tsv").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, parent, remedy, lines = line.split("\t")
+        cases.append((kind, parent, remedy, [part.strip() for part in lines.split(" | ")]))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "parent", "remedy", "lines"), _cases())
+def test_managers_are_recognised_from_cgroup_lines_and_parents(kind, parent, remedy, lines):
     cgroups = [line.split(":", 2)[2] for line in lines]
     found = manager_of(cgroups, parent)
+    if kind == "none":
+        assert found is None  # the user's own session, terminal or shell
+        return
     assert found is not None
     assert found["kind"] == kind
     assert found["remedy"] == remedy
     assert found["evidence"]
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/user.slice/user-1000.slice/session-3.scope",
-        "/user.slice/user-1000.slice/user@1000.service/app.slice/"
-        "app-org.gnome.Terminal.slice/vte-spawn-5b1f.scope",
-        "/user.slice/user-1000.slice/user@1000.service/app.slice/tmux-spawn-77.scope",
-        "/",
-    ],
-)
-def test_the_users_own_session_is_not_a_manager(path):
-    assert manager_of([path], "bash") is None
 
 
 def test_a_process_in_gpudoctors_own_container_is_judged_on_its_merits():

@@ -298,13 +298,23 @@ def judge(
             LOW,
             idle_seconds=idle,
         )
+    if gpu_known:
+        reason = f"no CPU use for {_duration(idle)} (threshold {idle_minutes:g} min), no GPU use"
+    else:
+        # WSL2, WDDM: the GPU side cannot be asked, so the host side must carry the verdict:
+        # not one thread of it ran on a CPU for the whole threshold (a run that launches GPU
+        # work needs the CPU to do so).
+        reason = (
+            f"not one of its threads ran on a CPU for {_duration(idle)} (threshold "
+            f"{idle_minutes:g} min); GPU use cannot be attributed here"
+        )
     return Judgement(
         pid,
         "finished-run",
         True,
-        f"no CPU use for {_duration(idle)} (threshold {idle_minutes:g} min) and no GPU use",
+        reason,
         (*evidence, *_memory(row)),
-        MEDIUM if gpu_known else LOW,
+        MEDIUM,
         idle_seconds=idle,
     )
 
