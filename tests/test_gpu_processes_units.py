@@ -427,7 +427,7 @@ def test_a_slow_process_table_ends_the_fix_within_its_time_bound(monkeypatch):
         run_kill_stale(
             all_users=False, grace=1, idle_minutes=30, yes=True, dry_run=False, echo=print
         )
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 4.0  # cut off by the bound, not after the 5 s look
 
 
 def test_cli_json_plan_says_what_it_would_stop_and_leave_alone(cli):
