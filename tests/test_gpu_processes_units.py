@@ -437,3 +437,36 @@ def test_cli_json_plan_says_what_it_would_stop_and_leave_alone(cli):
     assert set(doc) >= {"would_stop", "left_alone", "observe_seconds", "time_bound_seconds"}
     assert doc["observe_seconds"] == 0.2
     assert doc["time_bound_seconds"] >= 0.2
+
+
+def test_nvml_buffered_samples_say_who_used_the_gpu_without_waiting():
+    from gpudoctor.probes.gpu_sources import gpu_activity_since
+    from gpudoctor.testing.fake_nvml import FakeNvml
+
+    device = {
+        "name": "NVIDIA A100-SXM4-80GB",
+        "memory": {"total": 80 * GiB, "free": 60 * GiB, "used": 20 * GiB},
+        "processes": [
+            {"pid": 10, "used_gpu_memory": 12 * GiB},
+            {"pid": 11, "used_gpu_memory": 8 * GiB},
+        ],
+        "process_utilization": [
+            {"pid": 10, "seconds_ago": 0.8, "sm": 63, "mem": 20},
+            {"pid": 11, "seconds_ago": 3.0, "sm": 0, "mem": 0},
+        ],
+    }
+    ctx = ProbeContext(platform="linux", nvml_module=FakeNvml({"devices": [device]}))
+    view = nvml_view(ctx)
+    assert view.utilisation == "ok"
+    assert view.listed[10].util_percent == 63
+    assert view.listed[10].last_active_us is not None
+    assert view.listed[11].util_percent == 0
+    assert view.listed[11].last_active_us is None  # sampled, but never busy
+    since = int((time.time() - 2.0) * 1_000_000)
+    assert set(gpu_activity_since(ctx, since)) == {10}
+    assert gpu_activity_since(ctx, int(time.time() * 1_000_000) + 10**6) == {}
+    blind = dict(device)
+    blind.pop("process_utilization")
+    view = nvml_view(ProbeContext(platform="linux", nvml_module=FakeNvml({"devices": [blind]})))
+    assert isinstance(view.utilisation, Unavailable)
+    assert view.listed[10].util_percent is None
