@@ -97,9 +97,10 @@ def _kernel(url: str, runtime: Path, device: Path):
     wait_for(connection.exists, timeout=30)
     client = jupyter_client.BlockingKernelClient(connection_file=str(connection))
     client.load_connection_file()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    reply = client.execute_interactive(f"gpu = open({str(device)!r}, 'rb')", timeout=60)
+    # No heartbeat channel: on a loaded machine a missed beat reads as "kernel died".
+    client.start_channels(hb=False)
+    client.wait_for_ready(timeout=120)
+    reply = client.execute_interactive(f"gpu = open({str(device)!r}, 'rb')", timeout=120)
     assert reply["content"]["status"] == "ok"
     return kernel["id"], client
 
