@@ -8,6 +8,7 @@ from typing import Any
 from gpudoctor.api import (
     MiB,
     Verdict,
+    check,
     evidence,
     fmt_bytes,
     info,
@@ -18,7 +19,6 @@ from gpudoctor.api import (
 )
 from gpudoctor.checks.staleness import LOW, Judgement, judge_all, manager_label
 from gpudoctor.facts.model import Facts, Unavailable
-from gpudoctor.registry import check
 
 #: Memory a driver keeps per GPU that no process is charged for; gaps below this are noise.
 UNATTRIBUTED_MARGIN = 512 * MiB

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.cuda_drivers import index_url, judge_driver, newest_supported_index
 from gpudoctor.checks.gpu import gpus
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
 
 
 def _windows_driver(facts: Facts) -> bool:

@@ -30,6 +30,7 @@ Data shape (every key optional)::
                   "processes": [{"pid": 4242, "used_gpu_memory": null}],
                   "process_utilization": [{"pid": 4242, "seconds_ago": 1.5, "sm": 35,
                                            "mem": 10}],
+                  "p2p_status": 0,
                   "lost": false, "errors": {"nvmlDeviceGetEccMode": "NotSupported"}}]}
 """
 
@@ -196,6 +197,13 @@ class FakeNvml:
         if self.devices[index].get("lost"):
             raise nvml_error("GpuIsLost")
         return FakeHandle(index)
+
+    # -- topology --------------------------------------------------------------------------
+    def nvmlDeviceGetP2PStatus(self, handle1: Any, handle2: Any, index: int) -> int:
+        """``p2p_status`` of the first device (0: NVML_P2P_STATUS_OK; 4: not supported)."""
+        first = self._device("nvmlDeviceGetP2PStatus", handle1)
+        self._device("nvmlDeviceGetP2PStatus", handle2)
+        return int(first.get("p2p_status", 0))
 
     # -- identity --------------------------------------------------------------------------
     def nvmlDeviceGetName(self, handle: Any) -> str:
