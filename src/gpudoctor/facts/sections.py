@@ -122,6 +122,8 @@ class GpuProcessesFacts(TypedDict, total=False):
     unreadable: int
     devices: List[Object]
     processes: List[Object]
+    #: How far back NVML's per-process utilisation samples were read.
+    gpu_samples_window_s: float
 
 
 class TorchFacts(TypedDict, total=False):
