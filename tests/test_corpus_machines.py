@@ -20,13 +20,7 @@ from gpudoctor.runner import run_checks
 CORPUS = Path(__file__).parent / "corpus" / "machines"
 MACHINES = sorted(CORPUS.glob("*.json"))
 #: Findings of checks owned elsewhere that are known to be wrong on a snapshot, with why.
-KNOWN_WRONG: dict[str, dict[str, str]] = {
-    "a100-80gb-idle-driver-reserve.json": {
-        "GD403 info": "GD403 (checks/processes.py) sums gpu_processes.devices used_bytes from "
-        "NVML memory info v1, which counts the driver's reserve as used; gpu.devices now "
-        "carries memory_reserved_bytes from v2 for it to subtract",
-    },
-}
+KNOWN_WRONG: dict[str, dict[str, str]] = {}
 
 
 def _label(finding) -> str:

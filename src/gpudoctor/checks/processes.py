@@ -187,12 +187,39 @@ def _stale_verdict(row: Mapping[str, Any], judged: Judgement) -> Verdict:
     )
 
 
+def _driver_reserve(facts: Facts) -> dict[int, int]:
+    """Per GPU index, the memory the driver keeps for itself (NVML v2), where it is known.
+
+    NVML's v1 memory info (what the process inventory reads) counts it as used, so an idle
+    80 GB GPU shows 0.5-1 GiB "used" with no process at all.
+    """
+    devices = facts.get("gpu.devices")
+    if not isinstance(devices, (list, tuple)):
+        return {}
+    return {
+        d["index"]: d["memory_reserved_bytes"]
+        for d in devices
+        if isinstance(d.get("index"), int) and isinstance(d.get("memory_reserved_bytes"), int)
+    }
+
+
+def _margin(device: Mapping[str, Any], reserve_known: bool) -> int:
+    """Unattributed memory below this is noise (driver, context bookkeeping), per GPU.
+
+    Where the driver's reserve is unknown it grows with the GPU: about 1.5% of its memory.
+    """
+    total = device.get("total_bytes")
+    if reserve_known or not isinstance(total, int):
+        return UNATTRIBUTED_MARGIN
+    return max(UNATTRIBUTED_MARGIN, int(total * 0.015))
+
+
 @check(
     "GD403",
     "unattributed-gpu-memory",
     summary="GPU memory in use that no visible process accounts for",
     requires=("gpu_processes.processes", "gpu_processes.devices"),
-    uses=("gpu_processes.platform_kind",),
+    uses=("gpu_processes.platform_kind", "gpu.devices"),
     tags=("gpu", "processes"),
 )
 def unattributed_gpu_memory(facts: Facts) -> Verdict:
@@ -200,7 +227,8 @@ def unattributed_gpu_memory(facts: Facts) -> Verdict:
     rows = facts.get("gpu_processes.processes") or ()
     devices = [d for d in facts["gpu_processes"]["devices"] if isinstance(d.get("used_bytes"), int)]
     hidden = [r for r in rows if not r.get("visible")]
-    used = sum(d["used_bytes"] for d in devices)
+    reserved = _driver_reserve(facts)
+    used = sum(max(0, d["used_bytes"] - reserved.get(d.get("index"), 0)) for d in devices)
     known = sum(r["gpu_memory_bytes"] for r in rows if isinstance(r.get("gpu_memory_bytes"), int))
     some_unknown = any(
         r.get("gpu_indices") and not isinstance(r.get("gpu_memory_bytes"), int) for r in rows
@@ -225,7 +253,15 @@ def unattributed_gpu_memory(facts: Facts) -> Verdict:
             f"{len(hidden)} process(es) the driver lists are not visible here "
             "(another container or PID namespace, another WSL distro, or Windows)"
         )
-    if gap > UNATTRIBUTED_MARGIN * max(1, len(devices)):
+    if reserved:
+        ev.append(
+            evidence(
+                "kept by the driver itself",
+                fmt_bytes(sum(reserved.values())),
+                "nvmlDeviceGetMemoryInfo_v2 reserved (not counted)",
+            )
+        )
+    if gap > sum(_margin(d, d.get("index") in reserved) for d in devices):
         where = {
             "wsl2": "Windows applications or other WSL distros",
             "windows": "processes NVML does not list",
