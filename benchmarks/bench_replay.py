@@ -139,7 +139,9 @@ def main() -> int:
         for label in (f"replay {rows}", f"replay {rows} json"):
             ratio = paired_ratio(results[label], env)
             cpu = paired_ratio(results[label], env, "cpus")
-            print(f"{label} / collect_env: wall {spread(ratio)}, cpu {spread(cpu)} (goal <= {goal})")
+            print(
+                f"{label} / collect_env: wall {spread(ratio)}, cpu {spread(cpu)} (goal <= {goal})"
+            )
             if sorted(ratio)[len(ratio) // 2] > goal:
                 failures.append(f"{label} is above {goal}x collect_env")
     for failure in failures:
