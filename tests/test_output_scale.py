@@ -50,7 +50,7 @@ def test_long_lists_are_one_item_per_line_and_round_trip() -> None:
 
 
 def test_nan_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="JSON compliant"):
         dumps_indented({"x": math.nan})
 
 

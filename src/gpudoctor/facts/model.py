@@ -84,7 +84,7 @@ def freeze(value: Any) -> Any:
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return tuple([freeze(v) for v in value])
-    if isinstance(value, _MARKERS) or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, (*_MARKERS, bool, int, float, str)):
         return value
     raise TypeError(f"fact values must be JSON data, got {type(value).__name__}")
 
