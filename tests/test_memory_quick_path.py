@@ -9,6 +9,7 @@ import pytest
 
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.memory import (
+    METHOD_NO_SWAP,
     METHOD_SAMPLE,
     METHOD_SINCE_BOOT,
     SWAP_SAMPLE_SECONDS,
@@ -52,8 +53,28 @@ def test_recorded_tree_reports_counters_since_boot(tmp_path: Path) -> None:
     assert swap["pages_in_per_s"] is None  # not sampled: no rate "now" is claimed
     assert swap["pages_in_per_s_since_boot"] == pytest.approx(0.1)
     assert swap["pages_out_per_s_since_boot"] == pytest.approx(0.2)
-    assert "-v" in swap["note"]
+    assert "-v" in swap["reason"]
     assert facts["pressure"]["some_avg10"] == 1.5
+
+
+def test_no_swap_device_means_no_traffic_without_a_sample(tmp_path: Path) -> None:
+    _recorded_tree(tmp_path)
+    meminfo = tmp_path / "proc" / "meminfo"
+    meminfo.write_text(
+        meminfo.read_text()
+        .replace("SwapTotal:       4096000", "SwapTotal:             0")
+        .replace("SwapFree:        2048000", "SwapFree:              0")
+    )
+    swap = probe_memory(ProbeContext(root=tmp_path, platform="linux"))["swap_activity"]
+    assert swap["method"] == METHOD_NO_SWAP
+    assert swap["pages_in_per_s"] == swap["pages_out_per_s"] == 0.0
+
+
+def _live_has_swap() -> bool:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("SwapTotal:"):
+            return int(line.split()[1]) > 0
+    return False
 
 
 def test_live_quick_path_does_not_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,14 +85,17 @@ def test_live_quick_path_does_not_sleep(monkeypatch: pytest.MonkeyPatch) -> None
         raise AssertionError(f"the quick path slept {seconds} s")
 
     monkeypatch.setattr(time, "sleep", no_sleep)
-    facts = probe_memory(ProbeContext(platform="linux"))
-    assert facts["swap_activity"]["method"] == METHOD_SINCE_BOOT
-    assert facts["swap_activity"]["pages_in_total"] >= 0
+    swap = probe_memory(ProbeContext(platform="linux"))["swap_activity"]
+    if _live_has_swap():
+        assert swap["method"] == METHOD_SINCE_BOOT
+        assert swap["pages_in_total"] >= 0
+    else:
+        assert swap["method"] == METHOD_NO_SWAP
 
 
 def test_verbose_or_deep_samples_and_says_so() -> None:
-    if not Path("/proc/vmstat").exists():
-        pytest.skip("no /proc/vmstat here")
+    if not Path("/proc/vmstat").exists() or not _live_has_swap():
+        pytest.skip("no /proc/vmstat or no swap device here: nothing to sample")
     for ctx in (
         ProbeContext(platform="linux", options={"swap_sample": True}),
         ProbeContext(platform="linux", deep=True),

@@ -21,6 +21,7 @@ SWAP_SAMPLE_SECONDS = 0.1
 #: ``swap_activity.method`` values.
 METHOD_SAMPLE = "sample"
 METHOD_SINCE_BOOT = "since-boot"
+METHOD_NO_SWAP = "no-swap"
 SINCE_BOOT_NOTE = "not sampled (run with -v or --deep to sample swap traffic)"
 
 
@@ -85,10 +86,20 @@ def _cgroup_memory(ctx: ProbeContext) -> dict[str, Any]:
 def _linux(ctx: ProbeContext) -> dict[str, Any]:
     info = parse_meminfo(ctx.read_text("/proc/meminfo"))
     swap_sample: dict[str, Any] = {"seconds": None, "pages_in_per_s": None, "pages_out_per_s": None}
-    try:
-        swap_sample = _linux_swap(ctx)
-    except (OSError, KeyError):
-        pass
+    if info.get("SwapTotal") == 0:
+        # Without a swap device there is no swap traffic: known without a sample.
+        swap_sample = {
+            "method": METHOD_NO_SWAP,
+            "reason": None,
+            "seconds": None,
+            "pages_in_per_s": 0.0,
+            "pages_out_per_s": 0.0,
+        }
+    else:
+        try:
+            swap_sample = _linux_swap(ctx)
+        except (OSError, KeyError):
+            pass
     try:
         pressure: dict[str, Any] | None = parse_pressure(ctx.read_text("/proc/pressure/memory"))
     except OSError:
@@ -122,7 +133,7 @@ def _linux_swap(ctx: ProbeContext) -> dict[str, Any]:
     total_in, total_out = after["pswpin"], after["pswpout"]
     return {
         "method": METHOD_SAMPLE if elapsed else METHOD_SINCE_BOOT,
-        "note": None if elapsed else SINCE_BOOT_NOTE,
+        "reason": None if elapsed else SINCE_BOOT_NOTE,
         "seconds": round(elapsed, 3) if elapsed else None,
         "pages_in_per_s": round((total_in - before["pswpin"]) / elapsed, 1) if elapsed else None,
         "pages_out_per_s": round((total_out - before["pswpout"]) / elapsed, 1) if elapsed else None,
@@ -160,7 +171,7 @@ def _psutil(ctx: ProbeContext) -> dict[str, Any]:
         "shmem_bytes": None,
         "swap_activity": {
             "method": METHOD_SAMPLE if elapsed else METHOD_SINCE_BOOT,
-            "note": None if elapsed else SINCE_BOOT_NOTE,
+            "reason": None if elapsed else SINCE_BOOT_NOTE,
             "seconds": round(elapsed, 3) if elapsed else None,
             "pages_in_per_s": round((after.sin - before.sin) / page / elapsed, 1)
             if known
