@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from gpudoctor.probes.bench.loader import (
+    PREFETCH_RETRY_STUTTER,
     PROTOCOL_PREFIX,
-    STUTTER_LIMIT,
     aggregate,
     climb_should_stop,
     confirm_candidates,
@@ -447,7 +447,9 @@ def smart_sweep(bench: Bench) -> None:
     if best is None or not best["num_workers"]:
         return
     workers = best["num_workers"]
-    if (best.get("stutter") or 0) > STUTTER_LIMIT and 4 in bench.config["prefetch_factors"]:
+    if (best.get("stutter") or 0) > PREFETCH_RETRY_STUTTER and 4 in bench.config[
+        "prefetch_factors"
+    ]:
         bench.run(_setting(workers, prefetch=4), 0.8, adaptive=True)
     if bench.cuda:
         bench.run(_setting(workers, pin=True), 0.85, adaptive=True)
