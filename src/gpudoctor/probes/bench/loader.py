@@ -329,7 +329,7 @@ def _child_env() -> dict[str, str]:
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child and every worker it started (they share its process group)."""
-    if os.name == "posix":
+    if sys.platform != "win32":
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
