@@ -27,6 +27,11 @@ POLL_S = 0.05
 START_TIME_TOLERANCE_S = 0.05
 
 
+def _process_json(pid: int, user: str | None, cmdline: str, kind: str) -> dict[str, Any]:
+    """Which process, in the fix's JSON: the same keys for the stopped and the skipped."""
+    return {"pid": pid, "user": user, "cmdline": cmdline, "class": kind}
+
+
 @dataclass(frozen=True)
 class Target:
     """A process the plan will stop, with the identity that must still match at signal time."""
@@ -48,10 +53,7 @@ class Target:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "pid": self.pid,
-            "user": self.user,
-            "cmdline": self.cmdline,
-            "class": self.kind,
+            **_process_json(self.pid, self.user, self.cmdline, self.kind),
             "confidence": self.confidence,
             "reason": self.reason,
             "evidence": list(self.reasons),
@@ -73,10 +75,7 @@ class Skipped:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "pid": self.pid,
-            "user": self.user,
-            "cmdline": self.cmdline,
-            "class": self.kind,
+            **_process_json(self.pid, self.user, self.cmdline, self.kind),
             "reason": self.why,
             "evidence": list(self.evidence),
             "remedy": self.remedy,
