@@ -10,6 +10,7 @@ import click
 
 from gpudoctor.commands.options import (
     command_line,
+    config_option,
     format_option,
     no_redact_option,
     output_option,
@@ -148,14 +149,7 @@ def _render(
     metavar="FILE",
     help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib).",
 )
-@click.option(
-    "--config",
-    "configs",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Training config that states checkpoint/eval intervals.",
-)
+@config_option("Training config that states checkpoint/eval intervals.")
 @click.option(
     "--budget",
     type=click.FloatRange(min=1, max=3600),

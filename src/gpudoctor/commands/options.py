@@ -65,6 +65,18 @@ def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     return click.option("--no-redact", is_flag=True, help=help)
 
 
+def config_option(help: str) -> Callable[[F], F]:
+    """``--config FILE`` (repeatable): a training config to read, never to run."""
+    return click.option(
+        "--config",
+        "configs",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help=help,
+    )
+
+
 def verbose_option(help: str = "Also show passing and skipped checks.") -> Callable[[F], F]:
     """``-v/--verbose``."""
     return click.option("-v", "--verbose", is_flag=True, help=help)
