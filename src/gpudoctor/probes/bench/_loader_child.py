@@ -234,6 +234,16 @@ def _next(iterator: Any) -> Any:
         raise
 
 
+def _record_failure(result: dict[str, Any], exc: Exception) -> bool:
+    """Write a failed setting's status and error into ``result``; True when it hung, and
+    the caller returns at once without tearing the loader down."""
+    if isinstance(exc, Hang):
+        result.update(status="hang", error=str(exc))
+        return True
+    result.update(status="error", error=_one_line(exc))
+    return False
+
+
 class Bench:
     def __init__(self, config: dict[str, Any], dataset: Dataset[Any], emit: Emit) -> None:
         self.config = config
@@ -288,11 +298,9 @@ class Bench:
                 if steady:
                     result.update(self._steady(iterator, loader, seconds, adaptive))
                 del iterator
-            except Hang as exc:
-                result.update(status="hang", error=str(exc))
-                return result
             except Exception as exc:  # noqa: BLE001 - a setting that fails is a finding
-                result.update(status="error", error=_one_line(exc))
+                if _record_failure(result, exc):
+                    return result
             finally:
                 if result["status"] != "hang":
                     del loader
@@ -329,11 +337,9 @@ class Bench:
             result["epoch_batches"] = batches
             result["restart_at"] = "epoch boundary"
             del iterator
-        except Hang as exc:
-            result.update(status="hang", error=str(exc))
-            return result
         except Exception as exc:  # noqa: BLE001 - a setting that fails is a finding
-            result.update(status="error", error=_one_line(exc))
+            if _record_failure(result, exc):
+                return result
         del loader
         return result
 
