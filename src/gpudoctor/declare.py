@@ -1,7 +1,8 @@
 """How a check is declared: :func:`check` and the :class:`CheckSpec` it attaches.
 
-This is the lowest layer of the framework, so check modules (built-in or plugin) can
-declare themselves without importing the registry that loads them.
+This is the lowest layer of the framework (it needs only the findings model), so check
+modules (built-in or plugin) can declare themselves without importing the registry that
+loads them.
 """
 
 from __future__ import annotations
