@@ -69,8 +69,11 @@ def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
 def _emit(
     result: dict[str, Any], fmt: str, text: Callable[[], list[str]], markdown: Callable[[], str]
 ) -> None:
+    from gpudoctor.privacy import redact_data
+
+    result.update(redact_data(result))  # at the edge: identities, secrets, control characters
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(markdown(), nl=False)
     else:
@@ -286,8 +289,11 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
     with _progress("GPU self-test") as progress:
         progress("running", 0.1)
         result = run_gpu_bench(timeout=timeout, device=device)
+    from gpudoctor.privacy import redact_data
+
+    result = redact_data(result)
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         click.echo("\n".join(gpu_lines(result)))
     sys.exit(1 if result.get("status") in ("fail", "warn") else 0)

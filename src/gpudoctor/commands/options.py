@@ -72,5 +72,8 @@ def command_line() -> str:
 
 def fail_usage(message: str) -> None:
     """Print a one-line error and leave with exit code 2."""
-    click.echo(f"gpudoctor: error: {message}", err=True)
+    from gpudoctor.privacy import strip_control
+
+    line = " ".join(strip_control(message).splitlines())
+    click.echo(f"gpudoctor: error: {line}", err=True)
     sys.exit(EXIT_USAGE)
