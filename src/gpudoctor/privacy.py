@@ -46,6 +46,8 @@ from typing import Any
 REDACTED = "<redacted: looks like a secret>"
 #: Longest command line an output shows (after redaction).
 CMDLINE_MAX = 160
+#: Longest evidence value an output shows (after redaction).
+EVIDENCE_MAX = 600
 #: Longest string any output shows (after redaction); the rest is cut with a note.
 STRING_MAX = 64 * 1024
 
@@ -96,7 +98,9 @@ _MIN_WORD_LENGTH = 3
 # -- control characters -----------------------------------------------------------------
 
 # C0 except TAB and LF, DEL, C1, and the bidi overrides/isolates ("Trojan source").
-_ANSI = re.compile("\x1b(?:\\[[0-?]{0,64}[ -/]{0,16}[@-~]|\\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\\\)?|[@-Z\\\\-_])")
+_ANSI = re.compile(
+    "\x1b(?:\\[[0-?]{0,64}[ -/]{0,16}[@-~]|\\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\\\)?|[@-Z\\\\-_])"
+)
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -213,7 +217,11 @@ def _named_values(text: str, host_value: Any) -> list[_Edit]:
         name = match.group(1).rstrip(".-")
         name_end = match.start() + len(name)
         dashes = 0
-        while dashes < 2 and match.start() - dashes - 1 >= 0 and text[match.start() - dashes - 1] == "-":
+        while (
+            dashes < 2
+            and match.start() - dashes - 1 >= 0
+            and text[match.start() - dashes - 1] == "-"
+        ):
             dashes += 1
         is_secret = secret_name(name) or (dashes == 1 and name in _SECRET_SHORT_FLAGS)
         is_host = not is_secret and host_value is not None and _host_name(name)
@@ -288,12 +296,18 @@ _TOKEN_SHAPES = re.compile(
 )
 _BEARER = re.compile(r"(?i)(?<![A-Za-z0-9])(bearer|basic|token)(\s+)([A-Za-z0-9._~+/=\-]{8,})")
 # scheme://user-info@ : everything between :// and @ with no / or whitespace in it.
-_URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)([^/\s@<>\"']{1,512})@")
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)([^/\s@<>\"']{1,512})@"
+)
 # A URL cut before its @ (the tail of a truncated text): scheme://user:secret<end>.
 _URL_CUT = re.compile(r"(?i)([a-z][a-z0-9+.\-]{0,30}://)[^/\s@<>\"']{0,512}:[^/\s@<>\"']{0,512}…\Z")
-_OPAQUE_CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_\-.])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-.])")
+_OPAQUE_CANDIDATE = re.compile(
+    r"(?<![A-Za-z0-9+/_\-.])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-.])"
+)
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_HASH_CONTEXT = re.compile(r"(?i)(git|commit|sha\d*|hash|rev|revision|digest|checksum|build)[\s:=@+\-]*\Z")
+_HASH_CONTEXT = re.compile(
+    r"(?i)(git|commit|sha\d*|hash|rev|revision|digest|checksum|build)[\s:=@+\-]*\Z"
+)
 _HASH_KEY = re.compile(r"(?i)git|commit|sha|hash|digest|revision|checksum")
 
 
@@ -320,7 +334,9 @@ _SHORT_GPU_UUID = re.compile(r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8})(?![0-9
 _BARE_UUID = re.compile(
     r"(?<![0-9a-fA-F\-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F\-])"
 )
-_MAC = re.compile(r"(?<![\w\-])[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])")
+_MAC = re.compile(
+    r"(?<![\w\-])[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])"
+)
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}(?![A-Za-z0-9\-])"
 )
@@ -346,11 +362,17 @@ _VERSION_CONTEXT = re.compile(
     r"(?i)(version|ver|v|release|build|cudnn|cublas|cufft|curand|cusolver|cusparse|nccl|cuda|"
     r"driver|torch|libcudnn|trt|tensorrt|nvrtc|nvjitlink|pypi|conda|pip)[\s:=]{0,4}\Z"
 )
-_NETWORK_KEY = re.compile(r"(?i)addr|ip|host|server|dns|gateway|nameserver|route|inet|peer|proxy|url")
+_NETWORK_KEY = re.compile(
+    r"(?i)addr|ip|host|server|dns|gateway|nameserver|route|inet|peer|proxy|url"
+)
 _VERSION_KEY = re.compile(r"(?i)version|packages|cpu_info|lscpu|requirements|libraries")
 _VERSION_VALUE = re.compile(r"\d{1,4}(?:\.\d{1,6}){1,5}")
-_PRIVATE_NETS = re.compile(r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)")
-_WINDOWS_PROFILE = re.compile(r"(?i)(?<![A-Za-z])([A-Z]:[\\/]{1,2}Users[\\/]{1,2})([^\\/\s\"'<>:;|]{1,128})")
+_PRIVATE_NETS = re.compile(
+    r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)"
+)
+_WINDOWS_PROFILE = re.compile(
+    r"(?i)(?<![A-Za-z])([A-Z]:[\\/]{1,2}Users[\\/]{1,2})([^\\/\s\"'<>:;|]{1,128})"
+)
 _WSL_PROFILE = re.compile(r"(?i)(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]{1,128})")
 _UNIX_HOME = re.compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]{1,128})")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
@@ -506,7 +528,9 @@ class Redactor:
         value = self._paths(value)
         value = self._names(value)
         value = _EMAIL.sub(lambda m: self._placeholder("email", m.group(0), "<email-{n}>"), value)
-        value = _CLOUD_HOST.sub(lambda m: self._placeholder("host", m.group(0), "<host-{n}>"), value)
+        value = _CLOUD_HOST.sub(
+            lambda m: self._placeholder("host", m.group(0), "<host-{n}>"), value
+        )
         value = _SERIAL_TEXT.sub(
             lambda m: m.group(1) + self._placeholder("serial", m.group(2), "<serial-{n}>"), value
         )
@@ -605,6 +629,8 @@ class Redactor:
             return REDACTED
         if lowered in _CMDLINE_KEYS:
             return shorten(self.text(data).replace("\n", "\\n"), CMDLINE_MAX)
+        if lowered == "value" and len(data) > EVIDENCE_MAX:
+            return shorten(self._keyed_string(data, "evidence"), EVIDENCE_MAX)
         if not self.identities:
             return self.text(data, hash_key=bool(_HASH_KEY.search(key)))
         if lowered in _IDENTITY_KEYS and data and not data.startswith("<"):
@@ -634,9 +660,7 @@ def _looks_random(value: str) -> bool:
     return digits >= 3 and letters >= 8 and max(map(len, re.split(r"[_\-.]", stripped))) >= 20
 
 
-def redact_data(
-    data: Any, *, identity: Identity | None = None, enabled: bool = True
-) -> Any:
+def redact_data(data: Any, *, identity: Identity | None = None, enabled: bool = True) -> Any:
     """A redacted copy of a JSON-like document (one set of placeholders for all of it)."""
     redactor = Redactor(identity or current_identity(), identities=enabled)
     return redactor.value(data)

@@ -139,9 +139,12 @@ def write_snapshot(
     facts = gather_live(
         options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
     )
-    text = json.dumps(
-        snapshot_document(facts, command=command, redact=redact), indent=2, allow_nan=False
-    ) + "\n"
+    text = (
+        json.dumps(
+            snapshot_document(facts, command=command, redact=redact), indent=2, allow_nan=False
+        )
+        + "\n"
+    )
     if output:
         atomic_write_text(output, text)
         print(

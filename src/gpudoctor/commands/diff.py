@@ -232,6 +232,8 @@ def redact_sides(before: Side, after: Side) -> tuple[Side, Side]:
             (redactor.text(k[0]), redactor.text(k[1])): redactor.value(f)
             for k, f in side.findings.items()
         }
-        return Side(path=redactor.text(side.path), facts=redactor.value(side.facts), findings=findings)
+        return Side(
+            path=redactor.text(side.path), facts=redactor.value(side.facts), findings=findings
+        )
 
     return one(before), one(after)

@@ -78,17 +78,24 @@ def run_kill_stale(
     return 1 if bad else 0
 
 
+def _shown(cmdline: str) -> str:
+    """Another user's arguments, safe for this terminal: no secrets, no escape sequences."""
+    from gpudoctor.privacy import CMDLINE_MAX, Redactor, shorten
+
+    return shorten(Redactor(identities=False).text(cmdline).replace("\n", "\\n"), CMDLINE_MAX)
+
+
 def _show_plan(kill_plan: KillPlan, say: Callable[[str], None]) -> None:
     if kill_plan.targets:
         say(f"Will stop {len(kill_plan.targets)} process(es):")
     for t in kill_plan.targets:
         memory = f", {t.gpu_memory_bytes / 1024**2:.0f} MiB GPU" if t.gpu_memory_bytes else ""
-        say(f"  pid {t.pid} ({t.user or '?'}{memory}) {t.cmdline}")
+        say(f"  pid {t.pid} ({t.user or '?'}{memory}) {_shown(t.cmdline)}")
         say(f"      {t.kind}, {t.confidence} confidence: {'; '.join(t.reasons)}")
     if kill_plan.skipped:
         say("Leaving alone:")
     for s in kill_plan.skipped:
-        say(f"  pid {s.pid} {s.cmdline}")
+        say(f"  pid {s.pid} {_shown(s.cmdline)}")
         say(f"      {s.why}")
 
 

@@ -118,7 +118,9 @@ def _bounded_float(text: str) -> float:
 
 def _clean_string(text: str, where: str) -> str:
     if len(text) > MAX_STRING:
-        raise SnapshotError(f"{where}: a string of {len(text):,} characters (at most {MAX_STRING:,})")
+        raise SnapshotError(
+            f"{where}: a string of {len(text):,} characters (at most {MAX_STRING:,})"
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -169,7 +171,9 @@ def parse_replay_bytes(raw: bytes, where: str) -> Any:
         )
     except json.JSONDecodeError as exc:
         stripped = text.rstrip()
-        truncated = exc.msg.startswith(("Unterminated", "Expecting")) and exc.pos >= len(stripped) - 64
+        truncated = (
+            exc.msg.startswith(("Unterminated", "Expecting")) and exc.pos >= len(stripped) - 64
+        )
         hint = " (the file looks truncated)" if truncated else ""
         raise SnapshotError(
             f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"

@@ -84,6 +84,7 @@ ALLOWED_ENV = frozenset(
     }
 )
 
+
 def allowed_environment(env: dict[str, str] | Any) -> dict[str, str]:
     """The allow-listed variables that are set, exactly as the process sees them.
 

@@ -88,8 +88,7 @@ def render_text(
         python = host.get("python")
         version = python.get("version") if isinstance(python, Mapping) else None
         header += (
-            f" - {host.get('kind')}, {host.get('distro') or host.get('system')}, "
-            f"Python {version}"
+            f" - {host.get('kind')}, {host.get('distro') or host.get('system')}, Python {version}"
         )
     if report.replayed_from:
         header += f" (replayed from {report.replayed_from})"
