@@ -25,6 +25,7 @@ from gpudoctor.fixes.wslconfig_edit import (
     disable_skipped,
     fix_and_set,
     render_value,  # noqa: F401 - re-exported for the command
+    repair_syntax,
     run_pass,
     text_for_diff,
 )
@@ -177,7 +178,8 @@ def plan(
     changes: list[str] = []
     if current.encoding not in ("utf-8", "empty") and original:
         changes.append(f"re-encode from {current.encoding} to UTF-8 without BOM")
-    data = run_pass(as_utf8(original), lambda doc: fix_and_set(doc, wanted, changes))
+    data = run_pass(as_utf8(original), lambda doc: repair_syntax(doc, changes))
+    data = run_pass(data, lambda doc: fix_and_set(doc, wanted, changes))
     data = run_pass(data, lambda doc: disable_skipped(doc, changes))
     if data == original:
         changes = []

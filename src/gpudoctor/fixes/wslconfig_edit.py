@@ -195,6 +195,21 @@ def _already_set(doc: Doc, head: str, canon: str) -> bool:
     return False
 
 
+def repair_syntax(doc: Doc, changes: list[str]) -> None:
+    """``;`` comments become ``#``; a malformed header of a known section is rewritten."""
+    for token in doc.tokens:
+        raw = token.text.lstrip(" \t")
+        idx = token.number - 1
+        if token.kind == "invalid" and raw.startswith(";"):
+            doc.replaced[idx] = b"#" + doc.lines[idx].lstrip(b" \t")[1:]
+            changes.append(f"line {token.number}: ';' is not a comment in .wslconfig; now '#'")
+        elif token.kind == "invalid" and raw.startswith("["):
+            fixed = _header_repair(raw)
+            if fixed:
+                doc.replace(token, fixed)
+                changes.append(f"line {token.number}: malformed header {raw.strip()!r} -> {fixed}")
+
+
 def fix_and_set(doc: Doc, wanted: dict[str, int], changes: list[str]) -> None:
     """Set the wanted values; repair typos, misplaced keys, ';' comments, broken headers."""
     done: set[str] = set()
@@ -202,17 +217,6 @@ def fix_and_set(doc: Doc, wanted: dict[str, int], changes: list[str]) -> None:
     set_here: set[str] = set()
     for token in doc.tokens:
         raw = token.text.lstrip(" \t")
-        idx = token.number - 1
-        if token.kind == "invalid" and raw.startswith(";"):
-            doc.replaced[idx] = b"#" + doc.lines[idx].lstrip(b" \t")[1:]
-            changes.append(f"line {token.number}: ';' is not a comment in .wslconfig; now '#'")
-            continue
-        if token.kind == "invalid" and raw.startswith("["):
-            fixed = _header_repair(raw)
-            if fixed:
-                doc.replace(token, fixed)
-                changes.append(f"line {token.number}: malformed header {raw.strip()!r} -> {fixed}")
-            continue
         if token.kind != "key":
             continue
         key = token.name.lower()
@@ -305,4 +309,5 @@ def disable_skipped(doc: Doc, changes: list[str]) -> None:
         if token is None or (_is_header(token) and active.get(number, False)):
             continue  # commenting a header out would move the keys below it
         doc.comment_out(token)
-        changes.append(f"line {number}: WSL skips this line with a warning; commented out")
+        shown = token.text.strip()[:60]
+        changes.append(f"{shown!r}: WSL skips this line with a warning; commented out")
