@@ -150,7 +150,12 @@ def plan(
     """
     sniff(original, path)
     current = parse_wslconfig(original)
-    intended = _intended_values(text_for_diff(original))
+    changes: list[str] = []
+    if current.encoding not in ("utf-8", "empty") and original:
+        changes.append(f"re-encode from {current.encoding} to UTF-8 without BOM")
+    repaired = run_pass(as_utf8(original), lambda doc: repair_syntax(doc, changes))
+    # What the author meant, read after "[wsl2" became "[wsl2]": swap=0 under it counts.
+    intended = _intended_values(repaired.decode("utf-8", errors="replace"))
     if memory is None:
         if intended.get("memory") and _acceptable_memory(intended["memory"], host_ram):
             memory = intended["memory"]
@@ -175,11 +180,7 @@ def plan(
     wanted: dict[str, int] = {"memory": memory, "swap": swap}
     if processors is not None:
         wanted["processors"] = processors
-    changes: list[str] = []
-    if current.encoding not in ("utf-8", "empty") and original:
-        changes.append(f"re-encode from {current.encoding} to UTF-8 without BOM")
-    data = run_pass(as_utf8(original), lambda doc: repair_syntax(doc, changes))
-    data = run_pass(data, lambda doc: fix_and_set(doc, wanted, changes))
+    data = run_pass(repaired, lambda doc: fix_and_set(doc, wanted, changes))
     data = run_pass(data, lambda doc: disable_skipped(doc, changes))
     if data == original:
         changes = []

@@ -273,7 +273,9 @@ def fix_and_set(doc: Doc, wanted: dict[str, int], changes: list[str]) -> None:
 
 def _insert_moved(doc: Doc, moved: dict[str, list[str]]) -> None:
     ends = _section_ends(doc)
-    for head, entries in moved.items():
+    # Into existing sections first, then new sections at the very end, each after the last.
+    for head in sorted(moved, key=lambda h: h not in ends):
+        entries = moved[head]
         if head in ends:
             for entry in entries:
                 doc.insert(ends[head], entry)
