@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -119,14 +118,16 @@ def test_gpu_and_mig_uuids_reach_the_checks_raw():
 def test_control_characters_never_reach_a_terminal_or_markdown(tmp_path):
     evil = "python x.py \x1b[2J\x1b[H\x1b]0;pwned\x07 all clear \x9b31m \u202e"
     assert "\x1b" not in strip_control(evil)
-    assert "\x9b" not in strip_control(evil) and "\u202e" not in strip_control(evil)
+    assert "\x9b" not in strip_control(evil)
+    assert "\u202e" not in strip_control(evil)
     facts = make_facts(host__distro=evil)
     snap = tmp_path / "s.json"
     snap.write_text(json.dumps(snapshot_document(facts, evil)))
     for fmt in ("text", "markdown", "json"):
         done = run_cli("check", "--replay", str(snap), "-f", fmt)
         assert done.returncode in (0, 1), done.stderr
-        assert "\x1b" not in done.stdout and "\x9b" not in done.stdout
+        assert "\x1b" not in done.stdout
+        assert "\x9b" not in done.stdout
 
 
 def test_json_output_is_strict_even_with_non_finite_facts(tmp_path):
@@ -211,11 +212,13 @@ def test_outputs_are_created_with_the_umask_and_keep_an_existing_mode(tmp_path):
     kept.write_text("old")
     kept.chmod(0o640)
     atomic_write_text(kept, "new")
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    assert kept.read_text() == "new"
     link = tmp_path / "link.md"
     link.symlink_to(kept)
     atomic_write_text(link, "via link")
-    assert link.is_symlink() and kept.read_text() == "via link"
+    assert link.is_symlink()
+    assert kept.read_text() == "via link"
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
@@ -233,10 +236,12 @@ def test_error_rule_one_line_exit_2_and_debug(tmp_path):
         "-o",
         str(long_name),
     )
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     done = run_cli("bench", "disk", "--max-bytes", "nan")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("encoding", ["cp437", "ascii", "latin-1"])
@@ -273,7 +278,8 @@ ln -s /proc/self/fd/1 /dev/stdout
 before_null=$(stat -c '%F %t:%T %a' /dev/null)
 before_link=$(readlink /dev/stdout)
 {sys.executable} -m gpudoctor check --replay {fixture} -o /dev/null || test $? -eq 1
-{sys.executable} -m gpudoctor check --replay {fixture} -o /dev/stdout > /tmp/gd-out.txt || test $? -eq 1
+{sys.executable} -m gpudoctor check --replay {fixture} -o /dev/stdout > /tmp/gd-out.txt \\
+  || test $? -eq 1
 test "$(stat -c '%F %t:%T %a' /dev/null)" = "$before_null"
 test -L /dev/stdout && test "$(readlink /dev/stdout)" = "$before_link"
 grep -q "Verdict" /tmp/gd-out.txt

@@ -129,7 +129,8 @@ def planted() -> tuple[list[str], dict[str, str], list[str], list[str]]:
     argv += shapes
     forbidden += shapes
     argv.append(
-        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAPlantedKey\n-----END OPENSSH PRIVATE KEY-----"
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAPlantedKey\n"
+        "-----END OPENSSH PRIVATE KEY-----"
     )
     forbidden.append("b3BlbnNzaC1rZXktdjEAAAAPlantedKey")
     identity = [
@@ -257,7 +258,8 @@ def test_planted_secrets_reach_no_output(holder, tmp_path, monkeypatch, cli):
     rows = [r for r in facts.get("gpu_processes.processes") or [] if r.get("pid") == pid]
     assert rows, "the planted process is in the GPU holder table"
     raw = rows[0]["cmdline"]
-    assert _value(1) in raw and "AKIAZ7Y6X5W4V3U2T1S0" in raw  # the checks see it raw
+    assert _value(1) in raw  # the checks see it raw
+    assert "AKIAZ7Y6X5W4V3U2T1S0" in raw
     assert facts.get("env.variables.CUDA_VISIBLE_DEVICES") == env["CUDA_VISIBLE_DEVICES"]
     # torch's facts as a real install reports them: a git hash and the bundled cuDNN.
     sections = facts.to_json()

@@ -58,7 +58,9 @@ def test_gd503_is_quiet_after_the_fix_it_recommends(tmp_path):
     target.write_bytes(b"[wsl2]\nprocesors=4\nmemory=4GB\n[boot]\nsystemd=true\n")
     before = run_cli("check", "--wslconfig", str(target), "--select", "GD503")
     assert "[x] GD503" in before.stdout or "[!] GD503" in before.stdout
-    done = run_cli("fix", "--wslconfig", "--wslconfig-path", str(target), "--memory", "8GB", "--yes")
+    done = run_cli(
+        "fix", "--wslconfig", "--wslconfig-path", str(target), "--memory", "8GB", "--yes"
+    )
     assert done.returncode == 0, done.stderr
     after = run_cli("check", "--wslconfig", str(target), "--select", "GD503")
     assert "[ok] GD503" in after.stdout, after.stdout
@@ -72,19 +74,28 @@ def test_symlinks_edit_the_target_or_refuse(tmp_path):
     done = run_cli("fix", "--wslconfig", "--wslconfig-path", str(link), "--memory", "8GB", "--yes")
     assert done.returncode == 0, done.stderr
     assert "editing its target" in done.stdout
-    assert link.is_symlink() and b"memory=8GB" in real.read_bytes()
+    assert link.is_symlink()
+    assert b"memory=8GB" in real.read_bytes()
     dangling = tmp_path / "d.wslconfig"
     dangling.symlink_to(tmp_path / "missing")
-    done = run_cli("fix", "--wslconfig", "--wslconfig-path", str(dangling), "--memory", "8GB", "--yes")
-    assert done.returncode == 2 and "does not exist" in done.stderr
+    done = run_cli(
+        "fix", "--wslconfig", "--wslconfig-path", str(dangling), "--memory", "8GB", "--yes"
+    )
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr
     assert dangling.is_symlink()
 
 
 def test_not_a_wslconfig_is_refused(tmp_path):
-    for name, data in (("bin", bytes(range(256)) * 4), ("passwd", Path("/etc/passwd").read_bytes())):
+    for name, data in (
+        ("bin", bytes(range(256)) * 4),
+        ("passwd", Path("/etc/passwd").read_bytes()),
+    ):
         target = tmp_path / name
         target.write_bytes(data)
-        done = run_cli("fix", "--wslconfig", "--wslconfig-path", str(target), "--memory", "8GB", "--yes")
+        done = run_cli(
+            "fix", "--wslconfig", "--wslconfig-path", str(target), "--memory", "8GB", "--yes"
+        )
         assert done.returncode == 2, done.stderr
         assert target.read_bytes() == data
         assert not list(tmp_path.glob(f"{name}.gpudoctor-*"))

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from gpudoctor.commands.options import FiniteFloatRange
+
 
 @click.command("fix")
 @click.option(
@@ -54,7 +56,7 @@ import click
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0, max=600),
+    type=FiniteFloatRange(min=0, max=600),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
@@ -62,7 +64,7 @@ import click
 )
 @click.option(
     "--idle-minutes",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=30.0,
     show_default=True,
     help="[--kill-stale] A process idle this long (no CPU, no GPU use) counts as stale.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from typing import Callable, TypeVar
@@ -9,6 +10,19 @@ from typing import Callable, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses NaN and infinities (``nan`` passes every comparison)."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
+
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -51,7 +65,7 @@ def budget_option(default: float | None = None, help: str = "") -> Callable[[F],
     """``--budget SECONDS``: the total time the probes may take."""
     return click.option(
         "--budget",
-        type=click.FloatRange(min=0.1, max=600),
+        type=FiniteFloatRange(min=0.1, max=600),
         default=default,
         show_default=default is not None,
         metavar="SECONDS",
