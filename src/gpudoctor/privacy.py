@@ -111,6 +111,13 @@ def strip_control(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+def _cut(text: str, limit: int) -> str:
+    """Cut a redacted string to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… ({len(text) - limit:,} more characters left out)"
+
+
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters with an ellipsis; call it after redaction."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
@@ -517,14 +524,13 @@ class Redactor:
 
     def text(self, value: str, *, network: bool = True, hash_key: bool = False) -> str:
         """One string: control characters stripped, secrets withheld, identities replaced."""
-        cut = ""
-        if len(value) > STRING_MAX:
-            cut = f"… ({len(value) - STRING_MAX:,} more characters left out)"
-            value = value[:STRING_MAX]
+        return _cut(self._text(value, network=network, hash_key=hash_key), STRING_MAX)
+
+    def _text(self, value: str, *, network: bool, hash_key: bool) -> str:
         value = strip_control(value)
         value = self.scrub_secrets(value, hash_key=hash_key)
         if not self.identities or not value:
-            return value + cut
+            return value
         value = self._paths(value)
         value = self._names(value)
         value = _EMAIL.sub(lambda m: self._placeholder("email", m.group(0), "<email-{n}>"), value)
@@ -535,11 +541,12 @@ class Redactor:
             lambda m: m.group(1) + self._placeholder("serial", m.group(2), "<serial-{n}>"), value
         )
         value = _GPU_UUID.sub(
-            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
+            # Keyed by the first 8 hex digits: the short form NVML facts keep maps the same.
+            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2)[:8], "<uuid-{n}>"),
             value,
         )
         value = _SHORT_GPU_UUID.sub(
-            lambda m: f"{m.group(1)}-" + self._placeholder("uuid8", m.group(2), "<uuid-{n}>"),
+            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
             value,
         )
         value = _BARE_UUID.sub(lambda m: self._placeholder("uuid", m.group(0), "<uuid-{n}>"), value)
@@ -547,7 +554,7 @@ class Redactor:
         if network:
             value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
             value = _IPV6.sub(self._ip, value)
-        return value + cut
+        return value
 
     def _ipv4(self, text: str, match: re.Match[str]) -> str:
         address = match.group(1)

@@ -14,9 +14,9 @@ from gpudoctor.fixes.wslconfig import (
     apply,
     parse_user_size,
     plan,
-    render_value,
     resolve_target,
 )
+from gpudoctor.fixes.wslconfig_edit import render_value
 from gpudoctor.readers.wslconfig import parse_wslconfig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 import sys
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 
@@ -16,9 +16,9 @@ class FiniteFloatRange(click.FloatRange):
     """A FloatRange that refuses NaN and infinities (``nan`` passes every comparison)."""
 
     def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        number = super().convert(value, param, ctx)
+        number = float(super().convert(value, param, ctx))
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return float(number)

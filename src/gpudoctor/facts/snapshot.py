@@ -45,7 +45,8 @@ def snapshot_document(facts: Facts, command: str = "", *, redact: bool = True) -
         "facts": facts.to_json(),
         "probes": facts.probes_json(),
     }
-    return redact_data(document, enabled=redact)
+    redacted: dict[str, Any] = redact_data(document, enabled=redact)
+    return redacted
 
 
 def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:

@@ -24,7 +24,6 @@ from gpudoctor.fixes.wslconfig_edit import (
     as_utf8,
     disable_skipped,
     fix_and_set,
-    render_value,  # noqa: F401 - re-exported for the command
     repair_syntax,
     run_pass,
     text_for_diff,

@@ -49,7 +49,7 @@ def render_value(key: str, value: int) -> str:
 
 def same_value(key: str, raw: str, value: int) -> bool:
     parsed = parse_wslconfig(f"[wsl2]\n{key}={raw}\n".encode())
-    return parsed.value(f"wsl2.{key}") == value
+    return bool(parsed.value(f"wsl2.{key}") == value)
 
 
 def as_utf8(data: bytes) -> bytes:
@@ -307,9 +307,9 @@ def disable_skipped(doc: Doc, changes: list[str]) -> None:
             active[header] = True
     by_number = {t.number: t for t in doc.tokens}
     for number in sorted(bad):
-        token = by_number.get(number)
-        if token is None or (_is_header(token) and active.get(number, False)):
+        found = by_number.get(number)
+        if found is None or (_is_header(found) and active.get(number, False)):
             continue  # commenting a header out would move the keys below it
-        doc.comment_out(token)
-        shown = token.text.strip()[:60]
+        doc.comment_out(found)
+        shown = found.text.strip()[:60]
         changes.append(f"{shown!r}: WSL skips this line with a warning; commented out")
