@@ -24,7 +24,7 @@ import pytest
 
 from conftest import REPO
 from gpudoctor.facts.snapshot import facts_from_document, snapshot_document
-from gpudoctor.privacy import REDACTED, Identity
+from gpudoctor.privacy import REDACTED, Identity, redact_data
 from gpudoctor.probes import ProbeContext, all_probes
 from gpudoctor.probes.gather import gather
 from gpudoctor.registry import load_registry
@@ -235,7 +235,7 @@ def _outputs(report: Report) -> dict[str, str]:
     clean = redact_report(report)
     out["report-markdown"] = render_ticket_markdown(clean, redacted=True, limit=10**7)
     out["report-json"] = json.dumps(ticket_document(clean, redacted=True))
-    out["snapshot"] = json.dumps(snapshot_document(report.facts, report.command))
+    out["snapshot"] = json.dumps(redact_data(snapshot_document(report.facts, report.command)))
     return out
 
 

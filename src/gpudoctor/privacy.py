@@ -667,6 +667,11 @@ def _looks_random(value: str) -> bool:
     return digits >= 3 and letters >= 8 and max(map(len, re.split(r"[_\-.]", stripped))) >= 20
 
 
+def looks_secret(value: str) -> bool:
+    """True when redaction would withhold part of ``value`` as a secret."""
+    return REDACTED in Redactor(NO_IDENTITY, identities=False).text(value)
+
+
 def redact_data(data: Any, *, identity: Identity | None = None, enabled: bool = True) -> Any:
     """A redacted copy of a JSON-like document (one set of placeholders for all of it)."""
     redactor = Redactor(identity or current_identity(), identities=enabled)

@@ -10,11 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 # -- the driver ---------------------------------------------------------------------------
 
@@ -24,6 +23,7 @@ from gpudoctor.registry import check
     "nvidia-driver",
     summary="An NVIDIA driver is installed and NVML can query it",
     requires=("gpu",),
+    uses=("host.kind",),
     tags=("driver",),
 )
 def nvidia_driver(facts: Facts):
@@ -489,6 +489,7 @@ def gpu_memory_errors(facts: Facts):
     "gpu-xid-errors",
     summary="The NVIDIA driver logged no Xid errors since boot",
     requires=("kernel_log.xid_events",),
+    uses=("kernel_log.source", "kernel_log.uptime_seconds"),
     tags=("gpu", "driver", "hardware"),
 )
 def gpu_xid_errors(facts: Facts):
