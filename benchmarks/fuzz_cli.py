@@ -36,6 +36,8 @@ from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((REPO / "fixtures" / "machines").glob("*.json"))
+#: Read once: a strategy must not depend on files that may change during a run.
+FIXTURE_DOCS = [json.loads(path.read_text()) for path in FIXTURES]
 CASE_LIMIT_S = 30.0
 
 _scalars = (
@@ -148,7 +150,7 @@ def replay_bytes(draw: Callable[..., Any]) -> bytes:
     kind = draw(st.integers(0, 9))
     if kind == 0:
         return bytes(draw(st.binary(max_size=300)))
-    base = json.loads(FIXTURES[draw(st.integers(0, len(FIXTURES) - 1))].read_text())
+    base = FIXTURE_DOCS[draw(st.integers(0, len(FIXTURE_DOCS) - 1))]
     doc = copy.deepcopy(base)
     paths = _paths(doc)
     for _ in range(draw(st.integers(1, 4))):

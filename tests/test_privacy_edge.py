@@ -96,7 +96,7 @@ def test_versions_hashes_and_wheel_tags_survive():
 
 def test_replay_is_not_redacted_again_with_the_local_identity(tmp_path):
     """USER=nvidia (Jetson) must not turn "NVIDIA driver" into "<user> driver"."""
-    facts = make_facts(host__hostname="<host>", host__distro="NVIDIA driver host")
+    facts = make_facts(host__distro="NVIDIA driver host")
     snap = tmp_path / "s.json"
     doc = snapshot_document(facts, "gpudoctor snapshot")
     snap.write_text(json.dumps(doc))
@@ -165,7 +165,7 @@ def test_bounded_replay_json(tmp_path, content, fragment):
 
 def test_host_section_that_is_not_an_object_and_lone_surrogates(tmp_path):
     doc = snapshot_document(make_facts(), "x")
-    doc["facts"]["memory"]["note"] = "\ud800 lone"
+    doc["facts"]["host"]["distro"] = "\ud800 lone"
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
     done = run_cli("check", "--replay", str(path))

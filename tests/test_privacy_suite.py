@@ -265,7 +265,13 @@ def test_planted_secrets_reach_no_output(holder, tmp_path, monkeypatch, cli):
     sections = facts.to_json()
     sections["torch"] = {
         **(sections.get("torch") if isinstance(sections.get("torch"), dict) else {}),
-        "git_version": GIT_HASH,
+        "installs": [
+            {
+                "version": "2.5.1+cu124",
+                "git_version": GIT_HASH,
+                "wheel_tags": ["cp311-cp311-manylinux_2_17_x86_64"],
+            }
+        ],
         "bundled_libraries": {"nvidia-cudnn-cu12": "9.1.0.70"},
         "cudnn_version": "9.1.0.70",
     }
