@@ -55,7 +55,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int, what: str = "file") -
     try:
         before = os.stat(where)
     except FileNotFoundError:
-        raise BadInputError(f"{where}: no such file (expected a {what})") from None
+        raise BadInputError(f"{where}: no such file") from None
     except (OSError, ValueError) as exc:
         reason = _why(exc) if isinstance(exc, OSError) else str(exc)
         raise BadInputError(f"{where}: cannot read: {reason}") from None
