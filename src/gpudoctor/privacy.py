@@ -167,6 +167,15 @@ def secret_name(name: str) -> bool:
     return any(seg.lower() in _WEAK_SEGMENTS for seg in _SEGMENT_SPLIT.split(name) if seg)
 
 
+def _strong_name(name: str) -> bool:
+    squashed = re.sub(r"[-_.\s]", "", name).lower()
+    return any(word in squashed for word in _STRONG_WORDS)
+
+
+#: Values a weakly named setting (``key=``, ``pin=``) has in code, not secrets.
+_CODE_WORDS = frozenset({"lambda", "none", "true", "false", "null", "len", "str", "int", "self"})
+
+
 def _host_name(name: str) -> bool:
     squashed = re.sub(r"[-_.\s]", "", name).lower()
     return any(word in squashed for word in _HOST_NAME_WORDS)
@@ -257,6 +266,8 @@ def _named_values(text: str, host_value: Any) -> list[_Edit]:
                 word = text[begin:end]
         if not word or word.startswith("<") or word.startswith("$") or end <= begin:
             continue
+        if is_secret and not _strong_name(name) and (len(word) < 3 or word.lower() in _CODE_WORDS):
+            continue  # sorted(x, key=len), pin=0: code, not a secret
         if is_secret:
             edits.append(_Edit(begin, end, REDACTED))
         elif (
