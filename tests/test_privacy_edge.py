@@ -303,3 +303,13 @@ echo SURVIVED
         pytest.skip("cannot mount a private /dev here")
     assert done.returncode == 0, done.stderr
     assert "SURVIVED" in done.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_dev_full_is_written_in_place_and_fails_with_one_line():
+    fixture = str(REPO / "fixtures/machines/linux-workstation-healthy.json")
+    done = run_cli("check", "--replay", fixture, "-o", "/dev/full")
+    assert done.returncode == 2
+    assert "No space left" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
