@@ -479,6 +479,7 @@ class Redactor:
     identities: bool = True
     _numbers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _patterns: list[tuple[re.Pattern[str], str]] | None = field(default=None, repr=False)
+    _seen: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False)
 
     # -- placeholders ------------------------------------------------------------------
     def _placeholder(self, kind: str, value: str, template: str) -> str:
@@ -535,7 +536,14 @@ class Redactor:
 
     def text(self, value: str, *, network: bool = True, hash_key: bool = False) -> str:
         """One string: control characters stripped, secrets withheld, identities replaced."""
-        return _cut(self._text(value, network=network, hash_key=hash_key), STRING_MAX)
+        key = (value, network, hash_key)
+        done = self._seen.get(key)
+        if done is None:
+            # Same input, same output: placeholders are numbered on first sight.
+            done = _cut(self._text(value, network=network, hash_key=hash_key), STRING_MAX)
+            if len(value) < 4096:
+                self._seen[key] = done
+        return done
 
     def _text(self, value: str, *, network: bool, hash_key: bool) -> str:
         value = strip_control(value)
