@@ -46,17 +46,20 @@ ADVERSARIAL = [
 
 @pytest.mark.parametrize("text", ADVERSARIAL, ids=[repr(t[:8]) for t in ADVERSARIAL])
 def test_redaction_is_linear_on_adversarial_strings(text):
-    """A 200 KB hostile string is redacted in well under a second (a quadratic regex: minutes)."""
+    """8x the input costs about 8x the CPU time, never 64x (a quadratic regex: minutes).
+
+    CPU time of this process, not wall time, so a busy machine does not fail the test.
+    """
     r = Redactor(Identity(users=("alice",), homes=("/home/alice",), hosts=("gpubox",)))
     small = text[: len(text) // 8]
-    start = time.perf_counter()
+    start = time.process_time()
     r.text(small)
-    t_small = time.perf_counter() - start
-    start = time.perf_counter()
+    t_small = time.process_time() - start
+    start = time.process_time()
     r.text(text)
-    t_full = time.perf_counter() - start
-    assert t_full < 2.0
-    assert t_full < max(0.05, 20 * t_small)  # 8x the input, not 64x the time
+    t_full = time.process_time() - start
+    assert t_full < 10.0
+    assert t_full < max(0.25, 30 * t_small)
 
 
 def test_secrets_in_command_line_spellings_and_truncation():
