@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
@@ -78,13 +78,20 @@ def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     return click.option("--no-redact", is_flag=True, help=help)
 
 
+def log_option(help: str) -> Callable[[F], F]:
+    """``--log PATH`` (repeatable): a training log or crash output to read as well."""
+    return click.option(
+        "--log", "logs", multiple=True, type=click.Path(), metavar="PATH", help=help
+    )
+
+
 def command_line() -> str:
     """How the user called us, for the report header."""
     args = sys.argv[1:]
     return "gpudoctor" + ("" if not args else " " + shlex.join(args))
 
 
-def fail_usage(message: str) -> None:
+def fail_usage(message: str) -> NoReturn:
     """Print a one-line error and leave with exit code 2."""
     from gpudoctor.privacy import strip_control
 

@@ -16,14 +16,17 @@ Optional[...] instead of ``X | None`` keeps the hints evaluable on Python 3.9.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, TypedDict
+from typing import Any, Dict, List, Optional, TypedDict, TypeVar, Union
 
-from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import NotApplicable, Unavailable
 
 # typing.Dict, List and Optional keep the hints evaluable at run time on Python 3.9:
 # ruff: noqa: UP006, UP035, UP045
 
 Object = Dict[str, Any]
+T = TypeVar("T")
+#: A fact a probe may also record as could-not-read or does-not-apply.
+Fact = Union[T, Unavailable, NotApplicable]
 
 
 class HostFacts(TypedDict, total=False):
@@ -86,7 +89,7 @@ class GpuFacts(TypedDict, total=False):
     kernel_module: Optional[str]
     device_nodes: List[str]
     nvidia_smi: Optional[str]
-    nvml: str
+    nvml: Fact[str]
     driver_version: str
     cuda_driver_version: str
     devices: List[Object]
@@ -97,7 +100,7 @@ class KernelLogFacts(TypedDict, total=False):
 
     source: Optional[str]
     uptime_seconds: Optional[float]
-    xid_events: List[Object]
+    xid_events: Fact[List[Object]]
 
 
 class GpuProcessesFacts(TypedDict, total=False):
@@ -181,6 +184,17 @@ class TrainingFacts(TypedDict, total=False):
     data: Optional[Object]
 
 
+class RunLogFacts(TypedDict, total=False):
+    """``run_log``: what the training logs named with ``--log`` (or given to ``gpudoctor log``)
+    say about the run; one record per file, built by :mod:`gpudoctor.readers.logs`."""
+
+    analysed_at: float
+    files: List[Object]
+    configs: List[str]
+    config_problems: List[str]
+    seconds: float
+
+
 class SystemFacts(TypedDict, total=False):
     """``system``: collect_env's machine fields (compilers, libc, packages); for ``report``."""
 
@@ -249,6 +263,7 @@ SECTIONS: dict[str, type] = {
     "torch": TorchFacts,
     "wsl": WslFacts,
     "training": TrainingFacts,
+    "run_log": RunLogFacts,
     "system": SystemFacts,
     "collect_env": CollectEnvFacts,
     "bench_disk": BenchDiskFacts,
