@@ -35,7 +35,7 @@ class ProcessTreeSampler:
 
     def alive(self) -> bool:
         try:
-            return self.root.is_running() and self.root.status() != psutil.STATUS_ZOMBIE
+            return bool(self.root.is_running() and self.root.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 
