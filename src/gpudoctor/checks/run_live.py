@@ -388,7 +388,7 @@ def wsl_near_cap(facts: Facts) -> Verdict | None:
     ]
     if not low:
         return passed("The WSL VM kept enough memory free")
-    least = min(a for a in avail if a is not None)
+    least = min(known(avail))
     return warn(
         f"The WSL VM ran close to its memory cap ({fmt_bytes(int(least))} of "
         f"{fmt_bytes(int(total))} left)",
