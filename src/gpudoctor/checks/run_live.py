@@ -381,7 +381,7 @@ def wsl_near_cap(facts: Facts) -> Verdict | None:
     watch, series, th = _watch(facts)
     if not watch.get("wsl"):
         return passed("Not running under WSL2")
-    total = watch.get("mem_total")
+    total = float(watch.get("mem_total") or 0)
     avail = series["mem_available"]
     low = [
         i for i, a in enumerate(avail) if total and a is not None and a < th["wsl_cap_low"] * total
