@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gpudoctor.commands.report",
     "gpudoctor.commands.diff",
     "gpudoctor.commands.bench",
+    "gpudoctor.commands.watch",
 )
 
 

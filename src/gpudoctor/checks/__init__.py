@@ -2,7 +2,7 @@
 
 Id blocks: GD1xx driver and NVML, GD2xx CUDA and torch, GD3xx host memory, shared memory and
 limits, GD4xx GPU processes, GD5xx WSL and Windows, GD6xx training setup, GD7xx
-measurements, GD9xx gpudoctor itself.
+measurements, GD85x-GD86x a watched run (``gpudoctor watch``), GD9xx gpudoctor itself.
 """
 
 from __future__ import annotations
@@ -18,4 +18,5 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.torch_install",
     "gpudoctor.checks.bench",
     "gpudoctor.checks.training",
+    "gpudoctor.checks.run_live",
 )
