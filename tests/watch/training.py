@@ -1,0 +1,79 @@
+"""A tiny real training loop on the CPU, with one pathology per mode, for ``gpudoctor watch`` tests.
+
+Usage: python training.py MODE LOG [STEPS]
+Modes: healthy, input (Dataset sleeps in __getitem__), checkpoint (writes a 250 MB file every
+120 steps), hang (a DataLoader worker blocks forever), creep (keeps 2 MB per step alive),
+interrupt (trains until Ctrl+C, then exits 42), exit3 (trains briefly, exits 3).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+MODE = sys.argv[1]
+LOG = sys.argv[2]
+CHECKPOINT_EVERY = 120
+CHECKPOINT_BYTES = 250 * 1024 * 1024
+HANG_AT = 48  # samples; with batch 8 and 2 workers the loop runs a few steps first
+
+
+def read_sample_blocking(index: int) -> None:
+    """Stands in for a read that never returns (a dead network mount, a lock never released)."""
+    threading.Event().wait()
+
+
+class Samples(Dataset):  # type: ignore[type-arg]
+    def __len__(self) -> int:
+        return 1_000_000
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if MODE == "input":
+            time.sleep(0.03)  # slow decoding / remote storage
+        if MODE == "hang" and index >= HANG_AT:
+            read_sample_blocking(index)
+        g = torch.Generator().manual_seed(index)
+        return torch.randn(256, generator=g), torch.randn(256, generator=g)
+
+
+def main() -> int:
+    torch.set_num_threads(1)
+    model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 256))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(Samples(), batch_size=8, num_workers=2)
+    kept: list[torch.Tensor] = []
+    blob = b"\x01" * CHECKPOINT_BYTES if MODE == "checkpoint" else b""
+    with open(LOG, "a", encoding="utf-8") as log:
+        try:
+            for step, (x, y) in enumerate(loader):
+                for _ in range(4 if MODE != "input" else 1):
+                    loss = nn.functional.mse_loss(model(x.repeat(8, 1)), y.repeat(8, 1))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                if MODE == "creep":
+                    kept.append(torch.ones(512 * 1024))  # 2 MiB that is never released
+                if MODE == "checkpoint" and step and step % CHECKPOINT_EVERY == 0:
+                    path = LOG + ".ckpt"
+                    with open(path, "wb") as ckpt:
+                        ckpt.write(blob)
+                        ckpt.flush()
+                        os.fsync(ckpt.fileno())
+                log.write(f"step {step} loss {loss.item():.4f}\n")
+                log.flush()
+                if MODE == "exit3" and step == 20:
+                    return 3
+        except KeyboardInterrupt:
+            log.write("interrupted\n")
+            return 42
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
