@@ -105,7 +105,8 @@ def test_blocked_worker_is_a_hang_with_its_stack(runs) -> None:  # type: ignore[
     proc, log = runs("hang")
     started = time.monotonic()
     timeline, report = watch(proc, log, 30.0, hang_after=2.0)
-    assert timeline.end is not None and timeline.end.reason == "hang"
+    assert timeline.end is not None
+    assert timeline.end.reason == "hang"
     assert time.monotonic() - started < 15  # reported within the threshold, not at --duration
     result = finding(report, "GD859")
     assert result.severity is Severity.FAIL
