@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 from gpudoctor.probes.live.stacks import INSTALL_REMEDY, capture
+
+REPO = Path(__file__).resolve().parents[1]
 
 TRAINING = Path(__file__).parent / "watch" / "training.py"
 needs_torch = pytest.mark.skipif(
