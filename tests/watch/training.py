@@ -1,6 +1,6 @@
 """A tiny real training loop on the CPU, with one pathology per mode, for ``gpudoctor watch`` tests.
 
-Usage: python training.py MODE LOG [STEPS]
+Usage: python training.py MODE LOG [STEPS [WORKERS]]
 Modes: healthy, input (Dataset sleeps in __getitem__), checkpoint (writes a 250 MB file every
 120 steps), hang (a DataLoader worker blocks forever), creep (keeps 2 MB per step alive),
 interrupt (trains until Ctrl+C, then exits 42), exit3 (trains briefly, exits 3).
@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader, Dataset
 
 MODE = sys.argv[1]
 LOG = sys.argv[2]
+STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 0  # 0: until stopped
+WORKERS = int(sys.argv[4]) if len(sys.argv) > 4 else 2
 CHECKPOINT_EVERY = 120
 CHECKPOINT_BYTES = 250 * 1024 * 1024
 HANG_AT = 48  # samples; with batch 8 and 2 workers the loop runs a few steps first
@@ -46,7 +48,7 @@ def main() -> int:
     torch.set_num_threads(1)
     model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 256))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    loader = DataLoader(Samples(), batch_size=8, num_workers=2)
+    loader = DataLoader(Samples(), batch_size=8, num_workers=WORKERS)
     kept: list[torch.Tensor] = []
     blob = b"\x01" * CHECKPOINT_BYTES if MODE == "checkpoint" else b""
     with open(LOG, "a", encoding="utf-8") as log:
@@ -69,6 +71,12 @@ def main() -> int:
                 log.flush()
                 if MODE == "exit3" and step == 20:
                     return 3
+                if step == 10:
+                    started = time.perf_counter()
+                if STEPS and step == STEPS:
+                    rate = (step - 10) / (time.perf_counter() - started)
+                    log.write(f"throughput {rate:.2f} steps/s\n")
+                    return 0
         except KeyboardInterrupt:
             log.write("interrupted\n")
             return 42
