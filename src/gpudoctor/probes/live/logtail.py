@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 MAX_READ = 4 * 1024 * 1024
 
-#: A training step in common log styles: "step 120", "iter: 120", "it 120/5000",
-#: "Epoch 1 [120/500]", "global_step=120", tqdm's "120/5000 [".
-STEP_PATTERN = re.compile(
-    r"(?i)(?:\b(?:global_)?step\b[\s:=#]*\d+|\biter(?:ation)?s?\b[\s:=#]*\d+|\[\s*\d+\s*/\s*\d+\s*\]"
-    r"|\b\d+/\d+\s*\[)"
+#: Where a training step number sits in common log styles: "step 120", "global_step=120",
+#: "iter: 120", mmcv/mmengine "Epoch [3][50/2500]", timm "Train: 0 [  50/1251 (  4%)]",
+#: tqdm (HF Trainer, Lightning) "50/1000 [00:10<03:10".
+STEP_PATTERNS = (
+    re.compile(r"(?i)\b(?:global_)?step\b[\s:=#]*(\d+)"),
+    re.compile(r"(?i)\biter(?:ation)?s?\b[\s:=#]*(\d+)"),
+    re.compile(r"\[\s*(\d+)\s*/\s*\d+\s*[\](]"),
+    re.compile(r"\b(\d+)/\d+\s*\["),
 )
 EVAL_PATTERN = re.compile(r"(?i)\b(eval(uat\w*)?|validat\w*|val_loss|test(ing)? on)\b")
 
@@ -28,12 +31,36 @@ class LogDelta:
     eval_phase: bool
 
 
-def scan(text: str) -> LogDelta:
-    """Count lines, step lines and whether evaluation is mentioned in ``text`` (pure)."""
+def step_number(line: str) -> int | None:
+    """The training step a log line reports, if it reports one (pure)."""
+    for pattern in STEP_PATTERNS:
+        match = pattern.search(line)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def scan(text: str, last_step: int | None = None) -> tuple[LogDelta, int | None]:
+    """Lines, steps advanced and evaluation seen in ``text``; and the last step number.
+
+    Steps are counted from the step numbers (a log line every 50 iterations advances 50);
+    a number lower than the one before starts a new epoch or phase and counts from zero.
+    """
     lines = text.splitlines()
-    steps = sum(1 for line in lines if STEP_PATTERN.search(line))
+    steps = 0
+    for line in lines:
+        number = step_number(line)
+        if number is None:
+            continue
+        if last_step is None:
+            steps += 1
+        elif number > last_step:
+            steps += number - last_step
+        elif number < last_step:
+            steps += number
+        last_step = number
     evaluating = any(EVAL_PATTERN.search(line) for line in lines[-5:])
-    return LogDelta(lines=len(lines), steps=steps, eval_phase=evaluating)
+    return LogDelta(lines=len(lines), steps=steps, eval_phase=evaluating), last_step
 
 
 class LogFollower:
@@ -44,6 +71,7 @@ class LogFollower:
         self.offset = 0
         self.error = ""
         self._partial = ""
+        self._last_step: int | None = None
         if not from_start:
             try:
                 self.offset = os.path.getsize(path)
@@ -68,4 +96,5 @@ class LogFollower:
         complete, _, self._partial = text.rpartition("\n")
         if not complete:
             return LogDelta(0, 0, False)
-        return scan(complete)
+        delta, self._last_step = scan(complete, self._last_step)
+        return delta
