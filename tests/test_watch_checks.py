@@ -290,3 +290,24 @@ def test_short_pause_is_not_a_hang() -> None:
 def test_watcher_overhead_reported_and_warned() -> None:
     assert result(make_timeline(watcher_cpu=0.3), "GD861").severity is Severity.INFO
     assert result(make_timeline(watcher_cpu=9.0), "GD861").severity is Severity.WARN
+
+
+def test_shm_near_full() -> None:
+    def with_shm(used: int) -> Timeline:
+        base = make_timeline(5)
+        samples = [
+            Sample(
+                s.t,
+                s.procs,
+                s.gpus,
+                HostSample(32 * GiB, 20 * GiB, 0.0, 0.0, used, 64 * MiB),
+                s.log_lines,
+                s.steps,
+                s.watcher_cpu,
+            )
+            for s in base.samples
+        ]
+        return Timeline(base.header, samples)
+
+    assert result(with_shm(62 * MiB), "GD860").severity is Severity.WARN
+    assert result(with_shm(4 * MiB), "GD860").severity is Severity.PASS

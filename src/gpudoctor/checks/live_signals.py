@@ -22,6 +22,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "vram_full": 0.95,  # share of GPU memory in use
     "host_ram_low": 0.05,  # share of host RAM still available
     "wsl_cap_low": 0.10,  # share of the WSL VM's memory still available
+    "shm_full": 0.90,  # share of /dev/shm in use
     "swap_mb_s": 1.0,  # MiB/s of swap traffic that counts as swapping
     "throttle_share": 0.2,  # share of busy samples with thermal/power clock reasons
     "hang_after": 0.0,  # seconds without progress; 0 derives it from the run's rhythm

@@ -563,6 +563,43 @@ def host_ram_near_full(facts: Facts) -> Verdict | None:
     )
 
 
+@check(
+    "GD860",
+    "shm-near-full",
+    summary="/dev/shm nearly full while training: DataLoader workers fail with a bus error",
+    requires=REQUIRES,
+    tags=TAGS,
+)
+def shm_near_full(facts: Facts) -> Verdict | None:
+    watch, series, th = _watch(facts)
+    total = float(watch.get("shm_total") or 0)
+    used = series.get("shm_used") or ()
+    if not total or not known(used):
+        return info("/dev/shm could not be read on this system")
+    full = _near_full(series, used, total, th["shm_full"])
+    peak = max(known(used))
+    if not full:
+        return passed(f"/dev/shm peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}")
+    return warn(
+        f"/dev/shm nearly full: peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}",
+        evidence=[
+            evidence("window", _window(series["t"], full[0], full[-1]), SOURCE),
+            evidence("peak used", f"{peak / total:.0%}", "statvfs /dev/shm"),
+        ],
+        remedies=[
+            remedy(
+                "Give the container more shared memory:",
+                "docker run --shm-size=8g ...",
+                platforms=("docker",),
+            ),
+            remedy(
+                "Or fewer workers / a smaller prefetch_factor, or "
+                "torch.multiprocessing.set_sharing_strategy('file_system')."
+            ),
+        ],
+    )
+
+
 def _stack_lines(capture: Mapping[str, Any]) -> list[str]:
     lines = []
     for proc in capture.get("procs") or ():
