@@ -85,8 +85,58 @@ def test_ctrl_c_is_forwarded_and_its_exit_code_returned(tmp_path: Path) -> None:
         if watcher.poll() is None:
             watcher.kill()
     assert watcher.returncode == 42, err
-    assert log.read_text().count("interrupted") == 1
+    assert "interrupted 1" in log.read_text()  # forwarded once
     assert "interrupted" in err
+
+
+@needs_torch
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_ctrl_c_on_the_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    """The terminal already signals the whole foreground group: no second, forwarded copy."""
+    import pty
+    import threading
+
+    log = tmp_path / "train.log"
+    argv = _watch("--", sys.executable, str(TRAINING), "interrupt", str(log))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: gpudoctor on a terminal of its own
+        os.execve(argv[0], argv, _env())
+    output: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            output.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    status = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "step 3" in log.read_text()):
+            assert time.monotonic() < deadline, b"".join(output)
+            time.sleep(0.05)
+        os.write(fd, b"\x03")  # Ctrl+C typed on the terminal
+        deadline = time.monotonic() + 60
+        while True:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+                break
+            assert time.monotonic() < deadline, b"".join(output)
+            time.sleep(0.05)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 42, b"".join(output)
+    assert "interrupted 1" in log.read_text()
 
 
 def test_record_is_redacted(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
