@@ -225,3 +225,59 @@ def test_py_spy_reads_a_sleeping_process(tmp_path: Path) -> None:
         pytest.skip("ptrace not allowed here")
     frames = [f for p in result.procs for th in p.threads for f in th.frames]
     assert any(f.startswith("wait_here (sleeper.py:3)") for f in frames), result
+
+
+def _recorded(tmp_path: Path) -> Path:
+    from tests.test_watch_checks import make_timeline
+
+    from gpudoctor.probes.live.timeline import iter_lines
+
+    path = tmp_path / "run.jsonl"
+    util = [5.0 if i % 10 == 9 else 95.0 for i in range(60)]
+    writes = [300 * 1024**2 if u < 50 else 0 for u in util]
+    lines = [json.dumps(r) for r in iter_lines(make_timeline(60, util=util, writes=writes))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_markdown_report_with_mermaid_and_svg_chart(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    record = _recorded(tmp_path)
+    report, chart = tmp_path / "report.md", tmp_path / "run.svg"
+    done = cli(
+        "watch", "--replay", str(record), "-f", "markdown", "-o", str(report), "--chart", str(chart)
+    )
+    assert done.returncode == 1, done.stderr  # periodic stalls are a warning
+    text = report.read_text()
+    assert "GD852" in text
+    assert "```mermaid\nxychart-beta" in text
+    assert chart.read_text().startswith("<svg")
+
+
+def test_png_chart_needs_matplotlib_or_says_so(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    record = _recorded(tmp_path)
+    chart = tmp_path / "run.png"
+    done = cli("watch", "--replay", str(record), "--chart", str(chart))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert done.returncode == 2
+        assert "matplotlib" in done.stderr
+        assert "Traceback" not in done.stderr
+    else:
+        assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_replay_thresholds_come_from_the_recording(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("watch", "--replay", str(_recorded(tmp_path)), "-f", "json")
+    doc = json.loads(done.stdout)
+    assert doc["facts"]["watch"]["thresholds"]["warmup_s"] == 2.0
+    assert len(doc["chart"]["gpu_util"]) == 60
+
+
+def test_replay_with_other_thresholds(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli(
+        "watch", "--replay", str(_recorded(tmp_path)), "-f", "json", "--threshold", "min_stalls=10"
+    )
+    doc = json.loads(done.stdout)
+    stalls = next(f for f in doc["findings"] if f["id"] == "GD852")
+    assert stalls["severity"] == "pass"  # 6 stalls are no longer enough

@@ -144,6 +144,11 @@ def run_watch(
     child = None
     if request.replay is not None:
         timeline = read_timeline(request.replay)
+        if request.thresholds:  # re-analyse with other thresholds than were recorded
+            from dataclasses import replace
+
+            merged = {**timeline.header.thresholds, **request.thresholds}
+            timeline.header = replace(timeline.header, thresholds=merged)
     else:
         timeline, child = _watch_live(
             request, err, Redactor(current_identity(), identities=request.redact)
