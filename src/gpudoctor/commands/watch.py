@@ -77,26 +77,29 @@ def render_summary(report: Any, fmt: str, stream: IO[str], *, plain: bool) -> No
         console.print(line)
 
 
-def _live_printer(stream: IO[str], ui: bool) -> tuple[Any, Any]:
-    """(listener, closer) for the live view or plain lines."""
+def _live_printer(stream: IO[str], ui: bool) -> tuple[Any, Any, Any]:
+    """(listener, line printer, closer) for the live view or plain lines."""
     from gpudoctor.report.watch import LiveView, plain_line
+
+    def say(text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
 
     if ui:
         view = LiveView(stream)
-        return view.update, view.close
+        return view.update, view.print, view.close
 
     def line(timeline: Any, sample: Any) -> None:
-        stream.write(plain_line(sample) + "\n")
-        stream.flush()
+        say(plain_line(sample))
 
-    return line, lambda: None
+    return line, say, lambda: None
 
 
 class LiveFindings:
     """Re-analyses every few ticks and prints each new problem once, as it appears."""
 
-    def __init__(self, stream: IO[str], inner: Any, command: str) -> None:
-        self.stream, self.inner, self.command = stream, inner, command
+    def __init__(self, say: Any, inner: Any, command: str) -> None:
+        self.say, self.inner, self.command = say, inner, command
         self.seen: set[str] = set()
         self.ticks = 0
 
@@ -115,8 +118,7 @@ class LiveFindings:
             if finding.severity.rank < Severity.WARN.rank or finding.check_id in self.seen:
                 continue
             self.seen.add(finding.check_id)
-            self.stream.write(f"gpudoctor: {finding.check_id} {finding.name}: {finding.title}\n")
-            self.stream.flush()
+            self.say(f"gpudoctor: {finding.check_id} {finding.name}: {finding.title}")
 
 
 def run_watch(
@@ -192,8 +194,8 @@ def _watch_live(request: WatchRequest, err: IO[str], redactor: Any) -> tuple[Any
         py_spy=request.py_spy,
     )
     ui = request.ui if request.ui is not None else not plain_output(err)
-    inner, close = _live_printer(err, ui)
-    listener = LiveFindings(err, inner, request.command)
+    inner, say, close = _live_printer(err, ui)
+    listener = LiveFindings(say, inner, request.command)
     import contextlib
 
     child = None

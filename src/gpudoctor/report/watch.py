@@ -230,8 +230,14 @@ class LiveView:
         from rich.live import Live
 
         self.console = Console(file=stream)
-        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        # No refresh thread: a thread started here would not block the signals that the
+        # watcher forwards to a started command, so it is redrawn on each tick instead.
+        self.live = Live(console=self.console, auto_refresh=False, transient=False)
         self.live.start()
+
+    def print(self, text: str) -> None:
+        """A line above the live table (new findings)."""
+        self.console.print(text, markup=False, highlight=False)
 
     def update(self, timeline: Timeline, sample: Sample) -> None:
         from rich.table import Table
@@ -273,7 +279,7 @@ class LiveView:
             table.add_row("host RAM free", _fmt_gib(sample.host.mem_available), "")
         if sample.watcher_cpu is not None:
             table.add_row("gpudoctor CPU", f"{sample.watcher_cpu:.1f}%", "")
-        self.live.update(table)
+        self.live.update(table, refresh=True)
 
     def close(self) -> None:
         self.live.stop()

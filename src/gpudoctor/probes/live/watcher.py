@@ -250,12 +250,12 @@ class Watch:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            info = signal.sigtimedwait(FORWARDED, min(left, 0.05) if self._child_done() else left)
-            if info is None:
-                if self._child_done():
-                    return
-                continue
-            self._forward(info)
+            # Short waits so the command's end is seen within a quarter second.
+            info = signal.sigtimedwait(FORWARDED, min(left, 0.25))
+            if info is not None:
+                self._forward(info)
+            elif self._child_done():
+                return
 
     def _child_done(self) -> bool:
         return self.child is not None and self.child.poll() is not None
