@@ -283,3 +283,5 @@ class LiveView:
 
     def close(self) -> None:
         self.live.stop()
+        if not self.console.is_terminal:
+            self.console.print()
