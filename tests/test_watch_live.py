@@ -93,7 +93,9 @@ def test_healthy_run_is_not_input_bound(runs) -> None:  # type: ignore[no-untype
 
 def test_checkpoint_writes_are_periodic_stalls(runs) -> None:  # type: ignore[no-untyped-def]
     proc, log = runs("checkpoint")
-    timeline, report = watch(proc, log, 6.0, fast=1)
+    timeline, report = watch(proc, log, 120.0, fast=1)  # the run ends after 5 checkpoints
+    assert timeline.end is not None
+    assert timeline.end.reason == "exited"
     result = finding(report, "GD852")
     assert result.severity is Severity.WARN, (result, [s.gpus[0].util for s in timeline.samples])
     assert "checkpoints" in result.title
@@ -117,7 +119,7 @@ def test_blocked_worker_is_a_hang_with_its_stack(runs) -> None:  # type: ignore[
 
 def test_growing_rss_is_memory_creep(runs) -> None:  # type: ignore[no-untyped-def]
     proc, log = runs("creep")
-    _, report = watch(proc, log, 3.0, creep_mb=100)
+    _, report = watch(proc, log, 3.0, creep_mb=64)
     result = finding(report, "GD854")
     assert result.severity is Severity.WARN, result
     assert "MiB/min" in result.title

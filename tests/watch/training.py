@@ -2,7 +2,7 @@
 
 Usage: python training.py MODE LOG [STEPS [WORKERS]]
 Modes: healthy, input (Dataset sleeps in __getitem__), checkpoint (writes a 250 MB file every
-120 steps), hang (a DataLoader worker blocks forever), creep (keeps 2 MB per step alive),
+30 steps, 5 times), hang (a DataLoader worker blocks forever), creep (keeps 8 MiB per step alive),
 interrupt (trains until Ctrl+C, then exits 42), exit3 (trains briefly, exits 3).
 """
 
@@ -21,7 +21,8 @@ MODE = sys.argv[1]
 LOG = sys.argv[2]
 STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 0  # 0: until stopped
 WORKERS = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-CHECKPOINT_EVERY = 120
+CHECKPOINT_EVERY = 30
+CHECKPOINTS = 5  # then the run ends
 CHECKPOINT_BYTES = 250 * 1024 * 1024
 HANG_AT = 48  # samples; with batch 8 and 2 workers the loop runs a few steps first
 
@@ -71,13 +72,16 @@ def main() -> int:
                 loss.backward()
                 optimizer.step()
             if MODE == "creep":
-                kept.append(torch.ones(512 * 1024))  # 2 MiB that is never released
+                kept.append(torch.ones(2 * 1024 * 1024))  # 8 MiB that is never released
             if MODE == "checkpoint" and step and step % CHECKPOINT_EVERY == 0:
                 path = LOG + ".ckpt"
                 with open(path, "wb") as ckpt:
                     ckpt.write(blob)
                     ckpt.flush()
                     os.fsync(ckpt.fileno())
+                log.write(f"saved checkpoint {step // CHECKPOINT_EVERY}\n")
+                if step // CHECKPOINT_EVERY == CHECKPOINTS:
+                    return 0
             log.write(f"step {step} loss {loss.item():.4f}\n")
             log.flush()
             if INTERRUPTS:

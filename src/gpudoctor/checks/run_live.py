@@ -79,7 +79,18 @@ def input_bound(facts: Facts) -> Verdict | None:
         return short
     t = series["t"]
     n = len(t)
-    moving = [i for i in range(n) if (series["tree_cpu"][i] or 0) >= th["idle_cpu"]]
+    # Stalls explained by checkpoint writes or evaluation are GD852's, not input starvation.
+    explained: set[int] = set()
+    evals = series.get("eval") or ()
+    for episode in stall_episodes(series, th):
+        ticks = range(episode.first, episode.last + 1)
+        if written_around(series, episode) >= th["write_burst_mb"] * MiB or any(
+            evals[i] for i in ticks if i < len(evals)
+        ):
+            explained.update(ticks)
+    moving = [
+        i for i in range(n) if (series["tree_cpu"][i] or 0) >= th["idle_cpu"] and i not in explained
+    ]
     if len(moving) < max(3, n // 2):
         return passed("The run was mostly idle; no input-bound pattern to judge")
     util = known([series["gpu_util"][i] for i in moving])

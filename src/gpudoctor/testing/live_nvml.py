@@ -1,9 +1,12 @@
 """A fake NVML whose GPU follows a real CPU-only training, for testing ``gpudoctor watch``.
 
 On a machine without a GPU, a tiny torch model trained on the CPU stands in for the GPU
-work: the "GPU utilisation" answered here is the share of one core the training process
-spent in user mode since the previous query (its compute), so it falls when the process
-waits for data, writes a checkpoint or hangs, exactly when a real GPU would idle. Memory,
+work: the "GPU utilisation" answered here is the share of time the training's main thread
+wanted to compute since the previous query: running or waiting for a core
+(``/proc/PID/schedstat``), scaled by the user-mode share of its CPU time. So it falls when
+the process waits for data, writes a checkpoint (kernel time, disk waits) or hangs, exactly
+when a real GPU would idle, and it does not fall because other programs share the cores.
+Without schedstat it is the user-mode CPU share alone. Memory,
 temperature, power and clock reasons come from the static device data of
 :class:`~gpudoctor.testing.fake_nvml.FakeNvml`.
 """
@@ -37,18 +40,38 @@ class MirrorNvml(FakeNvml):
     def __init__(self, pid: int, device: Mapping[str, Any] | None = None) -> None:
         super().__init__({"driver_version": "550.120", "devices": [dict(device or DEFAULT_DEVICE)]})
         self.process = psutil.Process(pid)
-        self._prev: tuple[float, float] | None = None
+        self._prev: tuple[float, float, float, float] | None = None
+
+    def _read(self) -> tuple[float, float, float, float] | None:
+        """(run+queue seconds of the main thread or None-ish -1, user s, system s, now)."""
+        try:
+            times = self.process.cpu_times()
+        except psutil.Error:
+            return None
+        wanted = -1.0
+        try:
+            with open(f"/proc/{self.process.pid}/schedstat", encoding="ascii") as handle:
+                run_ns, queue_ns = handle.read().split()[:2]
+            wanted = (int(run_ns) + int(queue_ns)) / 1e9
+        except (OSError, ValueError):
+            pass
+        return wanted, float(times.user), float(times.system), time.monotonic()
 
     def _mirror(self) -> int:
-        try:
-            user = float(self.process.cpu_times().user)
-        except psutil.Error:
+        current = self._read()
+        if current is None:
             return 0
-        now = time.monotonic()
-        prev, self._prev = self._prev, (now, user)
-        if prev is None or now <= prev[0]:
+        prev, self._prev = self._prev, current
+        if prev is None or current[3] <= prev[3]:
             return 0
-        return int(max(0.0, min(100.0, (user - prev[1]) / (now - prev[0]) * 100.0)))
+        wall = current[3] - prev[3]
+        user, system = current[1] - prev[1], current[2] - prev[2]
+        if current[0] >= 0 and prev[0] >= 0:
+            user_share = user / (user + system) if user + system > 0 else 0.0
+            busy = (current[0] - prev[0]) / wall * user_share
+        else:
+            busy = user / wall
+        return int(max(0.0, min(100.0, busy * 100.0)))
 
     def nvmlDeviceGetUtilizationRates(self, handle: Any) -> Any:
         self.devices[0]["utilization"] = {"gpu": self._mirror(), "memory": 0}
