@@ -22,6 +22,7 @@ from gpudoctor.checks.live_signals import (
     linear_fit,
     longest_idle,
     periodicity,
+    progressing,
     stall_episodes,
     step_period,
     thresholds,
@@ -88,11 +89,9 @@ def input_bound(facts: Facts) -> Verdict | None:
             evals[i] for i in ticks if i < len(evals)
         ):
             explained.update(ticks)
-    moving = [
-        i for i in range(n) if (series["tree_cpu"][i] or 0) >= th["idle_cpu"] and i not in explained
-    ]
+    moving = [i for i in range(n) if progressing(series, i, th) and i not in explained]
     if len(moving) < max(3, n // 2):
-        return passed("The run was mostly idle; no input-bound pattern to judge")
+        return passed("The run was mostly idle (no progress); no input-bound pattern to judge")
     util = known([series["gpu_util"][i] for i in moving])
     main_cpu = known([series["main_cpu"][i] for i in moving])
     workers = max(known(series["workers"]) or [0.0])
