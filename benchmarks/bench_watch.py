@@ -75,7 +75,7 @@ def train(steps: int, workers: int, folder: Path, watch: bool, interval: float) 
 
 
 def _gpu_module():  # type: ignore[no-untyped-def]
-    from gpudoctor.nvml import open_nvml
+    from gpudoctor.probes.nvml import open_nvml
 
     real = open_nvml()
     if not hasattr(real, "reason"):

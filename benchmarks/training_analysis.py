@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gpudoctor.training.config_analysis import analyse_config
-from gpudoctor.training.script_analysis import analyse_source
+from gpudoctor.readers.training_config import analyse_config
+from gpudoctor.readers.training_script import analyse_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.wsl import probe_wsl
-from gpudoctor.wslconfig import parse_wslconfig
+from gpudoctor.readers.wslconfig import parse_wslconfig
 
 
 def per_call(func, repeat: int) -> float:

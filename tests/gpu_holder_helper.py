@@ -40,9 +40,9 @@ def main() -> None:
         handle = open(device, "rb")  # noqa: SIM115
         code = (
             "import json, sys\n"
-            "from gpudoctor.fixes.kill_stale import cli_fix_kill_stale\n"
+            "from gpudoctor.commands.fix_kill_stale import run_kill_stale\n"
             "lines = []\n"
-            "rc = cli_fix_kill_stale(all_users=False, grace=1.0, idle_minutes=30, yes=True,"
+            "rc = run_kill_stale(all_users=False, grace=1.0, idle_minutes=30, yes=True,"
             " dry_run=False, echo=lines.append,"
             f" options={{'gpu_device_paths': [{device!r}], 'gpu_map_markers': [],"
             " 'cpu_sample_seconds': 0.3})\n"

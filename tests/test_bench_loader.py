@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from gpudoctor.bench.loader import (
+from gpudoctor.errors import BadInputError
+from gpudoctor.probes.bench.loader import (
     LoaderBenchRequest,
     climb_should_stop,
     gap_stats,
@@ -16,7 +17,6 @@ from gpudoctor.bench.loader import (
     summarize,
     worker_candidates,
 )
-from gpudoctor.errors import BadInputError
 
 pytest.importorskip("torch")
 
@@ -264,7 +264,7 @@ def test_images_folder_is_decoded(tmp_path):
 
 
 def test_markdown_and_text_charts_scale_bars_to_the_best():
-    from gpudoctor.bench.render import bar, loader_lines, loader_markdown
+    from gpudoctor.report.bench import bar, loader_lines, loader_markdown
 
     result = summarize(
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from conftest import make_facts
-from gpudoctor.checks.gpu_health import (
+from gpudoctor.checks.gpu import (
     gpu_clocks_slowed,
     gpu_memory_errors,
     gpu_temperature,
@@ -14,8 +14,8 @@ from gpudoctor.checks.gpu_health import (
     persistence_mode,
 )
 from gpudoctor.facts.model import thaw
-from gpudoctor.nvml import open_nvml
 from gpudoctor.probes.nvidia import nvml_facts
+from gpudoctor.probes.nvml import open_nvml
 from gpudoctor.testing.fake_nvml import FakeNvml
 from test_gpu_nvml import A100, RTX_4090
 
@@ -129,7 +129,6 @@ def test_xid_79_fails_and_explains():
     ]
     facts = make_facts(
         kernel_log={
-            "applicable": True,
             "source": "dmesg",
             "uptime_seconds": 8600.0,
             "xid_events": events,
@@ -153,7 +152,6 @@ def test_xid_45_alone_is_only_info():
     ]
     facts = make_facts(
         kernel_log={
-            "applicable": True,
             "source": "dmesg",
             "uptime_seconds": 100.0,
             "xid_events": events,

@@ -8,9 +8,9 @@ import pynvml
 import pytest
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.nvml import Nvml, is_not_supported, open_nvml
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.nvidia import probe_gpu, redact_uuid
+from gpudoctor.probes.nvml import Nvml, is_not_supported, open_nvml
 from gpudoctor.testing.fake_nvml import FakeHandle, FakeNvml, nvml_error
 
 RTX_4090 = {

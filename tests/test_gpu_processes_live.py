@@ -21,11 +21,12 @@ import psutil
 import pytest
 
 from conftest import REPO
+from gpudoctor.checks.staleness import classify
+from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.fixes import kill_stale
-from gpudoctor.fixes.kill_stale import PsutilOps, apply, cli_fix_kill_stale, plan
+from gpudoctor.fixes.kill_stale import PsutilOps, apply, plan
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory
-from gpudoctor.processes import classify
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the /proc inventory is Linux-only"
@@ -139,7 +140,7 @@ def _rows(inventory: dict) -> dict[int, dict]:
 def _fix(holders: Holders, lines: list[str], **kwargs: object) -> int:
     args = {"all_users": False, "grace": 1.0, "idle_minutes": 30.0, "yes": True}
     args.update(kwargs)
-    return cli_fix_kill_stale(
+    return run_kill_stale(
         dry_run=bool(args.pop("dry_run", False)),
         options=holders.options(),
         echo=lines.append,

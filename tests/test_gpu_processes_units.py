@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import make_facts
+from gpudoctor.checks.staleness import classify
+from gpudoctor.commands.fix_kill_stale import plan, run_kill_stale
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.fixes.kill_stale import cli_fix_kill_stale, plan
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_sources import nvml_view, parse_compute_apps
-from gpudoctor.processes import classify
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one
 
@@ -198,7 +198,7 @@ def test_plan_protects_caller_chain_other_users_zombies_and_guesses():
 
 def test_plan_on_macos_says_there_is_nothing_to_do():
     lines = []
-    code = cli_fix_kill_stale(
+    code = run_kill_stale(
         all_users=False,
         grace=1,
         idle_minutes=30,
@@ -218,7 +218,7 @@ def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch):
 
     monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
     with pytest.raises(BadInputError, match="--yes"):
-        cli_fix_kill_stale(
+        run_kill_stale(
             all_users=False,
             grace=1,
             idle_minutes=30,

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from gpudoctor.redact import Redactor
+from gpudoctor.privacy import Redactor
 from gpudoctor.report.ticket import collect_env_fields
 
 pytest.importorskip("torch.utils.collect_env", reason="needs torch (CPU is enough)")

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import make_facts, run_cli
 from gpudoctor.facts.model import Facts
-from gpudoctor.redact import Identity, redact_report
+from gpudoctor.privacy import Identity, redact_report
 from gpudoctor.registry import load_registry
 from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
 from gpudoctor.runner import Report, run_checks
@@ -132,7 +132,7 @@ def _planted_facts() -> Facts:
 
 def test_in_process_api_redacts_every_format(monkeypatch):
     ident = Identity(users=(USER,), homes=(HOME,), hosts=(HOST,))
-    monkeypatch.setattr("gpudoctor.redact._IDENTITY", ident)
+    monkeypatch.setattr("gpudoctor.privacy._IDENTITY", ident)
     facts = _planted_facts()
     assert "hunter2pw" in json.dumps(facts.to_json())
     findings = run_checks(facts, list(load_registry(plugins=False)))

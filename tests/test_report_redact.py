@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gpudoctor.facts.snapshot import facts_from_document, snapshot_document
-from gpudoctor.redact import Identity, Redactor, discover_identity, redact_data
+from gpudoctor.privacy import Identity, Redactor, discover_identity, redact_data
 
 ALICE = Identity(users=("alice",), homes=("/home/alice",), hosts=("gpubox-7", "gpubox-7.lab"))
 
@@ -94,14 +94,14 @@ def test_discovered_identity_includes_the_environment():
 def test_snapshot_document_is_redacted_and_still_replays(monkeypatch):
     from conftest import make_facts
 
-    monkeypatch.setattr("gpudoctor.redact._IDENTITY", ALICE)
+    monkeypatch.setattr("gpudoctor.privacy._IDENTITY", ALICE)
     facts = make_facts(
         host__python__executable="/home/alice/.venvs/t/bin/python",
         env__variables={"CUDA_HOME": "/home/alice/cuda", "PATH": "/home/alice/bin"},
     )
-    doc = snapshot_document(facts, command="gpudoctor snapshot -o /home/alice/s.json")
+    doc = redact_data(snapshot_document(facts, command="gpudoctor snapshot -o /home/alice/s.json"))
     assert "alice" not in json.dumps(doc)
     assert doc["facts"]["host"]["python"]["executable"] == "<home>/.venvs/t/bin/python"
     assert facts_from_document(doc).get("env.variables.CUDA_HOME") == "<home>/cuda"
-    kept = snapshot_document(facts, redact=False)
+    kept = redact_data(snapshot_document(facts), enabled=False)
     assert kept["facts"]["env"]["variables"]["PATH"] == "/home/alice/bin"

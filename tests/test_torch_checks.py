@@ -6,7 +6,8 @@ import pytest
 from packaging.version import Version
 
 from conftest import make_facts
-from gpudoctor.checks.torch_install import (
+from gpudoctor.checks.cuda_drivers import judge_driver, newest_supported_index
+from gpudoctor.checks.torch import (
     alloc_conf,
     cuda_visible_devices,
     debug_env_left_on,
@@ -16,7 +17,6 @@ from gpudoctor.checks.torch_install import (
     torch_driver_too_old,
     validate_alloc_conf,
 )
-from gpudoctor.cuda_compat import judge_driver, newest_supported_index
 from test_gpu_checks import gpu_section
 from test_gpu_nvml import RTX_4090
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpudoctor.training._source import MAX_SOURCE_BYTES
-from gpudoctor.training.config_analysis import analyse_config
-from gpudoctor.training.script_analysis import analyse_script, analyse_source
+from gpudoctor.readers.python_source import MAX_SOURCE_BYTES
+from gpudoctor.readers.training_config import analyse_config
+from gpudoctor.readers.training_script import analyse_script, analyse_source
 
 TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 

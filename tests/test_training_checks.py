@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from conftest import make_facts, run_cli
+from gpudoctor.readers.training_config import analyse_config
+from gpudoctor.readers.training_script import analyse_script, analyse_source
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks
-from gpudoctor.training.config_analysis import analyse_config
-from gpudoctor.training.script_analysis import analyse_script, analyse_source
 
 TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 GiB = 1024**3
@@ -114,7 +114,6 @@ def test_windows_commit_budget_names_the_safe_worker_count():
 def test_small_shm_in_a_container_fails_for_big_batches():
     source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
     shm = {
-        "applicable": True,
         "present": True,
         "path": "/dev/shm",
         "total_bytes": 64 * 1024**2,
@@ -126,7 +125,7 @@ def test_small_shm_in_a_container_fails_for_big_batches():
 
 def test_low_fd_limit_with_big_batches_warns():
     source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
-    limits = {"applicable": True, "nofile": {"soft": 256, "hard": 4096}}
+    limits = {"nofile": {"soft": 256, "hard": 4096}}
     (finding,) = findings("GD607", training=training(source), limits=limits)
     assert "Too many open files" in finding.title
 

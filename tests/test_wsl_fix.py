@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from gpudoctor.errors import BadInputError
 from gpudoctor.fixes.wslconfig import parse_user_size, plan, suggested_memory, suggested_swap
-from gpudoctor.wslconfig import GiB, MiB, parse_wslconfig
+from gpudoctor.readers.wslconfig import GiB, MiB, parse_wslconfig
 
 SAMPLES = sorted((REPO / "fixtures" / "wslconfig").glob("*.wslconfig"))
 

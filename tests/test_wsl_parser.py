@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpudoctor.wslconfig import (
+from gpudoctor.readers.wslconfig import (
     GiB,
     MiB,
     effective_limits,

@@ -21,7 +21,7 @@ __all__ = ["__version__", "preflight"]
 def __getattr__(name: str) -> Any:
     """Load ``preflight`` on first use, so ``import gpudoctor`` stays light."""
     if name == "preflight":
-        from gpudoctor.training.preflight import preflight
+        from gpudoctor.loader_preflight import preflight
 
         return preflight
     raise AttributeError(f"module 'gpudoctor' has no attribute {name!r}")

@@ -21,9 +21,11 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
+from gpudoctor.declare import SPEC_ATTR, CheckSpec
 from gpudoctor.errors import BadInputError, PluginError
+from gpudoctor.facts.schema import declared_path
 
 ENTRY_POINT_GROUP = "gpudoctor.checks"
 ID_PATTERN = re.compile(r"^[A-Z]{2,4}[0-9]{3}$")
@@ -32,61 +34,6 @@ BUILTIN_PREFIX = "GD"
 
 #: Fixes that ``gpudoctor fix`` knows how to plan and apply; a check may name only these.
 KNOWN_FIXES = frozenset({"kill-stale", "wslconfig"})
-
-_SPEC_ATTR = "__gpudoctor_check__"
-
-CheckFunc = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """A declared check: its stable id and name, the facts it needs, and its fix."""
-
-    id: str
-    name: str
-    summary: str
-    func: CheckFunc | None
-    requires: tuple[str, ...] = ()
-    fix: str | None = None
-    tags: tuple[str, ...] = ()
-    deep: bool = False
-    #: Where the reference page lives (built-ins: ``checks/<ID>.md``; plugins: a URL).
-    reference: str = ""
-    #: Which distribution supplied the check ("gpudoctor" for built-ins).
-    origin: str = "gpudoctor"
-    doc: str = ""
-
-
-def check(
-    id: str,
-    name: str,
-    *,
-    summary: str,
-    requires: Iterable[str] = (),
-    fix: str | None = None,
-    tags: Iterable[str] = (),
-    deep: bool = False,
-    reference: str = "",
-) -> Callable[[CheckFunc], CheckFunc]:
-    """Declare a check. The function takes the facts and returns verdicts (or None)."""
-
-    def decorate(func: CheckFunc) -> CheckFunc:
-        spec = CheckSpec(
-            id=id,
-            name=name,
-            summary=summary,
-            func=func,
-            requires=tuple(requires),
-            fix=fix,
-            tags=tuple(tags),
-            deep=deep,
-            reference=reference or f"checks/{id}.md",
-            doc=(func.__doc__ or "").strip(),
-        )
-        setattr(func, _SPEC_ATTR, spec)
-        return func
-
-    return decorate
 
 
 @dataclass(frozen=True)
@@ -120,9 +67,9 @@ class Registry:
     def add_module(self, module: ModuleType, *, prefix: str, origin: str) -> list[CheckSpec]:
         """Collect and validate every check declared in ``module``."""
         found = [
-            getattr(obj, _SPEC_ATTR)
+            getattr(obj, SPEC_ATTR)
             for obj in vars(module).values()
-            if callable(obj) and isinstance(getattr(obj, _SPEC_ATTR, None), CheckSpec)
+            if callable(obj) and isinstance(getattr(obj, SPEC_ATTR, None), CheckSpec)
         ]
         if not found:
             raise PluginError(f"module {module.__name__} declares no checks")
@@ -188,9 +135,14 @@ def _validate(spec: CheckSpec, prefix: str) -> None:
         raise PluginError(f"check {spec.id} has no summary")
     if spec.func is None:
         raise PluginError(f"check {spec.id} has no function")
-    for path in spec.requires:
+    for path in (*spec.requires, *spec.uses):
         if not isinstance(path, str) or not re.fullmatch(r"[a-z0-9_]+(\.[A-Za-z0-9_]+)*", path):
             raise PluginError(f"check {spec.id} requires a malformed fact path {path!r}")
+        if not declared_path(path):
+            raise PluginError(
+                f"check {spec.id} reads {path!r}, which is not a fact in gpudoctor's schema "
+                "(see gpudoctor.facts.sections)"
+            )
     if spec.fix is not None and spec.fix not in KNOWN_FIXES:
         raise PluginError(
             f"check {spec.id} names fix {spec.fix!r}, which gpudoctor does not provide "

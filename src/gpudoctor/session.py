@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpudoctor._io import atomic_write_text, check_writable
 from gpudoctor.facts.model import Facts
+from gpudoctor.files import atomic_write_text, check_writable
 from gpudoctor.runner import Report, run_checks
 
 
@@ -37,7 +37,7 @@ def gather_live(
     options: dict[str, Any], *, deep: bool, budget: float | None, show_progress: bool
 ) -> Facts:
     """Run the probes, with a spinner on an interactive terminal."""
-    from gpudoctor.facts import collect
+    from gpudoctor.probes.gather import collect
 
     if not show_progress:
         return collect(options, deep=deep, budget=budget)
@@ -80,7 +80,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
 
 
 def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -> None:
-    from gpudoctor.redact import redact_report
+    from gpudoctor.privacy import redact_report
     from gpudoctor.report.json_report import render_json
     from gpudoctor.report.markdown import render_markdown
     from gpudoctor.report.text import render_text
@@ -118,7 +118,7 @@ def run_check(request: CheckRequest) -> int:
 def warn_if_not_redacted(redact: bool) -> None:
     """Say loudly, on standard error, what an unredacted report contains."""
     if not redact:
-        from gpudoctor.redact import no_redact_warning
+        from gpudoctor.privacy import no_redact_warning
 
         print(no_redact_warning(), file=sys.stderr)
 
@@ -140,7 +140,10 @@ def write_snapshot(
     facts = gather_live(
         options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
     )
-    text = json.dumps(snapshot_document(facts, command=command, redact=redact), indent=2) + "\n"
+    from gpudoctor.privacy import redact_data
+
+    document = redact_data(snapshot_document(facts, command=command), enabled=redact)
+    text = json.dumps(document, indent=2) + "\n"
     if output:
         atomic_write_text(output, text)
         print(

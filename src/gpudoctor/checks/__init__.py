@@ -8,15 +8,12 @@ measurements, GD85x-GD86x a watched run (``gpudoctor watch``), GD9xx gpudoctor i
 from __future__ import annotations
 
 BUILTIN_MODULES = (
-    "gpudoctor.checks.driver",
+    "gpudoctor.checks.gpu",
+    "gpudoctor.checks.torch",
     "gpudoctor.checks.memory",
-    "gpudoctor.checks.containers",
-    "gpudoctor.checks.limits",
-    "gpudoctor.checks.wsl",
     "gpudoctor.checks.processes",
-    "gpudoctor.checks.gpu_health",
-    "gpudoctor.checks.torch_install",
-    "gpudoctor.checks.bench",
+    "gpudoctor.checks.wsl",
     "gpudoctor.checks.training",
+    "gpudoctor.checks.bench",
     "gpudoctor.checks.run_live",
 )

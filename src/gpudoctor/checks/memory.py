@@ -1,10 +1,22 @@
-"""Host RAM and swap: the first things a DataLoader with many workers runs out of."""
+"""GD3xx: host RAM and swap, shared memory and process limits."""
 
 from __future__ import annotations
 
-from gpudoctor.api import GiB, evidence, fail, fmt_bytes, info, passed, remedy, warn
+from gpudoctor.api import (
+    GiB,
+    MiB,
+    check,
+    evidence,
+    fail,
+    fmt_bytes,
+    info,
+    passed,
+    remedy,
+    warn,
+)
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
+
+# -- RAM and swap --------------------------------------------------------------------------
 
 #: Available RAM below these shares of the total (or absolute sizes) is a problem.
 FAIL_AVAILABLE_SHARE, WARN_AVAILABLE_SHARE = 0.05, 0.15
@@ -38,6 +50,7 @@ def _available(facts: Facts) -> tuple[int, int, str]:
     "host-memory-pressure",
     summary="Enough host RAM is free for training",
     requires=("memory.total_bytes", "memory.available_bytes"),
+    uses=("memory.cgroup", "memory.pressure", "memory.source"),
     tags=("memory",),
 )
 def host_memory_pressure(facts: Facts):
@@ -85,6 +98,7 @@ def host_memory_pressure(facts: Facts):
     "swap-activity",
     summary="The machine is not swapping",
     requires=("memory.swap_total_bytes", "memory.swap_free_bytes"),
+    uses=("memory.source", "memory.swap_activity"),
     tags=("memory",),
 )
 def swap_activity(facts: Facts):
@@ -144,4 +158,123 @@ def swap_activity(facts: Facts):
         )
     return passed(
         f"No swap traffic ({fmt_bytes(used)} of {fmt_bytes(total)} swap used)", evidence=ev
+    )
+
+
+# -- shared memory -------------------------------------------------------------------------
+
+FAIL_SHM_BYTES = 256 * MiB
+WARN_SHM_BYTES = 1 * GiB
+
+_SHM_REMEDIES = [
+    remedy(
+        "Start the container with more shared memory (or share the host's IPC namespace).",
+        "docker run --shm-size=8g ...",
+        "docker run --ipc=host ...",
+        platforms=("docker",),
+    ),
+    remedy("With docker compose, set it per service.", "shm_size: '8gb'", platforms=("docker",)),
+    remedy(
+        "On Kubernetes, mount an emptyDir with medium: Memory at /dev/shm.",
+        platforms=("kubernetes",),
+    ),
+    remedy(
+        "Or make batches in flight smaller: fewer workers, a lower prefetch_factor, "
+        "smaller batches."
+    ),
+]
+
+
+@check(
+    "GD303",
+    "dev-shm-size",
+    summary="/dev/shm is large enough for DataLoader workers",
+    requires=("shm", "host.container"),
+    tags=("memory", "containers"),
+)
+def dev_shm_size(facts: Facts):
+    """Workers pass every batch through /dev/shm; 64 MiB (Docker's default) ends in a bus error."""
+    shm = facts["shm"]
+    if not shm.get("present"):
+        return warn(
+            "/dev/shm does not exist; DataLoader workers cannot share batches",
+            remedies=_SHM_REMEDIES,
+        )
+    container = facts["host"]["container"]
+    total = shm["total_bytes"]
+    ev = [
+        evidence("/dev/shm size", fmt_bytes(total), shm.get("source", "statvfs")),
+        evidence("/dev/shm free", fmt_bytes(shm.get("free_bytes")), shm.get("source", "statvfs")),
+        evidence(
+            "container",
+            container.get("runtime") or "none detected",
+            "; ".join(container.get("signals") or ()) or "host probe",
+        ),
+    ]
+    if total < FAIL_SHM_BYTES:
+        return fail(
+            f"/dev/shm is only {fmt_bytes(total)}: DataLoader workers will die with "
+            "'bus error ... insufficient shared memory'",
+            evidence=ev,
+            remedies=_SHM_REMEDIES,
+        )
+    if total < WARN_SHM_BYTES:
+        return warn(
+            f"/dev/shm is {fmt_bytes(total)}: enough for small batches only",
+            evidence=ev,
+            remedies=_SHM_REMEDIES,
+        )
+    return passed(f"/dev/shm is {fmt_bytes(total)}", evidence=ev)
+
+
+# -- process limits ------------------------------------------------------------------------
+
+WARN_NOFILE = 1024
+INFO_NOFILE = 4096
+
+
+@check(
+    "GD304",
+    "open-files-limit",
+    summary="The open-files limit is high enough for tensor sharing",
+    requires=("limits",),
+    tags=("limits",),
+)
+def open_files_limit(facts: Facts):
+    """A soft RLIMIT_NOFILE of 1024 (256 on macOS) ends in 'Too many open files' with workers."""
+    limits = facts["limits"]
+    nofile = limits["nofile"]
+    soft, hard = nofile.get("soft"), nofile.get("hard")
+    ev = [
+        evidence("soft limit", soft if soft is not None else "unlimited", nofile.get("source", "")),
+        evidence("hard limit", hard if hard is not None else "unlimited", nofile.get("source", "")),
+    ]
+    if soft is None or soft >= INFO_NOFILE:
+        return passed(
+            f"Open-files limit is {soft if soft is not None else 'unlimited'}", evidence=ev
+        )
+    target = INFO_NOFILE if hard is None else min(hard, 65536)
+    remedies = [
+        remedy(
+            "Raise the soft limit in the shell that starts training (up to the hard limit).",
+            f"ulimit -n {target}",
+            platforms=("linux", "wsl", "macos"),
+        ),
+        remedy(
+            "Or switch PyTorch's sharing strategy at the top of your script (uses /dev/shm "
+            "files instead of descriptors).",
+            "torch.multiprocessing.set_sharing_strategy('file_system')",
+        ),
+    ]
+    if soft < WARN_NOFILE:
+        return warn(
+            f"Open-files limit is only {soft}: DataLoader workers can fail with "
+            "'Too many open files'",
+            evidence=ev,
+            remedies=remedies,
+        )
+    return info(
+        f"Open-files limit is {soft}; raise it if workers report 'Too many open files'",
+        evidence=ev,
+        remedies=remedies,
     )

@@ -12,7 +12,19 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpudoctor.api import Facts, MiB, Verdict, evidence, fail, fmt_bytes, info, passed, remedy, warn
+from gpudoctor.api import (
+    Facts,
+    MiB,
+    Verdict,
+    check,
+    evidence,
+    fail,
+    fmt_bytes,
+    info,
+    passed,
+    remedy,
+    warn,
+)
 from gpudoctor.checks.live_signals import (
     POWER_BITS,
     THERMAL_BITS,
@@ -29,7 +41,6 @@ from gpudoctor.checks.live_signals import (
     where_stuck,
     written_around,
 )
-from gpudoctor.registry import check
 
 REQUIRES = ("watch.series",)
 TAGS = ("watch",)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-_FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
+from gpudoctor.commands.options import format_option
 
 
 def _parse_size(text: str) -> int:
@@ -108,7 +108,7 @@ def bench_group() -> None:
     metavar="SIZE",
     help="Read at most this much (e.g. 512M, 4G).",
 )
-@click.option("-f", "--format", "fmt", type=_FORMAT, default="text", show_default=True)
+@format_option("text", "json", "markdown")
 def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
     """Read speed of a dataset folder as training reads it, with the page cache bypassed.
 
@@ -122,8 +122,8 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
       gpudoctor bench disk /mnt/c/datasets/coco --seconds 10     a Windows drive from WSL2
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
-    from gpudoctor.bench.disk import bench_disk
-    from gpudoctor.bench.render import disk_lines, disk_markdown
+    from gpudoctor.probes.bench.disk import bench_disk
+    from gpudoctor.report.bench import disk_lines, disk_markdown
 
     budget = _parse_size(max_bytes)
     with _progress("reading") as progress:
@@ -191,7 +191,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
     metavar="SAMPLES/S",
     help="Samples per second the training step consumes; below it the run is input-bound.",
 )
-@click.option("-f", "--format", "fmt", type=_FORMAT, default="text", show_default=True)
+@format_option("text", "json", "markdown")
 def loader_command(
     dataset_spec: str | None,
     images_dir: str | None,
@@ -220,9 +220,9 @@ def loader_command(
       gpudoctor bench loader --dataset train:build_dataset --worker-init train:seed_worker
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
-    from gpudoctor.bench.loader import LoaderBenchRequest, run_loader_bench
-    from gpudoctor.bench.render import loader_lines, loader_markdown
     from gpudoctor.errors import BadInputError
+    from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench
+    from gpudoctor.report.bench import loader_lines, loader_markdown
     from gpudoctor.report.text import plain_output
 
     if dataset_spec and images_dir:
@@ -266,7 +266,7 @@ def loader_command(
     metavar="SECONDS",
     help="Give up on a GPU that stops answering after this long.",
 )
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option("text", "json")
 def gpu_command(device: int, timeout: float, fmt: str) -> None:
     """Self-test the GPU in under a minute: memory, matmul, copy bandwidth, throttling.
 
@@ -280,8 +280,8 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
       gpudoctor bench gpu
       gpudoctor bench gpu --device 1 -f json
     """
-    from gpudoctor.bench.gpu import run_gpu_bench
-    from gpudoctor.bench.render import gpu_lines
+    from gpudoctor.probes.bench.gpu import run_gpu_bench
+    from gpudoctor.report.bench import gpu_lines
 
     with _progress("GPU self-test") as progress:
         progress("running", 0.1)
@@ -291,7 +291,3 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
     else:
         click.echo("\n".join(gpu_lines(result)))
     sys.exit(1 if result.get("status") in ("fail", "warn") else 0)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(bench_group)

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from gpudoctor.commands.options import format_option
+
 #: Fact paths that change on every run and say nothing about a fix.
 NOISY_SUFFIXES = ("seconds", "created_utc")
 
@@ -185,14 +187,7 @@ def render_text(diff: Difference, before: str, after: str) -> str:
 @click.command("diff")
 @click.argument("before", type=click.Path(dir_okay=False))
 @click.argument("after", type=click.Path(dir_okay=False))
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"], case_sensitive=False),
-    default="text",
-    show_default=True,
-)
+@format_option("text", "json")
 @click.option("--all-facts", is_flag=True, help="Also list facts that change on every run.")
 def diff_command(before: str, after: str, fmt: str, all_facts: bool) -> None:
     """Compare two JSON reports or snapshots: resolved, new and re-graded findings, changed facts.
@@ -219,7 +214,3 @@ def diff_command(before: str, after: str, fmt: str, all_facts: bool) -> None:
     else:
         click.echo(render_text(difference, before, after), nl=False)
     sys.exit(1 if difference.worse else 0)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(diff_command)

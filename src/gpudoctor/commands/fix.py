@@ -92,11 +92,11 @@ def fix_command(
         raise click.UsageError("name a fix: --kill-stale or --wslconfig")
     code = 0
     if wslconfig:
-        from gpudoctor.fixes.wslconfig import cli_fix_wslconfig
+        from gpudoctor.commands.fix_wslconfig import run_fix_wslconfig
 
         code = max(
             code,
-            cli_fix_wslconfig(
+            run_fix_wslconfig(
                 path=wslconfig_path,
                 memory=memory,
                 swap=swap,
@@ -106,11 +106,11 @@ def fix_command(
             ),
         )
     if kill_stale:
-        from gpudoctor.fixes.kill_stale import cli_fix_kill_stale
+        from gpudoctor.commands.fix_kill_stale import run_kill_stale
 
         code = max(
             code,
-            cli_fix_kill_stale(
+            run_kill_stale(
                 all_users=all_users,
                 grace=grace,
                 idle_minutes=idle_minutes,
@@ -119,7 +119,3 @@ def fix_command(
             ),
         )
     sys.exit(code)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(fix_command)

@@ -4,47 +4,28 @@ from __future__ import annotations
 
 import click
 
+from gpudoctor.commands.options import (
+    budget_option,
+    format_option,
+    no_redact_option,
+    output_option,
+    replay_option,
+)
+
 #: Probes get more time here than in ``check``: torch is imported in a child process.
 REPORT_BUDGET = 30.0
 
 
 @click.command("report")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to FILE instead of standard output.",
-)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "json"], case_sensitive=False),
-    default="markdown",
-    show_default=True,
+@output_option("Write the report to FILE instead of standard output.")
+@format_option(
+    "markdown",
+    "json",
     help="markdown to paste into an issue; json to attach (replays with check --replay).",
 )
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Keep user, host and home names, addresses and GPU ids (secrets are still withheld).",
-)
-@click.option(
-    "--replay",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Build the report from a snapshot or JSON report instead of this machine.",
-)
-@click.option(
-    "--budget",
-    type=click.FloatRange(min=0.1, max=600),
-    default=REPORT_BUDGET,
-    show_default=True,
-    metavar="SECONDS",
-    help="Total time the probes may take.",
-)
+@no_redact_option()
+@replay_option("Build the report from a snapshot or JSON report instead of this machine.")
+@budget_option(default=REPORT_BUDGET)
 def report_command(
     output: str | None, fmt: str, no_redact: bool, replay: str | None, budget: float
 ) -> None:
@@ -65,9 +46,9 @@ def report_command(
     import io
     import sys
 
-    from gpudoctor._io import atomic_write_text, check_writable
-    from gpudoctor.cli import _command_line
-    from gpudoctor.redact import redact_report
+    from gpudoctor.commands.options import command_line
+    from gpudoctor.files import atomic_write_text, check_writable
+    from gpudoctor.privacy import redact_report
     from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
     from gpudoctor.session import CheckRequest, build_report, warn_if_not_redacted
 
@@ -80,7 +61,7 @@ def report_command(
         output=output,
         replay=replay,
         budget=budget,
-        command=_command_line(),
+        command=command_line(),
         redact=redact,
         options={"report": True},
     )
@@ -97,7 +78,3 @@ def report_command(
         click.echo(f"gpudoctor: report written to {output} (verdict: {report.verdict})", err=True)
     else:
         sys.stdout.write(buffer.getvalue())
-
-
-def register(main: click.Group) -> None:
-    main.add_command(report_command)

@@ -125,10 +125,10 @@ def run_watch(
     request: WatchRequest, stdout: IO[str] | None = None, stderr: IO[str] | None = None
 ) -> int:
     """Watch (or replay), then report; the exit code is the command's when it was started."""
-    from gpudoctor._io import atomic_write_text, check_writable
     from gpudoctor.errors import BadInputError
+    from gpudoctor.files import atomic_write_text, check_writable
+    from gpudoctor.privacy import Redactor, current_identity, redact_report
     from gpudoctor.probes.live.timeline import read_timeline
-    from gpudoctor.redact import Redactor, current_identity, redact_report
     from gpudoctor.report.text import plain_output
     from gpudoctor.session import warn_if_not_redacted
 
@@ -392,7 +392,7 @@ def watch_command(
     command's exit code. Attached by --pid, the run is never touched (py-spy only reads
     its stacks when it hangs); the exit code is 1 when problems were found.
     """
-    from gpudoctor.cli import _command_line
+    from gpudoctor.commands.options import command_line
 
     thresholds = _parse_thresholds(threshold_items)
     for name, value in (
@@ -418,7 +418,7 @@ def watch_command(
         redact=not no_redact,
         thresholds=thresholds,
         stop_on_hang=stop_on_hang,
-        command=_command_line(),
+        command=command_line(),
     )
     sys.exit(run_watch(request))
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpudoctor._io import atomic_write_bytes
+from gpudoctor.checks.wsl import suggested_memory, suggested_swap
 from gpudoctor.errors import BadInputError
-from gpudoctor.wslconfig import (
+from gpudoctor.files import atomic_write_bytes
+from gpudoctor.readers.wslconfig import (
     MIN_VM_MEMORY,
     SIZE_UNITS,
     GiB,
@@ -34,17 +34,6 @@ from gpudoctor.wslconfig import (
 
 EXIT_OK, EXIT_NOT_APPLIED, EXIT_USAGE = 0, 1, 2
 KEYS = ("memory", "swap", "processors")
-
-
-def suggested_memory(host_ram: int) -> int:
-    """Host RAM minus what Windows needs (a quarter, 4 to 8 GB), in whole GB, at least 2 GB."""
-    reserve = min(max(host_ram // 4, 4 * GiB), 8 * GiB)
-    return max(2 * GiB, ((host_ram - reserve) // GiB) * GiB)
-
-
-def suggested_swap(memory: int) -> int:
-    """Half the VM memory, between 8 and 16 GB, in whole GB: room for spikes, not for thrash."""
-    return min(max((memory // 2 // GiB) * GiB, 8 * GiB), 16 * GiB)
 
 
 def parse_user_size(text: str, what: str) -> int:
@@ -174,7 +163,7 @@ def _acceptable_memory(memory: int, host_ram: int | None) -> bool:
     return 8 * GiB <= memory <= host_ram - 3 * GiB or memory == suggested_memory(host_ram)
 
 
-def _render(key: str, value: int) -> str:
+def render_value(key: str, value: int) -> str:
     return str(value) if key == "processors" else format_size(value)
 
 
@@ -213,7 +202,7 @@ def _edit(text: str, wanted: dict[str, int], newline: str) -> tuple[str, list[st
         if line.kind not in ("key", "invalid"):
             continue
         done.add(key)
-        value = _render(key, wanted[key])
+        value = render_value(key, wanted[key])
         if line.kind == "key" and _same(key, line.value, wanted[key]):
             continue
         indent = physical[idx][: len(physical[idx]) - len(physical[idx].lstrip(" \t"))]
@@ -222,7 +211,7 @@ def _edit(text: str, wanted: dict[str, int], newline: str) -> tuple[str, list[st
         changes.append(f"line {line.number}: {physical[idx].strip()} -> {out[idx].strip()}")
     missing = [k for k in wanted if k not in done]
     if missing:
-        added = [f"{k}={_render(k, wanted[k])}" for k in missing]
+        added = [f"{k}={render_value(k, wanted[k])}" for k in missing]
         if first_wsl2_end is None:
             while out and out[-1].strip() == "":
                 out.pop()
@@ -265,84 +254,3 @@ def apply(the_plan: Plan) -> Path | None:
 
 
 # -- the command ------------------------------------------------------------------------
-
-
-def _locate() -> tuple[str | None, int | None, str]:
-    """The .wslconfig WSL uses and the host RAM, found the way ``gpudoctor check`` does."""
-    from gpudoctor.probes._base import ProbeContext
-    from gpudoctor.probes.wsl import probe_wsl
-
-    facts = probe_wsl(ProbeContext())
-    if not facts.get("applicable"):
-        return None, None, str(facts.get("reason"))
-    config = facts.get("wslconfig") or {}
-    ram = (facts.get("windows_host") or {}).get("ram_bytes")
-    return config.get("path"), ram if isinstance(ram, int) else None, str(config.get("how"))
-
-
-def cli_fix_wslconfig(
-    *,
-    path: str | None,
-    memory: str | None,
-    swap: str | None,
-    processors: int | None,
-    yes: bool,
-    dry_run: bool,
-) -> int:
-    """Plan, show, confirm and apply the .wslconfig edit; return the exit code."""
-    import click
-
-    memory_bytes = parse_user_size(memory, "memory") if memory is not None else None
-    swap_bytes = parse_user_size(swap, "swap") if swap is not None else None
-    host_ram = None
-    how = "given with --wslconfig-path"
-    if path is None:
-        path, host_ram, how = _locate()
-        if path is None:
-            raise BadInputError(
-                f"cannot locate the Windows .wslconfig ({how}); "
-                "pass it with --wslconfig-path /mnt/c/Users/<you>/.wslconfig"
-            )
-    target = Path(path)
-    if target.is_dir():
-        raise BadInputError(f"{target} is a folder, not a .wslconfig file")
-    if not target.parent.is_dir():
-        raise BadInputError(f"folder {target.parent} does not exist")
-    original = target.read_bytes() if target.exists() else b""
-    the_plan = plan(
-        original,
-        path=str(target),
-        memory=memory_bytes,
-        swap=swap_bytes,
-        processors=processors,
-        host_ram=host_ram,
-    )
-    click.echo(f"gpudoctor: .wslconfig: {target} ({how})")
-    if not the_plan.changed:
-        click.echo("gpudoctor: nothing to change; .wslconfig already sets these values.")
-        return EXIT_OK
-    for change in the_plan.changes or ["create the file"]:
-        click.echo(f"  - {change}")
-    sys.stdout.write(the_plan.diff())
-    if dry_run:
-        click.echo("gpudoctor: dry run, nothing changed.")
-        return EXIT_OK
-    if not yes and not click.confirm("Write these changes?", default=False):
-        click.echo("gpudoctor: nothing changed.")
-        return EXIT_NOT_APPLIED
-    backup = apply(the_plan)
-    readback = parse_wslconfig(target.read_bytes())
-    if backup is not None:
-        click.echo(f"gpudoctor: backup of the old file: {backup}")
-    got = {k: readback.value(f"wsl2.{k}") for k in the_plan.values}
-    if got != the_plan.values:
-        click.echo(f"gpudoctor: error: the written file reads back as {got}", err=True)
-        return EXIT_NOT_APPLIED
-    summary = ", ".join(f"{k}={_render(k, v)}" for k, v in the_plan.values.items())
-    click.echo(f"gpudoctor: wrote {target}: WSL will read {summary}.")
-    click.echo(
-        "gpudoctor: now, in Windows PowerShell or cmd (not inside WSL), run 'wsl --shutdown', "
-        "wait until 'wsl --list --running' shows nothing (about 8 s), and reopen your distro. "
-        "Then 'gpudoctor check --select GD5' confirms the new limits."
-    )
-    return EXIT_OK

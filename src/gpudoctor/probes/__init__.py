@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from gpudoctor.probes._base import (
+from gpudoctor.probes.base import (
     CommandResult,
     CommandTimeout,
     ProbeContext,
@@ -38,7 +38,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.system_info",
     "gpudoctor.probes.kernel_log",
     "gpudoctor.probes.torch_install",
-    "gpudoctor.probes.bench",
+    "gpudoctor.probes.deep",
     "gpudoctor.probes.training",
 )
 

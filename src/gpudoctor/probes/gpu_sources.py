@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.nvml import Nvml, open_nvml, text
-from gpudoctor.probes._base import CommandTimeout, ProbeContext
+from gpudoctor.probes.base import CommandTimeout, ProbeContext
+from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 MiB = 1024 * 1024
 #: How far back NVML's per-process utilisation samples are read.

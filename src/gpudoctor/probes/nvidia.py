@@ -1,6 +1,6 @@
 """NVIDIA driver and GPUs as NVML and the kernel see them.
 
-Every NVML query goes through :class:`gpudoctor.nvml.Nvml`, so a query the GPU or platform
+Every NVML query goes through :class:`gpudoctor.probes.nvml.Nvml`, so a query the GPU or platform
 does not support becomes an Unavailable that says so (never 0), and a hung query costs only
 its own timeout. Units in the facts: bytes, watts, degrees Celsius, percent.
 """
@@ -11,8 +11,8 @@ import glob
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.nvml import Nvml, open_nvml, text
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 # nvml.h enum values (stable across driver releases), so any bindings module will do.
 TEMPERATURE_GPU = 0

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.
 BUNDLED_LIBRARY = re.compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)(-cu\d+)?$")

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
 
 #: Image files counted under --data for the RAM-cache estimate.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -66,16 +66,10 @@ def _windows_commit() -> dict[str, Any] | None:
     }
 
 
-def _machine(ctx: ProbeContext) -> dict[str, Any]:
+def machine_facts(ctx: ProbeContext) -> dict[str, Any]:
     import psutil
 
     memory = psutil.virtual_memory()
-    usable = None
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            usable = len(os.sched_getaffinity(0))
-        except OSError:
-            usable = None
     commit = None
     if ctx.platform.startswith("win") and ctx.is_live:
         try:
@@ -83,8 +77,8 @@ def _machine(ctx: ProbeContext) -> dict[str, Any]:
         except (OSError, AttributeError, ValueError):
             commit = None
     return {
-        "cpus_logical": os.cpu_count(),
-        "cpus_usable": usable or os.cpu_count(),
+        "cpus_logical": ctx.identity.cpus_logical,
+        "cpus_usable": ctx.identity.cpus_usable,
         "ram_total_bytes": memory.total,
         "ram_available_bytes": memory.available,
         "commit": commit,
@@ -116,8 +110,8 @@ def count_images(root: str) -> dict[str, Any]:
 @probe("training", timeout=4.0, enabled=_enabled)
 def probe_training(ctx: ProbeContext) -> dict[str, Any]:
     """What --script / --config files set up, and the start method, CPUs and RAM they meet."""
-    from gpudoctor.training.config_analysis import analyse_config
-    from gpudoctor.training.script_analysis import analyse_script
+    from gpudoctor.readers.training_config import analyse_config
+    from gpudoctor.readers.training_script import analyse_script
 
     sources = [analyse_script(path) for path in ctx.options.get("scripts") or ()]
     sources += [analyse_config(path) for path in ctx.options.get("configs") or ()]
@@ -131,6 +125,6 @@ def probe_training(ctx: ProbeContext) -> dict[str, Any]:
             "python": "{}.{}.{}".format(*sys.version_info[:3]),
             "platform": ctx.platform,
         },
-        "machine": _machine(ctx),
+        "machine": machine_facts(ctx),
         "data": count_images(str(data)) if data and os.path.isdir(str(data)) else None,
     }

@@ -120,8 +120,8 @@ def mermaid_chart(watch: Mapping[str, Any]) -> str:
 
 def write_chart(watch: Mapping[str, Any], path: str) -> str:
     """PNG or SVG of the run; returns what was written (or raises BadInputError)."""
-    from gpudoctor._io import atomic_write_bytes
     from gpudoctor.errors import BadInputError
+    from gpudoctor.files import atomic_write_bytes
 
     lowered = path.lower()
     if not lowered.endswith((".png", ".svg")):

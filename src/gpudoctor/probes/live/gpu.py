@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.nvml import Nvml, open_nvml
 from gpudoctor.probes.live.timeline import GpuSample
+from gpudoctor.probes.nvml import Nvml, open_nvml
 
 #: Calls whose answer does not change during a run are asked once.
 _STATIC_ONCE = ("nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetTemperatureThreshold")

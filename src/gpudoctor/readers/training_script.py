@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gpudoctor.training._source import (
+from gpudoctor.readers.python_source import (
     NotUnderstood,
     analyse_python,
     decode_text,

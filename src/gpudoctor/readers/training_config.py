@@ -10,7 +10,7 @@ Two families are understood:
   line.
 
 Anything else is reported as not understood rather than guessed at. The result has the same
-shape as :func:`gpudoctor.training.script_analysis.analyse_script`.
+shape as :func:`gpudoctor.readers.training_script.analyse_script`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import ast
 import os
 from typing import Any
 
-from gpudoctor.training._source import (
+from gpudoctor.readers.python_source import (
     NotUnderstood,
     analyse_python,
     decode_text,

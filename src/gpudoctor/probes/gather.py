@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gpudoctor.facts.model import Facts, ProbeRecord, Unavailable
-from gpudoctor.probes._base import ProbeContext, ProbeSpec
+from gpudoctor.facts.model import Facts, NotApplicable, ProbeRecord, Unavailable
+from gpudoctor.probes.base import ProbeContext, ProbeSpec
 
 #: Default wall-clock budget for all quick probes together, in seconds.
 DEFAULT_BUDGET = 5.0
@@ -39,9 +39,12 @@ class _Slot:
 def _run_probe(slot: _Slot, ctx: ProbeContext, finished: threading.Semaphore) -> None:
     try:
         value = slot.spec.func(ctx)
-        if not isinstance(value, Mapping):
+        if isinstance(value, NotApplicable):
+            slot.result = value
+        elif isinstance(value, Mapping):
+            slot.result = dict(value)
+        else:
             raise TypeError(f"probe returned {type(value).__name__}, expected a mapping of facts")
-        slot.result = dict(value)
     except Exception as exc:  # noqa: BLE001 - a probe failure is a fact, not a crash
         slot.error = f"{type(exc).__name__}: {exc}"
         slot.result = None
@@ -67,6 +70,7 @@ def gather(
     Never raises for a probe's sake: failures and timeouts are recorded in the facts.
     ``progress(name, done, total)`` is called as each probe finishes.
     """
+    _ = ctx.identity  # decided once, before any probe runs, and shared by all of them
     selected = [spec for spec in probes if spec.enabled is None or _safe_enabled(spec, ctx)]
     finished = threading.Semaphore(0)
     slots: list[_Slot] = []
@@ -133,3 +137,18 @@ def _report_done(slots: list[_Slot], reported: set[str], progress: ProgressCallb
         if slot.done and slot.spec.section not in reported:
             reported.add(slot.spec.section)
             progress(slot.spec.section, len(reported), len(slots))
+
+
+def collect(
+    options: Mapping[str, Any] | None = None,
+    *,
+    deep: bool = False,
+    budget: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> Facts:
+    """Gather facts from this machine with every built-in probe."""
+    from gpudoctor.probes import ProbeContext, all_probes
+
+    ctx = ProbeContext(options=dict(options or {}), deep=deep)
+    default = DEEP_BUDGET if deep else DEFAULT_BUDGET
+    return gather(ctx, all_probes(deep=deep), budget=budget or default, progress=progress)

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.bench.gpu import (
+from gpudoctor.probes.bench.gpu import (
     PROTOCOL_PREFIX,
     bandwidth_verdict,
     pcie_expected_gbps,
@@ -227,7 +227,7 @@ def throttle_test(torch: Any, device: Any, nvml: Any, handle: Any) -> dict[str, 
 
 
 def _nvml_handle(torch: Any, index: int) -> tuple[Any, Any]:
-    from gpudoctor.nvml import open_nvml
+    from gpudoctor.probes.nvml import open_nvml
 
     nvml = open_nvml()
     if not hasattr(nvml, "call"):

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.gpu_health import gpus
-from gpudoctor.cuda_compat import index_url, judge_driver, newest_supported_index
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.checks.cuda_drivers import index_url, judge_driver, newest_supported_index
+from gpudoctor.checks.gpu import gpus
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
 
 
 def _windows_driver(facts: Facts) -> bool:
@@ -40,6 +39,7 @@ def _pip(facts: Facts) -> str:
     "torch-cpu-only",
     summary="torch is a CUDA build when the machine has an NVIDIA GPU",
     requires=("torch.installed", "gpu.devices"),
+    uses=("gpu.driver_version", "host.kind", "torch.cuda", "torch.rocm", "torch.version"),
     tags=("torch", "install"),
 )
 def torch_cpu_only(facts: Facts):
@@ -98,6 +98,7 @@ def torch_cpu_only(facts: Facts):
     "torch-driver-too-old",
     summary="The NVIDIA driver supports the CUDA release torch was built for",
     requires=("torch.cuda", "gpu.driver_version"),
+    uses=("gpu.cuda_driver_version", "host.kind"),
     tags=("torch", "driver"),
 )
 def torch_driver_too_old(facts: Facts):
@@ -412,6 +413,7 @@ def validate_alloc_conf(
     "alloc-conf",
     summary="PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF parse and take effect",
     requires=("env.variables",),
+    uses=("host.kind", "torch.version"),
     tags=("torch", "memory", "env"),
 )
 def alloc_conf(facts: Facts):
@@ -545,6 +547,7 @@ def _token_problem(token: str, count: int, uuids: list[str], mig: bool) -> str |
     "mps-unavailable",
     summary="On Apple silicon, Python and torch run natively so MPS can be used",
     requires=("host.kind",),
+    uses=("torch.apple",),
     tags=("torch", "macos"),
 )
 def mps_unavailable(facts: Facts):

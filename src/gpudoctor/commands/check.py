@@ -1,0 +1,124 @@
+"""``gpudoctor check``: look at this machine (or a replayed one) and report what hurts training."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gpudoctor.commands.options import (
+    budget_option,
+    command_line,
+    format_option,
+    no_redact_option,
+    output_option,
+    replay_option,
+)
+
+
+@click.command("check")
+@format_option(
+    "text", "json", "markdown", help="Output format; json follows schemas/report.schema.json."
+)
+@output_option("Write the report to FILE instead of standard output.")
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="IDS",
+    help="Run only these checks: ids, names or prefixes, comma-separated (GD3,GD101).",
+)
+@click.option("--ignore", multiple=True, metavar="IDS", help="Skip these checks (same syntax).")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show evidence for passing checks and probe timings."
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
+@replay_option("Run the checks on a recorded snapshot or JSON report instead of this machine.")
+@budget_option(help="Total time the probes may take (default 5; 60 with --deep).")
+@click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+@click.option(
+    "--wslconfig",
+    "wslconfig_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Analyse this .wslconfig instead of the one WSL uses.",
+)
+@click.option(
+    "--script",
+    "scripts",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read (never run) a training script for DataLoader pitfalls.",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Read a training config (mmengine .py, YAML) likewise.",
+)
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also measure: disk read speed of --data, DataLoader throughput, GPU self-test.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(),
+    default=None,
+    metavar="PATH",
+    help="The dataset folder that --deep measures.",
+)
+@no_redact_option()
+def check_command(
+    fmt: str,
+    output: str | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    verbose: bool,
+    strict: bool,
+    replay: str | None,
+    budget: float | None,
+    no_plugins: bool,
+    wslconfig_path: str | None,
+    scripts: tuple[str, ...],
+    configs: tuple[str, ...],
+    deep: bool,
+    data_path: str | None,
+    no_redact: bool,
+) -> None:
+    """Look at this machine (or a replayed snapshot) and report what will hurt training.
+
+    \b
+    Examples:
+      gpudoctor check
+      gpudoctor check --select GD3 -v
+      gpudoctor check --format json -o report.json
+      gpudoctor check --replay machine.json      re-run checks on a user's snapshot
+    """
+    from gpudoctor.session import CheckRequest, run_check
+
+    request = CheckRequest(
+        fmt=fmt.lower(),
+        output=output,
+        select=select,
+        ignore=ignore,
+        verbose=verbose,
+        strict=strict,
+        replay=replay,
+        budget=budget,
+        plugins=not no_plugins,
+        deep=deep,
+        command=command_line(),
+        redact=not no_redact,
+        options={
+            "wslconfig": wslconfig_path,
+            "scripts": list(scripts),
+            "configs": list(configs),
+            "data": data_path,
+        },
+    )
+    sys.exit(run_check(request))
