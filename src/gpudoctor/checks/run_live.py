@@ -42,7 +42,7 @@ from gpudoctor.checks.live_signals import (
     written_around,
 )
 
-REQUIRES = ("watch.series",)
+REQUIRES = ("watch",)  # every check reads the series and the thresholds
 TAGS = ("watch",)
 SOURCE = "gpudoctor watch"
 
