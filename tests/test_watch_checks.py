@@ -311,3 +311,14 @@ def test_shm_near_full() -> None:
 
     assert result(with_shm(62 * MiB), "GD860").severity is Severity.WARN
     assert result(with_shm(4 * MiB), "GD860").severity is Severity.PASS
+
+
+def test_checkpoint_rhythm_survives_dips_from_a_busy_machine() -> None:
+    util = _stalls(10)
+    writes = [300 * MiB if u < 50 else 0 for u in util]
+    for i in (3, 4, 15, 22, 33, 47):  # another program took the cores for a moment
+        util[i] = 10.0
+    found = result(make_timeline(60, util=util, writes=writes), "GD852")
+    assert found.severity is Severity.WARN
+    assert "every 10.0 s" in found.title
+    assert "other dips" in found.evidence[0].value

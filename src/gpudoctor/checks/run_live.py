@@ -185,29 +185,39 @@ def periodic_stalls(facts: Facts) -> Verdict | None:
     busy, signal = busy_signal(series)
     if not busy:
         return info("No GPU utilisation and no training log to find stalls in (use --log)")
-    episodes = stall_episodes(series, th)
-    regular = periodicity(episodes, th)
+    found = stall_episodes(series, th)
+    burst = th["write_burst_mb"] * MiB
+    evals = series.get("eval") or ()
+    # Stalls with a cause first: dips from other programs sharing the machine must not hide
+    # a regular checkpoint or evaluation rhythm.
+    by_writes = [e for e in found if written_around(series, e) >= burst]
+    by_eval = [e for e in found if any(evals[e.first : e.last + 1])]
+    cause, episodes, regular = "", found, None
+    for name, subset in (("writes", by_writes), ("eval", by_eval), ("", found)):
+        regular = periodicity(subset, th)
+        if regular is not None:
+            cause, episodes = name, subset
+            break
     if regular is None:
-        return passed(f"No periodic stalls ({len(episodes)} dips of {signal}, not regular)")
+        return passed(f"No periodic stalls ({len(found)} dips of {signal}, not regular)")
     t = series["t"]
     span = max(1e-9, t[-1] - t[0])
     lost = sum(e.duration for e in episodes)
     cost = statistics.median([e.duration for e in episodes])
     written = [written_around(series, e) for e in episodes]
-    burst = th["write_burst_mb"] * MiB
     with_writes = sum(1 for w in written if w >= burst)
-    evals = series.get("eval") or ()
     with_eval = sum(1 for e in episodes if any(evals[e.first : e.last + 1]))
     ev = [
         evidence(
             "stalls",
-            f"{len(episodes)} between t={episodes[0].start:.1f} and t={episodes[-1].end:.1f} s",
+            f"{len(episodes)} between t={episodes[0].start:.1f} and t={episodes[-1].end:.1f} s"
+            + (f" ({len(found) - len(episodes)} other dips)" if len(found) > len(episodes) else ""),
             signal,
         ),
         evidence("period", f"every {regular.period:.1f} s (spread {regular.spread:.0%})", SOURCE),
         evidence("cost", f"{cost:.1f} s per stall, {lost / span:.0%} of the run", SOURCE),
     ]
-    if with_writes * 3 >= len(episodes) * 2:
+    if cause == "writes" or with_writes * 3 >= len(episodes) * 2:
         typical = statistics.median([w for w in written if w >= burst])
         ev.append(
             evidence(
@@ -233,7 +243,7 @@ def periodic_stalls(facts: Facts) -> Verdict | None:
                 remedy("Write to a local SSD, not a network or /mnt/c path, and move it later."),
             ],
         )
-    if with_eval * 2 >= len(episodes):
+    if cause == "eval" or with_eval * 2 >= len(episodes):
         return warn(
             f"Training stalls every {regular.period:.1f} s for {cost:.1f} s during evaluation",
             evidence=ev,
