@@ -281,3 +281,33 @@ def test_replay_with_other_thresholds(tmp_path: Path, cli) -> None:  # type: ign
     doc = json.loads(done.stdout)
     stalls = next(f for f in doc["findings"] if f["id"] == "GD852")
     assert stalls["severity"] == "pass"  # 6 stalls are no longer enough
+
+
+def test_signals_are_forwarded_without_sigtimedwait(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The macOS/Windows path: handlers forward SIGTERM; the command's exit code comes back."""
+    import threading
+
+    from gpudoctor.probes.live import watcher
+
+    monkeypatch.setattr(watcher, "_can_sigwait", lambda: False)
+    script = tmp_path / "job.py"
+    ready = tmp_path / "ready"
+    script.write_text(
+        "import pathlib, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "time.sleep(30)\n"
+    )
+    child = watcher.start_command([sys.executable, str(script)])
+
+    def terminate_me() -> None:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_me, daemon=True).start()
+    timeline = watcher.Watch(child.pid, watcher.WatchOptions(interval=0.2), child=child).run()
+    assert timeline.end is not None
+    assert timeline.end.exit_code == 7
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers put back

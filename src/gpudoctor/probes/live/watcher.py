@@ -181,8 +181,11 @@ class Watch:
         n = 0
         reason, code = "exited", None
         use_sigwait = self.child is not None and _can_sigwait()
+        previous: dict[int, Any] = {}
         if use_sigwait:
             signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        elif self.child is not None and _in_main_thread():
+            previous = self._install_forwarders()
         try:
             while True:
                 now = time.monotonic()
@@ -217,6 +220,8 @@ class Watch:
         finally:
             if use_sigwait:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             self.gpu.close()
         if self.interrupted and reason == "exited":
             reason = "interrupted"
@@ -257,6 +262,28 @@ class Watch:
             elif self._child_done():
                 return
 
+    def _install_forwarders(self) -> dict[int, Any]:
+        """Without sigtimedwait (macOS, Windows): handlers that forward, except Ctrl+C,
+        which the console or terminal already gave the command; it is only counted."""
+        previous: dict[int, Any] = {}
+
+        def handle(signum: int, frame: Any) -> None:
+            if signum == signal.SIGINT:
+                self.interrupted += 1
+                return
+            assert self.child is not None
+            try:
+                self.child.send_signal(signum)
+            except OSError:
+                pass
+
+        for signum in FORWARDED:
+            try:
+                previous[signum] = signal.signal(signum, handle)
+            except (OSError, ValueError):
+                continue
+        return previous
+
     def _child_done(self) -> bool:
         return self.child is not None and self.child.poll() is not None
 
@@ -273,10 +300,14 @@ class Watch:
             pass
 
 
-def _can_sigwait() -> bool:
+def _in_main_thread() -> bool:
     import threading
 
-    return hasattr(signal, "sigtimedwait") and threading.current_thread() is threading.main_thread()
+    return threading.current_thread() is threading.main_thread()
+
+
+def _can_sigwait() -> bool:
+    return hasattr(signal, "sigtimedwait") and _in_main_thread()
 
 
 def _same_group(pid: int) -> bool:
