@@ -127,10 +127,10 @@ def write_chart(watch: Mapping[str, Any], path: str) -> str:
     if not lowered.endswith((".png", ".svg")):
         raise BadInputError(f"--chart {path}: the file name must end in .png or .svg")
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         if lowered.endswith(".png"):
             raise BadInputError(
