@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from dataclasses import dataclass, field
@@ -36,16 +37,22 @@ class WatchRequest:
     py_spy: str | None = None
 
 
+@functools.lru_cache(maxsize=1)
+def _watch_specs() -> tuple[Any, ...]:
+    """The GD85x checks, loaded once (the live view re-analyses every few ticks)."""
+    from gpudoctor.registry import load_registry
+
+    return tuple(s for s in load_registry(plugins=False) if "watch" in s.tags)
+
+
 def analyse(timeline: Any, *, command: str, replayed_from: str = "") -> Any:
     """Run the watch checks (GD85x) over a timeline: the same for a live run and a replay."""
     from gpudoctor.facts.model import Facts
     from gpudoctor.probes.live.facts import timeline_facts
-    from gpudoctor.registry import load_registry
     from gpudoctor.runner import Report, run_checks
 
     facts = Facts({"watch": timeline_facts(timeline)})
-    specs = [s for s in load_registry(plugins=False) if "watch" in s.tags]
-    findings = run_checks(facts, specs, probe_errors=False)
+    findings = run_checks(facts, _watch_specs(), probe_errors=False)
     return Report(facts=facts, findings=findings, command=command, replayed_from=replayed_from)
 
 
