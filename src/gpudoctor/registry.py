@@ -188,6 +188,10 @@ def load_registry(*, plugins: bool = True, entry_points: Iterable[Any] | None = 
     registry = Registry()
     for spec in RUNNER_CHECKS:
         registry.checks[spec.id] = spec
+    from gpudoctor.checks.cluster import cluster_specs
+
+    for spec in cluster_specs():  # compare nodes; run by 'gpudoctor merge' and 'cluster'
+        registry.checks[spec.id] = spec
     for module_name in BUILTIN_MODULES:
         module = importlib.import_module(module_name)
         registry.add_module(module, prefix=BUILTIN_PREFIX, origin="gpudoctor")

@@ -130,16 +130,19 @@ def write_snapshot(
     command: str,
     options: dict[str, Any] | None = None,
     redact: bool = True,
+    facts: Facts | None = None,
 ) -> None:
+    """Record this machine's facts (or ``facts`` given) as a snapshot file or to stdout."""
     from gpudoctor.facts.snapshot import snapshot_document
     from gpudoctor.report.text import plain_output
 
     if output:
         check_writable(output)
     warn_if_not_redacted(redact)
-    facts = gather_live(
-        options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
-    )
+    if facts is None:
+        facts = gather_live(
+            options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
+        )
     from gpudoctor.privacy import redact_data
 
     document = redact_data(snapshot_document(facts, command=command), enabled=redact)

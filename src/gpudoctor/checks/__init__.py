@@ -1,8 +1,10 @@
 """Built-in checks. Each module declares checks with :func:`gpudoctor.registry.check`.
 
-Id blocks: GD1xx driver and NVML, GD2xx CUDA and torch, GD3xx host memory, shared memory and
-limits, GD4xx GPU processes, GD5xx WSL and Windows, GD6xx training setup, GD7xx
-measurements, GD85x-GD86x a watched run (``gpudoctor watch``), GD9xx gpudoctor itself.
+Id blocks: GD0xx across the nodes of a cluster (:mod:`gpudoctor.checks.cluster`, run by
+``gpudoctor merge`` and ``gpudoctor cluster``, not listed here), GD1xx driver and NVML,
+GD2xx CUDA and torch, GD3xx host memory, shared memory and limits, GD4xx GPU processes,
+GD5xx WSL and Windows, GD6xx training setup, GD7xx measurements, GD85x-GD86x a watched
+run (``gpudoctor watch``, tagged ``watch``: not run by ``check``), GD9xx gpudoctor itself.
 """
 
 from __future__ import annotations
