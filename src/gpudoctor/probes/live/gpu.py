@@ -49,7 +49,7 @@ class GpuSampler:
 
     def _read_static(self, handle: Any) -> dict[str, float | None]:
         assert self.nvml is not None
-        import pynvml  # type: ignore[import-untyped,unused-ignore]
+        import pynvml
 
         cap = _num(self.nvml.call("nvmlDeviceGetEnforcedPowerLimit", handle))
         slowdown = _num(
@@ -64,7 +64,7 @@ class GpuSampler:
     def sample(self) -> tuple[GpuSample, ...]:
         if self.nvml is None or self.nvml.wedged:
             return ()
-        import pynvml  # type: ignore[import-untyped,unused-ignore]
+        import pynvml
 
         call = self.nvml.call
         out = []
