@@ -109,12 +109,15 @@ class LiveFindings:
         self.say, self.inner, self.command = say, inner, command
         self.seen: set[str] = set()
         self.ticks = 0
+        self.captures = 0
 
     def __call__(self, timeline: Any, sample: Any) -> None:
         self.inner(timeline, sample)
         self.ticks += 1
         every = max(LIVE_CHECK_EVERY, len(timeline.samples) // 50)
-        if self.ticks % every and not timeline.stacks:
+        fresh_stacks = len(timeline.stacks) > self.captures  # a hang: say so at once
+        self.captures = len(timeline.stacks)
+        if self.ticks % every and not fresh_stacks:
             return
         self.report(timeline)
 
