@@ -134,3 +134,22 @@ def test_plain_line_and_live_view() -> None:
     view.update(timeline, timeline.samples[-1])
     view.close()
     assert "GPU 0 util" in stream.getvalue()
+
+
+def test_roles_under_a_launcher_shell() -> None:
+    from gpudoctor.probes.live.proctree import assign_roles
+    from gpudoctor.probes.live.timeline import ProcSample
+
+    def proc(pid: int, role: str, name: str) -> ProcSample:
+        return ProcSample(pid, role, name, "sleeping", 0.0, 0.0, 1)
+
+    samples = [
+        proc(10, "root", "bash"),
+        proc(11, "python", "python3"),
+        proc(12, "python", "pt_data_worker"),
+        proc(13, "child", "nvidia-smi"),
+    ]
+    roles = {s.pid: s.role for s in assign_roles(samples, {11: 10, 12: 11, 13: 11})}
+    assert roles == {10: "launcher", 11: "main", 12: "worker", 13: "child"}
+    direct = [proc(11, "main", "python3"), proc(12, "python", "pt_data_worker")]
+    assert [s.role for s in assign_roles(direct, {12: 11})] == ["main", "worker"]

@@ -13,9 +13,6 @@ import psutil
 
 from gpudoctor.probes.live.timeline import ProcSample
 
-#: Command-line fragments that mark a Python child as a worker (DataLoader, multiprocessing).
-_WORKER_MARKS = ("multiprocessing", "spawn_main", "forkserver", "python")
-
 
 @dataclass
 class _Prev:
@@ -63,6 +60,7 @@ class ProcessTreeSampler:
             if sample is not None:
                 out.append(sample)
                 seen.add(proc.pid)
+        out = assign_roles(out, {p.pid: _ppid(p) for p, _ in found})
         if record:
             for pid in list(self._prev):
                 if pid not in seen:
@@ -77,8 +75,10 @@ class ProcessTreeSampler:
                 status = proc.status()
                 rss = proc.memory_info().rss
                 name = proc.name()
-                if role == "child" and _is_worker(proc):
-                    role = "worker"
+                if role == "child" and _is_python(proc):
+                    role = "python"
+                elif role == "main" and not _is_python(proc):
+                    role = "root"  # a launcher; assign_roles finds the Python below it
                 try:
                     io = proc.io_counters()
                     read_b: int | None = int(getattr(io, "read_chars", io.read_bytes))
@@ -109,10 +109,76 @@ class ProcessTreeSampler:
         )
 
 
-def _is_worker(proc: psutil.Process) -> bool:
-    """A Python child is treated as a data-loading worker (fork keeps the parent's cmdline)."""
+def _ppid(proc: psutil.Process) -> int:
     try:
-        cmdline = " ".join(proc.cmdline()).lower()
+        return int(proc.ppid())
+    except psutil.Error:
+        return 0
+
+
+def _is_python(proc: psutil.Process) -> bool:
+    """A Python process: its name (torch names DataLoader workers ``pt_data_worker``)
+    or the program it runs."""
+    try:
+        name = proc.name().lower()
+        if "python" in name or name == "pt_data_worker":
+            return True
+        cmdline = proc.cmdline()
     except psutil.Error:
         return False
-    return any(mark in cmdline for mark in _WORKER_MARKS)
+    return bool(cmdline) and "python" in cmdline[0].rsplit("/", 1)[-1].lower()
+
+
+def assign_roles(samples: list[ProcSample], parents: dict[int, int]) -> list[ProcSample]:
+    """Name each process's part in the run (pure).
+
+    The root is ``main`` when it runs Python; under a launcher (a shell script, ``uv run``)
+    the shallowest Python process becomes ``main`` and the root ``launcher``. Python
+    processes below ``main`` are ``worker`` (DataLoader workers, multiprocessing children);
+    anything else is ``child``.
+    """
+    from dataclasses import replace
+
+    if not samples:
+        return samples
+    root = samples[0]
+    python = {s.pid for s in samples if s.role in ("main", "python")}
+    root_is_python = root.role == "main"
+    main_pid = root.pid
+    if not root_is_python:
+        candidates = [s for s in samples[1:] if s.pid in python]
+        if candidates:
+            main_pid = min(candidates, key=lambda s: _depth(s.pid, parents, root.pid)).pid
+    out = []
+    for s in samples:
+        if s.pid == main_pid:
+            role = "main"
+        elif s.pid == root.pid:
+            role = "launcher"
+        elif s.role == "python" and _below(s.pid, main_pid, parents):
+            role = "worker"
+        elif s.role == "python":
+            role = "python"
+        else:
+            role = "child"
+        out.append(s if s.role == role else replace(s, role=role))
+    out.sort(key=lambda s: (s.role != "main", s.role != "launcher"))
+    return out
+
+
+def _depth(pid: int, parents: dict[int, int], root: int) -> int:
+    depth = 0
+    while pid != root and pid in parents and depth < 64:
+        pid = parents[pid]
+        depth += 1
+    return depth
+
+
+def _below(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    for _ in range(64):
+        pid = parents.get(pid, 0)
+        if pid == ancestor:
+            return True
+        if pid == 0:
+            return False
+    return False

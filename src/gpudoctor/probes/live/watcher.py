@@ -164,7 +164,12 @@ class Watch:
         return idle if idle >= self._hang_limit else None
 
     def _take_stacks(self, t: float, idle: float) -> None:
-        targets = [(s.pid, s.role) for s in self.timeline.samples[-1].procs]
+        # py-spy reads Python processes only (a launcher shell has no Python stack).
+        targets = [
+            (s.pid, s.role)
+            for s in self.timeline.samples[-1].procs
+            if s.role in ("main", "worker", "python")
+        ]
         result = capture(
             targets,
             t=round(t, 3),
