@@ -250,7 +250,7 @@ def test_replay_markdown_report_with_mermaid_and_svg_chart(tmp_path: Path, cli) 
     text = report.read_text()
     assert "GD852" in text
     assert "```mermaid\nxychart-beta" in text
-    assert chart.read_text().startswith("<svg")
+    assert "<svg" in chart.read_text()  # hand-written, or matplotlib's when installed
 
 
 def test_png_chart_needs_matplotlib_or_says_so(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
