@@ -18,4 +18,6 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.training",
     "gpudoctor.checks.bench",
     "gpudoctor.checks.run_live",
+    "gpudoctor.checks.run_log",
+    "gpudoctor.checks.run_crashes",
 )

@@ -10,6 +10,7 @@ from gpudoctor.commands.options import (
     budget_option,
     command_line,
     format_option,
+    log_option,
     no_redact_option,
     output_option,
     replay_option,
@@ -72,6 +73,7 @@ from gpudoctor.commands.options import (
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@log_option("Also read a training log or crash output (as 'gpudoctor log' does).")
 @no_redact_option()
 def check_command(
     fmt: str,
@@ -88,6 +90,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    logs: tuple[str, ...],
     no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
@@ -109,7 +112,7 @@ def check_command(
         verbose=verbose,
         strict=strict,
         replay=replay,
-        budget=budget,
+        budget=budget if budget is not None or not logs else 60.0,
         plugins=not no_plugins,
         deep=deep,
         command=command_line(),
@@ -119,6 +122,7 @@ def check_command(
             "scripts": list(scripts),
             "configs": list(configs),
             "data": data_path,
+            "logs": list(logs),
         },
     )
     sys.exit(run_check(request))
