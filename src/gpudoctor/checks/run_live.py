@@ -78,7 +78,7 @@ def _too_short(series: Mapping[str, Sequence[Any]], needed: int = 5) -> Verdict 
 
 @check(
     "GD851",
-    "input-bound",
+    "input-bound-live",
     summary="The GPU waits for data: utilisation low while the DataLoader or main process works",
     requires=REQUIRES,
     tags=TAGS,
