@@ -38,7 +38,7 @@ def start(mode: str, log: Path) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             raise AssertionError(f"training {mode} exited early with {proc.returncode}")
         time.sleep(0.05)
-    proc.kill()
+    stop_tree(proc)
     raise AssertionError(f"training {mode} did not start")
 
 
@@ -70,9 +70,27 @@ def runs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     yield run
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_tree(proc)
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the training and its DataLoader workers: a worker blocked forever never notices
+    that its parent died."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    psutil.wait_procs(children, timeout=5)
 
 
 def test_sleeping_dataset_is_input_bound(runs) -> None:  # type: ignore[no-untyped-def]
