@@ -137,7 +137,7 @@ def test_blocked_worker_is_a_hang_with_its_stack(runs) -> None:  # type: ignore[
 
 def test_growing_rss_is_memory_creep(runs) -> None:  # type: ignore[no-untyped-def]
     proc, log = runs("creep")
-    _, report = watch(proc, log, 3.0, creep_mb=64)
+    _, report = watch(proc, log, 4.0, creep_mb=32)
     result = finding(report, "GD854")
     assert result.severity is Severity.WARN, result
     assert "MiB/min" in result.title
