@@ -38,6 +38,7 @@ import os
 import platform
 import re
 import socket
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -431,14 +432,15 @@ def discover_identity(env: Mapping[str, str] | None = None) -> Identity:
         users.append(getpass.getuser())
     except (KeyError, OSError, ImportError):
         pass
-    try:
-        import pwd
+    if sys.platform != "win32":
+        try:
+            import pwd
 
-        entry = pwd.getpwuid(os.getuid())
-        users.append(entry.pw_name)
-        homes.append(entry.pw_dir)
-    except (ImportError, KeyError, AttributeError, OSError):
-        pass
+            entry = pwd.getpwuid(os.getuid())
+            users.append(entry.pw_name)
+            homes.append(entry.pw_dir)
+        except (ImportError, KeyError, AttributeError, OSError):
+            pass
     try:
         homes.append(str(Path.home()))
     except (RuntimeError, KeyError, OSError):

@@ -61,6 +61,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     specs = registry.select(request.select, request.ignore)
     if not request.deep:
         specs = [s for s in specs if not s.deep]
+    specs = [s for s in specs if "watch" not in s.tags]  # they need a watched run
     replayed_from = ""
     if facts is None:
         if request.replay:

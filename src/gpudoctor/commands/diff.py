@@ -74,7 +74,8 @@ def load_side(path: str) -> Side:
         from gpudoctor.runner import run_checks
 
         registry = load_registry()
-        findings = run_checks(facts, [s for s in registry if not s.deep], probe_errors=False)
+        specs = [s for s in registry if not s.deep and "watch" not in s.tags]
+        findings = run_checks(facts, specs, probe_errors=False)
     keyed = {(f.check_id, f.subject): f.to_json() for f in findings}
     return Side(path=path, facts=facts.to_json(), findings=keyed)
 

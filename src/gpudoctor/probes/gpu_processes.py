@@ -19,6 +19,7 @@ pass a stand-in file), ``gpu_map_markers``, ``idle_minutes``, ``worker_idle_seco
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -207,6 +208,8 @@ def _psutil_table() -> ProcTable:
             continue
         table.stats[proc.pid] = stat
         if "python" not in stat.name.lower():
+            continue
+        if sys.platform == "darwin":  # macOS has no CUDA and psutil no memory maps there
             continue
         try:
             if any("nvcuda" in m.path.lower() for m in proc.memory_maps(grouped=True)):
@@ -473,9 +476,11 @@ def _measure_psutil(pid: int) -> dict[str, Any] | None:
 
 
 def _clock_ticks() -> int:
+    if sys.platform == "win32":
+        return 100
     try:
         return int(os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, ValueError, OSError):
+    except (ValueError, OSError):
         return 100
 
 
