@@ -56,7 +56,11 @@ def gpu_with_driver(driver, cuda_int=12040, devices=(RTX_4090,)):
         ("12.8", "566.36", True, "minor-compat"),
         ("12.8", "572.83", True, "ok"),
         ("13.0", "575.57.08", False, "too-old"),
-        ("12.5", "551.0", False, "ok"),  # nearest listed release below 12.5 is 12.4
+        ("12.5", "551.0", False, "minor-compat"),  # 12.5 GA needs 555.42.02
+        ("12.7", "561.0", False, "ok"),  # nearest listed release below 12.7 is 12.6
+        ("12.2", "536.25", True, "ok"),  # NVIDIA's Windows minimum for 12.2
+        ("12.3", "545.00", True, "minor-compat"),  # below 12.3's Windows 545.84
+        ("13.2", "590.48.01", False, "minor-compat"),  # 13.2 GA needs 595.45.04
     ],
 )
 def test_driver_table(cuda, driver, windows, status):
@@ -76,7 +80,7 @@ def test_cpu_wheel_on_windows_rtx_gives_the_exact_command():
     verdict = torch_cpu_only(facts)
     assert verdict.severity.value == "fail"
     assert verdict.remedies[0].commands == (
-        "py -m pip install --force-reinstall torch --index-url "
+        "py -m pip install --force-reinstall torch==2.9.1 --index-url "
         "https://download.pytorch.org/whl/cu128",
     )
 
@@ -101,10 +105,34 @@ def test_driver_too_old_for_cu128():
 
 
 def test_driver_in_compat_range_warns_and_offers_an_older_wheel():
-    facts = make_facts(torch=torch_section(), gpu=gpu_with_driver("550.120"))
+    facts = make_facts(torch=torch_section("2.6.0+cu126", "12.6"), gpu=gpu_with_driver("550.120"))
     verdict = torch_driver_too_old(facts)
     assert verdict.severity.value == "warn"
-    assert verdict.remedies[1].commands[0].endswith("/whl/cu124")
+    assert verdict.remedies[1].commands[0] == (
+        "python -m pip install --force-reinstall torch==2.6.0 --index-url "
+        "https://download.pytorch.org/whl/cu124"
+    )
+
+
+def test_remedies_name_only_wheels_that_exist_for_that_torch():
+    """torch 2.7.1 has no cu121 build: pip would silently install torch 2.5.1 from there."""
+    facts = make_facts(torch=torch_section("2.7.1+cu128", "12.8"), gpu=gpu_with_driver("535.54.03"))
+    commands = [c for r in torch_driver_too_old(facts).remedies for c in r.commands]
+    assert not any("cu121" in c for c in commands)
+    assert (
+        "python -m pip install --force-reinstall torch==2.7.1 --index-url "
+        "https://download.pytorch.org/whl/cu118" in commands
+    )
+
+
+def test_no_build_of_this_torch_fits_the_driver_so_an_older_release_is_named():
+    """torch 2.9 has cu126 and newer only; driver 550 runs up to 12.4: torch 2.7 has cu118."""
+    facts = make_facts(torch=torch_section(), gpu=gpu_with_driver("550.120"))
+    commands = [c for r in torch_driver_too_old(facts).remedies for c in r.commands]
+    assert commands == [
+        "python -m pip install --force-reinstall torch==2.7.* --index-url "
+        "https://download.pytorch.org/whl/cu118"
+    ]
 
 
 def test_multiple_torch_shadowing():

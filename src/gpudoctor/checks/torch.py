@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from packaging.version import InvalidVersion, Version
 
 from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.cuda_drivers import index_url, judge_driver, newest_supported_index
+from gpudoctor.checks.cuda_drivers import (
+    index_url,
+    judge_driver,
+    newest_release_for_driver,
+    newest_supported_index,
+)
 from gpudoctor.checks.gpu import gpus
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
@@ -29,6 +34,12 @@ def _torch_version(facts: Facts) -> Version | None:
         return Version(str(text)) if isinstance(text, str) else None
     except InvalidVersion:
         return None
+
+
+def _pinned_torch(facts: Facts) -> str:
+    """``torch==2.7.1``: the remedy keeps the user's release, so pip cannot fall back."""
+    version = _torch_version(facts)
+    return f"torch=={version.base_version}" if version is not None else "torch"
 
 
 def _pip(facts: Facts) -> str:
@@ -60,7 +71,14 @@ def torch_cpu_only(facts: Facts):
         return passed(f"torch {facts.get('torch.version')} is a GPU build", evidence=ev)
     driver = facts.get("gpu.driver_version")
     windows = _windows_driver(facts)
-    cuda = newest_supported_index(driver, windows=windows) if isinstance(driver, str) else None
+    version = facts.get("torch.version")
+    cuda = (
+        newest_supported_index(
+            driver, windows=windows, torch_version=version if isinstance(version, str) else None
+        )
+        if isinstance(driver, str)
+        else None
+    )
     ev.append(evidence("NVIDIA driver", driver, "nvmlSystemGetDriverVersion"))
     if cuda is None:
         return fail(
@@ -74,7 +92,10 @@ def torch_cpu_only(facts: Facts):
                 )
             ],
         )
-    command = f"{_pip(facts)} install --force-reinstall torch --index-url {index_url(cuda)}"
+    command = (
+        f"{_pip(facts)} install --force-reinstall {_pinned_torch(facts)} "
+        f"--index-url {index_url(cuda)}"
+    )
     return fail(
         f"torch {facts.get('torch.version')} is a CPU-only build, but this machine has "
         f"{len(devices)} NVIDIA GPU(s): training runs on the CPU",
@@ -122,7 +143,10 @@ def torch_driver_too_old(facts: Facts):
             "CUDA Toolkit release notes",
         ),
     ]
-    fallback = newest_supported_index(str(driver), windows=windows)
+    version = facts.get("torch.version")
+    fallback = newest_supported_index(
+        str(driver), windows=windows, torch_version=version if isinstance(version, str) else None
+    )
     fixes = [
         remedy(
             f"Update the NVIDIA driver to {verdict.needed} or newer"
@@ -130,11 +154,23 @@ def torch_driver_too_old(facts: Facts):
             + "."
         )
     ]
+    older = newest_release_for_driver(str(driver), windows=windows) if not fallback else None
+    if older:
+        fixes.append(
+            remedy(
+                f"Or install torch {older[0]}, the newest release with a build for CUDA "
+                f"{older[1]}, which this driver supports (torch {facts.get('torch.version')} "
+                "has no such build).",
+                f"{_pip(facts)} install --force-reinstall torch=={older[0]}.* "
+                f"--index-url {index_url(older[1])}",
+            )
+        )
     if fallback:
         fixes.append(
             remedy(
                 f"Or install a torch built for CUDA {fallback}, which this driver supports.",
-                f"{_pip(facts)} install --force-reinstall torch --index-url {index_url(fallback)}",
+                f"{_pip(facts)} install --force-reinstall {_pinned_torch(facts)} "
+                f"--index-url {index_url(fallback)}",
             )
         )
     if verdict.status == "too-old":
@@ -266,6 +302,38 @@ def debug_env_left_on(facts: Facts):
     return info(f"Debugging variables are on: {names}", evidence=ev, remedies=unset)
 
 
+#: PYTORCH_CUDA_ALLOC_CONF options and the first torch release that accepts each, from torch's
+#: own parsers: c10/cuda/CUDAAllocatorConfig.cpp (CUDA-only keys; the list of names is also in
+#: the installed ``torch/include/c10/cuda/CUDAAllocatorConfig.h``) and, from torch 2.9,
+#: c10/core/AllocatorConfig.cpp (keys shared by every device; their names are in
+#: ``torch/lib/libc10.so``). ``exact`` is False for keys first read in 2.13 that the 2.10
+#: parser did not have: torch 2.10 and older reject them, 2.11 and 2.12 may or may not.
+#: Built 2026-11-27 against torch 2.13.0.
+#: Refresh: for a new torch, list the keys in both files on its release branch (or
+#: ``strings libc10.so`` plus the header of the installed wheel) and add the new ones.
+ALLOC_OPTIONS_CHECKED_UP_TO = "2.13"
+_KEY_SINCE: dict[str, tuple[str, bool]] = {
+    "backend": ("2.0", True),
+    "max_split_size_mb": ("1.0", True),
+    "roundup_power2_divisions": ("1.0", True),
+    "garbage_collection_threshold": ("1.0", True),
+    "expandable_segments": ("2.1", True),
+    "release_lock_on_cudamalloc": ("2.1", True),
+    "release_lock_on_hipmalloc": ("2.1", True),
+    "pinned_use_cuda_host_register": ("2.1", True),
+    "pinned_use_hip_host_register": ("2.1", True),
+    "pinned_num_register_threads": ("2.1", True),
+    "max_non_split_rounding_mb": ("2.6", True),
+    "pinned_use_background_threads": ("2.6", True),
+    "graph_capture_record_stream_reuse": ("2.9", True),
+    "pinned_reserve_segment_size_mb": ("2.10", True),
+    "large_segment_size_mb": ("2.13", False),
+    "pinned_max_cached_size_mb": ("2.13", False),
+    "pinned_max_round_threshold_mb": ("2.13", False),
+    "per_process_memory_fraction": ("2.13", False),
+    "pinned_free_catch_all": ("2.13", False),
+    "throw_on_cudamalloc_oom": ("2.13", False),
+}
 _BOOL_KEYS = {
     "expandable_segments",
     "release_lock_on_cudamalloc",
@@ -274,24 +342,19 @@ _BOOL_KEYS = {
     "pinned_use_hip_host_register",
     "pinned_use_background_threads",
     "graph_capture_record_stream_reuse",
+    "pinned_free_catch_all",
+    "throw_on_cudamalloc_oom",
 }
-#: Key -> the torch release that introduced it.
-_KEY_SINCE = {
-    "backend": "2.0",
-    "max_split_size_mb": "1.0",
-    "roundup_power2_divisions": "1.0",
-    "garbage_collection_threshold": "1.0",
-    "expandable_segments": "2.1",
-    "release_lock_on_cudamalloc": "2.1",
-    "release_lock_on_hipmalloc": "2.1",
-    "pinned_use_cuda_host_register": "2.1",
-    "pinned_use_hip_host_register": "2.1",
-    "pinned_num_register_threads": "2.1",
-    "max_non_split_rounding_mb": "2.6",
-    "pinned_use_background_threads": "2.6",
-    "graph_capture_record_stream_reuse": "2.9",
-    "pinned_reserve_segment_size_mb": "2.10",
+_MB_KEYS = {
+    "max_split_size_mb",
+    "max_non_split_rounding_mb",
+    "pinned_reserve_segment_size_mb",
+    "large_segment_size_mb",
+    "pinned_max_cached_size_mb",
+    "pinned_max_round_threshold_mb",
 }
+_CHECKED = Version(ALLOC_OPTIONS_CHECKED_UP_TO)
+_LAST_WITHOUT_NEW_KEYS = Version("2.10")
 _NATIVE_ONLY = {
     "max_split_size_mb",
     "garbage_collection_threshold",
@@ -327,7 +390,13 @@ def _value_problem(key: str, value: str) -> str | None:
     if key == "backend":
         ok = value in ("native", "cudaMallocAsync")
         return None if ok else "must be native or cudaMallocAsync"
-    if key in ("max_split_size_mb", "max_non_split_rounding_mb", "pinned_reserve_segment_size_mb"):
+    if key == "per_process_memory_fraction":
+        try:
+            fraction = float(value)
+        except ValueError:
+            return "must be a number between 0 and 1"
+        return None if 0.0 < fraction <= 1.0 else "must be above 0 and at most 1"
+    if key in _MB_KEYS:
         if not value.isdigit():
             return "must be a whole number of MB"
         if key == "max_split_size_mb" and int(value) < 20:
@@ -344,14 +413,20 @@ def _value_problem(key: str, value: str) -> str | None:
         return None if ok else "must be a power of two up to 128"
     if key == "roundup_power2_divisions":
         if value.startswith("["):
-            entries = re.findall(r"[^\[\],:]+:[^\[\],:]+", value)
-            bad = [
-                e
-                for e in entries
-                if not e.split(":")[1].strip().isdigit()
-                or (int(e.split(":")[1]) and not _power_of_two(int(e.split(":")[1])))
-            ]
-            return None if entries and not bad else "list values must be powers of two or 0"
+            entries = [e.split(":", 1) for e in re.findall(r"[^\[\],:]+:[^\[\],:]+", value)]
+            if not entries:
+                return "must be a list of interval:divisions pairs"
+            for interval, divisions in ((i.strip(), d.strip()) for i, d in entries):
+                if interval != ">" and not (interval.isdigit() and _power_of_two(int(interval))):
+                    return (
+                        f"interval {interval} must be a power of 2 (in MB) or '>' "
+                        "(PyTorch: 'For roundups, the intervals have to be power of 2')"
+                    )
+                if not divisions.isdigit() or (
+                    int(divisions) and not _power_of_two(int(divisions))
+                ):
+                    return f"divisions {divisions} must be a power of 2 or 0"
+            return None
         return None if value.isdigit() and _power_of_two(int(value)) else "must be a power of 2"
     return None
 
@@ -373,18 +448,44 @@ def validate_alloc_conf(
             continue
         key, value = (p.strip() for p in pair.split(":", 1))
         if key not in _KEY_SINCE:
+            newer = torch_version is not None and torch_version.release[:2] > _CHECKED.release[:2]
             problems.append(
                 (
-                    "fail",
+                    "warn" if newer else "fail",
                     key,
-                    f"unknown option '{key}' (PyTorch raises "
-                    "'Unrecognized CachingAllocator option')",
+                    f"unknown option '{key}' (PyTorch raises 'Unrecognized ... option')"
+                    + (
+                        f"; gpudoctor knows the options up to torch {_CHECKED}, so torch "
+                        f"{torch_version} may accept it"
+                        if newer
+                        else ""
+                    ),
                 )
             )
             continue
-        since = Version(_KEY_SINCE[key])
-        if torch_version is not None and torch_version.release < since.release:
-            problems.append(("fail", key, f"'{key}' needs torch {since} or newer"))
+        since_text, exact = _KEY_SINCE[key]
+        since = Version(since_text)
+        if torch_version is not None and torch_version.release[:2] < since.release[:2]:
+            if exact:
+                problems.append(("fail", key, f"'{key}' needs torch {since} or newer"))
+            elif torch_version.release[:2] <= _LAST_WITHOUT_NEW_KEYS.release:
+                problems.append(
+                    (
+                        "fail",
+                        key,
+                        f"'{key}' is not an option of torch {torch_version} (torch 2.10's "
+                        f"parser lacks it; torch {since} has it)",
+                    )
+                )
+            else:
+                problems.append(
+                    (
+                        "warn",
+                        key,
+                        f"'{key}' is accepted by torch {since}; older releases such as "
+                        f"{torch_version} may reject it as unrecognized",
+                    )
+                )
             continue
         why = _value_problem(key, value)
         if why:

@@ -40,6 +40,9 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.torch_install",
     "gpudoctor.probes.bench",
     "gpudoctor.probes.training",
+    "gpudoctor.probes.toolchain",
+    "gpudoctor.probes.power",
+    "gpudoctor.probes.torch_runtime",
 )
 
 

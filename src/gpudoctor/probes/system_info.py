@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.target import target_executable
 
 #: Name fragments collect_env keeps from ``pip list`` (plus ``nvidia-`` for all CUDA wheels).
 PIP_PATTERNS = (
@@ -321,7 +322,7 @@ def conda_packages(ctx: ProbeContext) -> list[str] | None:
 def probe_collect_env(ctx: ProbeContext) -> dict[str, Any]:
     """torch's own answers (child process), nvidia-smi, lscpu and conda: report only."""
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="gpudoctor-report") as pool:
-        torch = pool.submit(torch_answers, ctx)
+        torch = pool.submit(torch_answers, ctx, target_executable(ctx))
         smi = pool.submit(nvidia_smi, ctx)
         cpu = pool.submit(cpu_details, ctx)
         conda = pool.submit(conda_packages, ctx)
