@@ -12,6 +12,7 @@ from gpudoctor.commands.options import (
     format_option,
     no_redact_option,
     output_option,
+    python_option,
     replay_option,
 )
 
@@ -72,6 +73,7 @@ from gpudoctor.commands.options import (
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@python_option()
 @no_redact_option()
 def check_command(
     fmt: str,
@@ -88,6 +90,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    python: str | None,
     no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
@@ -98,8 +101,17 @@ def check_command(
       gpudoctor check --select GD3 -v
       gpudoctor check --format json -o report.json
       gpudoctor check --replay machine.json      re-run checks on a user's snapshot
+      gpudoctor check --python ~/venvs/train/bin/python   inspect that environment's torch
     """
     from gpudoctor.session import CheckRequest, run_check
+
+    if python:
+        from gpudoctor.commands.options import fail_usage
+        from gpudoctor.probes.target import interpreter_problem
+
+        problem = interpreter_problem(python)
+        if problem:
+            fail_usage(f"--python {python}: {problem}")
 
     request = CheckRequest(
         fmt=fmt.lower(),
@@ -119,6 +131,7 @@ def check_command(
             "scripts": list(scripts),
             "configs": list(configs),
             "data": data_path,
+            "python": python,
         },
     )
     sys.exit(run_check(request))

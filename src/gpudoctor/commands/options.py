@@ -64,6 +64,19 @@ def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     return click.option("--no-redact", is_flag=True, help=help)
 
 
+def python_option() -> Callable[[F], F]:
+    """``--python PATH``: inspect another interpreter's environment (its torch, its packages)."""
+    return click.option(
+        "--python",
+        "python",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        metavar="PATH",
+        help="Inspect this interpreter's environment instead of the active one (VIRTUAL_ENV, "
+        "CONDA_PREFIX). torch is never imported in gpudoctor's process.",
+    )
+
+
 def command_line() -> str:
     """How the user called us, for the report header."""
     args = sys.argv[1:]

@@ -9,6 +9,7 @@ from gpudoctor.commands.options import (
     format_option,
     no_redact_option,
     output_option,
+    python_option,
     replay_option,
 )
 
@@ -26,8 +27,14 @@ REPORT_BUDGET = 30.0
 @no_redact_option()
 @replay_option("Build the report from a snapshot or JSON report instead of this machine.")
 @budget_option(default=REPORT_BUDGET)
+@python_option()
 def report_command(
-    output: str | None, fmt: str, no_redact: bool, replay: str | None, budget: float
+    output: str | None,
+    fmt: str,
+    no_redact: bool,
+    replay: str | None,
+    budget: float,
+    python: str | None,
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
 
@@ -54,6 +61,13 @@ def report_command(
 
     if output:
         check_writable(output)
+    if python:
+        from gpudoctor.commands.options import fail_usage
+        from gpudoctor.probes.target import interpreter_problem
+
+        problem = interpreter_problem(python)
+        if problem:
+            fail_usage(f"--python {python}: {problem}")
     redact = not no_redact
     warn_if_not_redacted(redact)
     request = CheckRequest(
@@ -63,7 +77,7 @@ def report_command(
         budget=budget,
         command=command_line(),
         redact=redact,
-        options={"report": True},
+        options={"report": True, "python": python},
     )
     report = redact_report(build_report(request), enabled=redact)
     buffer = io.StringIO()

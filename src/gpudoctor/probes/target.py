@@ -152,3 +152,10 @@ def target_executable(ctx: ProbeContext) -> str:
     if chosen.get("error") or not chosen.get("executable"):
         return sys.executable
     return str(chosen["executable"])
+
+
+def interpreter_problem(executable: str) -> str | None:
+    """Why ``executable`` cannot be inspected (not a Python, hangs), or None when it can."""
+    ctx = ProbeContext(options={"python": executable})
+    answer = query_python(ctx, executable)
+    return answer.reason if isinstance(answer, Unavailable) else None
