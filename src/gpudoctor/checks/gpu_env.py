@@ -121,6 +121,10 @@ def cuda_after_resume(facts: Facts) -> Verdict:
     error = facts.get("torch_runtime.cuda_error")
     if not gpus(facts):
         return skip("NVML lists no GPU: GD101 covers a missing driver")
+    if facts.get("torch_runtime.import_error"):
+        return skip(f"torch could not be imported: {facts.get('torch_runtime.import_error')}")
+    if not facts.get("torch_runtime.cuda"):
+        return skip("torch is not a CUDA build, so it cannot initialise CUDA (GD201)")
     if state == "ok":
         return passed("CUDA initialised in a child process")
     suspends = facts.get("power.suspend.successful_suspends")

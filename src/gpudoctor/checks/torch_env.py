@@ -84,11 +84,13 @@ def _wheel_remedy(facts: Facts, capability: tuple[int, int]) -> list[Any]:
         if not newest:
             return [remedy("No published torch wheel in gpudoctor's table runs on this GPU.")]
         minor, cuda = newest[0]
+        vision = TORCHVISION.get(minor)
+        extra = f" torchvision=={vision}.*" if vision else ""
         return [
             remedy(
                 f"Update the NVIDIA driver to one that runs CUDA {cuda}, then install torch "
                 f"{minor} built for CUDA {cuda}.",
-                f"{_pip(facts)} install --force-reinstall torch=={minor}.* "
+                f"{_pip(facts)} install --force-reinstall torch=={minor}.*{extra} "
                 f"--index-url {index_url(cuda)}",
             )
         ]
