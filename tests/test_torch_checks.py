@@ -271,3 +271,30 @@ def test_mps_rosetta_and_native():
     old = make_facts(torch=mac_torch(macos_version="12.1"), **mac)
     assert mps_unavailable(old).severity.value == "fail"
     assert mps_unavailable(make_facts()).severity.value == "skip"
+
+
+def test_alloc_conf_options_of_torch_2_13_are_known():
+    """torch 2.13's own parser (libc10.so) accepts these; they were reported as unknown."""
+    text = "pinned_max_cached_size_mb:64,large_segment_size_mb:20,pinned_max_round_threshold_mb:4"
+    assert validate_alloc_conf(text, torch_version=Version("2.13.0"), windows=False) == []
+    problems = validate_alloc_conf(text, torch_version=Version("2.5.1"), windows=False)
+    assert {level for level, _, _ in problems} == {"fail"}
+
+
+def test_alloc_conf_roundup_intervals_must_be_powers_of_two():
+    """torch rejects [300:1]: 'For roundups, the intervals have to be power of 2'."""
+    [(level, key, message)] = validate_alloc_conf(
+        "roundup_power2_divisions:[300:1]", torch_version=Version("2.13.0"), windows=False
+    )
+    assert (level, key) == ("fail", "roundup_power2_divisions")
+    assert "interval 300" in message
+    ok = "roundup_power2_divisions:[256:4,512:2,>:1]"
+    assert validate_alloc_conf(ok, torch_version=Version("2.13.0"), windows=False) == []
+
+
+def test_alloc_conf_unknown_key_on_a_torch_newer_than_the_table_is_a_warning():
+    [(level, _, message)] = validate_alloc_conf(
+        "some_future_option:1", torch_version=Version("2.14.0"), windows=False
+    )
+    assert level == "warn"
+    assert "may accept it" in message

@@ -117,7 +117,7 @@ def newest_supported_index(
     have = _version(driver)
     if have is None:
         return None
-    allowed = PYTORCH_INDEXES
+    allowed: tuple[str, ...] = PYTORCH_INDEXES
     if torch_version is not None:
         minor = minor_of(torch_version)
         allowed = builds_for(minor) if minor else ()

@@ -25,7 +25,7 @@ _SCHEME = re.compile(r"GUID:\s*([0-9a-fA-F-]{36})\s*\((.+)\)")
 def battery() -> dict[str, Any] | None | Unavailable:
     """psutil's battery sensor: None when the machine has no battery."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped,unused-ignore]
 
         sensor = psutil.sensors_battery()
     except (ImportError, AttributeError, OSError, RuntimeError) as exc:
@@ -41,7 +41,9 @@ def parse_powercfg(text: str) -> dict[str, str] | None:
     return {"guid": found.group(1).lower(), "name": found.group(2).strip()} if found else None
 
 
-def power_plan(ctx: ProbeContext, windows_side: bool) -> dict[str, str] | None | Unavailable:
+def power_plan(
+    ctx: ProbeContext, windows_side: bool
+) -> dict[str, str] | Unavailable | NotApplicable:
     """The active Windows power plan (``powercfg /getactivescheme``)."""
     if not windows_side:
         return NotApplicable("power plans are a Windows setting")
@@ -90,7 +92,9 @@ def _winreg_values() -> dict[str, int] | Unavailable:
     return values
 
 
-def tdr(ctx: ProbeContext, windows_side: bool, on_wsl: bool) -> dict[str, Any] | Unavailable:
+def tdr(
+    ctx: ProbeContext, windows_side: bool, on_wsl: bool
+) -> dict[str, Any] | Unavailable | NotApplicable:
     """TDR settings; absent values mean Windows' defaults (2 s delay, recovery on)."""
     if not windows_side:
         return NotApplicable("TDR is a Windows display-driver setting")
@@ -118,7 +122,7 @@ def tdr(ctx: ProbeContext, windows_side: bool, on_wsl: bool) -> dict[str, Any] |
     }
 
 
-def suspend_stats(ctx: ProbeContext) -> dict[str, Any] | Unavailable:
+def suspend_stats(ctx: ProbeContext) -> dict[str, Any] | Unavailable | NotApplicable:
     """Successful suspends since boot (``/sys/power/suspend_stats/success``)."""
     if not ctx.platform.startswith("linux"):
         return NotApplicable("suspend counters are read from Linux sysfs")
