@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.nvidia import probe_gpu
 from gpudoctor.testing.fake_nvml import FakeNvml
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.wsl import probe_wsl
 from gpudoctor.readers.wslconfig import parse_wslconfig
 

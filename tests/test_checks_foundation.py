@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_facts
 from gpudoctor.api import GiB, MiB
-from gpudoctor.facts.model import Unavailable
+from gpudoctor.facts.model import NotApplicable, Unavailable
 from gpudoctor.model import Severity
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one
@@ -77,7 +77,7 @@ def test_dev_shm_size(size, expected):
 
 
 def test_dev_shm_not_applicable_on_windows():
-    finding = verdict("GD303", shm={"applicable": False, "reason": "no /dev/shm on win32"})
+    finding = verdict("GD303", shm=NotApplicable("no /dev/shm on win32"))
     assert finding.severity is Severity.SKIP
     assert "win32" in finding.title
 

@@ -246,7 +246,6 @@ def test_gd211_major_mismatch_warns_minor_is_info_match_passes():
 
 def loader(libraries=(), ldconfig=None, **libcuda):
     return {
-        "applicable": True,
         "ld_library_path": [{"dir": "/opt/cuda/lib64", "libraries": list(libraries)}],
         "libcuda": {
             "ldconfig": ldconfig

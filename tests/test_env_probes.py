@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.power import parse_powercfg, parse_reg_query, probe_power
 from gpudoctor.probes.toolchain import (
     cuda_home,

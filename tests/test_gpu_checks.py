@@ -129,7 +129,6 @@ def test_xid_79_fails_and_explains():
     ]
     facts = make_facts(
         kernel_log={
-            "applicable": True,
             "source": "dmesg",
             "uptime_seconds": 8600.0,
             "xid_events": events,
@@ -153,7 +152,6 @@ def test_xid_45_alone_is_only_info():
     ]
     facts = make_facts(
         kernel_log={
-            "applicable": True,
             "source": "dmesg",
             "uptime_seconds": 100.0,
             "xid_events": events,

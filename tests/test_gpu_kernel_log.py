@@ -6,8 +6,8 @@ import os
 import stat
 
 from gpudoctor.checks.xid_codes import describe_xid
-from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.kernel_log import parse_xid_events, probe_kernel_log
 
 XID_79 = (
@@ -92,7 +92,8 @@ def test_hung_dmesg_is_cut_off_and_the_journal_used(tmp_path):
 
 def test_not_applicable_off_linux(tmp_path):
     facts = probe_kernel_log(ProbeContext(root=tmp_path, platform="win32", env={}))
-    assert facts["applicable"] is False
+    assert isinstance(facts, NotApplicable)
+    assert "Linux only" in facts.reason
 
 
 def test_live_kernel_log_gives_events_or_a_reason():

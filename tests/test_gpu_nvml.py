@@ -8,7 +8,7 @@ import pynvml
 import pytest
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.nvidia import probe_gpu, redact_uuid
 from gpudoctor.probes.nvml import Nvml, is_not_supported, open_nvml
 from gpudoctor.testing.fake_nvml import FakeHandle, FakeNvml, nvml_error

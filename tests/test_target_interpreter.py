@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.target import choose, env_python, is_tool_environment, resolve_target
 from gpudoctor.probes.torch_install import family_packages, probe_torch
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from conftest import REPO, run_cli
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.torch_install import probe_torch, read_version_py, torch_facts
 
 CU121_VERSION_PY = """from typing import Optional

@@ -114,7 +114,6 @@ def test_windows_commit_budget_names_the_safe_worker_count():
 def test_small_shm_in_a_container_fails_for_big_batches():
     source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
     shm = {
-        "applicable": True,
         "present": True,
         "path": "/dev/shm",
         "total_bytes": 64 * 1024**2,
@@ -126,7 +125,7 @@ def test_small_shm_in_a_container_fails_for_big_batches():
 
 def test_low_fd_limit_with_big_batches_warns():
     source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
-    limits = {"applicable": True, "nofile": {"soft": 256, "hard": 4096}}
+    limits = {"nofile": {"soft": 256, "hard": 4096}}
     (finding,) = findings("GD607", training=training(source), limits=limits)
     assert "Too many open files" in finding.title
 

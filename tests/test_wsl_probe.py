@@ -9,9 +9,10 @@ from pathlib import Path
 
 from conftest import REPO, make_facts
 from gpudoctor.checks import wsl as wsl_checks
-from gpudoctor.facts.model import Facts
-from gpudoctor.probes._base import ProbeContext
-from gpudoctor.probes.wsl import mount_of, parse_mountinfo, probe_wsl
+from gpudoctor.facts.model import Facts, NotApplicable
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.procfs import mount_of, parse_mountinfo
+from gpudoctor.probes.wsl import probe_wsl
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks
 
@@ -27,9 +28,8 @@ def _wsl_findings(facts):
 
 def test_native_linux_probe_is_not_applicable_and_checks_skip_with_reason():
     facts = probe_wsl(ProbeContext())
-    assert facts["applicable"] is False
-    assert "not WSL" in facts["reason"]
-    assert "wslconfig" not in facts
+    assert isinstance(facts, NotApplicable)
+    assert "not WSL" in facts.reason
     findings = _wsl_findings(make_facts(wsl=facts))
     assert sorted(findings) == WSL_IDS  # one skip each, no per-subject findings
     for finding in findings.values():
@@ -41,7 +41,8 @@ def test_wslconfig_option_validates_a_file_off_wsl(tmp_path):
     config = tmp_path / ".wslconfig"
     config.write_bytes(b"[wsl2]\nmemory=16 GB\nswap=8GB\n")
     facts = probe_wsl(ProbeContext(options={"wslconfig": str(config)}))
-    assert facts["applicable"] is False
+    assert isinstance(facts["vm"], NotApplicable)
+    assert isinstance(facts["version"], NotApplicable)
     assert facts["wslconfig"]["parsed"]["swap_bytes"] == 8 * GiB
     findings = _wsl_findings(make_facts(wsl=facts))
     assert findings["GD503"].severity.value == "fail"
@@ -107,7 +108,7 @@ def test_recorded_wsl2_tree_with_interop_stand_ins(tmp_path):
         platform="linux",
     )
     facts = probe_wsl(ctx)
-    assert facts["applicable"] is True
+    assert not isinstance(facts, NotApplicable)
     assert facts["version"] == 2
     assert facts["windows_host"]["ram_bytes"] == 16 * GiB
     assert facts["windows_host"]["logical_processors"] == 16
@@ -144,8 +145,8 @@ def test_mountinfo_longest_prefix_and_escapes():
     mounts = parse_mountinfo(
         "1 0 8:1 / / rw - ext4 /dev/sda rw\n2 1 0:5 / /mnt/my\\040disk rw - 9p drvfs rw\n"
     )
-    assert mount_of("/mnt/my disk/x", mounts)[1] == "9p"
-    assert mount_of("/home/me", mounts)[1] == "ext4"
+    assert mount_of("/mnt/my disk/x", mounts).fstype == "9p"
+    assert mount_of("/home/me", mounts).fstype == "ext4"
 
 
 def test_reference_pages_exist_for_every_wsl_check():

@@ -198,7 +198,7 @@ def preflight(
     """
     from gpudoctor.facts import collect
     from gpudoctor.facts.model import Facts, thaw
-    from gpudoctor.probes._base import ProbeContext
+    from gpudoctor.probes.base import ProbeContext
     from gpudoctor.probes.training import _machine, default_start_method
     from gpudoctor.registry import load_registry
     from gpudoctor.runner import run_checks

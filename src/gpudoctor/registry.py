@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from gpudoctor.errors import BadInputError, PluginError
+from gpudoctor.facts.schema import declared_path
 
 ENTRY_POINT_GROUP = "gpudoctor.checks"
 ID_PATTERN = re.compile(r"^[A-Z]{2,4}[0-9]{3}$")
@@ -47,6 +48,8 @@ class CheckSpec:
     summary: str
     func: CheckFunc | None
     requires: tuple[str, ...] = ()
+    #: Facts read when present, without which the check still runs (it says what it lacks).
+    uses: tuple[str, ...] = ()
     fix: str | None = None
     tags: tuple[str, ...] = ()
     deep: bool = False
@@ -63,6 +66,7 @@ def check(
     *,
     summary: str,
     requires: Iterable[str] = (),
+    uses: Iterable[str] = (),
     fix: str | None = None,
     tags: Iterable[str] = (),
     deep: bool = False,
@@ -77,6 +81,7 @@ def check(
             summary=summary,
             func=func,
             requires=tuple(requires),
+            uses=tuple(uses),
             fix=fix,
             tags=tuple(tags),
             deep=deep,
@@ -188,9 +193,14 @@ def _validate(spec: CheckSpec, prefix: str) -> None:
         raise PluginError(f"check {spec.id} has no summary")
     if spec.func is None:
         raise PluginError(f"check {spec.id} has no function")
-    for path in spec.requires:
+    for path in (*spec.requires, *spec.uses):
         if not isinstance(path, str) or not re.fullmatch(r"[a-z0-9_]+(\.[A-Za-z0-9_]+)*", path):
             raise PluginError(f"check {spec.id} requires a malformed fact path {path!r}")
+        if not declared_path(path):
+            raise PluginError(
+                f"check {spec.id} reads {path!r}, which is not a fact in gpudoctor's schema "
+                "(see gpudoctor.facts.sections)"
+            )
     if spec.fix is not None and spec.fix not in KNOWN_FIXES:
         raise PluginError(
             f"check {spec.id} names fix {spec.fix!r}, which gpudoctor does not provide "

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
 from gpudoctor.model import Evidence, Finding, Remedy, Severity, Verdict
 from gpudoctor.registry import CheckSpec, LoadError
 
@@ -79,8 +79,12 @@ def run_checks(
 
 def run_one(spec: CheckSpec, facts: Facts) -> list[Finding]:
     """Run one check, isolating it: never raises."""
-    missing = [(path, facts.get(path)) for path in spec.requires]
-    missing = [(p, v) for p, v in missing if isinstance(v, Unavailable)]
+    values = [(path, facts.get(path)) for path in spec.requires]
+    absent = [(p, v) for p, v in values if isinstance(v, NotApplicable)]
+    if absent:
+        path, value = absent[0]
+        return [_stamp(spec, Verdict(Severity.SKIP, f"Not applicable: {value.reason}"))]
+    missing = [(p, v) for p, v in values if isinstance(v, Unavailable)]
     if missing:
         path, value = missing[0]
         return [
@@ -121,16 +125,16 @@ def run_one(spec: CheckSpec, facts: Facts) -> list[Finding]:
 
 
 def _as_verdicts(result: object) -> list[Verdict]:
+    """A check returns ``Verdict | list[Verdict] | None``; anything else is refused."""
     if result is None:
         return []
     if isinstance(result, Verdict):
         return [result]
-    if isinstance(result, (list, tuple)) or hasattr(result, "__iter__"):
-        items = list(result)  # type: ignore[call-overload]
-        bad = [type(i).__name__ for i in items if not isinstance(i, Verdict)]
+    if isinstance(result, list):
+        bad = [type(i).__name__ for i in result if not isinstance(i, Verdict)]
         if bad:
             raise TypeError(f"check returned {', '.join(bad)}; expected Verdict objects")
-        return items
+        return result
     raise TypeError(f"check returned {type(result).__name__}; expected Verdict, list or None")
 
 

@@ -25,11 +25,11 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpudoctor.errors import BadInputError
+from gpudoctor.probes.procfs import mount_of, parse_mountinfo
 
 MB = 1_000_000
 MiB = 1 << 20
@@ -104,52 +104,6 @@ MEANINGS = {
 
 
 # -- filesystem classification ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mount:
-    mount_point: str
-    fstype: str
-    source: str
-    device: str
-    super_options: str
-
-
-def _unescape(field_text: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (``\\040``)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    mounts = []
-    for line in text.splitlines():
-        parts = line.split()
-        if "-" not in parts:
-            continue
-        sep = parts.index("-")
-        if sep < 5 or len(parts) < sep + 3:
-            continue
-        mounts.append(
-            Mount(
-                mount_point=_unescape(parts[4]),
-                fstype=parts[sep + 1],
-                source=_unescape(parts[sep + 2]),
-                device=parts[2],
-                super_options=parts[sep + 3] if len(parts) > sep + 3 else "",
-            )
-        )
-    return mounts
-
-
-def mount_of(path: str, mounts: list[Mount]) -> Mount | None:
-    """The mount that holds ``path``: the longest matching mount point, the latest on ties."""
-    best: Mount | None = None
-    for mount in mounts:
-        point = mount.mount_point.rstrip("/") or "/"
-        inside = path == point or point == "/" or path.startswith(point + "/")
-        if inside and (best is None or len(point) >= len(best.mount_point.rstrip("/") or "/")):
-            best = mount
-    return best
 
 
 def _media(device: str, sys_path: Callable[[str], Path]) -> dict[str, Any]:
@@ -242,12 +196,9 @@ def classify_local_path(path: str) -> dict[str, Any]:
             text = handle.read()
     except OSError:
         return {"kind": "unknown", "fstype": None, "meaning": MEANINGS["unknown"]}
-    is_wsl = False
-    try:
-        with open("/proc/sys/kernel/osrelease", encoding="utf-8") as handle:
-            is_wsl = "microsoft" in handle.read().lower()
-    except OSError:
-        pass
+    from gpudoctor.probes import ProbeContext
+
+    is_wsl = ProbeContext().identity.is_wsl
     return classify_filesystem(os.path.realpath(path), text, is_wsl=is_wsl)
 
 

@@ -197,12 +197,10 @@ def find_images(folder: str, limit: int = 100_000) -> list[str]:
 
 
 def usable_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except OSError:
-            pass
-    return max(1, os.cpu_count() or 1)
+    """CPUs this process may use (affinity and cgroup quota), as the probes decide it."""
+    from gpudoctor.probes import ProbeContext
+
+    return max(1, ProbeContext().identity.cpus_usable or 1)
 
 
 def _child_env() -> dict[str, str]:

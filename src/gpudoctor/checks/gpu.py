@@ -24,6 +24,7 @@ from gpudoctor.registry import check
     "nvidia-driver",
     summary="An NVIDIA driver is installed and NVML can query it",
     requires=("gpu",),
+    uses=("host.kind",),
     tags=("driver",),
 )
 def nvidia_driver(facts: Facts):
@@ -489,6 +490,7 @@ def gpu_memory_errors(facts: Facts):
     "gpu-xid-errors",
     summary="The NVIDIA driver logged no Xid errors since boot",
     requires=("kernel_log.xid_events",),
+    uses=("kernel_log.source", "kernel_log.uptime_seconds"),
     tags=("gpu", "driver", "hardware"),
 )
 def gpu_xid_errors(facts: Facts):

@@ -112,6 +112,12 @@ def cuda_device_order(facts: Facts) -> Verdict:
     "cuda-after-resume",
     summary="CUDA initialises (it can break after suspend/resume while NVML still works)",
     requires=("torch_runtime.cuda_init", "gpu.devices"),
+    uses=(
+        "torch_runtime.cuda",
+        "torch_runtime.cuda_error",
+        "torch_runtime.import_error",
+        "power.suspend",
+    ),
     tags=("gpu", "cuda", "driver"),
     deep=True,
 )
@@ -170,6 +176,7 @@ CAP_SHARE = 0.75
     "laptop-power-limits",
     summary="Not on battery, not in a power-saving plan, no GPU power cap far below default",
     requires=("gpu.devices", "power.battery"),
+    uses=("power.power_plan",),
     tags=("gpu", "performance", "laptop"),
 )
 def laptop_power_limits(facts: Facts) -> Verdict:
@@ -286,6 +293,7 @@ FULL_SHARE = 0.95
     "sysmem-fallback",
     summary="Windows drivers do not silently spill GPU memory into system RAM",
     requires=("host.kind", "gpu.devices", "gpu.driver_version"),
+    uses=("power.sysmem_fallback",),
     tags=("windows", "gpu", "memory", "performance"),
 )
 def sysmem_fallback(facts: Facts) -> Verdict:

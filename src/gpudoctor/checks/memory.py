@@ -11,7 +11,6 @@ from gpudoctor.api import (
     info,
     passed,
     remedy,
-    skip,
     warn,
 )
 from gpudoctor.facts.model import Facts
@@ -51,6 +50,7 @@ def _available(facts: Facts) -> tuple[int, int, str]:
     "host-memory-pressure",
     summary="Enough host RAM is free for training",
     requires=("memory.total_bytes", "memory.available_bytes"),
+    uses=("memory.cgroup", "memory.pressure", "memory.source"),
     tags=("memory",),
 )
 def host_memory_pressure(facts: Facts):
@@ -98,6 +98,7 @@ def host_memory_pressure(facts: Facts):
     "swap-activity",
     summary="The machine is not swapping",
     requires=("memory.swap_total_bytes", "memory.swap_free_bytes"),
+    uses=("memory.source", "memory.swap_activity"),
     tags=("memory",),
 )
 def swap_activity(facts: Facts):
@@ -194,8 +195,6 @@ _SHM_REMEDIES = [
 def dev_shm_size(facts: Facts):
     """Workers pass every batch through /dev/shm; 64 MiB (Docker's default) ends in a bus error."""
     shm = facts["shm"]
-    if not shm.get("applicable"):
-        return skip(f"Not applicable: {shm.get('reason')}")
     if not shm.get("present"):
         return warn(
             "/dev/shm does not exist; DataLoader workers cannot share batches",
@@ -244,8 +243,6 @@ INFO_NOFILE = 4096
 def open_files_limit(facts: Facts):
     """A soft RLIMIT_NOFILE of 1024 (256 on macOS) ends in 'Too many open files' with workers."""
     limits = facts["limits"]
-    if not limits.get("applicable"):
-        return skip(f"Not applicable: {limits.get('reason')}")
     nofile = limits["nofile"]
     soft, hard = nofile.get("soft"), nofile.get("hard")
     ev = [

@@ -51,25 +51,16 @@ def _who(row: Mapping[str, Any]) -> str:
     return f"pid {row.get('pid')} ({user}) {name}" if user else f"pid {row.get('pid')} {name}"
 
 
-def _not_applicable(facts: Facts):
-    section = facts["gpu_processes"]
-    if not section.get("applicable", True):
-        return skip(f"Not applicable: {section.get('reason')}")
-    return None
-
-
 @check(
     "GD401",
     "gpu-memory-held",
     summary="GPU memory held by other processes: the total and the biggest holders",
     requires=("gpu_processes.processes",),
+    uses=("gpu_processes.sources",),
     tags=("gpu", "processes"),
 )
 def gpu_memory_held(facts: Facts):
     """An out-of-memory error with nothing running is usually memory someone else holds."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     others = _others(facts)
     if not others:
         return passed(
@@ -106,14 +97,12 @@ def gpu_memory_held(facts: Facts):
     "stale-gpu-processes",
     summary="No stale process (orphaned worker, idle kernel, zombie, stopped) holds the GPU",
     requires=("gpu_processes.processes",),
+    uses=("gpu_processes.settings",),
     fix="kill-stale",
     tags=("gpu", "processes"),
 )
 def stale_gpu_processes(facts: Facts):
     """Each stale holder with the evidence behind the verdict and how sure it is."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     settings = facts.get("gpu_processes.settings") or {}
     idle_minutes = float(settings.get("idle_minutes") or 30.0)
     section = {"processes": _others(facts), "settings": settings}
@@ -163,13 +152,11 @@ def stale_gpu_processes(facts: Facts):
     "unattributed-gpu-memory",
     summary="GPU memory in use that no visible process accounts for",
     requires=("gpu_processes.processes", "gpu_processes.devices"),
+    uses=("gpu_processes.platform_kind",),
     tags=("gpu", "processes"),
 )
 def unattributed_gpu_memory(facts: Facts):
     """Other containers, other WSL distros and Windows apps use the GPU where we cannot look."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     rows = facts.get("gpu_processes.processes") or ()
     devices = [d for d in facts["gpu_processes"]["devices"] if isinstance(d.get("used_bytes"), int)]
     hidden = [r for r in rows if not r.get("visible")]
@@ -243,13 +230,11 @@ def unattributed_gpu_memory(facts: Facts):
     "gpu-process-visibility",
     summary="How completely GPU processes could be seen on this platform",
     requires=("gpu_processes.sources",),
+    uses=("gpu_processes.platform_kind", "gpu_processes.unreadable"),
     tags=("gpu", "processes", "wsl", "windows"),
 )
 def gpu_process_visibility(facts: Facts):
     """Say when the process list is partial, so an empty list is not read as 'nothing runs'."""
-    early = _not_applicable(facts)
-    if early:
-        return early
     kind = facts.get("gpu_processes.platform_kind")
     unreadable = facts.get("gpu_processes.unreadable") or 0
     ev = [evidence("sources", _sources_text(facts), "gpu_processes probe")]

@@ -51,6 +51,7 @@ def _pip(facts: Facts) -> str:
     "torch-cpu-only",
     summary="torch is a CUDA build when the machine has an NVIDIA GPU",
     requires=("torch.installed", "gpu.devices"),
+    uses=("gpu.driver_version", "host.kind", "torch.cuda", "torch.rocm", "torch.version"),
     tags=("torch", "install"),
 )
 def torch_cpu_only(facts: Facts):
@@ -119,6 +120,7 @@ def torch_cpu_only(facts: Facts):
     "torch-driver-too-old",
     summary="The NVIDIA driver supports the CUDA release torch was built for",
     requires=("torch.cuda", "gpu.driver_version"),
+    uses=("gpu.cuda_driver_version", "host.kind", "torch.version"),
     tags=("torch", "driver"),
 )
 def torch_driver_too_old(facts: Facts):
@@ -513,6 +515,7 @@ def validate_alloc_conf(
     "alloc-conf",
     summary="PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF parse and take effect",
     requires=("env.variables",),
+    uses=("host.kind", "torch.version"),
     tags=("torch", "memory", "env"),
 )
 def alloc_conf(facts: Facts):
@@ -577,6 +580,7 @@ _UUID_TOKEN = re.compile(r"^(GPU|MIG)-[0-9a-fA-F-]+$")
     "cuda-visible-devices",
     summary="CUDA_VISIBLE_DEVICES names GPUs that exist",
     requires=("env.variables",),
+    uses=("gpu.devices",),
     tags=("cuda", "env"),
 )
 def cuda_visible_devices(facts: Facts):
@@ -646,6 +650,7 @@ def _token_problem(token: str, count: int, uuids: list[str], mig: bool) -> str |
     "mps-unavailable",
     summary="On Apple silicon, Python and torch run natively so MPS can be used",
     requires=("host.kind",),
+    uses=("torch.apple",),
     tags=("torch", "macos"),
 )
 def mps_unavailable(facts: Facts):

@@ -113,6 +113,15 @@ def _wheel_remedy(facts: Facts, capability: tuple[int, int]) -> list[Any]:
     "torch-arch-not-in-wheel",
     summary="The installed torch has kernels for every GPU's architecture",
     requires=("torch.installed", "gpu.devices"),
+    uses=(
+        "gpu.driver_version",
+        "torch.cuda",
+        "torch.version",
+        "torch.target",
+        "host.kind",
+        "torch_runtime.arch_list",
+        "torch_runtime.version",
+    ),
     tags=("torch", "install", "gpu"),
 )
 def torch_arch_not_in_wheel(facts: Facts) -> Verdict | list[Verdict]:
@@ -260,6 +269,7 @@ def _family_problem(
     "torch-family-mismatch",
     summary="torchvision, torchaudio, torchtext, xformers and triton match the installed torch",
     requires=("torch.packages", "torch.version"),
+    uses=("torch.local_tag", "torch.target", "host.kind"),
     tags=("torch", "install"),
 )
 def torch_family_mismatch(facts: Facts) -> Verdict | list[Verdict]:
@@ -373,6 +383,7 @@ def built_for(package: Mapping[str, Any]) -> tuple[str | None, str | None, str |
     "compiled-ops-other-torch",
     summary="Packages with compiled CUDA ops (mmcv, flash-attn, apex, detectron2) fit this torch",
     requires=("torch.packages", "torch.version"),
+    uses=("torch.local_tag", "torch.target", "host.kind"),
     tags=("torch", "install", "extensions"),
 )
 def compiled_ops_other_torch(facts: Facts) -> Verdict | list[Verdict]:
@@ -467,6 +478,12 @@ def compiled_ops_other_torch(facts: Facts) -> Verdict | list[Verdict]:
     "toolkit-vs-torch-cuda",
     summary="nvcc / CUDA_HOME match torch's CUDA (matters when building extensions)",
     requires=("toolkit.cuda_home", "torch.cuda"),
+    uses=(
+        "toolkit.cuda_home_source",
+        "toolkit.cuda_home_version",
+        "toolkit.nvcc_path",
+        "toolkit.nvcc_version",
+    ),
     tags=("torch", "extensions", "cuda"),
 )
 def toolkit_vs_torch_cuda(facts: Facts) -> Verdict:
@@ -551,6 +568,7 @@ def _same_release(system: str, wheel: str) -> bool:
     "cuda-library-shadowing",
     summary="No cuDNN / cuBLAS / NCCL on LD_LIBRARY_PATH competes with torch's own",
     requires=("loader.ld_library_path", "torch.bundled_libraries"),
+    uses=("env.variables",),
     tags=("torch", "cuda", "env"),
 )
 def cuda_library_shadowing(facts: Facts) -> Verdict:
@@ -601,6 +619,7 @@ def cuda_library_shadowing(facts: Facts) -> Verdict:
     "libcuda-for-triton",
     summary="libcuda.so can be found the way Triton (torch.compile) looks for it",
     requires=("loader.libcuda", "torch.packages"),
+    uses=("torch.cuda", "gpu.devices", "host.kind", "loader.ld_library_path"),
     tags=("torch", "compile", "cuda"),
 )
 def libcuda_for_triton(facts: Facts) -> Verdict:

@@ -337,6 +337,7 @@ def _concurrent_workers(loaders: list[Any]) -> int:
     "windows-commit-budget",
     summary="Windows can commit memory for every spawned DataLoader worker",
     requires=("training", "host.kind"),
+    uses=("gpu.devices",),
     tags=("training", "windows", "memory"),
 )
 def windows_commit_budget(facts: Facts) -> list[Verdict]:
@@ -412,12 +413,13 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     "shm-for-loader",
     summary="/dev/shm holds the batches the loaders keep in flight",
     requires=("training", "shm"),
+    uses=("host.container",),
     tags=("training", "memory", "containers"),
 )
 def shm_for_loader(facts: Facts) -> list[Verdict]:
     """Every batch in flight (workers x prefetch_factor) sits in /dev/shm."""
     shm = facts["shm"]
-    if not shm.get("applicable") or not shm.get("present"):
+    if not shm.get("present"):
         return [skip("Not applicable: no /dev/shm here")]
     total = shm["total_bytes"]
     container = facts.get("host.container.runtime") or "none detected"
@@ -490,7 +492,7 @@ def fd_limit_for_loader(facts: Facts) -> list[Verdict]:
         return [skip("Not applicable: only Linux uses the file_descriptor sharing strategy")]
     limits = facts["limits"]
     soft = (limits.get("nofile") or {}).get("soft")
-    if not limits.get("applicable") or soft is None:
+    if soft is None:
         return [skip("No finite open-files limit")]
     verdicts = []
     for source in _sources(facts):

@@ -21,7 +21,7 @@ from gpudoctor.api import (
     skip,
     warn,
 )
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
 from gpudoctor.model import Verdict
 from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
 from gpudoctor.registry import check
@@ -59,10 +59,10 @@ def _wsl(facts: Facts) -> Mapping[str, Any]:
 
 def _not_wsl2(facts: Facts) -> Verdict | None:
     """A skip verdict when this is not a WSL2 machine, else None."""
-    section = _wsl(facts)
-    if not section.get("applicable"):
-        return skip(section.get("reason") or f"not WSL (host kind {facts.get('host.kind')})")
-    if section.get("version") != 2:
+    version = facts.get("wsl.version")
+    if isinstance(version, NotApplicable):
+        return skip(f"Not applicable: {version.reason}")
+    if version != 2:
         return skip("WSL1 has no VM, no .wslconfig limits and no GPU (see GD508)")
     return None
 
@@ -80,10 +80,12 @@ def _parsed(facts: Facts) -> Mapping[str, Any] | None:
 def _host_ram(facts: Facts) -> tuple[int | None, str]:
     """Host RAM from Windows, or an estimate from the default-capped VM, or unknown."""
     host = _wsl(facts).get("windows_host")
+    if isinstance(host, (Unavailable, NotApplicable)):
+        return None, f"host RAM unknown ({host})"
     ram = host.get("ram_bytes") if isinstance(host, Mapping) else None
     if isinstance(ram, int) and ram > 0:
         return ram, str(host.get("ram_source") or "Windows")
-    return None, str(ram) if isinstance(ram, Unavailable) else "host RAM unknown"
+    return None, f"host RAM unknown ({ram})" if isinstance(ram, Unavailable) else "host RAM unknown"
 
 
 def _vm(facts: Facts) -> Mapping[str, Any]:
@@ -133,7 +135,8 @@ def _limits(facts: Facts) -> dict[str, Any]:
     "GD501",
     "wslconfig-missing",
     summary="WSL2 has a .wslconfig that sets the VM's memory (default: half the host RAM)",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.wslconfig"),
+    uses=("wsl.windows_host", "wsl.vm"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
@@ -204,13 +207,13 @@ def wslconfig_missing(facts: Facts):
     "GD502",
     "wsl-memory-cap",
     summary="The WSL2 memory cap leaves room for training and for Windows",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
 def wsl_memory_cap(facts: Facts):
     """A configured cap that starves training, or one that leaves Windows no room."""
-    section = _wsl(facts)
     config = _config(facts)
     given = bool(config.get("given"))
     if not (given and config.get("exists")):
@@ -221,7 +224,7 @@ def wsl_memory_cap(facts: Facts):
     configured = limits["memory_cfg"]
     if not configured:
         return skip("no memory= in effect in .wslconfig (the default cap is covered by GD501)")
-    ram, ram_source = _host_ram(facts) if section.get("applicable") else (None, "not WSL")
+    ram, ram_source = _host_ram(facts)
     cap = limits["memory"]
     ev = _path_evidence(config)
     ev.append(evidence("memory cap", fmt_bytes(cap), ".wslconfig memory"))
@@ -267,7 +270,8 @@ def _suggested(ram: int | None) -> int:
     "GD503",
     "wslconfig-ignored",
     summary="WSL reads every line of .wslconfig (encoding, location, section names, syntax)",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version",),
     fix="wslconfig",
     tags=("wsl",),
 )
@@ -362,7 +366,8 @@ def wslconfig_ignored(facts: Facts):
     "GD504",
     "wsl-swap",
     summary="The WSL2 VM has swap to absorb memory spikes",
-    requires=("host.kind",),
+    requires=("wsl.version",),
+    uses=("wsl.wslconfig", "wsl.windows_host", "wsl.vm"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
@@ -408,7 +413,8 @@ def wsl_swap(facts: Facts):
     "GD505",
     "wslconfig-not-applied",
     summary="The running WSL2 VM uses the limits .wslconfig sets (restarted after editing)",
-    requires=("host.kind",),
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host", "wsl.vm"),
     tags=("wsl", "memory"),
 )
 def wslconfig_not_applied(facts: Facts):
@@ -463,7 +469,7 @@ def wslconfig_not_applied(facts: Facts):
     "GD506",
     "wsl-data-on-windows-drive",
     summary="Dataset and working directory are in the Linux file system, not on /mnt/<drive>",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.paths"),
     tags=("wsl", "io"),
 )
 def wsl_data_on_windows_drive(facts: Facts):
@@ -542,7 +548,7 @@ def wsl_data_on_windows_drive(facts: Facts):
     "GD507",
     "wsl-linux-driver-inside",
     summary="No Linux NVIDIA driver inside WSL shadows the Windows driver's libcuda",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "gpu", "driver"),
 )
 def wsl_linux_driver_inside(facts: Facts):
@@ -587,14 +593,13 @@ def wsl_linux_driver_inside(facts: Facts):
     "GD508",
     "wsl-gpu-passthrough",
     summary="WSL2 GPU passthrough is there: /dev/dxg and /usr/lib/wsl/lib/libcuda",
-    requires=("host.kind",),
+    requires=("wsl.version",),
+    uses=("wsl.gpu", "wsl.wsl_conf", "wsl.distro", "wsl.wslconfig"),
     tags=("wsl", "gpu"),
 )
 def wsl_gpu_passthrough(facts: Facts):
     """Without /dev/dxg or the WSL libcuda, torch.cuda.is_available() is False."""
     section = _wsl(facts)
-    if not section.get("applicable"):
-        return skip(section.get("reason") or "not WSL")
     if section.get("version") == 1:
         return fail(
             "This distro runs under WSL1, which has no GPU support",
@@ -651,7 +656,7 @@ def wsl_gpu_passthrough(facts: Facts):
     "GD509",
     "wsl-pin-memory",
     summary="pin_memory has a small pool under WSL2",
-    requires=("host.kind",),
+    requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "dataloader"),
 )
 def wsl_pin_memory(facts: Facts):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gpudoctor.errors import BadInputError
+from gpudoctor.facts.model import NotApplicable
 from gpudoctor.fixes.wslconfig import (
     EXIT_NOT_APPLIED,
     EXIT_OK,
@@ -25,8 +26,8 @@ def _locate() -> tuple[str | None, int | None, str]:
     from gpudoctor.probes.wsl import probe_wsl
 
     facts = probe_wsl(ProbeContext())
-    if not facts.get("applicable"):
-        return None, None, str(facts.get("reason"))
+    if isinstance(facts, NotApplicable):
+        return None, None, facts.reason
     config = facts.get("wslconfig") or {}
     ram = (facts.get("windows_host") or {}).get("ram_bytes")
     return config.get("path"), ram if isinstance(ram, int) else None, str(config.get("how"))

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 #: Bumped when a field changes meaning or is removed; new fields do not bump it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: How an :class:`Unavailable` is spelled in JSON.
 UNAVAILABLE_KEY = "$unavailable"
@@ -117,10 +117,50 @@ class ProbeRecord:
         )
 
 
+class _RecordingMapping(Mapping[str, Any]):
+    """A read-only view that writes down the dotted path of every key read through it."""
+
+    __slots__ = ("_data", "_log", "_prefix")
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, log: set[str]) -> None:
+        self._data, self._prefix, self._log = data, prefix, log
+
+    def _path(self, key: str) -> str:
+        return f"{self._prefix}.{key}" if self._prefix else key
+
+    def __getitem__(self, key: str) -> Any:
+        path = self._path(key)
+        self._log.add(path)
+        return _recording(self._data[key], path, self._log)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        path = self._path(key)
+        self._log.add(path)
+        if key in self._data:
+            return _recording(self._data[key], path, self._log)
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        self._log.add(self._path(str(key)))
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        self._log.add(self._path("*"))
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._log.add(self._path("*"))
+        return len(self._data)
+
+
+def _recording(value: Any, path: str, log: set[str]) -> Any:
+    return _RecordingMapping(value, path, log) if isinstance(value, Mapping) else value
+
+
 class Facts(Mapping[str, Any]):
     """Read-only facts, keyed by section name (``host``, ``memory``, ``gpu`` ...)."""
 
-    __slots__ = ("_sections", "probes", "schema_version")
+    __slots__ = ("_log", "_sections", "probes", "schema_version")
 
     def __init__(
         self,
@@ -131,8 +171,26 @@ class Facts(Mapping[str, Any]):
         self._sections = freeze(dict(sections))
         self.probes: Mapping[str, ProbeRecord] = MappingProxyType(dict(probes or {}))
         self.schema_version = schema_version
+        self._log: set[str] | None = None
+
+    def recording(self) -> tuple[Facts, set[str]]:
+        """A view of these facts that notes the dotted path of every fact read through it.
+
+        Tests use it to prove that a check reads only the facts it declares.
+        """
+        view = Facts.__new__(Facts)
+        view._sections, view.probes, view.schema_version = (
+            self._sections,
+            self.probes,
+            self.schema_version,
+        )
+        view._log = set()
+        return view, view._log
 
     def __getitem__(self, key: str) -> Any:
+        if self._log is not None:
+            self._log.add(key)
+            return _recording(self._sections[key], key, self._log)
         return self._sections[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -150,6 +208,8 @@ class Facts(Mapping[str, Any]):
         ``default`` is returned instead only when it is given and the path does not exist;
         an Unavailable recorded by a probe is always returned as is.
         """
+        if self._log is not None:
+            self._log.add(path)
         node: Any = self._sections
         walked: list[str] = []
         for part in path.split("."):
@@ -167,7 +227,7 @@ class Facts(Mapping[str, Any]):
                     return Unavailable(f"probe {part!r} {probe.status}: {probe.error}")
                 return Unavailable(f"{part!r} was not collected")
             return Unavailable(f"{path!r} was not collected")
-        return node
+        return node if self._log is None else _recording(node, path, self._log)
 
     def to_json(self) -> dict[str, Any]:
         return thaw(self._sections)

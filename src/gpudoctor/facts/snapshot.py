@@ -18,7 +18,9 @@ from typing import Any
 
 from gpudoctor._version import __version__
 from gpudoctor.errors import SnapshotError
-from gpudoctor.facts.model import SCHEMA_VERSION, Facts, ProbeRecord
+from gpudoctor.facts.model import SCHEMA_VERSION, Facts, NotApplicable, ProbeRecord
+from gpudoctor.facts.schema import SchemaMismatch, validate_sections
+from gpudoctor.facts.sections import not_wsl_facts
 
 SNAPSHOT_FORMAT = "gpudoctor-snapshot"
 REPORT_FORMAT = "gpudoctor-report"
@@ -73,15 +75,44 @@ def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:
     probes_doc = doc.get("probes") or {}
     if not isinstance(probes_doc, Mapping):
         raise SnapshotError(f"{origin}: 'probes' is not an object")
+    if version == 1:
+        sections = migrate_v1(sections)
+    try:
+        validate_sections(sections)
+    except SchemaMismatch as exc:
+        raise SnapshotError(f"{origin}: facts do not match the schema at {exc}") from None
     try:
         records = {
             str(name): ProbeRecord.from_json(str(name), rec)
             for name, rec in probes_doc.items()
             if isinstance(rec, Mapping)
         }
-        return Facts(sections, records, schema_version=version)
+        return Facts(sections, records, schema_version=SCHEMA_VERSION)
     except (TypeError, ValueError) as exc:
         raise SnapshotError(f"{origin}: facts are malformed: {exc}") from None
+
+
+#: Schema 1 marked sections that do not apply with ``applicable: false`` and a ``reason``.
+_V1_APPLICABILITY_SECTIONS = ("shm", "limits", "kernel_log", "gpu_processes", "wsl")
+
+
+def migrate_v1(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """Schema 1 -> 2: ``applicable: false`` sections become :class:`NotApplicable` values."""
+    migrated = dict(sections)
+    for name in _V1_APPLICABILITY_SECTIONS:
+        section = migrated.get(name)
+        if not isinstance(section, Mapping) or "applicable" not in section:
+            continue
+        rest = {k: v for k, v in section.items() if k not in ("applicable", "reason")}
+        if section.get("applicable"):
+            migrated[name] = rest
+            continue
+        reason = str(section.get("reason") or f"{name} does not apply here")
+        if name == "wsl" and "wslconfig" in rest:
+            migrated[name] = not_wsl_facts(reason, rest)
+        else:
+            migrated[name] = NotApplicable(reason).to_json()
+    return migrated
 
 
 def load_replay(path: str | os.PathLike[str]) -> Facts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from gpudoctor.probes._base import (
+from gpudoctor.probes.base import (
     CommandResult,
     CommandTimeout,
     ProbeContext,

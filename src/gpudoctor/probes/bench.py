@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from gpudoctor.errors import BadInputError
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
 
 DISK_SECONDS = 2.0
 DISK_BYTES = 256 << 20
@@ -23,13 +23,6 @@ def _has_data(ctx: ProbeContext) -> bool:
     return bool(ctx.options.get("data"))
 
 
-def _is_wsl(ctx: ProbeContext) -> bool:
-    try:
-        return "microsoft" in ctx.read_text("/proc/sys/kernel/osrelease").lower()
-    except OSError:
-        return False
-
-
 @probe("bench_disk", timeout=15.0, enabled=_has_data, deep=True)
 def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     """Cold read speed and filesystem kind of the --data folder."""
@@ -39,7 +32,7 @@ def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     try:
         mountinfo = ctx.read_text("/proc/self/mountinfo")
         fs = classify_filesystem(
-            os.path.realpath(path), mountinfo, sys_path=ctx.path, is_wsl=_is_wsl(ctx)
+            os.path.realpath(path), mountinfo, sys_path=ctx.path, is_wsl=ctx.identity.is_wsl
         )
     except OSError:
         fs = {"kind": "unknown", "fstype": None, "meaning": MEANINGS["unknown"]}

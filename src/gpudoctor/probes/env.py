@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
 
 #: Variables recorded verbatim (their values steer CUDA, PyTorch, threading or WSL).
 ALLOWED_ENV = frozenset(

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gpudoctor.facts.model import Facts, ProbeRecord, Unavailable
-from gpudoctor.probes._base import ProbeContext, ProbeSpec
+from gpudoctor.facts.model import Facts, NotApplicable, ProbeRecord, Unavailable
+from gpudoctor.probes.base import ProbeContext, ProbeSpec
 
 #: Default wall-clock budget for all quick probes together, in seconds.
 DEFAULT_BUDGET = 5.0
@@ -39,9 +39,12 @@ class _Slot:
 def _run_probe(slot: _Slot, ctx: ProbeContext, finished: threading.Semaphore) -> None:
     try:
         value = slot.spec.func(ctx)
-        if not isinstance(value, Mapping):
+        if isinstance(value, NotApplicable):
+            slot.result = value
+        elif isinstance(value, Mapping):
+            slot.result = dict(value)
+        else:
             raise TypeError(f"probe returned {type(value).__name__}, expected a mapping of facts")
-        slot.result = dict(value)
     except Exception as exc:  # noqa: BLE001 - a probe failure is a fact, not a crash
         slot.error = f"{type(exc).__name__}: {exc}"
         slot.result = None
@@ -67,6 +70,7 @@ def gather(
     Never raises for a probe's sake: failures and timeouts are recorded in the facts.
     ``progress(name, done, total)`` is called as each probe finishes.
     """
+    _ = ctx.identity  # decided once, before any probe runs, and shared by all of them
     selected = [spec for spec in probes if spec.enabled is None or _safe_enabled(spec, ctx)]
     finished = threading.Semaphore(0)
     slots: list[_Slot] = []

@@ -16,8 +16,8 @@ import os
 import time
 from typing import Any
 
-from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.probes.base import ProbeContext, probe
 from gpudoctor.probes.gpu_sources import DriverView, nvidia_smi_view, nvml_view
 from gpudoctor.probes.proc_table import (
     DEFAULT_DEVICE_PATHS,
@@ -81,7 +81,7 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
             "settings": conf,
         }
     started = time.time()
-    kind = _platform_kind(ctx)
+    kind = ctx.identity.kind
     table = _process_table(ctx, conf)
     view = nvml_view(ctx) if use_nvml else DriverView(nvml=Unavailable("not asked"))
     if view.nvml != "ok":
@@ -118,23 +118,15 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
 
 
 @probe("gpu_processes", timeout=4.0)
-def probe_gpu_processes(ctx: ProbeContext) -> dict[str, Any]:
+def probe_gpu_processes(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
     """Processes holding the GPU, from NVML, /proc and nvidia-smi, with who and how idle."""
-    return collect_inventory(ctx)
+    inventory = collect_inventory(ctx)
+    if not inventory.pop("applicable", True):
+        return NotApplicable(str(inventory["reason"]))
+    return inventory
 
 
 # -- pieces -------------------------------------------------------------------------------
-
-
-def _platform_kind(ctx: ProbeContext) -> str:
-    if ctx.platform.startswith("win"):
-        return "windows"
-    if ctx.platform.startswith("linux"):
-        from gpudoctor.probes.host import detect_wsl
-
-        wsl = detect_wsl(ctx)
-        return f"wsl{wsl['version']}" if wsl["is_wsl"] else "linux"
-    return ctx.platform
 
 
 def _process_table(ctx: ProbeContext, conf: dict[str, Any]) -> ProcTable:

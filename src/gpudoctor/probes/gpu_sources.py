@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext
+from gpudoctor.probes.base import CommandTimeout, ProbeContext
 from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 MiB = 1024 * 1024

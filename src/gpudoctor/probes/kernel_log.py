@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.facts.sections import KernelLogFacts
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 
 #: Newest events kept; a flapping GPU can log thousands.
 MAX_EVENTS = 50
@@ -80,17 +81,16 @@ def read_kernel_log(ctx: ProbeContext, timeout: float = 1.5) -> tuple[str, str] 
 
 
 @probe("kernel_log", timeout=3.5)
-def probe_kernel_log(ctx: ProbeContext) -> dict[str, Any]:
+def probe_kernel_log(ctx: ProbeContext) -> KernelLogFacts | NotApplicable:
     """Xid events the NVIDIA kernel driver logged since boot (Linux only)."""
     if not ctx.platform.startswith("linux"):
-        return {"applicable": False, "source": None, "xid_events": []}
+        return NotApplicable(f"the NVIDIA kernel log is read on Linux only, not {ctx.platform}")
     log = read_kernel_log(ctx)
     if isinstance(log, Unavailable):
-        return {"applicable": True, "source": None, "xid_events": log, "uptime_seconds": None}
+        return {"source": None, "xid_events": log, "uptime_seconds": None}
     source, text = log
     events = parse_xid_events(text)[-MAX_EVENTS:]
     return {
-        "applicable": True,
         "source": source,
         "uptime_seconds": _uptime(ctx),
         "xid_events": events,

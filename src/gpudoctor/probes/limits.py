@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.sections import LimitsFacts
+from gpudoctor.probes.base import ProbeContext, probe
 
 
 @probe("limits", timeout=1.0)
-def probe_limits(ctx: ProbeContext) -> dict[str, Any]:
+def probe_limits(ctx: ProbeContext) -> LimitsFacts | NotApplicable:
     """The open-files limit (RLIMIT_NOFILE), soft and hard, on POSIX systems."""
     if ctx.platform.startswith("win"):
-        return {"applicable": False, "reason": "Windows has no RLIMIT_NOFILE", "nofile": None}
+        return NotApplicable("Windows has no RLIMIT_NOFILE")
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     unlimited = resource.RLIM_INFINITY
     return {
-        "applicable": True,
         "nofile": {
             "soft": None if soft == unlimited else soft,
             "hard": None if hard == unlimited else hard,

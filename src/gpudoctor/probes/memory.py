@@ -5,35 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.procfs import parse_meminfo, parse_vmstat
 
 #: How long swap activity is sampled; probes run concurrently, so this is not added up.
 SWAP_SAMPLE_SECONDS = 0.1
-
-
-def parse_meminfo(text: str) -> dict[str, int]:
-    """``/proc/meminfo`` as bytes per key (the file says kB and means KiB)."""
-    values: dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
-        if not parts:
-            continue
-        try:
-            number = int(parts[0])
-        except ValueError:
-            continue
-        values[key.strip()] = number * 1024 if len(parts) > 1 and parts[1] == "kB" else number
-    return values
-
-
-def parse_vmstat(text: str) -> dict[str, int]:
-    values = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            values[parts[0]] = int(parts[1])
-    return values
 
 
 def parse_pressure(text: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ import glob
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
 from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 # nvml.h enum values (stable across driver releases), so any bindings module will do.

@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from gpudoctor.facts.model import NotApplicable, Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.facts.sections import PowerFacts
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 
 #: Seconds ``powercfg`` / ``reg.exe`` may take (WSL interop can be slow to start).
 COMMAND_TIMEOUT = 3.0
@@ -134,7 +135,7 @@ def suspend_stats(ctx: ProbeContext) -> dict[str, Any] | Unavailable | NotApplic
 
 
 @probe("power", timeout=5.0)
-def probe_power(ctx: ProbeContext) -> dict[str, Any]:
+def probe_power(ctx: ProbeContext) -> PowerFacts:
     """Battery, Windows power plan and TDR delay, and suspends since boot."""
     from gpudoctor.probes.host import detect_wsl
 

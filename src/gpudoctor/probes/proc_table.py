@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable
 
-from gpudoctor.probes._base import ProbeContext
+from gpudoctor.probes.base import ProbeContext
 
 #: Device files whose open descriptors mean "talks to the GPU driver".
 DEFAULT_DEVICE_PATHS = ("/dev/nvidia", "/dev/dxg")

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.sections import ShmFacts
+from gpudoctor.probes.base import ProbeContext, probe
 
 
 @probe("shm", timeout=1.0)
-def probe_shm(ctx: ProbeContext) -> dict[str, Any]:
+def probe_shm(ctx: ProbeContext) -> ShmFacts | NotApplicable:
     """Size and free space of /dev/shm (Linux and WSL only)."""
     if not ctx.platform.startswith("linux"):
-        return {"applicable": False, "reason": f"no /dev/shm on {ctx.platform}"}
+        return NotApplicable(f"no /dev/shm on {ctx.platform}")
     path = ctx.path("/dev/shm")
     if not path.is_dir():
-        return {"applicable": True, "present": False, "path": "/dev/shm"}
+        return {"present": False, "path": "/dev/shm"}
     stats = os.statvfs(path)
     return {
-        "applicable": True,
         "present": True,
         "path": "/dev/shm",
         "total_bytes": stats.f_blocks * stats.f_frsize,

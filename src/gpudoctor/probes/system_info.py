@@ -18,7 +18,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 from gpudoctor.probes.target import target_executable
 
 #: Name fragments collect_env keeps from ``pip list`` (plus ``nvidia-`` for all CUDA wheels).

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import NotApplicable, Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.facts.sections import LoaderFacts, ToolkitFacts
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 
 #: Seconds ``nvcc --version`` and ``ldconfig -p`` may take.
 COMMAND_TIMEOUT = 3.0
@@ -88,7 +89,7 @@ def cuda_home(ctx: ProbeContext, nvcc: str | None) -> tuple[str | None, str | No
 
 
 @probe("toolkit", timeout=5.0)
-def probe_toolkit(ctx: ProbeContext) -> dict[str, Any]:
+def probe_toolkit(ctx: ProbeContext) -> ToolkitFacts:
     """nvcc on PATH and the CUDA home that extension builds would use, with versions."""
     nvcc = ctx.which("nvcc")
     home, source = cuda_home(ctx, nvcc)
@@ -152,15 +153,13 @@ def _ldconfig(ctx: ProbeContext) -> dict[str, list[str]] | Unavailable:
 
 
 @probe("loader", timeout=5.0)
-def probe_loader(ctx: ProbeContext) -> dict[str, Any]:
+def probe_loader(ctx: ProbeContext) -> LoaderFacts | NotApplicable:
     """CUDA libraries on LD_LIBRARY_PATH and where libcuda.so is found (Linux and WSL)."""
     if not ctx.platform.startswith("linux"):
-        not_linux = NotApplicable("the dynamic loader path is a Linux matter")
-        return {"applicable": False, "ld_library_path": not_linux, "libcuda": not_linux}
+        return NotApplicable(f"the dynamic loader path is a Linux matter, not {ctx.platform}'s")
     dirs = [d for d in ctx.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     triton_path = ctx.env.get("TRITON_LIBCUDA_PATH")
     return {
-        "applicable": True,
         "ld_library_path": [
             {"dir": d, "libraries": scan_library_dir(ctx, d), "has_libcuda": _has_libcuda(ctx, d)}
             for d in dirs

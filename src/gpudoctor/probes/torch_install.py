@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.

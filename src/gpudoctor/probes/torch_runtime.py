@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 from gpudoctor.probes.target import target_executable
 
 #: Seconds the child may take: importing torch and creating a CUDA context.

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.probes._base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext, probe
 
 #: Image files counted under --data for the RAM-cache estimate.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -70,12 +70,6 @@ def _machine(ctx: ProbeContext) -> dict[str, Any]:
     import psutil
 
     memory = psutil.virtual_memory()
-    usable = None
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            usable = len(os.sched_getaffinity(0))
-        except OSError:
-            usable = None
     commit = None
     if ctx.platform.startswith("win") and ctx.is_live:
         try:
@@ -83,8 +77,8 @@ def _machine(ctx: ProbeContext) -> dict[str, Any]:
         except (OSError, AttributeError, ValueError):
             commit = None
     return {
-        "cpus_logical": os.cpu_count(),
-        "cpus_usable": usable or os.cpu_count(),
+        "cpus_logical": ctx.identity.cpus_logical,
+        "cpus_usable": ctx.identity.cpus_usable,
         "ram_total_bytes": memory.total,
         "ram_available_bytes": memory.available,
         "commit": commit,

@@ -13,8 +13,10 @@ import re
 import threading
 from typing import Any, Callable
 
-from gpudoctor.probes._base import CommandTimeout, ProbeContext, probe
-from gpudoctor.probes.host import detect_wsl
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.sections import not_wsl_facts
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.procfs import mount_of, parse_meminfo, parse_mountinfo
 from gpudoctor.readers.wslconfig import parse_wsl_conf, parse_wslconfig
 
 #: Interop calls; PowerShell starts slowly, so it runs beside cmd.exe, not after it.
@@ -31,26 +33,34 @@ DRIVER_PACKAGE_RE = re.compile(
 
 
 @probe("wsl", timeout=4.5)
-def probe_wsl(ctx: ProbeContext) -> dict[str, Any]:
-    """WSL configuration and the running VM: .wslconfig, wsl.conf, memory, GPU, mounts."""
+def probe_wsl(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
+    """WSL configuration and the running VM: .wslconfig, wsl.conf, memory, GPU, mounts.
+
+    Off WSL the section is not applicable, unless ``--wslconfig`` names a file to analyse:
+    then only that file's facts are recorded and the VM's facts are not applicable.
+    """
     given = ctx.options.get("wslconfig")
-    on_linux = ctx.platform.startswith("linux")
-    wsl = detect_wsl(ctx) if on_linux else {"is_wsl": False, "version": None, "signals": []}
+    identity = ctx.identity
     facts: dict[str, Any] = {
-        "applicable": bool(wsl["is_wsl"]),
-        "version": wsl.get("version"),
-        "distro": wsl.get("distro"),
-        "signals": list(wsl.get("signals") or []),
+        "version": identity.wsl_version,
+        "distro": identity.wsl_distro,
+        "signals": list(identity.wsl_signals),
     }
-    if not wsl["is_wsl"]:
-        facts["reason"] = (
-            "not WSL: "
-            + (ctx.platform if not on_linux else "native Linux")
-            + " (no Microsoft kernel release, WSL_DISTRO_NAME, WSL_INTEROP or /dev/dxg)"
+    if not identity.is_wsl:
+        if identity.container == "docker-desktop":
+            where = "a Docker Desktop container (its VM runs a WSL2 kernel, but it is no distro)"
+        elif identity.kind == "linux":
+            where = "native Linux"
+        else:
+            where = identity.kind
+        reason = (
+            f"not WSL: {where} (no Microsoft kernel release, WSL_DISTRO_NAME, WSL_INTEROP "
+            "or /dev/dxg)"
         )
-        if given:
-            facts["wslconfig"] = _given_config(ctx, str(given))
-        return facts
+        if not given:
+            return NotApplicable(reason)
+        facts["wslconfig"] = _given_config(ctx, str(given))
+        return not_wsl_facts(reason, facts)
     facts["kernel_release"] = _kernel_release(ctx)
     facts["vm"] = _vm_memory(ctx)
     wsl_conf = _wsl_conf(ctx)
@@ -82,12 +92,7 @@ def _vm_memory(ctx: ProbeContext) -> dict[str, Any]:
         text = ctx.read_text("/proc/meminfo", max_bytes=65536)
     except OSError as exc:
         return {"$unavailable": f"cannot read /proc/meminfo: {exc.strerror}"}
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
-        if key in ("MemTotal", "SwapTotal") and parts and parts[0].isdigit():
-            values[key] = int(parts[0]) * 1024
+    values = parse_meminfo(text)
     return {
         "mem_total_bytes": values.get("MemTotal"),
         "swap_total_bytes": values.get("SwapTotal"),
@@ -358,29 +363,6 @@ def _driver_packages(ctx: ProbeContext) -> list[str]:
 # -- where the data lives ----------------------------------------------------------------
 
 
-def parse_mountinfo(text: str) -> list[tuple[str, str, str, str]]:
-    """``(mount point, fstype, source, super options)`` per line of /proc/self/mountinfo."""
-    mounts = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        if not sep or len(fields) < 5 or len(rest) < 2:
-            continue
-        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-        mounts.append((point, rest[0], rest[1], rest[2] if len(rest) > 2 else ""))
-    return mounts
-
-
-def mount_of(path: str, mounts: list[tuple[str, str, str, str]]) -> tuple[str, str, str, str]:
-    best = ("/", "unknown", "", "")
-    for mount in mounts:
-        point = mount[0]
-        inside = path == point or path.startswith(point.rstrip("/") + "/") or point == "/"
-        if inside and len(point) >= len(best[0]):
-            best = mount
-    return best
-
-
 def _paths(ctx: ProbeContext) -> list[dict[str, Any]]:
     try:
         mounts = parse_mountinfo(ctx.read_text("/proc/self/mountinfo", max_bytes=4 << 20))
@@ -396,7 +378,10 @@ def _paths(ctx: ProbeContext) -> list[dict[str, Any]]:
         wanted.append(("data", os.path.realpath(data_path) if ctx.is_live else data_path))
     found = []
     for role, path in wanted:
-        point, fstype, source, options = mount_of(path, mounts) if mounts else ("", "", "", "")
+        mount = mount_of(path, mounts)
+        point, fstype, options = (
+            (mount.mount_point, mount.fstype, mount.super_options) if mount else ("", "", "")
+        )
         windows = fstype in WINDOWS_MOUNT_TYPES and (
             fstype != "virtiofs" or re.match(r"^/mnt/[a-z](/|$)", path) is not None
         )

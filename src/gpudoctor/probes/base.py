@@ -16,7 +16,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from gpudoctor.probes.identity import MachineIdentity
 
 ProbeFunc = Callable[["ProbeContext"], Mapping[str, Any]]
 
@@ -160,6 +163,14 @@ class ProbeContext:
         )
 
     # -- shared, computed once per run --------------------------------------------------
+    @property
+    def identity(self) -> MachineIdentity:
+        """Platform kind, container kind and usable CPUs, decided once per gather."""
+        from gpudoctor.probes.identity import identify
+
+        identity: MachineIdentity = self.cached("identity", lambda: identify(self))
+        return identity
+
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute a value once per gather, shared by probes (e.g. "is this WSL?")."""
         with self._lock:
