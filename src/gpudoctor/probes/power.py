@@ -137,9 +137,7 @@ def suspend_stats(ctx: ProbeContext) -> dict[str, Any] | Unavailable | NotApplic
 @probe("power", timeout=5.0)
 def probe_power(ctx: ProbeContext) -> PowerFacts:
     """Battery, Windows power plan and TDR delay, and suspends since boot."""
-    from gpudoctor.probes.host import detect_wsl
-
-    on_wsl = ctx.platform.startswith("linux") and bool(detect_wsl(ctx).get("is_wsl"))
+    on_wsl = ctx.identity.is_wsl
     windows_side = ctx.platform.startswith("win") or on_wsl
     return {
         "battery": battery() if not on_wsl else NotApplicable("WSL sees no battery"),
