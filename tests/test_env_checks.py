@@ -386,3 +386,19 @@ def test_gd112_full_vram_on_windows_is_info_and_linux_is_skipped():
     gpu["driver_version"] = "566.36"
     assert sysmem_fallback(make_facts(gpu=gpu, host__kind="windows")).severity.value == "skip"
     assert sysmem_fallback(make_facts(gpu=gpu)).severity.value == "skip"
+
+
+def test_gd214_names_another_interpreter_and_warns_when_it_cannot_be_read():
+    from gpudoctor.checks.torch_env import target_interpreter
+
+    other = {"executable": "/env/bin/python", "reason": "VIRTUAL_ENV points at /env"}
+    facts = make_facts(torch=torch_facts(target={**other, "is_gpudoctor": False}))
+    verdict = target_interpreter(facts)
+    assert verdict.severity.value == "info"
+    assert "/env/bin/python" in verdict.title
+    broken = {**other, "error": "/env/bin/python failed (exit 1): boom"}
+    assert target_interpreter(make_facts(torch=torch_facts(target=broken))).severity.value == (
+        "warn"
+    )
+    own = {**other, "is_gpudoctor": True}
+    assert target_interpreter(make_facts(torch=torch_facts(target=own))).severity.value == "pass"

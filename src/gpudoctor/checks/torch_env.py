@@ -700,3 +700,43 @@ def _triton_remedy(wsl: bool) -> Any:
         "sudo ldconfig",
         platforms=("linux",),
     )
+
+
+@check(
+    "GD214",
+    "target-interpreter",
+    summary="Says which Python's environment the torch checks inspected, and why that one",
+    requires=("torch.target",),
+    tags=("torch", "install"),
+)
+def target_interpreter(facts: Facts) -> Verdict:
+    """gpudoctor installed as a tool runs apart from the environment that trains."""
+    target = facts.get("torch.target")
+    if not isinstance(target, Mapping):
+        return skip(f"No interpreter was chosen: {target}")
+    executable, reason = target.get("executable"), target.get("reason")
+    ev = [evidence("interpreter inspected", executable, str(reason))]
+    if target.get("error"):
+        return warn(
+            f"Could not inspect {executable} ({reason}): {target.get('error')}; the torch "
+            "checks were skipped",
+            evidence=ev,
+            remedies=[
+                remedy(
+                    "Point gpudoctor at the interpreter that runs your training.",
+                    "gpudoctor check --python /path/to/env/bin/python",
+                )
+            ],
+        )
+    if target.get("is_gpudoctor") is False:
+        return info(
+            f"torch facts are from {executable}, not gpudoctor's own interpreter: {reason}",
+            evidence=ev,
+            remedies=[
+                remedy(
+                    "If training runs elsewhere, name that interpreter.",
+                    "gpudoctor check --python /path/to/env/bin/python",
+                )
+            ],
+        )
+    return passed(f"Inspected gpudoctor's own interpreter {executable} ({reason})", evidence=ev)
