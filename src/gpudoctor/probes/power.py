@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import Any, cast
 
 from gpudoctor.facts.model import NotApplicable, Unavailable
 from gpudoctor.facts.sections import PowerFacts
@@ -139,17 +139,21 @@ def probe_power(ctx: ProbeContext) -> PowerFacts:
     """Battery, Windows power plan and TDR delay, and suspends since boot."""
     on_wsl = ctx.identity.is_wsl
     windows_side = ctx.platform.startswith("win") or on_wsl
-    return {
-        "battery": battery() if not on_wsl else NotApplicable("WSL sees no battery"),
-        "power_plan": power_plan(ctx, windows_side),
-        "tdr": tdr(ctx, windows_side, on_wsl),
-        "suspend": suspend_stats(ctx) if not on_wsl else NotApplicable("WSL does not suspend"),
-        "sysmem_fallback": (
-            Unavailable(
-                "the CUDA sysmem fallback policy lives in the driver's profile database, "
-                "which only the NVIDIA Control Panel reads"
-            )
-            if windows_side
-            else NotApplicable("sysmem fallback exists only in Windows drivers")
-        ),
-    }
+    # Any fact may be an Unavailable / NotApplicable marker (see gpudoctor.facts.sections).
+    return cast(
+        PowerFacts,
+        {
+            "battery": battery() if not on_wsl else NotApplicable("WSL sees no battery"),
+            "power_plan": power_plan(ctx, windows_side),
+            "tdr": tdr(ctx, windows_side, on_wsl),
+            "suspend": suspend_stats(ctx) if not on_wsl else NotApplicable("WSL does not suspend"),
+            "sysmem_fallback": (
+                Unavailable(
+                    "the CUDA sysmem fallback policy lives in the driver's profile database, "
+                    "which only the NVIDIA Control Panel reads"
+                )
+                if windows_side
+                else NotApplicable("sysmem fallback exists only in Windows drivers")
+            ),
+        },
+    )

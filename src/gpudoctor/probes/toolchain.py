@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gpudoctor.facts.model import NotApplicable, Unavailable
 from gpudoctor.facts.sections import LoaderFacts, ToolkitFacts
@@ -93,13 +93,17 @@ def probe_toolkit(ctx: ProbeContext) -> ToolkitFacts:
     """nvcc on PATH and the CUDA home that extension builds would use, with versions."""
     nvcc = ctx.which("nvcc")
     home, source = cuda_home(ctx, nvcc)
-    return {
-        "nvcc_path": nvcc,
-        "nvcc_version": _nvcc_version(ctx, nvcc) if nvcc else None,
-        "cuda_home": home,
-        "cuda_home_source": source,
-        "cuda_home_version": _home_version(ctx, home) if home else None,
-    }
+    # Versions may be Unavailable markers (see gpudoctor.facts.sections).
+    return cast(
+        ToolkitFacts,
+        {
+            "nvcc_path": nvcc,
+            "nvcc_version": _nvcc_version(ctx, nvcc) if nvcc else None,
+            "cuda_home": home,
+            "cuda_home_source": source,
+            "cuda_home_version": _home_version(ctx, home) if home else None,
+        },
+    )
 
 
 def scan_library_dir(ctx: ProbeContext, directory: str) -> list[dict[str, Any]]:
