@@ -123,6 +123,8 @@ def test_python_option_and_the_report_name_the_inspected_interpreter(two_envs):
     # the collect_env part asked the training interpreter's torch itself, in a child process
     answers = doc["facts"]["collect_env"]["torch"]
     assert answers.get("torch_version", "").startswith("2.13."), answers
+    # and pip's list is the training environment's, which has torch (gpudoctor's has none)
+    assert any(line.startswith("torch==2.13.") for line in doc["facts"]["system"]["pip_packages"])
 
 
 def test_the_markdown_report_says_which_interpreter_it_inspected(two_envs):

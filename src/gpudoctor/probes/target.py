@@ -159,3 +159,11 @@ def interpreter_problem(executable: str) -> str | None:
     ctx = ProbeContext(options={"python": executable})
     answer = query_python(ctx, executable)
     return answer.reason if isinstance(answer, Unavailable) else None
+
+
+def target_paths(ctx: ProbeContext) -> list[str] | None:
+    """The target's ``sys.path`` when it is another interpreter; None for this one."""
+    chosen = target(ctx)
+    if chosen.get("error") or chosen.get("is_gpudoctor"):
+        return None
+    return [p for p in chosen.get("path") or () if isinstance(p, str) and p]

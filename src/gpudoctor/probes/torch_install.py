@@ -181,14 +181,24 @@ def _sysctl(ctx: ProbeContext, name: str) -> Any:
     return result.stdout.strip() if result.ok else None
 
 
-def _apple(ctx: ProbeContext) -> dict[str, Any]:
-    translated = _sysctl(ctx, "sysctl.proc_translated")
+def _apple(ctx: ProbeContext, chosen: dict[str, Any]) -> dict[str, Any]:
+    """Apple silicon and Rosetta, for the target interpreter (whose architecture may differ
+    from gpudoctor's: an x86_64 Python on Apple silicon runs under Rosetta)."""
     arm64 = _sysctl(ctx, "hw.optional.arm64")
+    if chosen.get("is_gpudoctor", True):
+        translated = _sysctl(ctx, "sysctl.proc_translated")
+        rosetta: Any = translated if isinstance(translated, Unavailable) else translated == "1"
+        machine = platform.machine()
+    else:
+        machine = str(chosen.get("machine") or "")
+        rosetta = (
+            arm64 if isinstance(arm64, Unavailable) else (arm64 == "1" and machine == "x86_64")
+        )
     return {
-        "machine": platform.machine(),
+        "machine": machine,
         "macos_version": platform.mac_ver()[0] or None,
         "apple_silicon": arm64 if isinstance(arm64, Unavailable) else arm64 == "1",
-        "rosetta": translated if isinstance(translated, Unavailable) else translated == "1",
+        "rosetta": rosetta,
     }
 
 
@@ -315,7 +325,7 @@ def probe_torch(ctx: ProbeContext) -> dict[str, Any]:
     facts["target"] = described
     facts["python"] = _python_facts(chosen, ctx.env)
     if ctx.platform == "darwin":
-        facts["apple"] = _apple(ctx)
+        facts["apple"] = _apple(ctx, chosen)
     return facts
 
 
