@@ -298,3 +298,14 @@ def test_alloc_conf_unknown_key_on_a_torch_newer_than_the_table_is_a_warning():
     )
     assert level == "warn"
     assert "may accept it" in message
+
+
+def test_cpu_torch_newer_than_the_table_is_not_blamed_on_the_driver():
+    facts = make_facts(torch=torch_section("2.13.0+cpu", None), gpu=gpu_with_driver("572.83"))
+    verdict = torch_cpu_only(facts)
+    assert verdict.severity.value == "fail"
+    assert "too old" not in verdict.title
+    assert verdict.remedies[1].commands == (
+        "python -m pip install --force-reinstall torch==2.10.* --index-url "
+        "https://download.pytorch.org/whl/cu128",
+    )

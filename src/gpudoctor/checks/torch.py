@@ -19,6 +19,7 @@ from gpudoctor.checks.cuda_drivers import (
     newest_supported_index,
 )
 from gpudoctor.checks.gpu import gpus
+from gpudoctor.checks.torch_wheels import builds_for, minor_of
 from gpudoctor.facts.model import Facts
 from gpudoctor.registry import check
 
@@ -81,6 +82,30 @@ def torch_cpu_only(facts: Facts):
         else None
     )
     ev.append(evidence("NVIDIA driver", driver, "nvmlSystemGetDriverVersion"))
+    minor = minor_of(version) if isinstance(version, str) else None
+    if cuda is None and minor is not None and not builds_for(minor):
+        older = newest_release_for_driver(str(driver), windows=windows)
+        fixes = [
+            remedy(
+                f"Reinstall torch {version} from the CUDA index of a build that driver {driver} "
+                "supports: pytorch.org/get-started lists the builds of this release "
+                "(gpudoctor's table stops at an older one)."
+            )
+        ]
+        if older:
+            fixes.append(
+                remedy(
+                    f"Or install torch {older[0]}, whose CUDA {older[1]} build this driver runs.",
+                    f"{_pip(facts)} install --force-reinstall torch=={older[0]}.* "
+                    f"--index-url {index_url(older[1])}",
+                )
+            )
+        return fail(
+            f"torch {version} is a CPU-only build, but this machine has {len(devices)} "
+            "NVIDIA GPU(s): training runs on the CPU",
+            evidence=ev,
+            remedies=fixes,
+        )
     if cuda is None:
         return fail(
             "torch is a CPU-only build, and the NVIDIA driver is too old for any current "
@@ -161,8 +186,8 @@ def torch_driver_too_old(facts: Facts):
         fixes.append(
             remedy(
                 f"Or install torch {older[0]}, the newest release with a build for CUDA "
-                f"{older[1]}, which this driver supports (torch {facts.get('torch.version')} "
-                "has no such build).",
+                f"{older[1]}, which this driver supports (gpudoctor's table lists no such "
+                f"build of torch {facts.get('torch.version')}).",
                 f"{_pip(facts)} install --force-reinstall torch=={older[0]}.* "
                 f"--index-url {index_url(older[1])}",
             )
