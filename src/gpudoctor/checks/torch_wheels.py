@@ -7,10 +7,12 @@ Sources, per row (``source`` names the one a row came from):
 
 * ``builder/release/2.x``: pytorch/builder, branch ``release/2.x``, ``manywheel/build_cuda.sh``
   (torch 2.0 - 2.5 wheels were built from it).
-* ``pytorch@00c7a380``: pytorch/pytorch ``.ci/manywheel/build_cuda.sh`` at commit 00c7a380
-  (the CUDA 12.6 / 12.8 / 12.9 matrix of torch 2.8).
-* ``pytorch@799d09f2``: the same file at commit 799d09f2 (12.6 / 12.8 / 12.9 / 13.0: torch 2.9
-  and 2.10).
+* ``pytorch@00c7a380``: pytorch/pytorch ``.ci/manywheel/build_cuda.sh`` at commit 00c7a380,
+  whose CUDA cases (12.6 / 12.8 / 12.9) are exactly torch 2.8's published builds.
+* ``pytorch@799d09f2``: the same file at commit 799d09f2 (cases 12.6 / 12.8 / 12.9 / 13.0),
+  used for torch 2.9 and 2.10, whose published builds are 12.6 / 12.8 / 13.0. The commits are
+  main-branch snapshots, not the release branches: ``check --deep`` asks the installed torch
+  itself, and the refresh below replaces these rows with the release branches' lists.
 * ``conda-cuobjdump``: moi90/pytorch_compute_capabilities ``table.md``, the architectures
   ``cuobjdump`` finds in PyTorch's published 2.6.0 and 2.7.0 packages (the release branches of
   those versions are not readable here).
