@@ -212,3 +212,17 @@ def test_family_packages_read_pins_tags_and_urls_from_metadata(tmp_path):
     assert found["torchvision"]["built_version"] == "0.21.0+cu124"
     assert found["mmcv"]["direct_url"].endswith("/cu118/torch2.1.0/mmcv.whl")
     assert found["mmcv"]["has_extension"] is None  # no mmcv package directory at all
+
+
+def test_family_packages_survive_broken_metadata(tmp_path):
+    """A binary direct_url.json and a METADATA without a version are facts, not crashes."""
+    info = tmp_path / "mmcv-2.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mmcv\n")
+    (info / "direct_url.json").write_bytes(b"\xff\xfe\x00garbage")
+    empty = tmp_path / "torchvision-0.1.dist-info"
+    empty.mkdir()
+    (empty / "METADATA").write_bytes(b"")
+    found = family_packages([str(tmp_path)])
+    assert found["mmcv"]["direct_url"] is None
+    assert "torchvision" not in found  # no Name: not attributed to anything

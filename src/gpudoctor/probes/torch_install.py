@@ -276,18 +276,21 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
         if location is not None and (location / package / "version.py").is_file():
             parsed = read_version_py(location / package / "version.py")
             built = parsed if isinstance(parsed, dict) else {}
-        direct_url = dist.read_text("direct_url.json")
         url = None
-        if direct_url:
-            try:
-                url = json.loads(direct_url).get("url")
-            except (ValueError, AttributeError):
-                url = None
+        try:
+            direct_url = dist.read_text("direct_url.json")
+            url = json.loads(direct_url).get("url") if direct_url else None
+        except (ValueError, AttributeError, OSError):  # undecodable or not JSON: no URL
+            url = None
+        try:
+            requires = sorted(r for r in (dist.requires or []) if _pins_family(r))
+        except (ValueError, OSError):
+            requires = []
         found[name] = {
             "version": str(dist.version),
             "built_version": built.get("__version__"),
             "location": str(location) if location else None,
-            "requires": sorted(r for r in (dist.requires or []) if _pins_family(r)),
+            "requires": requires,
             "direct_url": url,
             "installed_at": _mtime(info_dir),
             "has_extension": _has_extension(location / package) if location else None,
