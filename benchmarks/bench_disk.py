@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gpudoctor.bench.disk import bench_disk
+from gpudoctor.probes.bench.disk import bench_disk
 
 LARGE_FILES = 6
 LARGE_BYTES = 1 << 30

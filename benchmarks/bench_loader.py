@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gpudoctor.bench.loader import LoaderBenchRequest, run_loader_bench, setting_key
+from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench, setting_key
 
 
 def run(mode: str, seconds: float, batch_size: int) -> dict:

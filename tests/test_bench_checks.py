@@ -54,7 +54,7 @@ def _row(workers, sps, **extra):
 
 
 def _loader(rows, hang=None, **extra):
-    from gpudoctor.bench.loader import summarize
+    from gpudoctor.probes.bench.loader import summarize
 
     result = summarize(
         {

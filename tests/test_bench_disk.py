@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.bench.disk import (
+from gpudoctor.probes.bench.disk import (
     CACHE_DIRECT,
     CACHE_DROPPED,
     CACHE_MAYBE,
@@ -201,8 +201,8 @@ def test_cli_bad_input_is_one_line_exit_2(cli, tmp_path, case):
 
 def _run_unprivileged(args):
     """Run the CLI in a forked child that has given up root, so permissions apply."""
-    import gpudoctor.bench.disk
     import gpudoctor.commands.bench
+    import gpudoctor.probes.bench.disk
     import gpudoctor.report.bench
     import gpudoctor.report.text  # noqa: F401 - imported before giving up access to them
     from gpudoctor.cli import main

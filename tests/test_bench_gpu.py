@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gpudoctor.bench.gpu import bandwidth_verdict, pcie_expected_gbps, throttle_names
+from gpudoctor.probes.bench.gpu import bandwidth_verdict, pcie_expected_gbps, throttle_names
 
 
 def test_pcie_expected_bandwidth():

@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from gpudoctor.bench.loader import (
+from gpudoctor.errors import BadInputError
+from gpudoctor.probes.bench.loader import (
     LoaderBenchRequest,
     climb_should_stop,
     gap_stats,
@@ -16,7 +17,6 @@ from gpudoctor.bench.loader import (
     summarize,
     worker_candidates,
 )
-from gpudoctor.errors import BadInputError
 
 pytest.importorskip("torch")
 

@@ -19,8 +19,8 @@ MACHINES = sorted(FIXTURES.glob("*.json"))
 
 
 def test_committed_schema_is_generated_from_the_section_types():
-    """Regenerate with: python -c 'import json; from gpudoctor.facts.schema import
-    snapshot_json_schema as s; print(json.dumps(s(), indent=2))' > src/gpudoctor/schemas/..."""
+    """Regenerate with:
+    python -m gpudoctor.facts.schema > src/gpudoctor/schemas/snapshot.schema.json"""
     assert json.loads(SCHEMA_FILE.read_text()) == snapshot_json_schema()
 
 

@@ -6,12 +6,13 @@ import threading
 import time
 
 from conftest import make_facts
+from gpudoctor.declare import CheckSpec
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Severity
 from gpudoctor.probes import ProbeContext, all_probes
 from gpudoctor.probes.base import ProbeSpec
 from gpudoctor.probes.gather import gather
-from gpudoctor.registry import CheckSpec, load_registry
+from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks, run_one
 
 

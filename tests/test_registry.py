@@ -45,7 +45,7 @@ def test_every_check_has_a_reference_page_with_the_sections(spec):
 def test_plugin_with_wrong_prefix_is_refused():
     import types
 
-    from gpudoctor.registry import check
+    from gpudoctor.api import check
 
     module = types.ModuleType("acme_checks")
 

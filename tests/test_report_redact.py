@@ -99,9 +99,9 @@ def test_snapshot_document_is_redacted_and_still_replays(monkeypatch):
         host__python__executable="/home/alice/.venvs/t/bin/python",
         env__variables={"CUDA_HOME": "/home/alice/cuda", "PATH": "/home/alice/bin"},
     )
-    doc = snapshot_document(facts, command="gpudoctor snapshot -o /home/alice/s.json")
+    doc = redact_data(snapshot_document(facts, command="gpudoctor snapshot -o /home/alice/s.json"))
     assert "alice" not in json.dumps(doc)
     assert doc["facts"]["host"]["python"]["executable"] == "<home>/.venvs/t/bin/python"
     assert facts_from_document(doc).get("env.variables.CUDA_HOME") == "<home>/cuda"
-    kept = snapshot_document(facts, redact=False)
+    kept = redact_data(snapshot_document(facts), enabled=False)
     assert kept["facts"]["env"]["variables"]["PATH"] == "/home/alice/bin"

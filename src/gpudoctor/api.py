@@ -15,6 +15,7 @@ gpudoctor may move.
 
 from __future__ import annotations
 
+from gpudoctor.declare import check
 from gpudoctor.facts.model import Facts, NotApplicable, Unavailable, is_available
 from gpudoctor.model import (
     Evidence,
@@ -31,7 +32,6 @@ from gpudoctor.model import (
     verdict,
     warn,
 )
-from gpudoctor.registry import check
 from gpudoctor.units import GiB, KiB, MiB, TiB, fmt_bytes
 
 __all__ = [

@@ -25,6 +25,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("gpudoctor.commands.report", "report_command"),
     ("gpudoctor.commands.snapshot", "snapshot_command"),
     ("gpudoctor.commands.diff", "diff_command"),
+    ("gpudoctor.commands.merge", "merge_command"),
+    ("gpudoctor.commands.cluster", "cluster_command"),
     ("gpudoctor.commands.bench", "bench_group"),
     ("gpudoctor.commands.list_checks", "list_command"),
     ("gpudoctor.commands.explain", "explain_command"),

@@ -196,10 +196,10 @@ def preflight(
     "fork" or a context) overrides what the loader would use, e.g. to ask "would this work
     on Windows?" from Linux. ``timeout`` bounds each pickling attempt in seconds.
     """
-    from gpudoctor.facts import collect
     from gpudoctor.facts.model import Facts, thaw
     from gpudoctor.probes.base import ProbeContext
-    from gpudoctor.probes.training import _machine, default_start_method
+    from gpudoctor.probes.gather import collect
+    from gpudoctor.probes.training import default_start_method, machine_facts
     from gpudoctor.registry import load_registry
     from gpudoctor.runner import run_checks
 
@@ -217,7 +217,7 @@ def preflight(
             "python": "{}.{}.{}".format(*sys.version_info[:3]),
             "platform": sys.platform,
         },
-        "machine": _machine(ProbeContext()),
+        "machine": machine_facts(ProbeContext()),
         "data": None,
     }
     facts = Facts(sections)

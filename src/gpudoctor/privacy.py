@@ -30,7 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpudoctor.probes.env import REDACTED, looks_secret
+_SECRET_SHAPES = (
+    re.compile(r"(?i)(token|secret|passw(or)?d|api[_-]?key|bearer)"),
+    re.compile(r"[A-Za-z0-9_\-]{32,}"),  # long opaque strings: keys and tokens
+    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),  # credentials in a URL
+)
+
+REDACTED = "<redacted: looks like a secret>"
+
+
+def looks_secret(value: str) -> bool:
+    """True for values shaped like keys, tokens or URLs with passwords."""
+    return any(shape.search(value) for shape in _SECRET_SHAPES)
+
 
 #: What ``--no-redact`` puts back, for its warning.
 NOT_REDACTED_WITH_FLAG = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpudoctor.registry import CheckSpec
+from gpudoctor.declare import CheckSpec
 
 
 def _page_dirs() -> list[Path]:

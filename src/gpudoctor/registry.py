@@ -21,8 +21,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
+from gpudoctor.declare import SPEC_ATTR, CheckSpec
 from gpudoctor.errors import BadInputError, PluginError
 from gpudoctor.facts.schema import declared_path
 
@@ -33,65 +34,6 @@ BUILTIN_PREFIX = "GD"
 
 #: Fixes that ``gpudoctor fix`` knows how to plan and apply; a check may name only these.
 KNOWN_FIXES = frozenset({"kill-stale", "wslconfig"})
-
-_SPEC_ATTR = "__gpudoctor_check__"
-
-CheckFunc = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """A declared check: its stable id and name, the facts it needs, and its fix."""
-
-    id: str
-    name: str
-    summary: str
-    func: CheckFunc | None
-    requires: tuple[str, ...] = ()
-    #: Facts read when present, without which the check still runs (it says what it lacks).
-    uses: tuple[str, ...] = ()
-    fix: str | None = None
-    tags: tuple[str, ...] = ()
-    deep: bool = False
-    #: Where the reference page lives (built-ins: ``checks/<ID>.md``; plugins: a URL).
-    reference: str = ""
-    #: Which distribution supplied the check ("gpudoctor" for built-ins).
-    origin: str = "gpudoctor"
-    doc: str = ""
-
-
-def check(
-    id: str,
-    name: str,
-    *,
-    summary: str,
-    requires: Iterable[str] = (),
-    uses: Iterable[str] = (),
-    fix: str | None = None,
-    tags: Iterable[str] = (),
-    deep: bool = False,
-    reference: str = "",
-) -> Callable[[CheckFunc], CheckFunc]:
-    """Declare a check. The function takes the facts and returns verdicts (or None)."""
-
-    def decorate(func: CheckFunc) -> CheckFunc:
-        spec = CheckSpec(
-            id=id,
-            name=name,
-            summary=summary,
-            func=func,
-            requires=tuple(requires),
-            uses=tuple(uses),
-            fix=fix,
-            tags=tuple(tags),
-            deep=deep,
-            reference=reference or f"checks/{id}.md",
-            doc=(func.__doc__ or "").strip(),
-        )
-        setattr(func, _SPEC_ATTR, spec)
-        return func
-
-    return decorate
 
 
 @dataclass(frozen=True)
@@ -125,9 +67,9 @@ class Registry:
     def add_module(self, module: ModuleType, *, prefix: str, origin: str) -> list[CheckSpec]:
         """Collect and validate every check declared in ``module``."""
         found = [
-            getattr(obj, _SPEC_ATTR)
+            getattr(obj, SPEC_ATTR)
             for obj in vars(module).values()
-            if callable(obj) and isinstance(getattr(obj, _SPEC_ATTR, None), CheckSpec)
+            if callable(obj) and isinstance(getattr(obj, SPEC_ATTR, None), CheckSpec)
         ]
         if not found:
             raise PluginError(f"module {module.__name__} declares no checks")
@@ -245,6 +187,10 @@ def load_registry(*, plugins: bool = True, entry_points: Iterable[Any] | None = 
 
     registry = Registry()
     for spec in RUNNER_CHECKS:
+        registry.checks[spec.id] = spec
+    from gpudoctor.checks.cluster import cluster_specs
+
+    for spec in cluster_specs():  # compare nodes; run by 'gpudoctor merge' and 'cluster'
         registry.checks[spec.id] = spec
     for module_name in BUILTIN_MODULES:
         module = importlib.import_module(module_name)

@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gpudoctor.declare import CheckSpec
 from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
 from gpudoctor.model import Evidence, Finding, Remedy, Severity, Verdict
-from gpudoctor.registry import CheckSpec, LoadError
+from gpudoctor.registry import LoadError
 
 
 @dataclass

@@ -37,7 +37,7 @@ def gather_live(
     options: dict[str, Any], *, deep: bool, budget: float | None, show_progress: bool
 ) -> Facts:
     """Run the probes, with a spinner on an interactive terminal."""
-    from gpudoctor.facts import collect
+    from gpudoctor.probes.gather import collect
 
     if not show_progress:
         return collect(options, deep=deep, budget=budget)
@@ -129,17 +129,23 @@ def write_snapshot(
     command: str,
     options: dict[str, Any] | None = None,
     redact: bool = True,
+    facts: Facts | None = None,
 ) -> None:
+    """Record this machine's facts (or ``facts`` given) as a snapshot file or to stdout."""
     from gpudoctor.facts.snapshot import snapshot_document
     from gpudoctor.report.text import plain_output
 
     if output:
         check_writable(output)
     warn_if_not_redacted(redact)
-    facts = gather_live(
-        options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
-    )
-    text = json.dumps(snapshot_document(facts, command=command, redact=redact), indent=2) + "\n"
+    if facts is None:
+        facts = gather_live(
+            options or {}, deep=False, budget=budget, show_progress=not plain_output(sys.stderr)
+        )
+    from gpudoctor.privacy import redact_data
+
+    document = redact_data(snapshot_document(facts, command=command), enabled=redact)
+    text = json.dumps(document, indent=2) + "\n"
     if output:
         atomic_write_text(output, text)
         print(

@@ -1,7 +1,9 @@
 """Built-in checks. Each module declares checks with :func:`gpudoctor.registry.check`.
 
-Id blocks: GD1xx driver and NVML, GD2xx CUDA and torch, GD3xx host memory, shared memory and
-limits, GD4xx GPU processes, GD5xx WSL and Windows, GD6xx training setup, GD7xx
+Id blocks: GD0xx across the nodes of a cluster (:mod:`gpudoctor.checks.cluster`, run by
+``gpudoctor merge`` and ``gpudoctor cluster``, not listed here), GD1xx driver and NVML,
+GD2xx CUDA and torch, GD3xx host memory, shared memory and limits, GD4xx GPU processes,
+GD5xx WSL and Windows, GD6xx training setup, GD7xx
 measurements, GD9xx gpudoctor itself.
 """
 

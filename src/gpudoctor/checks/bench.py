@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
 
 #: Shuffled small-file reads below this rate starve even a modest GPU (~1 image per file).
 SLOW_FILES_PER_S = 500

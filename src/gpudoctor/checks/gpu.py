@@ -10,11 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 # -- the driver ---------------------------------------------------------------------------
 

@@ -11,9 +11,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import Facts, Verdict, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import Facts, Verdict, check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.gpu import gpus, label
-from gpudoctor.registry import check
 
 
 def _env(facts: Facts) -> Mapping[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gpudoctor.api import (
     GiB,
     MiB,
+    check,
     evidence,
     fail,
     fmt_bytes,
@@ -14,7 +15,6 @@ from gpudoctor.api import (
     warn,
 )
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
 
 # -- RAM and swap --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from gpudoctor.api import (
     MiB,
+    check,
     evidence,
     fmt_bytes,
     info,
@@ -17,7 +18,6 @@ from gpudoctor.api import (
 )
 from gpudoctor.checks.staleness import LOW, stale_holders
 from gpudoctor.facts.model import Facts, Unavailable
-from gpudoctor.registry import check
 
 #: Memory a driver keeps per GPU that no process is charged for; gaps below this are noise.
 UNATTRIBUTED_MARGIN = 512 * MiB

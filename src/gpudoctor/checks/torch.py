@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.cuda_drivers import (
     index_url,
     judge_driver,
@@ -21,7 +21,6 @@ from gpudoctor.checks.cuda_drivers import (
 from gpudoctor.checks.gpu import gpus
 from gpudoctor.checks.torch_wheels import builds_for, minor_of
 from gpudoctor.facts.model import Facts
-from gpudoctor.registry import check
 
 
 def _windows_driver(facts: Facts) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import Facts, Verdict, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import Facts, Verdict, check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.cuda_drivers import index_url, judge_driver
 from gpudoctor.checks.gpu import gpus, label
 from gpudoctor.checks.torch_family import TORCHVISION, expected_minor
@@ -27,7 +27,6 @@ from gpudoctor.checks.torch_wheels import (
     supporting_builds,
     wheel_arches,
 )
-from gpudoctor.registry import check
 
 _NO_KERNEL = "CUDA error: no kernel image is available for execution on the device"
 

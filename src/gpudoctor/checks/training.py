@@ -12,6 +12,7 @@ from typing import Any
 
 from gpudoctor.api import (
     GiB,
+    check,
     evidence,
     fail,
     fmt_bytes,
@@ -23,7 +24,6 @@ from gpudoctor.api import (
 )
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
-from gpudoctor.registry import check
 
 #: Start methods that re-import the main module and pickle everything sent to workers.
 SPAWN_LIKE = frozenset({"spawn", "forkserver"})

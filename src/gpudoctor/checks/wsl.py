@@ -12,6 +12,7 @@ from typing import Any
 
 from gpudoctor.api import (
     GiB,
+    check,
     evidence,
     fail,
     fmt_bytes,
@@ -24,7 +25,6 @@ from gpudoctor.api import (
 from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
 from gpudoctor.model import Verdict
 from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
-from gpudoctor.registry import check
 
 #: A VM cap below these is too small for training (when the host has RAM to spare).
 FAIL_CAP, WARN_CAP = 4 * GiB, 8 * GiB
@@ -257,9 +257,18 @@ def wsl_memory_cap(facts: Facts):
     return passed(f"WSL2 memory cap {fmt_bytes(cap)} fits this host", evidence=ev)
 
 
-def _suggested(ram: int | None) -> int:
-    from gpudoctor.fixes.wslconfig import suggested_memory
+def suggested_memory(host_ram: int) -> int:
+    """Host RAM minus what Windows needs (a quarter, 4 to 8 GB), in whole GB, at least 2 GB."""
+    reserve = min(max(host_ram // 4, 4 * GiB), 8 * GiB)
+    return max(2 * GiB, ((host_ram - reserve) // GiB) * GiB)
 
+
+def suggested_swap(memory: int) -> int:
+    """Half the VM memory, between 8 and 16 GB, in whole GB: room for spikes, not for thrash."""
+    return min(max((memory // 2 // GiB) * GiB, 8 * GiB), 16 * GiB)
+
+
+def _suggested(ram: int | None) -> int:
     return suggested_memory(ram) if ram else 8 * GiB
 
 

@@ -122,7 +122,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
       gpudoctor bench disk /mnt/c/datasets/coco --seconds 10     a Windows drive from WSL2
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
-    from gpudoctor.bench.disk import bench_disk
+    from gpudoctor.probes.bench.disk import bench_disk
     from gpudoctor.report.bench import disk_lines, disk_markdown
 
     budget = _parse_size(max_bytes)
@@ -220,8 +220,8 @@ def loader_command(
       gpudoctor bench loader --dataset train:build_dataset --worker-init train:seed_worker
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
-    from gpudoctor.bench.loader import LoaderBenchRequest, run_loader_bench
     from gpudoctor.errors import BadInputError
+    from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench
     from gpudoctor.report.bench import loader_lines, loader_markdown
     from gpudoctor.report.text import plain_output
 
@@ -280,7 +280,7 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
       gpudoctor bench gpu
       gpudoctor bench gpu --device 1 -f json
     """
-    from gpudoctor.bench.gpu import run_gpu_bench
+    from gpudoctor.probes.bench.gpu import run_gpu_bench
     from gpudoctor.report.bench import gpu_lines
 
     with _progress("GPU self-test") as progress:

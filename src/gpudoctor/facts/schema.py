@@ -289,3 +289,9 @@ def snapshot_json_schema() -> dict[str, Any]:
         },
         "$defs": {"marker": MARKER_DEFINITION},
     }
+
+
+if __name__ == "__main__":  # python -m gpudoctor.facts.schema > src/gpudoctor/schemas/...
+    import json
+
+    print(json.dumps(snapshot_json_schema(), indent=2))

@@ -257,7 +257,7 @@ class CollectEnvFacts(TypedDict, total=False):
 
 
 class BenchDiskFacts(TypedDict, total=False):
-    """``bench_disk``: read speed of ``--data`` (``--deep``); see :mod:`gpudoctor.bench.disk`."""
+    """``bench_disk``: read speed of ``--data`` (``--deep``); see ``probes/bench/disk.py``."""
 
     path: str
     error: str

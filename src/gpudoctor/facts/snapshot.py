@@ -27,14 +27,12 @@ REPORT_FORMAT = "gpudoctor-report"
 REPLAYABLE_FORMATS = (SNAPSHOT_FORMAT, REPORT_FORMAT)
 
 
-def snapshot_document(facts: Facts, command: str = "", *, redact: bool = True) -> dict[str, Any]:
-    """The JSON document for ``gpudoctor snapshot``, redacted unless ``redact`` is False.
+def snapshot_document(facts: Facts, command: str = "") -> dict[str, Any]:
+    """The JSON document for ``gpudoctor snapshot``, as the probes saw it.
 
-    Secrets are withheld either way; ``redact=False`` keeps user, host and hardware ids.
+    Privacy is the writer's business: whatever prints or saves it redacts it first.
     """
-    from gpudoctor.privacy import redact_data
-
-    document = {
+    return {
         "format": SNAPSHOT_FORMAT,
         "schema_version": facts.schema_version,
         "gpudoctor_version": __version__,
@@ -47,7 +45,6 @@ def snapshot_document(facts: Facts, command: str = "", *, redact: bool = True) -
         "facts": facts.to_json(),
         "probes": facts.probes_json(),
     }
-    return redact_data(document, enabled=redact)
 
 
 def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:

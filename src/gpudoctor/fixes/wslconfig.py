@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpudoctor.checks.wsl import suggested_memory, suggested_swap
 from gpudoctor.errors import BadInputError
 from gpudoctor.files import atomic_write_bytes
 from gpudoctor.readers.wslconfig import (
@@ -33,17 +34,6 @@ from gpudoctor.readers.wslconfig import (
 
 EXIT_OK, EXIT_NOT_APPLIED, EXIT_USAGE = 0, 1, 2
 KEYS = ("memory", "swap", "processors")
-
-
-def suggested_memory(host_ram: int) -> int:
-    """Host RAM minus what Windows needs (a quarter, 4 to 8 GB), in whole GB, at least 2 GB."""
-    reserve = min(max(host_ram // 4, 4 * GiB), 8 * GiB)
-    return max(2 * GiB, ((host_ram - reserve) // GiB) * GiB)
-
-
-def suggested_swap(memory: int) -> int:
-    """Half the VM memory, between 8 and 16 GB, in whole GB: room for spikes, not for thrash."""
-    return min(max((memory // 2 // GiB) * GiB, 8 * GiB), 16 * GiB)
 
 
 def parse_user_size(text: str, what: str) -> int:

@@ -38,7 +38,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.system_info",
     "gpudoctor.probes.kernel_log",
     "gpudoctor.probes.torch_install",
-    "gpudoctor.probes.bench",
+    "gpudoctor.probes.deep",
     "gpudoctor.probes.training",
     "gpudoctor.probes.toolchain",
     "gpudoctor.probes.power",

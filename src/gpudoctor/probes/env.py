@@ -6,9 +6,9 @@ even then, so a snapshot can be attached to a public ticket.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from gpudoctor.privacy import REDACTED, looks_secret
 from gpudoctor.probes.base import ProbeContext, probe
 
 #: Variables recorded verbatim (their values steer CUDA, PyTorch, threading or WSL).
@@ -84,19 +84,6 @@ ALLOWED_ENV = frozenset(
         "HSA_OVERRIDE_GFX_VERSION",
     }
 )
-
-_SECRET_SHAPES = (
-    re.compile(r"(?i)(token|secret|passw(or)?d|api[_-]?key|bearer)"),
-    re.compile(r"[A-Za-z0-9_\-]{32,}"),  # long opaque strings: keys and tokens
-    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),  # credentials in a URL
-)
-
-REDACTED = "<redacted: looks like a secret>"
-
-
-def looks_secret(value: str) -> bool:
-    """True for values shaped like keys, tokens or URLs with passwords."""
-    return any(shape.search(value) for shape in _SECRET_SHAPES)
 
 
 def safe_environment(env: dict[str, str] | Any) -> dict[str, str]:

@@ -137,3 +137,18 @@ def _report_done(slots: list[_Slot], reported: set[str], progress: ProgressCallb
         if slot.done and slot.spec.section not in reported:
             reported.add(slot.spec.section)
             progress(slot.spec.section, len(reported), len(slots))
+
+
+def collect(
+    options: Mapping[str, Any] | None = None,
+    *,
+    deep: bool = False,
+    budget: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> Facts:
+    """Gather facts from this machine with every built-in probe."""
+    from gpudoctor.probes import ProbeContext, all_probes
+
+    ctx = ProbeContext(options=dict(options or {}), deep=deep)
+    default = DEEP_BUDGET if deep else DEFAULT_BUDGET
+    return gather(ctx, all_probes(deep=deep), budget=budget or default, progress=progress)

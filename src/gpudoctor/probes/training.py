@@ -66,7 +66,7 @@ def _windows_commit() -> dict[str, Any] | None:
     }
 
 
-def _machine(ctx: ProbeContext) -> dict[str, Any]:
+def machine_facts(ctx: ProbeContext) -> dict[str, Any]:
     import psutil
 
     memory = psutil.virtual_memory()
@@ -125,6 +125,6 @@ def probe_training(ctx: ProbeContext) -> dict[str, Any]:
             "python": "{}.{}.{}".format(*sys.version_info[:3]),
             "platform": ctx.platform,
         },
-        "machine": _machine(ctx),
+        "machine": machine_facts(ctx),
         "data": count_images(str(data)) if data and os.path.isdir(str(data)) else None,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.bench.loader import STUTTER_LIMIT, describe_setting
+from gpudoctor.probes.bench.loader import STUTTER_LIMIT, describe_setting
 
 MiB = 1 << 20
 

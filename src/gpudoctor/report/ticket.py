@@ -325,7 +325,7 @@ def render_ticket_markdown(report: Report, *, redacted: bool, limit: int = TARGE
     for name in _ordered_sections(report.facts):
         optional.append((f"facts section {name!r}", _facts_section(name, report.facts[name])))
     optional.append(("probes", _probe_table(report)))
-    snapshot = json.dumps(snapshot_document(report.facts, report.command, redact=False))
+    snapshot = json.dumps(snapshot_document(report.facts, report.command))
     optional.append(
         (
             "replay data",

@@ -28,6 +28,7 @@ Data shape (every key optional)::
                   "persistence_mode": 1, "compute_mode": 0, "mig_mode": [0, 0],
                   "driver_model": [0, 0], "compute_capability": [8, 9],
                   "processes": [{"pid": 4242, "used_gpu_memory": null}],
+                  "p2p_status": 0,
                   "lost": false, "errors": {"nvmlDeviceGetEccMode": "NotSupported"}}]}
 """
 
@@ -193,6 +194,13 @@ class FakeNvml:
         if self.devices[index].get("lost"):
             raise nvml_error("GpuIsLost")
         return FakeHandle(index)
+
+    # -- topology --------------------------------------------------------------------------
+    def nvmlDeviceGetP2PStatus(self, handle1: Any, handle2: Any, index: int) -> int:
+        """``p2p_status`` of the first device (0: NVML_P2P_STATUS_OK; 4: not supported)."""
+        first = self._device("nvmlDeviceGetP2PStatus", handle1)
+        self._device("nvmlDeviceGetP2PStatus", handle2)
+        return int(first.get("p2p_status", 0))
 
     # -- identity --------------------------------------------------------------------------
     def nvmlDeviceGetName(self, handle: Any) -> str:

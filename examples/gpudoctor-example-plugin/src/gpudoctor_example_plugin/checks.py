@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.api import evidence, fail, passed, remedy
-from gpudoctor.registry import check
+from gpudoctor.api import check, evidence, fail, passed, remedy
 
 
 @check(

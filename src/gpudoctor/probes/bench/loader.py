@@ -1,6 +1,6 @@
 """DataLoader throughput, start-up cost and stutter, measured with the real torch DataLoader.
 
-torch is imported only in a child process (:mod:`gpudoctor.bench._loader_child`), watched
+torch is imported only in a child process (:mod:`gpudoctor.probes.bench._loader_child`), watched
 from here: the child reports one JSON line per event on a private pipe, and a child that goes
 silent longer than a setting can take (a worker start-up that never finishes, a dataset that
 cannot be pickled and blocks) is killed with all its workers and reported as a hang.
@@ -205,7 +205,7 @@ def usable_cpus() -> int:
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONUNBUFFERED"] = "1"
@@ -297,7 +297,7 @@ def _watch_child(
     # The child writes its protocol on its stdout; anything the user's code prints goes to
     # stderr there, which we keep for error messages.
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from gpudoctor.bench._loader_child import main; main()"],
+        [sys.executable, "-c", "from gpudoctor.probes.bench._loader_child import main; main()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr_file,

@@ -3,7 +3,7 @@
 Allocates most of the free memory in chunks and checks it holds what was written, compares a
 matmul against the CPU, times host-device copies from pinned and pageable memory against what
 the PCIe link should carry, and reads the throttle reasons while the GPU is busy. Everything
-that touches CUDA runs in :mod:`gpudoctor.bench._gpu_child` under a timeout, so a wedged
+that touches CUDA runs in :mod:`gpudoctor.probes.bench._gpu_child` under a timeout, so a wedged
 driver cannot hang the doctor. Without CUDA the test is skipped with the reason.
 """
 
@@ -52,14 +52,14 @@ def bandwidth_verdict(pinned_h2d_gbps: float | None, expected: float | None) -> 
 def run_gpu_bench(*, timeout: float = DEFAULT_TIMEOUT_S, device: int = 0) -> dict[str, Any]:
     """The self-test's results; ``status`` is "skipped" with a ``reason`` when it cannot run."""
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
         completed = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "from gpudoctor.bench._gpu_child import main; main()",
+                "from gpudoctor.probes.bench._gpu_child import main; main()",
                 str(device),
             ],
             capture_output=True,

@@ -20,8 +20,13 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
-from gpudoctor.bench.loader import PROTOCOL_PREFIX, STUTTER_LIMIT, climb_should_stop, gap_stats
-from gpudoctor.bench.loader import recommend as recommend_setting
+from gpudoctor.probes.bench.loader import (
+    PROTOCOL_PREFIX,
+    STUTTER_LIMIT,
+    climb_should_stop,
+    gap_stats,
+)
+from gpudoctor.probes.bench.loader import recommend as recommend_setting
 
 SYNTHETIC_IMAGES = 48
 SYNTHETIC_SIZE = (500, 375)  # about the mean ImageNet photo

@@ -26,7 +26,7 @@ def _has_data(ctx: ProbeContext) -> bool:
 @probe("bench_disk", timeout=15.0, enabled=_has_data, deep=True)
 def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     """Cold read speed and filesystem kind of the --data folder."""
-    from gpudoctor.bench.disk import MEANINGS, bench_disk, classify_filesystem
+    from gpudoctor.probes.bench.disk import MEANINGS, bench_disk, classify_filesystem
 
     path = str(ctx.options["data"])
     try:
@@ -45,7 +45,7 @@ def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
 @probe("bench_loader", timeout=60.0, deep=True)
 def probe_bench_loader(ctx: ProbeContext) -> dict[str, Any]:
     """DataLoader throughput, start-up and stutter across worker counts (short sweep)."""
-    from gpudoctor.bench.loader import LoaderBenchRequest, find_images, run_loader_bench
+    from gpudoctor.probes.bench.loader import LoaderBenchRequest, find_images, run_loader_bench
 
     source: dict[str, Any] = {"kind": "synthetic"}
     data = ctx.options.get("data")

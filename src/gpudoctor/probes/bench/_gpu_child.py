@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.bench.gpu import (
+from gpudoctor.probes.bench.gpu import (
     PROTOCOL_PREFIX,
     bandwidth_verdict,
     pcie_expected_gbps,

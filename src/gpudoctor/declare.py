@@ -1,0 +1,70 @@
+"""How a check is declared: :func:`check` and the :class:`CheckSpec` it attaches.
+
+This is the lowest layer of the framework, so check modules (built-in or plugin) can
+declare themselves without importing the registry that loads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Callable
+
+SPEC_ATTR = "__gpudoctor_check__"
+
+CheckFunc = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A declared check: its stable id and name, the facts it needs, and its fix."""
+
+    id: str
+    name: str
+    summary: str
+    func: CheckFunc | None
+    requires: tuple[str, ...] = ()
+    #: Facts read when present, without which the check still runs (it says what it lacks).
+    uses: tuple[str, ...] = ()
+    fix: str | None = None
+    tags: tuple[str, ...] = ()
+    deep: bool = False
+    #: Where the reference page lives (built-ins: ``checks/<ID>.md``; plugins: a URL).
+    reference: str = ""
+    #: Which distribution supplied the check ("gpudoctor" for built-ins).
+    origin: str = "gpudoctor"
+    doc: str = ""
+
+
+def check(
+    id: str,
+    name: str,
+    *,
+    summary: str,
+    requires: Iterable[str] = (),
+    uses: Iterable[str] = (),
+    fix: str | None = None,
+    tags: Iterable[str] = (),
+    deep: bool = False,
+    reference: str = "",
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Declare a check. The function takes the facts and returns verdicts (or None)."""
+
+    def decorate(func: CheckFunc) -> CheckFunc:
+        spec = CheckSpec(
+            id=id,
+            name=name,
+            summary=summary,
+            func=func,
+            requires=tuple(requires),
+            uses=tuple(uses),
+            fix=fix,
+            tags=tuple(tags),
+            deep=deep,
+            reference=reference or f"checks/{id}.md",
+            doc=(func.__doc__ or "").strip(),
+        )
+        setattr(func, SPEC_ATTR, spec)
+        return func
+
+    return decorate
