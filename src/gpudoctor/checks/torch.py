@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import Verdict, check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.checks.cuda_drivers import (
     index_url,
     judge_driver,
@@ -54,7 +54,7 @@ def _pip(facts: Facts) -> str:
     uses=("gpu.driver_version", "host.kind", "torch.cuda", "torch.rocm", "torch.version"),
     tags=("torch", "install"),
 )
-def torch_cpu_only(facts: Facts):
+def torch_cpu_only(facts: Facts) -> Verdict:
     """A CPU-only wheel (plain ``pip install torch`` on Windows) cannot use the GPU at all."""
     if not facts.get("torch.installed"):
         return skip("torch is not installed for this Python")
@@ -147,7 +147,7 @@ def torch_cpu_only(facts: Facts):
     uses=("gpu.cuda_driver_version", "host.kind", "torch.version"),
     tags=("torch", "driver"),
 )
-def torch_driver_too_old(facts: Facts):
+def torch_driver_too_old(facts: Facts) -> Verdict:
     """Compare torch's CUDA build with NVIDIA's minimum driver per CUDA release."""
     cuda, driver = facts.get("torch.cuda"), facts.get("gpu.driver_version")
     if not cuda:
@@ -227,7 +227,7 @@ def torch_driver_too_old(facts: Facts):
     requires=("torch.installs",),
     tags=("torch", "install"),
 )
-def multiple_torch(facts: Facts):
+def multiple_torch(facts: Facts) -> Verdict:
     """A user-site or leftover copy shadows the one pip reports, and upgrades 'do nothing'."""
     installs = facts.get("torch.installs") or ()
     if len(installs) < 2:
@@ -294,7 +294,7 @@ def _env(facts: Facts) -> Mapping[str, str]:
     requires=("env.variables",),
     tags=("torch", "performance", "env"),
 )
-def debug_env_left_on(facts: Facts):
+def debug_env_left_on(facts: Facts) -> Verdict:
     """These variables help find a bug and then quietly make every run slower."""
     env = _env(facts)
     found = [
@@ -542,7 +542,7 @@ def validate_alloc_conf(
     uses=("host.kind", "torch.version"),
     tags=("torch", "memory", "env"),
 )
-def alloc_conf(facts: Facts):
+def alloc_conf(facts: Facts) -> Verdict:
     """Mistakes here surface only at the first CUDA allocation, deep into a run."""
     env = _env(facts)
     names = [n for n in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF") if env.get(n)]
@@ -607,7 +607,7 @@ _UUID_TOKEN = re.compile(r"^(GPU|MIG)-[0-9a-fA-F-]+$")
     uses=("gpu.devices",),
     tags=("cuda", "env"),
 )
-def cuda_visible_devices(facts: Facts):
+def cuda_visible_devices(facts: Facts) -> Verdict:
     """CUDA stops reading the list at the first entry it cannot resolve."""
     env = _env(facts)
     if "CUDA_VISIBLE_DEVICES" not in env:
@@ -677,7 +677,7 @@ def _token_problem(token: str, count: int, uuids: list[str], mig: bool) -> str |
     uses=("torch.apple",),
     tags=("torch", "macos"),
 )
-def mps_unavailable(facts: Facts):
+def mps_unavailable(facts: Facts) -> Verdict:
     """x86_64 Python under Rosetta, or an x86_64 torch wheel, has no MPS backend."""
     if facts.get("host.kind") != "macos":
         return skip("MPS exists only on macOS")
