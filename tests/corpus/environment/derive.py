@@ -469,3 +469,37 @@ machine(
         "NVIDIA GeForce driver 536.40 release notes: CUDA - Sysmem Fallback Policy",
     ],
 )
+
+
+# 9. CUDA unknown error after suspend/resume (--deep)
+def resumed(f):
+    gpu(
+        f,
+        name="NVIDIA GeForce RTX 3070 Laptop GPU",
+        compute_capability="8.6",
+        memory_total_bytes=8589934592,
+        memory_used_bytes=6291456,
+        power={"draw_w": 9.8, "limit_w": 115.0, "default_limit_w": 115.0},
+    )
+    f["power"] = quiet_power({"percent": 100.0, "plugged": True})
+    f["power"]["suspend"] = {"successful_suspends": 2, "source": "/sys/power/suspend_stats/success"}
+    f["torch_runtime"] = {
+        "python": "/home/<user>/.venvs/train/bin/python",
+        "version": "2.5.1+cu124",
+        "cuda": "12.4",
+        "arch_list": ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"],
+        "cuda_init": "failed",
+        "cuda_error": "RuntimeError: CUDA unknown error - this may be due to an incorrectly set up environment, e.g. changing env variable CUDA_VISIBLE_DEVICES after program start. Setting the available devices to be zero.",
+    }
+
+
+machine(
+    "linux-laptop-cuda-unknown-error-after-resume",
+    "Ubuntu laptop, RTX 3070 Laptop GPU, resumed from suspend twice since boot: nvidia-smi works but every CUDA program fails with 'CUDA unknown error' until nvidia_uvm is reloaded (seen by check --deep).",
+    ["GD109 fail"],
+    resumed,
+    sources=[
+        "https://github.com/pytorch/pytorch/issues/43281",
+        "https://github.com/pytorch/pytorch/issues/88639",
+    ],
+)
