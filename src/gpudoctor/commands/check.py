@@ -10,6 +10,7 @@ from gpudoctor.commands.options import (
     budget_option,
     command_line,
     format_option,
+    log_option,
     no_redact_option,
     output_option,
     python_option,
@@ -74,6 +75,7 @@ from gpudoctor.commands.options import (
     help="The dataset folder that --deep measures.",
 )
 @python_option()
+@log_option("Also read a training log or crash output (as 'gpudoctor log' does).")
 @no_redact_option()
 def check_command(
     fmt: str,
@@ -91,6 +93,7 @@ def check_command(
     deep: bool,
     data_path: str | None,
     python: str | None,
+    logs: tuple[str, ...],
     no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
@@ -121,7 +124,7 @@ def check_command(
         verbose=verbose,
         strict=strict,
         replay=replay,
-        budget=budget,
+        budget=budget if budget is not None or not logs else 60.0,
         plugins=not no_plugins,
         deep=deep,
         command=command_line(),
@@ -132,6 +135,7 @@ def check_command(
             "configs": list(configs),
             "data": data_path,
             "python": python,
+            "logs": list(logs),
         },
     )
     sys.exit(run_check(request))

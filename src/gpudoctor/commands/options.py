@@ -77,6 +77,13 @@ def python_option() -> Callable[[F], F]:
     )
 
 
+def log_option(help: str) -> Callable[[F], F]:
+    """``--log PATH`` (repeatable): a training log or crash output to read as well."""
+    return click.option(
+        "--log", "logs", multiple=True, type=click.Path(), metavar="PATH", help=help
+    )
+
+
 def command_line() -> str:
     """How the user called us, for the report header."""
     args = sys.argv[1:]

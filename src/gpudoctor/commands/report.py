@@ -7,6 +7,7 @@ import click
 from gpudoctor.commands.options import (
     budget_option,
     format_option,
+    log_option,
     no_redact_option,
     output_option,
     python_option,
@@ -28,6 +29,7 @@ REPORT_BUDGET = 30.0
 @replay_option("Build the report from a snapshot or JSON report instead of this machine.")
 @budget_option(default=REPORT_BUDGET)
 @python_option()
+@log_option("Attach what a training log or crash output says (GD8 findings, run_log facts).")
 def report_command(
     output: str | None,
     fmt: str,
@@ -35,6 +37,7 @@ def report_command(
     replay: str | None,
     budget: float,
     python: str | None,
+    logs: tuple[str, ...],
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
 
@@ -77,7 +80,7 @@ def report_command(
         budget=budget,
         command=command_line(),
         redact=redact,
-        options={"report": True, "python": python},
+        options={"report": True, "python": python, "logs": list(logs)},
     )
     report = redact_report(build_report(request), enabled=redact)
     buffer = io.StringIO()

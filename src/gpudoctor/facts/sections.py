@@ -231,6 +231,17 @@ class TrainingFacts(TypedDict, total=False):
     data: Optional[Object]
 
 
+class RunLogFacts(TypedDict, total=False):
+    """``run_log``: what the training logs named with ``--log`` (or given to ``gpudoctor log``)
+    say about the run; one record per file, built by :mod:`gpudoctor.readers.logs`."""
+
+    analysed_at: float
+    files: List[Object]
+    configs: List[str]
+    config_problems: List[str]
+    seconds: float
+
+
 class SystemFacts(TypedDict, total=False):
     """``system``: collect_env's machine fields (compilers, libc, packages); for ``report``."""
 
@@ -303,6 +314,7 @@ SECTIONS: dict[str, type] = {
     "torch_runtime": TorchRuntimeFacts,
     "wsl": WslFacts,
     "training": TrainingFacts,
+    "run_log": RunLogFacts,
     "system": SystemFacts,
     "collect_env": CollectEnvFacts,
     "bench_disk": BenchDiskFacts,
