@@ -64,7 +64,8 @@ from gpudoctor.commands.options import (
 @click.option(
     "--deep",
     is_flag=True,
-    help="Also measure: disk read speed of --data, DataLoader throughput, GPU self-test.",
+    help="Also measure the read speed of --data and the DataLoader's throughput "
+    "(about a minute; the GPU self-test is 'gpudoctor bench gpu').",
 )
 @click.option(
     "--data",

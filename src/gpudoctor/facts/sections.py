@@ -41,6 +41,8 @@ class HostFacts(TypedDict, total=False):
     cpus: Object
     container: Object
     wsl: Object
+    #: Linux only: DMI chassis type and whether a battery is present (laptop or not).
+    form_factor: Object
 
 
 class MemoryFacts(TypedDict, total=False):
@@ -93,6 +95,11 @@ class GpuFacts(TypedDict, total=False):
     driver_version: str
     cuda_driver_version: str
     devices: List[Object]
+    #: When NVML fails on Linux: NVIDIA display devices on the PCI bus and their power state,
+    #: whether an integrated GPU sits beside them, and ``prime-select query``.
+    pci_devices: List[Object]
+    integrated_gpu: Optional[bool]
+    prime: Optional[Object]
 
 
 class KernelLogFacts(TypedDict, total=False):
@@ -115,6 +122,8 @@ class GpuProcessesFacts(TypedDict, total=False):
     unreadable: int
     devices: List[Object]
     processes: List[Object]
+    #: How far back NVML's per-process utilisation samples were read.
+    gpu_samples_window_s: float
 
 
 class TorchFacts(TypedDict, total=False):
