@@ -14,7 +14,20 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import Facts, Verdict, check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import (
+    Facts,
+    NotApplicable,
+    Unavailable,
+    Verdict,
+    check,
+    evidence,
+    fail,
+    info,
+    passed,
+    remedy,
+    skip,
+    warn,
+)
 from gpudoctor.checks.cuda_drivers import index_url, judge_driver
 from gpudoctor.checks.gpu import gpus, label
 from gpudoctor.checks.torch_family import TORCHVISION, expected_minor
@@ -133,6 +146,11 @@ def torch_arch_not_in_wheel(facts: Facts) -> Verdict | list[Verdict]:
     if not devices:
         return skip("No NVIDIA GPU to compare with")
     arches = _arch_source(facts)
+    # The deep child ran (its probe is recorded) but its answer is unknown: say so.
+    deep = facts.get("torch_runtime", None)
+    deep_unknown = isinstance(deep, (Unavailable, NotApplicable)) and "torch_runtime" in (
+        facts.probes or {}
+    )
     version, cuda = facts.get("torch.version"), facts.get("torch.cuda")
     if arches is None:
         return skip(
@@ -160,7 +178,16 @@ def torch_arch_not_in_wheel(facts: Facts) -> Verdict | list[Verdict]:
         sm = f"sm_{capability[0]}{capability[1]}"
         dev_ev = [*ev, evidence(f"{label(device)} compute capability", sm, "NVML")]
         how = runs_on(capability, arches.sass, arches.ptx)
-        if how == "sass":
+        if how == "sass" and deep_unknown:
+            verdicts.append(
+                info(
+                    f"{name} ({sm}) has native kernels in torch {version} by the build table; "
+                    f"torch's own answer (--deep) could not be read: {deep}",
+                    subject=label(device),
+                    evidence=dev_ev,
+                )
+            )
+        elif how == "sass":
             verdicts.append(
                 passed(
                     f"{name} ({sm}) has native kernels in torch {version}", subject=label(device)
@@ -617,7 +644,7 @@ def cuda_library_shadowing(facts: Facts) -> Verdict:
     "GD213",
     "libcuda-for-triton",
     summary="libcuda.so can be found the way Triton (torch.compile) looks for it",
-    requires=("loader.libcuda", "torch.packages"),
+    requires=("loader.libcuda", "torch.packages", "host.kind"),
     uses=("torch.cuda", "gpu.devices", "host.kind", "loader.ld_library_path"),
     tags=("torch", "compile", "cuda"),
 )

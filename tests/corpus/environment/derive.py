@@ -155,8 +155,9 @@ def machine(name, description, expect, edit, start=base, sources=()):
     f["power"] = quiet_power()
     f["limits"] = {"nofile": {"soft": 65536, "hard": 524288, "source": "getrlimit(RLIMIT_NOFILE)"}}
     edit(f)
-    for section in ("toolkit", "loader", "power"):
-        doc["probes"][section] = {"status": "ok", "seconds": 0.01}
+    for section in ("toolkit", "loader", "power", "torch_runtime"):
+        if section in f:
+            doc["probes"][section] = {"status": "ok", "seconds": 0.01}
     (machines / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
