@@ -402,3 +402,15 @@ def test_gd214_names_another_interpreter_and_warns_when_it_cannot_be_read():
     )
     own = {**other, "is_gpudoctor": True}
     assert target_interpreter(make_facts(torch=torch_facts(target=own))).severity.value == "pass"
+
+
+def test_gd208_deep_child_that_could_not_answer_is_not_a_silent_pass():
+    from gpudoctor.facts.model import Facts, ProbeRecord, Unavailable
+
+    sections = make_facts(torch=torch_facts(), gpu=gpu_section(RTX_4090)).to_json()
+    sections["torch_runtime"] = Unavailable("probe 'torch_runtime' timed out after 50.0 s")
+    record = ProbeRecord("torch_runtime", "timeout", 50.0, "timed out")
+    facts = Facts(sections, {"torch_runtime": record})
+    [verdict] = torch_arch_not_in_wheel(facts)
+    assert verdict.severity.value == "info"
+    assert "could not be read" in verdict.title
