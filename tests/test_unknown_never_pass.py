@@ -29,13 +29,7 @@ UNKNOWN = {"$unavailable": "replaced by the unknown-never-pass test"}
 
 #: Checks outside the WSL/GPU/memory/bench area that pass on an unknown fact, with the owner's
 #: block named so the owners see them.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("GD201", "host"): "GD201 (torch install, GD2xx block) passes with the host section unknown",
-    ("GD202", "host"): "GD202 (torch/driver CUDA match, GD2xx block) passes with host unknown",
-    ("GD205", "host"): "GD205 (allocator config, GD2xx block) passes with the host section unknown",
-    ("GD205", "torch"): "GD205 (allocator config, GD2xx block) passes with the torch section "
-    "unknown",
-}
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
 def _passes(spec: CheckSpec, facts: Facts) -> bool:

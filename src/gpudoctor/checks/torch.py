@@ -11,7 +11,19 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import Verdict, check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import (
+    NotApplicable,
+    Unavailable,
+    Verdict,
+    check,
+    evidence,
+    fail,
+    info,
+    passed,
+    remedy,
+    skip,
+    warn,
+)
 from gpudoctor.checks.cuda_drivers import (
     index_url,
     judge_driver,
@@ -50,8 +62,8 @@ def _pip(facts: Facts) -> str:
     "GD201",
     "torch-cpu-only",
     summary="torch is a CUDA build when the machine has an NVIDIA GPU",
-    requires=("torch.installed", "gpu.devices"),
-    uses=("gpu.driver_version", "host.kind", "torch.cuda", "torch.rocm", "torch.version"),
+    requires=("torch.installed", "gpu.devices", "host.kind"),
+    uses=("gpu.driver_version", "torch.cuda", "torch.rocm", "torch.version"),
     tags=("torch", "install"),
 )
 def torch_cpu_only(facts: Facts) -> Verdict:
@@ -143,8 +155,8 @@ def torch_cpu_only(facts: Facts) -> Verdict:
     "GD202",
     "torch-driver-too-old",
     summary="The NVIDIA driver supports the CUDA release torch was built for",
-    requires=("torch.cuda", "gpu.driver_version"),
-    uses=("gpu.cuda_driver_version", "host.kind", "torch.version"),
+    requires=("torch.cuda", "gpu.driver_version", "host.kind"),
+    uses=("gpu.cuda_driver_version", "torch.version"),
     tags=("torch", "driver"),
 )
 def torch_driver_too_old(facts: Facts) -> Verdict:
@@ -578,6 +590,18 @@ def alloc_conf(facts: Facts) -> Verdict:
         )
         severity = max(severity, "info", key=order.__getitem__)
     ev.extend(evidence("problem", m, "gpudoctor parser") for m in messages)
+    unknown = [
+        what
+        for what, value in (("torch version", version), ("platform", facts.get("host.kind")))
+        if value is None or isinstance(value, (Unavailable, NotApplicable))
+    ]
+    if severity == "pass" and unknown:
+        return info(
+            "Caching-allocator settings parse, but the "
+            + " and ".join(unknown)
+            + " could not be read, so options that depend on them were not checked",
+            evidence=ev,
+        )
     if severity == "pass":
         return passed("Caching-allocator settings are valid", evidence=ev)
     fixes = [
