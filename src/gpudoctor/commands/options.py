@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shlex
 import sys
-from typing import Callable, NoReturn, TypeVar
+from typing import Callable, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -75,6 +76,50 @@ def python_option() -> Callable[[F], F]:
         help="Inspect this interpreter's environment instead of the active one (VIRTUAL_ENV, "
         "CONDA_PREFIX). torch is never imported in gpudoctor's process.",
     )
+
+
+def config_option(help: str) -> Callable[[F], F]:
+    """``--config FILE`` (repeatable): a training config to read, never to run."""
+    return click.option(
+        "--config",
+        "configs",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help=help,
+    )
+
+
+def verbose_option(help: str = "Also show passing and skipped checks.") -> Callable[[F], F]:
+    """``-v/--verbose``."""
+    return click.option("-v", "--verbose", is_flag=True, help=help)
+
+
+def strict_option() -> Callable[[F], F]:
+    """``--strict``: info findings fail a CI job too."""
+    return click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
+
+
+def no_plugins_option() -> Callable[[F], F]:
+    """``--no-plugins``."""
+    return click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+
+
+def write_document(
+    output: str | None, render: Callable[[TextIO, bool], None], *, what: str, verdict: str
+) -> None:
+    """``render(stream, plain)`` into ``output`` (atomically, plain text, and say so on
+    standard error) or onto standard output (plain where that is not a terminal)."""
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.report.text import plain_output
+
+    if output:
+        buffer = io.StringIO()
+        render(buffer, True)
+        atomic_write_text(output, buffer.getvalue())
+        click.echo(f"gpudoctor: {what} written to {output} (verdict: {verdict})", err=True)
+    else:
+        render(sys.stdout, plain_output(sys.stdout))
 
 
 def log_option(help: str) -> Callable[[F], F]:
