@@ -62,6 +62,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     specs = registry.select(request.select, request.ignore)
     if not request.deep:
         specs = [s for s in specs if not s.deep]
+    specs = [s for s in specs if "watch" not in s.tags]  # they need a watched run
     replayed_from = ""
     if facts is None:
         if request.replay:
@@ -145,7 +146,7 @@ def write_snapshot(
     from gpudoctor.privacy import redact_data
 
     document = redact_data(snapshot_document(facts, command=command), enabled=redact)
-    text = json.dumps(document, indent=2) + "\n"
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
     if output:
         atomic_write_text(output, text)
         print(

@@ -3,8 +3,8 @@
 Id blocks: GD0xx across the nodes of a cluster (:mod:`gpudoctor.checks.cluster`, run by
 ``gpudoctor merge`` and ``gpudoctor cluster``, not listed here), GD1xx driver and NVML,
 GD2xx CUDA and torch, GD3xx host memory, shared memory and limits, GD4xx GPU processes,
-GD5xx WSL and Windows, GD6xx training setup, GD7xx
-measurements, GD9xx gpudoctor itself.
+GD5xx WSL and Windows, GD6xx training setup, GD7xx measurements, GD85x-GD86x a watched
+run (``gpudoctor watch``, tagged ``watch``: not run by ``check``), GD9xx gpudoctor itself.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.wsl",
     "gpudoctor.checks.training",
     "gpudoctor.checks.bench",
+    "gpudoctor.checks.run_live",
     "gpudoctor.checks.run_log",
     "gpudoctor.checks.run_crashes",
 )

@@ -107,6 +107,7 @@ def check_command(
       gpudoctor check --replay machine.json      re-run checks on a user's snapshot
       gpudoctor check --python ~/venvs/train/bin/python   inspect that environment's torch
     """
+    from gpudoctor.files import SOURCE_MAX_BYTES, WSLCONFIG_MAX_BYTES, check_readable
     from gpudoctor.session import CheckRequest, run_check
 
     if python:
@@ -117,6 +118,11 @@ def check_command(
         if problem:
             fail_usage(f"--python {python}: {problem}")
 
+    # Regular files of a documented size only (a FIFO would hang the probe): exit 2 early.
+    if wslconfig_path:
+        check_readable(wslconfig_path, WSLCONFIG_MAX_BYTES, ".wslconfig file")
+    for source in (*scripts, *configs):
+        check_readable(source, SOURCE_MAX_BYTES, "training script or config")
     request = CheckRequest(
         fmt=fmt.lower(),
         output=output,

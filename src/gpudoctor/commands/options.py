@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import io
+import math
 import shlex
 import sys
-from typing import Callable, NoReturn, TextIO, TypeVar
+from typing import Any, Callable, NoReturn, TextIO, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses NaN and infinities (``nan`` passes every comparison)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
+
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -52,7 +66,7 @@ def budget_option(default: float | None = None, help: str = "") -> Callable[[F],
     """``--budget SECONDS``: the total time the probes may take."""
     return click.option(
         "--budget",
-        type=click.FloatRange(min=0.1, max=600),
+        type=FiniteFloatRange(min=0.1, max=600),
         default=default,
         show_default=default is not None,
         metavar="SECONDS",
@@ -137,5 +151,8 @@ def command_line() -> str:
 
 def fail_usage(message: str) -> NoReturn:
     """Print a one-line error and leave with exit code 2."""
-    click.echo(f"gpudoctor: error: {message}", err=True)
+    from gpudoctor.privacy import strip_control
+
+    line = " ".join(strip_control(message).splitlines())
+    click.echo(f"gpudoctor: error: {line}", err=True)
     sys.exit(EXIT_USAGE)

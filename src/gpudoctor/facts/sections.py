@@ -306,6 +306,29 @@ class BenchLoaderFacts(TypedDict, total=False):
     recommended: Optional[Object]
 
 
+class WatchFacts(TypedDict, total=False):
+    """``watch``: a watched run (``gpudoctor watch``), built from its timeline by
+    ``probes/live/facts.py``; ``series`` holds one list per signal, aligned on ``series.t``."""
+
+    interval: float
+    target: str
+    command: str
+    platform: str
+    wsl: bool
+    gpu_note: str
+    thresholds: Dict[str, float]
+    samples: int
+    duration: float
+    mem_total: Optional[int]
+    shm_total: Optional[int]
+    gpu_slowdown_c: Optional[float]
+    gpu_power_cap: Optional[float]
+    gpu_count: int
+    series: Object
+    stacks: List[Object]
+    end: Optional[Object]
+
+
 #: Every facts section and its type, in the order reports show them.
 SECTIONS: dict[str, type] = {
     "host": HostFacts,
@@ -328,8 +351,9 @@ SECTIONS: dict[str, type] = {
     "collect_env": CollectEnvFacts,
     "bench_disk": BenchDiskFacts,
     "bench_loader": BenchLoaderFacts,
+    "watch": WatchFacts,
 }
 
 #: Sections whose records grow with their engine (benchmarks, report-only answers): keys not
 #: listed above are kept rather than refused, so an older gpudoctor can replay newer results.
-OPEN_SECTIONS = frozenset({"system", "collect_env", "bench_disk", "bench_loader"})
+OPEN_SECTIONS = frozenset({"system", "collect_env", "bench_disk", "bench_loader", "watch"})

@@ -19,6 +19,7 @@ pass a stand-in file), ``gpu_map_markers``, ``idle_minutes``, ``worker_idle_seco
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -56,7 +57,9 @@ DEFAULT_IDLE_MINUTES = 30.0
 #: wait on its data) before it may be stopped.
 DEFAULT_WORKER_IDLE_S = 5.0
 OBSERVE_STEP_S = 0.1
-CMDLINE_MAX = 160
+#: Facts keep the command line raw, whole arguments only, up to this many characters;
+#: outputs redact it first and then cut it to ``gpudoctor.privacy.CMDLINE_MAX``.
+CMDLINE_MAX = 4096
 #: Processes that adopt orphans: a parent with one of these names means "the real parent died".
 INIT_LIKE = frozenset(
     {
@@ -206,6 +209,8 @@ def _psutil_table() -> ProcTable:
         table.stats[proc.pid] = stat
         if "python" not in stat.name.lower():
             continue
+        if sys.platform == "darwin":  # macOS has no CUDA and psutil no memory maps there
+            continue
         try:
             if any("nvcuda" in m.path.lower() for m in proc.memory_maps(grouped=True)):
                 table.devices[proc.pid] = set()
@@ -265,8 +270,15 @@ def _parent_gone(stat: ProcStat, table: ProcTable) -> tuple[bool, str | None]:
 
 
 def _shorten(parts: list[str]) -> str:
-    text = " ".join(parts)
-    return text if len(text) <= CMDLINE_MAX else text[: CMDLINE_MAX - 1] + "…"
+    """Whole arguments up to CMDLINE_MAX: never half a secret that redaction could miss."""
+    kept: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part) + 1
+        if size > CMDLINE_MAX:
+            return " ".join(kept + ["…"])
+        kept.append(part)
+    return " ".join(kept)
 
 
 def _row(
@@ -464,9 +476,11 @@ def _measure_psutil(pid: int) -> dict[str, Any] | None:
 
 
 def _clock_ticks() -> int:
+    if sys.platform == "win32":
+        return 100
     try:
         return int(os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, ValueError, OSError):
+    except (ValueError, OSError):
         return 100
 
 

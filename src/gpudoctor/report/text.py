@@ -7,6 +7,7 @@ logs, pipes and CI output stay readable.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import IO, Any
 
 from gpudoctor._version import __version__
@@ -83,10 +84,11 @@ def render_text(
     marks = _ASCII_MARKS if plain else _UNICODE_MARKS
     host = report.facts.get("host")
     header = f"gpudoctor {__version__}"
-    if host:
+    if isinstance(host, Mapping) and host:
+        python = host.get("python")
+        version = python.get("version") if isinstance(python, Mapping) else None
         header += (
-            f" - {host.get('kind')}, {host.get('distro') or host.get('system')}, "
-            f"Python {host.get('python', {}).get('version')}"
+            f" - {host.get('kind')}, {host.get('distro') or host.get('system')}, Python {version}"
         )
     if report.replayed_from:
         header += f" (replayed from {report.replayed_from})"

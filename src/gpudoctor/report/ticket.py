@@ -45,13 +45,17 @@ def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def collect_env_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
     """collect_env's fields, under its labels, with its conventions for missing values."""
     system = _section(facts, "system")
     extra = _section(facts, "collect_env")
-    torch = extra.get("torch") if isinstance(extra.get("torch"), Mapping) else {}
+    torch: Mapping[str, Any] = _mapping(extra.get("torch"))
     has_torch = bool(torch) and "error" not in torch
-    smi = extra.get("nvidia_smi") if isinstance(extra.get("nvidia_smi"), Mapping) else {}
+    smi: Mapping[str, Any] = _mapping(extra.get("nvidia_smi"))
 
     def from_torch(key: str, fallback: str = "N/A") -> Any:
         return torch.get(key) if has_torch else fallback
@@ -192,7 +196,7 @@ def _leaf(value: Any, path: str = "") -> str:
     if isinstance(value, Mapping) and set(value) == {"$unavailable"}:
         return f"not available: {value['$unavailable']}"
     if isinstance(value, (Mapping, list, tuple)):
-        return json.dumps(value)
+        return json.dumps(value, allow_nan=False)
     return _text(value, "null")
 
 
@@ -325,7 +329,7 @@ def render_ticket_markdown(report: Report, *, redacted: bool, limit: int = TARGE
     for name in _ordered_sections(report.facts):
         optional.append((f"facts section {name!r}", _facts_section(name, report.facts[name])))
     optional.append(("probes", _probe_table(report)))
-    snapshot = json.dumps(snapshot_document(report.facts, report.command))
+    snapshot = json.dumps(snapshot_document(report.facts, report.command), allow_nan=False)
     optional.append(
         (
             "replay data",
