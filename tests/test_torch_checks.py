@@ -56,7 +56,11 @@ def gpu_with_driver(driver, cuda_int=12040, devices=(RTX_4090,)):
         ("12.8", "566.36", True, "minor-compat"),
         ("12.8", "572.83", True, "ok"),
         ("13.0", "575.57.08", False, "too-old"),
-        ("12.5", "551.0", False, "ok"),  # nearest listed release below 12.5 is 12.4
+        ("12.5", "551.0", False, "minor-compat"),  # 12.5 GA needs 555.42.02
+        ("12.7", "561.0", False, "ok"),  # nearest listed release below 12.7 is 12.6
+        ("12.2", "536.25", True, "ok"),  # NVIDIA's Windows minimum for 12.2
+        ("12.3", "545.00", True, "minor-compat"),  # below 12.3's Windows 545.84
+        ("13.2", "590.48.01", False, "minor-compat"),  # 13.2 GA needs 595.45.04
     ],
 )
 def test_driver_table(cuda, driver, windows, status):
@@ -76,7 +80,7 @@ def test_cpu_wheel_on_windows_rtx_gives_the_exact_command():
     verdict = torch_cpu_only(facts)
     assert verdict.severity.value == "fail"
     assert verdict.remedies[0].commands == (
-        "py -m pip install --force-reinstall torch --index-url "
+        "py -m pip install --force-reinstall torch==2.9.1 --index-url "
         "https://download.pytorch.org/whl/cu128",
     )
 
@@ -101,10 +105,34 @@ def test_driver_too_old_for_cu128():
 
 
 def test_driver_in_compat_range_warns_and_offers_an_older_wheel():
-    facts = make_facts(torch=torch_section(), gpu=gpu_with_driver("550.120"))
+    facts = make_facts(torch=torch_section("2.6.0+cu126", "12.6"), gpu=gpu_with_driver("550.120"))
     verdict = torch_driver_too_old(facts)
     assert verdict.severity.value == "warn"
-    assert verdict.remedies[1].commands[0].endswith("/whl/cu124")
+    assert verdict.remedies[1].commands[0] == (
+        "python -m pip install --force-reinstall torch==2.6.0 --index-url "
+        "https://download.pytorch.org/whl/cu124"
+    )
+
+
+def test_remedies_name_only_wheels_that_exist_for_that_torch():
+    """torch 2.7.1 has no cu121 build: pip would silently install torch 2.5.1 from there."""
+    facts = make_facts(torch=torch_section("2.7.1+cu128", "12.8"), gpu=gpu_with_driver("535.54.03"))
+    commands = [c for r in torch_driver_too_old(facts).remedies for c in r.commands]
+    assert not any("cu121" in c for c in commands)
+    assert (
+        "python -m pip install --force-reinstall torch==2.7.1 --index-url "
+        "https://download.pytorch.org/whl/cu118" in commands
+    )
+
+
+def test_no_build_of_this_torch_fits_the_driver_so_an_older_release_is_named():
+    """torch 2.9 has cu126 and newer only; driver 550 runs up to 12.4: torch 2.7 has cu118."""
+    facts = make_facts(torch=torch_section(), gpu=gpu_with_driver("550.120"))
+    commands = [c for r in torch_driver_too_old(facts).remedies for c in r.commands]
+    assert commands == [
+        "python -m pip install --force-reinstall torch==2.7.* --index-url "
+        "https://download.pytorch.org/whl/cu118"
+    ]
 
 
 def test_multiple_torch_shadowing():
@@ -243,3 +271,41 @@ def test_mps_rosetta_and_native():
     old = make_facts(torch=mac_torch(macos_version="12.1"), **mac)
     assert mps_unavailable(old).severity.value == "fail"
     assert mps_unavailable(make_facts()).severity.value == "skip"
+
+
+def test_alloc_conf_options_of_torch_2_13_are_known():
+    """torch 2.13's own parser (libc10.so) accepts these; they were reported as unknown."""
+    text = "pinned_max_cached_size_mb:64,large_segment_size_mb:20,pinned_max_round_threshold_mb:4"
+    assert validate_alloc_conf(text, torch_version=Version("2.13.0"), windows=False) == []
+    problems = validate_alloc_conf(text, torch_version=Version("2.5.1"), windows=False)
+    assert {level for level, _, _ in problems} == {"fail"}
+
+
+def test_alloc_conf_roundup_intervals_must_be_powers_of_two():
+    """torch rejects [300:1]: 'For roundups, the intervals have to be power of 2'."""
+    [(level, key, message)] = validate_alloc_conf(
+        "roundup_power2_divisions:[300:1]", torch_version=Version("2.13.0"), windows=False
+    )
+    assert (level, key) == ("fail", "roundup_power2_divisions")
+    assert "interval 300" in message
+    ok = "roundup_power2_divisions:[256:4,512:2,>:1]"
+    assert validate_alloc_conf(ok, torch_version=Version("2.13.0"), windows=False) == []
+
+
+def test_alloc_conf_unknown_key_on_a_torch_newer_than_the_table_is_a_warning():
+    [(level, _, message)] = validate_alloc_conf(
+        "some_future_option:1", torch_version=Version("2.14.0"), windows=False
+    )
+    assert level == "warn"
+    assert "may accept it" in message
+
+
+def test_cpu_torch_newer_than_the_table_is_not_blamed_on_the_driver():
+    facts = make_facts(torch=torch_section("2.13.0+cpu", None), gpu=gpu_with_driver("572.83"))
+    verdict = torch_cpu_only(facts)
+    assert verdict.severity.value == "fail"
+    assert "too old" not in verdict.title
+    assert verdict.remedies[1].commands == (
+        "python -m pip install --force-reinstall torch==2.10.* --index-url "
+        "https://download.pytorch.org/whl/cu128",
+    )

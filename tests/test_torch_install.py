@@ -116,7 +116,10 @@ def test_matches_torch_collect_env_on_this_interpreter():
         timeout=300,
         check=True,
     )
-    facts = probe_torch(ProbeContext())
+    # this interpreter, whatever environment the shell running the tests has activated
+    own = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+    facts = probe_torch(ProbeContext(env=own))
+    assert facts["target"]["is_gpudoctor"] is True
     assert facts["version"] == _collect_env_field(done.stdout, "PyTorch version")
     assert facts["cuda"] == _collect_env_field(done.stdout, "CUDA used to build PyTorch")
     assert facts["cudnn_version"] == _collect_env_field(done.stdout, "cuDNN version")
@@ -160,6 +163,8 @@ def test_check_never_imports_torch(tmp_path):
         env={
             "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "src")]),
             "GPUDOCTOR_TEST_IMPORT_LOG": str(log),
+            # inspect this interpreter (no child for another one, which the hook would log)
+            "VIRTUAL_ENV": sys.prefix,
         },
     )
     assert log.read_text().splitlines() == ["exit torch_in_modules=False"]

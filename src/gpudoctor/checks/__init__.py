@@ -12,6 +12,8 @@ from __future__ import annotations
 BUILTIN_MODULES = (
     "gpudoctor.checks.gpu",
     "gpudoctor.checks.torch",
+    "gpudoctor.checks.torch_env",
+    "gpudoctor.checks.gpu_env",
     "gpudoctor.checks.memory",
     "gpudoctor.checks.processes",
     "gpudoctor.checks.wsl",

@@ -11,9 +11,27 @@ from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.cuda_drivers import index_url, judge_driver, newest_supported_index
+from gpudoctor.api import (
+    NotApplicable,
+    Unavailable,
+    Verdict,
+    check,
+    evidence,
+    fail,
+    info,
+    passed,
+    remedy,
+    skip,
+    warn,
+)
+from gpudoctor.checks.cuda_drivers import (
+    index_url,
+    judge_driver,
+    newest_release_for_driver,
+    newest_supported_index,
+)
 from gpudoctor.checks.gpu import gpus
+from gpudoctor.checks.torch_wheels import builds_for, minor_of
 from gpudoctor.facts.model import Facts
 
 
@@ -30,6 +48,12 @@ def _torch_version(facts: Facts) -> Version | None:
         return None
 
 
+def _pinned_torch(facts: Facts) -> str:
+    """``torch==2.7.1``: the remedy keeps the user's release, so pip cannot fall back."""
+    version = _torch_version(facts)
+    return f"torch=={version.base_version}" if version is not None else "torch"
+
+
 def _pip(facts: Facts) -> str:
     return "py -m pip" if facts.get("host.kind") == "windows" else "python -m pip"
 
@@ -38,11 +62,11 @@ def _pip(facts: Facts) -> str:
     "GD201",
     "torch-cpu-only",
     summary="torch is a CUDA build when the machine has an NVIDIA GPU",
-    requires=("torch.installed", "gpu.devices"),
-    uses=("gpu.driver_version", "host.kind", "torch.cuda", "torch.rocm", "torch.version"),
+    requires=("torch.installed", "gpu.devices", "host.kind"),
+    uses=("gpu.driver_version", "torch.cuda", "torch.rocm", "torch.version"),
     tags=("torch", "install"),
 )
-def torch_cpu_only(facts: Facts):
+def torch_cpu_only(facts: Facts) -> Verdict:
     """A CPU-only wheel (plain ``pip install torch`` on Windows) cannot use the GPU at all."""
     if not facts.get("torch.installed"):
         return skip("torch is not installed for this Python")
@@ -60,8 +84,39 @@ def torch_cpu_only(facts: Facts):
         return passed(f"torch {facts.get('torch.version')} is a GPU build", evidence=ev)
     driver = facts.get("gpu.driver_version")
     windows = _windows_driver(facts)
-    cuda = newest_supported_index(driver, windows=windows) if isinstance(driver, str) else None
+    version = facts.get("torch.version")
+    cuda = (
+        newest_supported_index(
+            driver, windows=windows, torch_version=version if isinstance(version, str) else None
+        )
+        if isinstance(driver, str)
+        else None
+    )
     ev.append(evidence("NVIDIA driver", driver, "nvmlSystemGetDriverVersion"))
+    minor = minor_of(version) if isinstance(version, str) else None
+    if cuda is None and minor is not None and not builds_for(minor):
+        older = newest_release_for_driver(str(driver), windows=windows)
+        fixes = [
+            remedy(
+                f"Reinstall torch {version} from the CUDA index of a build that driver {driver} "
+                "supports: pytorch.org/get-started lists the builds of this release "
+                "(gpudoctor's table stops at an older one)."
+            )
+        ]
+        if older:
+            fixes.append(
+                remedy(
+                    f"Or install torch {older[0]}, whose CUDA {older[1]} build this driver runs.",
+                    f"{_pip(facts)} install --force-reinstall torch=={older[0]}.* "
+                    f"--index-url {index_url(older[1])}",
+                )
+            )
+        return fail(
+            f"torch {version} is a CPU-only build, but this machine has {len(devices)} "
+            "NVIDIA GPU(s): training runs on the CPU",
+            evidence=ev,
+            remedies=fixes,
+        )
     if cuda is None:
         return fail(
             "torch is a CPU-only build, and the NVIDIA driver is too old for any current "
@@ -74,7 +129,10 @@ def torch_cpu_only(facts: Facts):
                 )
             ],
         )
-    command = f"{_pip(facts)} install --force-reinstall torch --index-url {index_url(cuda)}"
+    command = (
+        f"{_pip(facts)} install --force-reinstall {_pinned_torch(facts)} "
+        f"--index-url {index_url(cuda)}"
+    )
     return fail(
         f"torch {facts.get('torch.version')} is a CPU-only build, but this machine has "
         f"{len(devices)} NVIDIA GPU(s): training runs on the CPU",
@@ -97,11 +155,11 @@ def torch_cpu_only(facts: Facts):
     "GD202",
     "torch-driver-too-old",
     summary="The NVIDIA driver supports the CUDA release torch was built for",
-    requires=("torch.cuda", "gpu.driver_version"),
-    uses=("gpu.cuda_driver_version", "host.kind"),
+    requires=("torch.cuda", "gpu.driver_version", "host.kind"),
+    uses=("gpu.cuda_driver_version", "torch.version"),
     tags=("torch", "driver"),
 )
-def torch_driver_too_old(facts: Facts):
+def torch_driver_too_old(facts: Facts) -> Verdict:
     """Compare torch's CUDA build with NVIDIA's minimum driver per CUDA release."""
     cuda, driver = facts.get("torch.cuda"), facts.get("gpu.driver_version")
     if not cuda:
@@ -123,7 +181,10 @@ def torch_driver_too_old(facts: Facts):
             "CUDA Toolkit release notes",
         ),
     ]
-    fallback = newest_supported_index(str(driver), windows=windows)
+    version = facts.get("torch.version")
+    fallback = newest_supported_index(
+        str(driver), windows=windows, torch_version=version if isinstance(version, str) else None
+    )
     fixes = [
         remedy(
             f"Update the NVIDIA driver to {verdict.needed} or newer"
@@ -131,11 +192,23 @@ def torch_driver_too_old(facts: Facts):
             + "."
         )
     ]
+    older = newest_release_for_driver(str(driver), windows=windows) if not fallback else None
+    if older:
+        fixes.append(
+            remedy(
+                f"Or install torch {older[0]}, the newest release with a build for CUDA "
+                f"{older[1]}, which this driver supports (gpudoctor's table lists no such "
+                f"build of torch {facts.get('torch.version')}).",
+                f"{_pip(facts)} install --force-reinstall torch=={older[0]}.* "
+                f"--index-url {index_url(older[1])}",
+            )
+        )
     if fallback:
         fixes.append(
             remedy(
                 f"Or install a torch built for CUDA {fallback}, which this driver supports.",
-                f"{_pip(facts)} install --force-reinstall torch --index-url {index_url(fallback)}",
+                f"{_pip(facts)} install --force-reinstall {_pinned_torch(facts)} "
+                f"--index-url {index_url(fallback)}",
             )
         )
     if verdict.status == "too-old":
@@ -166,7 +239,7 @@ def torch_driver_too_old(facts: Facts):
     requires=("torch.installs",),
     tags=("torch", "install"),
 )
-def multiple_torch(facts: Facts):
+def multiple_torch(facts: Facts) -> Verdict:
     """A user-site or leftover copy shadows the one pip reports, and upgrades 'do nothing'."""
     installs = facts.get("torch.installs") or ()
     if len(installs) < 2:
@@ -233,7 +306,7 @@ def _env(facts: Facts) -> Mapping[str, str]:
     requires=("env.variables",),
     tags=("torch", "performance", "env"),
 )
-def debug_env_left_on(facts: Facts):
+def debug_env_left_on(facts: Facts) -> Verdict:
     """These variables help find a bug and then quietly make every run slower."""
     env = _env(facts)
     found = [
@@ -267,6 +340,38 @@ def debug_env_left_on(facts: Facts):
     return info(f"Debugging variables are on: {names}", evidence=ev, remedies=unset)
 
 
+#: PYTORCH_CUDA_ALLOC_CONF options and the first torch release that accepts each, from torch's
+#: own parsers: c10/cuda/CUDAAllocatorConfig.cpp (CUDA-only keys; the list of names is also in
+#: the installed ``torch/include/c10/cuda/CUDAAllocatorConfig.h``) and, from torch 2.9,
+#: c10/core/AllocatorConfig.cpp (keys shared by every device; their names are in
+#: ``torch/lib/libc10.so``). ``exact`` is False for keys first read in 2.13 that the 2.10
+#: parser did not have: torch 2.10 and older reject them, 2.11 and 2.12 may or may not.
+#: Built 2026-11-27 against torch 2.13.0.
+#: Refresh: for a new torch, list the keys in both files on its release branch (or
+#: ``strings libc10.so`` plus the header of the installed wheel) and add the new ones.
+ALLOC_OPTIONS_CHECKED_UP_TO = "2.13"
+_KEY_SINCE: dict[str, tuple[str, bool]] = {
+    "backend": ("2.0", True),
+    "max_split_size_mb": ("1.0", True),
+    "roundup_power2_divisions": ("1.0", True),
+    "garbage_collection_threshold": ("1.0", True),
+    "expandable_segments": ("2.1", True),
+    "release_lock_on_cudamalloc": ("2.1", True),
+    "release_lock_on_hipmalloc": ("2.1", True),
+    "pinned_use_cuda_host_register": ("2.1", True),
+    "pinned_use_hip_host_register": ("2.1", True),
+    "pinned_num_register_threads": ("2.1", True),
+    "max_non_split_rounding_mb": ("2.6", True),
+    "pinned_use_background_threads": ("2.6", True),
+    "graph_capture_record_stream_reuse": ("2.9", True),
+    "pinned_reserve_segment_size_mb": ("2.10", True),
+    "large_segment_size_mb": ("2.13", False),
+    "pinned_max_cached_size_mb": ("2.13", False),
+    "pinned_max_round_threshold_mb": ("2.13", False),
+    "per_process_memory_fraction": ("2.13", False),
+    "pinned_free_catch_all": ("2.13", False),
+    "throw_on_cudamalloc_oom": ("2.13", False),
+}
 _BOOL_KEYS = {
     "expandable_segments",
     "release_lock_on_cudamalloc",
@@ -275,24 +380,19 @@ _BOOL_KEYS = {
     "pinned_use_hip_host_register",
     "pinned_use_background_threads",
     "graph_capture_record_stream_reuse",
+    "pinned_free_catch_all",
+    "throw_on_cudamalloc_oom",
 }
-#: Key -> the torch release that introduced it.
-_KEY_SINCE = {
-    "backend": "2.0",
-    "max_split_size_mb": "1.0",
-    "roundup_power2_divisions": "1.0",
-    "garbage_collection_threshold": "1.0",
-    "expandable_segments": "2.1",
-    "release_lock_on_cudamalloc": "2.1",
-    "release_lock_on_hipmalloc": "2.1",
-    "pinned_use_cuda_host_register": "2.1",
-    "pinned_use_hip_host_register": "2.1",
-    "pinned_num_register_threads": "2.1",
-    "max_non_split_rounding_mb": "2.6",
-    "pinned_use_background_threads": "2.6",
-    "graph_capture_record_stream_reuse": "2.9",
-    "pinned_reserve_segment_size_mb": "2.10",
+_MB_KEYS = {
+    "max_split_size_mb",
+    "max_non_split_rounding_mb",
+    "pinned_reserve_segment_size_mb",
+    "large_segment_size_mb",
+    "pinned_max_cached_size_mb",
+    "pinned_max_round_threshold_mb",
 }
+_CHECKED = Version(ALLOC_OPTIONS_CHECKED_UP_TO)
+_LAST_WITHOUT_NEW_KEYS = Version("2.10")
 _NATIVE_ONLY = {
     "max_split_size_mb",
     "garbage_collection_threshold",
@@ -328,7 +428,13 @@ def _value_problem(key: str, value: str) -> str | None:
     if key == "backend":
         ok = value in ("native", "cudaMallocAsync")
         return None if ok else "must be native or cudaMallocAsync"
-    if key in ("max_split_size_mb", "max_non_split_rounding_mb", "pinned_reserve_segment_size_mb"):
+    if key == "per_process_memory_fraction":
+        try:
+            fraction = float(value)
+        except ValueError:
+            return "must be a number between 0 and 1"
+        return None if 0.0 < fraction <= 1.0 else "must be above 0 and at most 1"
+    if key in _MB_KEYS:
         if not value.isdigit():
             return "must be a whole number of MB"
         if key == "max_split_size_mb" and int(value) < 20:
@@ -345,14 +451,20 @@ def _value_problem(key: str, value: str) -> str | None:
         return None if ok else "must be a power of two up to 128"
     if key == "roundup_power2_divisions":
         if value.startswith("["):
-            entries = re.findall(r"[^\[\],:]+:[^\[\],:]+", value)
-            bad = [
-                e
-                for e in entries
-                if not e.split(":")[1].strip().isdigit()
-                or (int(e.split(":")[1]) and not _power_of_two(int(e.split(":")[1])))
-            ]
-            return None if entries and not bad else "list values must be powers of two or 0"
+            entries = [e.split(":", 1) for e in re.findall(r"[^\[\],:]+:[^\[\],:]+", value)]
+            if not entries:
+                return "must be a list of interval:divisions pairs"
+            for interval, divisions in ((i.strip(), d.strip()) for i, d in entries):
+                if interval != ">" and not (interval.isdigit() and _power_of_two(int(interval))):
+                    return (
+                        f"interval {interval} must be a power of 2 (in MB) or '>' "
+                        "(PyTorch: 'For roundups, the intervals have to be power of 2')"
+                    )
+                if not divisions.isdigit() or (
+                    int(divisions) and not _power_of_two(int(divisions))
+                ):
+                    return f"divisions {divisions} must be a power of 2 or 0"
+            return None
         return None if value.isdigit() and _power_of_two(int(value)) else "must be a power of 2"
     return None
 
@@ -374,18 +486,44 @@ def validate_alloc_conf(
             continue
         key, value = (p.strip() for p in pair.split(":", 1))
         if key not in _KEY_SINCE:
+            newer = torch_version is not None and torch_version.release[:2] > _CHECKED.release[:2]
             problems.append(
                 (
-                    "fail",
+                    "warn" if newer else "fail",
                     key,
-                    f"unknown option '{key}' (PyTorch raises "
-                    "'Unrecognized CachingAllocator option')",
+                    f"unknown option '{key}' (PyTorch raises 'Unrecognized ... option')"
+                    + (
+                        f"; gpudoctor knows the options up to torch {_CHECKED}, so torch "
+                        f"{torch_version} may accept it"
+                        if newer
+                        else ""
+                    ),
                 )
             )
             continue
-        since = Version(_KEY_SINCE[key])
-        if torch_version is not None and torch_version.release < since.release:
-            problems.append(("fail", key, f"'{key}' needs torch {since} or newer"))
+        since_text, exact = _KEY_SINCE[key]
+        since = Version(since_text)
+        if torch_version is not None and torch_version.release[:2] < since.release[:2]:
+            if exact:
+                problems.append(("fail", key, f"'{key}' needs torch {since} or newer"))
+            elif torch_version.release[:2] <= _LAST_WITHOUT_NEW_KEYS.release:
+                problems.append(
+                    (
+                        "fail",
+                        key,
+                        f"'{key}' is not an option of torch {torch_version} (torch 2.10's "
+                        f"parser lacks it; torch {since} has it)",
+                    )
+                )
+            else:
+                problems.append(
+                    (
+                        "warn",
+                        key,
+                        f"'{key}' is accepted by torch {since}; older releases such as "
+                        f"{torch_version} may reject it as unrecognized",
+                    )
+                )
             continue
         why = _value_problem(key, value)
         if why:
@@ -416,7 +554,7 @@ def validate_alloc_conf(
     uses=("host.kind", "torch.version"),
     tags=("torch", "memory", "env"),
 )
-def alloc_conf(facts: Facts):
+def alloc_conf(facts: Facts) -> Verdict:
     """Mistakes here surface only at the first CUDA allocation, deep into a run."""
     env = _env(facts)
     names = [n for n in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF") if env.get(n)]
@@ -452,6 +590,18 @@ def alloc_conf(facts: Facts):
         )
         severity = max(severity, "info", key=order.__getitem__)
     ev.extend(evidence("problem", m, "gpudoctor parser") for m in messages)
+    unknown = [
+        what
+        for what, value in (("torch version", version), ("platform", facts.get("host.kind")))
+        if value is None or isinstance(value, (Unavailable, NotApplicable))
+    ]
+    if severity == "pass" and unknown:
+        return info(
+            "Caching-allocator settings parse, but the "
+            + " and ".join(unknown)
+            + " could not be read, so options that depend on them were not checked",
+            evidence=ev,
+        )
     if severity == "pass":
         return passed("Caching-allocator settings are valid", evidence=ev)
     fixes = [
@@ -478,9 +628,10 @@ _UUID_TOKEN = re.compile(r"^(GPU|MIG)-[0-9a-fA-F-]+$")
     "cuda-visible-devices",
     summary="CUDA_VISIBLE_DEVICES names GPUs that exist",
     requires=("env.variables",),
+    uses=("gpu.devices",),
     tags=("cuda", "env"),
 )
-def cuda_visible_devices(facts: Facts):
+def cuda_visible_devices(facts: Facts) -> Verdict:
     """CUDA stops reading the list at the first entry it cannot resolve."""
     env = _env(facts)
     if "CUDA_VISIBLE_DEVICES" not in env:
@@ -550,7 +701,7 @@ def _token_problem(token: str, count: int, uuids: list[str], mig: bool) -> str |
     uses=("torch.apple",),
     tags=("torch", "macos"),
 )
-def mps_unavailable(facts: Facts):
+def mps_unavailable(facts: Facts) -> Verdict:
     """x86_64 Python under Rosetta, or an x86_64 torch wheel, has no MPS backend."""
     if facts.get("host.kind") != "macos":
         return skip("MPS exists only on macOS")

@@ -13,6 +13,7 @@ from gpudoctor.commands.options import (
     log_option,
     no_redact_option,
     output_option,
+    python_option,
     replay_option,
 )
 
@@ -74,6 +75,7 @@ from gpudoctor.commands.options import (
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@python_option()
 @log_option("Also read a training log or crash output (as 'gpudoctor log' does).")
 @no_redact_option()
 def check_command(
@@ -91,6 +93,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    python: str | None,
     logs: tuple[str, ...],
     no_redact: bool,
 ) -> None:
@@ -102,9 +105,18 @@ def check_command(
       gpudoctor check --select GD3 -v
       gpudoctor check --format json -o report.json
       gpudoctor check --replay machine.json      re-run checks on a user's snapshot
+      gpudoctor check --python ~/venvs/train/bin/python   inspect that environment's torch
     """
     from gpudoctor.files import SOURCE_MAX_BYTES, WSLCONFIG_MAX_BYTES, check_readable
     from gpudoctor.session import CheckRequest, run_check
+
+    if python:
+        from gpudoctor.commands.options import fail_usage
+        from gpudoctor.probes.target import interpreter_problem
+
+        problem = interpreter_problem(python)
+        if problem:
+            fail_usage(f"--python {python}: {problem}")
 
     # Regular files of a documented size only (a FIFO would hang the probe): exit 2 early.
     if wslconfig_path:
@@ -129,6 +141,7 @@ def check_command(
             "scripts": list(scripts),
             "configs": list(configs),
             "data": data_path,
+            "python": python,
             "logs": list(logs),
             # -v shows evidence, so it pays for a short swap sample (--deep does too).
             "swap_sample": verbose,

@@ -79,6 +79,19 @@ def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     return click.option("--no-redact", is_flag=True, help=help)
 
 
+def python_option() -> Callable[[F], F]:
+    """``--python PATH``: inspect another interpreter's environment (its torch, its packages)."""
+    return click.option(
+        "--python",
+        "python",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        metavar="PATH",
+        help="Inspect this interpreter's environment instead of the active one (VIRTUAL_ENV, "
+        "CONDA_PREFIX). torch is never imported in gpudoctor's process.",
+    )
+
+
 def config_option(help: str) -> Callable[[F], F]:
     """``--config FILE`` (repeatable): a training config to read, never to run."""
     return click.option(

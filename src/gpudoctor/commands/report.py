@@ -10,6 +10,7 @@ from gpudoctor.commands.options import (
     log_option,
     no_redact_option,
     output_option,
+    python_option,
     replay_option,
 )
 
@@ -27,6 +28,7 @@ REPORT_BUDGET = 30.0
 @no_redact_option()
 @replay_option("Build the report from a snapshot or JSON report instead of this machine.")
 @budget_option(default=REPORT_BUDGET)
+@python_option()
 @log_option("Attach what a training log or crash output says (GD8 findings, run_log facts).")
 def report_command(
     output: str | None,
@@ -34,6 +36,7 @@ def report_command(
     no_redact: bool,
     replay: str | None,
     budget: float,
+    python: str | None,
     logs: tuple[str, ...],
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
@@ -61,6 +64,13 @@ def report_command(
 
     if output:
         check_writable(output)
+    if python:
+        from gpudoctor.commands.options import fail_usage
+        from gpudoctor.probes.target import interpreter_problem
+
+        problem = interpreter_problem(python)
+        if problem:
+            fail_usage(f"--python {python}: {problem}")
     redact = not no_redact
     warn_if_not_redacted(redact)
     request = CheckRequest(
@@ -70,7 +80,7 @@ def report_command(
         budget=budget,
         command=command_line(),
         redact=redact,
-        options={"report": True, "logs": list(logs)},
+        options={"report": True, "python": python, "logs": list(logs)},
     )
     report = redact_report(build_report(request), enabled=redact)
     buffer = io.StringIO()

@@ -143,6 +143,53 @@ class TorchFacts(TypedDict, total=False):
     user_site: bool
     python: Object
     apple: Object
+    #: torch family and compiled-ops packages by name (see gpudoctor.probes.torch_install).
+    packages: Dict[str, Object]
+    #: The interpreter inspected and why (see gpudoctor.probes.target).
+    target: Object
+
+
+class ToolkitFacts(TypedDict, total=False):
+    """``toolkit``: nvcc on PATH and the CUDA home extension builds use, with versions."""
+
+    nvcc_path: Optional[str]
+    nvcc_version: Optional[str]
+    cuda_home: Optional[str]
+    cuda_home_source: Optional[str]
+    cuda_home_version: Optional[str]
+
+
+class LoaderFacts(TypedDict, total=False):
+    """``loader``: CUDA libraries on LD_LIBRARY_PATH and where libcuda is found (Linux)."""
+
+    ld_library_path: List[Object]
+    libcuda: Object
+
+
+class PowerFacts(TypedDict, total=False):
+    """``power``: battery, Windows power plan and TDR delay, suspends since boot."""
+
+    battery: Optional[Object]
+    power_plan: Optional[Object]
+    tdr: Object
+    suspend: Object
+    sysmem_fallback: Object
+
+
+class TorchRuntimeFacts(TypedDict, total=False):
+    """``torch_runtime``: ``--deep`` only; what a child process of the target Python saw."""
+
+    python: str
+    version: str
+    cuda: Optional[str]
+    arch_list: List[str]
+    arch_list_error: str
+    cuda_init: str
+    cuda_error: str
+    device_count: int
+    capabilities: List[str]
+    import_error: str
+    error: str
 
 
 class WslFacts(TypedDict, total=False):
@@ -293,6 +340,10 @@ SECTIONS: dict[str, type] = {
     "kernel_log": KernelLogFacts,
     "gpu_processes": GpuProcessesFacts,
     "torch": TorchFacts,
+    "toolkit": ToolkitFacts,
+    "loader": LoaderFacts,
+    "power": PowerFacts,
+    "torch_runtime": TorchRuntimeFacts,
     "wsl": WslFacts,
     "training": TrainingFacts,
     "run_log": RunLogFacts,

@@ -41,6 +41,9 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.deep",
     "gpudoctor.probes.run_log",
     "gpudoctor.probes.training",
+    "gpudoctor.probes.toolchain",
+    "gpudoctor.probes.power",
+    "gpudoctor.probes.torch_runtime",
 )
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.target import target_executable, target_paths
 
 #: Name fragments collect_env keeps from ``pip list`` (plus ``nvidia-`` for all CUDA wheels).
 PIP_PATTERNS = (
@@ -146,13 +147,17 @@ def cudnn_libraries(ctx: ProbeContext) -> list[str]:
     return sorted(found)
 
 
-def pip_packages(patterns: tuple[str, ...] = PIP_PATTERNS) -> list[str]:
-    """``name==version`` of installed distributions matching ``patterns``, as pip lists them."""
+def pip_packages(
+    patterns: tuple[str, ...] = PIP_PATTERNS, paths: list[str] | None = None
+) -> list[str]:
+    """``name==version`` of distributions matching ``patterns`` along ``paths`` (default:
+    this interpreter's), as pip lists them."""
     from importlib import metadata
 
     seen: set[str] = set()
     lines = []
-    for dist in metadata.distributions():
+    found = metadata.distributions(path=paths) if paths else metadata.distributions()
+    for dist in found:
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue
@@ -180,7 +185,7 @@ def probe_system(ctx: ProbeContext) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="gpudoctor-system") as pool:
         futures = {key: pool.submit(fn) for key, fn in commands.items()}
         cudnn = pool.submit(cudnn_libraries, ctx)
-        packages = pool.submit(pip_packages)
+        packages = pool.submit(pip_packages, PIP_PATTERNS, target_paths(ctx))
         facts: dict[str, Any] = {key: future.result() for key, future in futures.items()}
         facts["cudnn_libraries"] = cudnn.result()
         facts["pip_packages"] = packages.result()
@@ -321,7 +326,7 @@ def conda_packages(ctx: ProbeContext) -> list[str] | None:
 def probe_collect_env(ctx: ProbeContext) -> dict[str, Any]:
     """torch's own answers (child process), nvidia-smi, lscpu and conda: report only."""
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="gpudoctor-report") as pool:
-        torch = pool.submit(torch_answers, ctx)
+        torch = pool.submit(torch_answers, ctx, target_executable(ctx))
         smi = pool.submit(nvidia_smi, ctx)
         cpu = pool.submit(cpu_details, ctx)
         conda = pool.submit(conda_packages, ctx)

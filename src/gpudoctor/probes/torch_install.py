@@ -3,19 +3,20 @@
 ``import torch`` costs seconds and hundreds of MB, and a broken install can crash it, so
 everything here comes from files: the ``torch-*.dist-info`` metadata, ``torch/version.py``
 (plain assignments, parsed with :mod:`ast`, never executed) and the metadata of the
-``nvidia-*`` wheels that CUDA builds of torch pull in. Every sys.path entry is scanned, so a
-user-site copy shadowing the environment's copy shows up as two installs.
+``nvidia-*`` wheels that CUDA builds of torch pull in. Every path entry of the target
+interpreter (:mod:`gpudoctor.probes.target`) is scanned, so a user-site copy shadowing the
+environment's copy shows up as two installs.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.machinery
+import importlib.metadata
+import json
 import os
 import platform
 import re
-import site
-import sys
 from collections.abc import Iterable, Sequence
 from email.parser import HeaderParser
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.
 BUNDLED_LIBRARY = re.compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)(-cu\d+)?$")
@@ -170,19 +172,6 @@ def _cudnn(bundled: dict[str, str]) -> str | None:
     return None
 
 
-def _python(env: Any) -> dict[str, Any]:
-    return {
-        "executable": sys.executable,
-        "version": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "prefix": sys.prefix,
-        "in_venv": sys.prefix != getattr(sys, "base_prefix", sys.prefix),
-        "conda_prefix": env.get("CONDA_PREFIX"),
-        "user_site": site.getusersitepackages() if site.ENABLE_USER_SITE else None,
-        "user_site_enabled": bool(site.ENABLE_USER_SITE),
-    }
-
-
 def _sysctl(ctx: ProbeContext, name: str) -> Any:
     try:
         result = ctx.run(["sysctl", "-n", name], timeout=1.0)
@@ -192,14 +181,24 @@ def _sysctl(ctx: ProbeContext, name: str) -> Any:
     return result.stdout.strip() if result.ok else None
 
 
-def _apple(ctx: ProbeContext) -> dict[str, Any]:
-    translated = _sysctl(ctx, "sysctl.proc_translated")
+def _apple(ctx: ProbeContext, chosen: dict[str, Any]) -> dict[str, Any]:
+    """Apple silicon and Rosetta, for the target interpreter (whose architecture may differ
+    from gpudoctor's: an x86_64 Python on Apple silicon runs under Rosetta)."""
     arm64 = _sysctl(ctx, "hw.optional.arm64")
+    if chosen.get("is_gpudoctor", True):
+        translated = _sysctl(ctx, "sysctl.proc_translated")
+        rosetta: Any = translated if isinstance(translated, Unavailable) else translated == "1"
+        machine = platform.machine()
+    else:
+        machine = str(chosen.get("machine") or "")
+        rosetta = (
+            arm64 if isinstance(arm64, Unavailable) else (arm64 == "1" and machine == "x86_64")
+        )
     return {
-        "machine": platform.machine(),
+        "machine": machine,
         "macos_version": platform.mac_ver()[0] or None,
         "apple_silicon": arm64 if isinstance(arm64, Unavailable) else arm64 == "1",
-        "rosetta": translated if isinstance(translated, Unavailable) else translated == "1",
+        "rosetta": rosetta,
     }
 
 
@@ -223,13 +222,126 @@ def torch_facts(paths: Sequence[str], user_site: str | None, active: str | None)
     return facts
 
 
-@probe("torch", timeout=2.0)
+#: Distributions whose versions and builds must match torch's (read from metadata only).
+FAMILY = (
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "torchtext",
+    "xformers",
+    "triton",
+    "pytorch-triton",
+    "mmcv",
+    "mmcv-full",
+    "flash-attn",
+    "apex",
+    "detectron2",
+)
+#: The import package of each, where it differs from the distribution name.
+_PACKAGE_DIR = {"flash-attn": "flash_attn", "mmcv-full": "mmcv", "pytorch-triton": "triton"}
+
+
+def _dist_dir(dist: importlib.metadata.Distribution) -> Path | None:
+    path = getattr(dist, "_path", None)
+    return Path(path) if isinstance(path, (str, os.PathLike)) else None
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime if path is not None else None
+    except OSError:
+        return None
+
+
+def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The torch family found along ``paths`` (first in path order), from metadata files.
+
+    ``importlib.metadata.distributions(path=...)`` reads dist-info directories; the package's
+    own ``version.py`` is parsed (never run) because PyPI builds of torchvision and torchaudio
+    keep their CUDA tag (``0.28.0+cu130``) there and not in the metadata.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    search = [p for p in paths if p]
+    for dist in importlib.metadata.distributions(path=search):
+        try:
+            name = _normalize(str(dist.metadata["Name"] or ""))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if name not in FAMILY or name in found:
+            continue
+        info_dir = _dist_dir(dist)
+        location = info_dir.parent if info_dir is not None else None
+        package = _PACKAGE_DIR.get(name, name.replace("-", "_"))
+        built: dict[str, Any] = {}
+        if location is not None and (location / package / "version.py").is_file():
+            parsed = read_version_py(location / package / "version.py")
+            built = parsed if isinstance(parsed, dict) else {}
+        url = None
+        try:
+            direct_url = dist.read_text("direct_url.json")
+            url = json.loads(direct_url).get("url") if direct_url else None
+        except (ValueError, AttributeError, OSError):  # undecodable or not JSON: no URL
+            url = None
+        try:
+            requires = sorted(r for r in (dist.requires or []) if _pins_family(r))
+        except (ValueError, OSError):
+            requires = []
+        found[name] = {
+            "version": str(dist.version),
+            "built_version": built.get("__version__"),
+            "location": str(location) if location else None,
+            "requires": requires,
+            "direct_url": url,
+            "installed_at": _mtime(info_dir),
+            "has_extension": _has_extension(location / package) if location else None,
+        }
+    return found
+
+
+def _pins_family(requirement: str) -> bool:
+    """A requirement on torch or triton (``torch==2.5.1``, ``triton==3.1.0; ...``)."""
+    name = re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0]
+    return _normalize(name) in ("torch", "triton", "pytorch-triton")
+
+
+def _has_extension(package: Path) -> bool | None:
+    """True when the package ships compiled code (``.so`` / ``.pyd``) at its top level."""
+    try:
+        return any(c.suffix in (".so", ".pyd") for c in package.iterdir())
+    except OSError:
+        return None
+
+
+@probe("torch", timeout=5.0)
 def probe_torch(ctx: ProbeContext) -> dict[str, Any]:
-    """torch installs on this interpreter's path and how they were built (never imported)."""
-    paths = list(sys.path)
-    python = _python(ctx.env)
-    facts = torch_facts(paths, python["user_site"], _active_location(paths))
-    facts["python"] = python
+    """torch installs of the target interpreter and how they were built (never imported)."""
+    chosen = target(ctx)
+    described = {k: v for k, v in chosen.items() if k != "path"}
+    if chosen.get("error"):
+        why = Unavailable(f"could not inspect {chosen.get('executable')}: {chosen['error']}")
+        keys = ("installed", "installs", "version", "cuda", "location", "packages")
+        return {"target": described, **{key: why for key in keys}}
+    paths = [p for p in chosen.get("path") or () if isinstance(p, str) and p]
+    user_site = chosen.get("user_site") if chosen.get("user_site_enabled") else None
+    facts = torch_facts(paths, user_site, _active_location(paths))
+    facts["packages"] = family_packages(paths)
+    facts["target"] = described
+    facts["python"] = _python_facts(chosen, ctx.env)
     if ctx.platform == "darwin":
-        facts["apple"] = _apple(ctx)
+        facts["apple"] = _apple(ctx, chosen)
     return facts
+
+
+def _python_facts(chosen: dict[str, Any], env: Any) -> dict[str, Any]:
+    """The ``torch.python`` block (same keys as before the target interpreter existed)."""
+    prefix = chosen.get("prefix")
+    return {
+        "executable": chosen.get("executable"),
+        "version": chosen.get("version"),
+        "implementation": chosen.get("implementation"),
+        "prefix": prefix,
+        "in_venv": prefix != chosen.get("base_prefix", prefix),
+        "conda_prefix": env.get("CONDA_PREFIX"),
+        "user_site": chosen.get("user_site"),
+        "user_site_enabled": bool(chosen.get("user_site_enabled")),
+    }

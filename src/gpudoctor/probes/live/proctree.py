@@ -8,6 +8,7 @@ needs no sleeping and never drifts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 import psutil
 
@@ -80,7 +81,7 @@ class ProcessTreeSampler:
                 elif role == "main" and not _is_python(proc):
                     role = "root"  # a launcher; assign_roles finds the Python below it
                 try:
-                    io = proc.io_counters()
+                    io = getattr(proc, "io_counters", _no_io_counters)()
                     read_b: int | None = int(getattr(io, "read_chars", io.read_bytes))
                     write_b: int | None = int(getattr(io, "write_chars", io.write_bytes))
                 except (psutil.AccessDenied, AttributeError, NotImplementedError):
@@ -182,3 +183,8 @@ def _below(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
         if pid == 0:
             return False
     return False
+
+
+def _no_io_counters() -> NoReturn:
+    """psutil has no per-process I/O counters on macOS."""
+    raise NotImplementedError("no per-process I/O counters on this platform")

@@ -187,7 +187,7 @@ class Watch:
         reason, code = "exited", None
         use_sigwait = self.child is not None and _can_sigwait()
         previous: dict[int, Any] = {}
-        if use_sigwait:
+        if use_sigwait and sys.platform != "win32":
             signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         elif self.child is not None and _in_main_thread():
             previous = self._install_forwarders()
@@ -223,7 +223,7 @@ class Watch:
         except KeyboardInterrupt:
             reason = "interrupted"
         finally:
-            if use_sigwait:
+            if use_sigwait and sys.platform != "win32":
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -261,7 +261,7 @@ class Watch:
             if left <= 0:
                 return
             # Short waits so the command's end is seen within a quarter second.
-            info = signal.sigtimedwait(FORWARDED, min(left, 0.25))
+            info = _SIGTIMEDWAIT(FORWARDED, min(left, 0.25)) if _SIGTIMEDWAIT else None
             if info is not None:
                 self._forward(info)
             elif self._child_done():
@@ -311,13 +311,20 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+#: ``signal.sigtimedwait`` where the platform has it (Linux and most Unixes; not macOS).
+_SIGTIMEDWAIT: Callable[..., Any] | None = getattr(signal, "sigtimedwait", None)
+
+
 def _can_sigwait() -> bool:
-    return hasattr(signal, "sigtimedwait") and _in_main_thread()
+    return _SIGTIMEDWAIT is not None and _in_main_thread()
 
 
 def _same_group(pid: int) -> bool:
+    if sys.platform == "win32":
+        return False
     try:
-        return os.getpgid(pid) == os.getpgid(0)
+        same: bool = os.getpgid(pid) == os.getpgid(0)
+        return same
     except OSError:
         return False
 
