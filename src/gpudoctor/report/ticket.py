@@ -244,22 +244,18 @@ def _header(report: Report, *, redacted: bool) -> str:
 
 
 def _findings(report: Report) -> str:
-    from gpudoctor.report.markdown import _ICONS, _finding_section
+    from gpudoctor.report.markdown import finding_section, findings_table
+    from gpudoctor.report.summary import count_words, report_platforms
 
-    counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
-    lines = [f"### Verdict: {report.verdict}", "", f"({counts or 'no checks ran'})", ""]
-    lines += ["| | ID | Check | Result |", "|---|---|---|---|"]
-    lines += [
-        f"| {_ICONS[f.severity]} {f.severity.value} | {f.check_id} | `{f.name}` "
-        f"| {_cell(f.title)} |"
-        for f in report.findings
-    ]
-    lines.append("")
+    words = count_words(report.counts) if report.findings else "no checks ran"
+    lines = [f"### Verdict: {report.verdict}", "", f"({words})", ""]
+    lines += findings_table(report.findings)
     problems = [f for f in report.findings if f.severity.rank >= Severity.INFO.rank]
     if problems:
+        platforms = report_platforms(report.facts)
         lines += ["### Findings and what to do", ""]
         for finding in problems:
-            lines += _finding_section(finding)
+            lines += finding_section(finding, platforms)
     return "\n".join(lines)
 
 
