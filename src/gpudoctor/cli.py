@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gpudoctor._version import __version__
+from gpudoctor.commands.completion import register as register_completion
 from gpudoctor.commands.options import fail_usage
 from gpudoctor.errors import GpuDoctorError
 
@@ -58,7 +59,7 @@ def main() -> None:
 
     \b
     Start with:
-      gpudoctor check                  look at this machine and explain what is wrong
+      gpudoctor check                  what is wrong on this machine, and why
       gpudoctor check -f markdown -o report.md
                                        a report to paste into a bug ticket
       gpudoctor explain GD303          what a check looks at and how to fix it
@@ -72,6 +73,7 @@ def main() -> None:
 
 for _module, _attribute in COMMANDS:
     main.add_command(getattr(importlib.import_module(_module), _attribute))
+register_completion()
 
 
 def run() -> None:  # pragma: no cover - thin wrapper used by __main__

@@ -116,11 +116,13 @@ def bench_group() -> None:
 
     \b
     Examples:
-      gpudoctor bench disk ~/data/imagenet/train         how fast the dataset reads, cold
-      gpudoctor bench loader                             DataLoader sweep on synthetic JPEGs
-      gpudoctor bench loader --images ~/data/train       ... on your own images
-      gpudoctor bench loader --dataset mydata:make_train ... on your own Dataset
-      gpudoctor bench gpu                                memory, matmul, copy speed, throttling
+      gpudoctor bench disk ~/data/train      how fast the dataset reads, cold
+      gpudoctor bench loader                 DataLoader sweep on synthetic JPEGs
+      gpudoctor bench loader --images ~/data/train
+                                             ... on your own images
+      gpudoctor bench loader --dataset mydata:make_train
+                                             ... on your own Dataset
+      gpudoctor bench gpu                    memory, matmul, copies, throttling
     """
 
 
@@ -153,7 +155,8 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
     \b
     Examples:
       gpudoctor bench disk /data/train
-      gpudoctor bench disk /mnt/c/datasets/coco --seconds 10     a Windows drive from WSL2
+      gpudoctor bench disk /mnt/c/datasets/coco --seconds 10
+                                             a Windows drive from WSL2
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
     from gpudoctor.probes.bench.disk import bench_disk
@@ -264,7 +267,8 @@ def loader_command(
     Examples:
       gpudoctor bench loader
       gpudoctor bench loader --images ~/data/train --batch-size 64
-      gpudoctor bench loader --dataset train:build_dataset --worker-init train:seed_worker
+      gpudoctor bench loader --dataset train:build_dataset \\
+          --worker-init train:seed_worker
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
     from gpudoctor.errors import BadInputError

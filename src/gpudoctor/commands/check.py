@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from gpudoctor.commands.completion import complete_check_ids
 from gpudoctor.commands.options import (
     budget_option,
     command_line,
@@ -26,8 +27,15 @@ from gpudoctor.commands.options import (
     multiple=True,
     metavar="IDS",
     help="Run only these checks: ids, names or prefixes, comma-separated (GD3,GD101).",
+    shell_complete=complete_check_ids,
 )
-@click.option("--ignore", multiple=True, metavar="IDS", help="Skip these checks (same syntax).")
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="IDS",
+    help="Skip these checks (same syntax).",
+    shell_complete=complete_check_ids,
+)
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show evidence for passing checks and probe timings."
 )
@@ -97,7 +105,7 @@ def check_command(
       gpudoctor check
       gpudoctor check --select GD3 -v
       gpudoctor check --format json -o report.json
-      gpudoctor check --replay machine.json      re-run checks on a user's snapshot
+      gpudoctor check --replay machine.json    re-run checks on a snapshot
     """
     from gpudoctor.session import CheckRequest, run_check
 
