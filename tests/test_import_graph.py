@@ -98,3 +98,9 @@ def test_no_module_imports_a_private_name_of_another_package():
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_example_plugin_uses_only_the_public_api():
+    plugin = REPO / "examples" / "gpudoctor-example-plugin" / "src"
+    modules = {module for path in plugin.rglob("*.py") for module, _n, _l in _imports(path)}
+    assert modules == {"gpudoctor.api"}

@@ -87,13 +87,13 @@ def run_one(spec: CheckSpec, facts: Facts) -> list[Finding]:
         return [_stamp(spec, Verdict(Severity.SKIP, f"Not applicable: {value.reason}"))]
     missing = [(p, v) for p, v in values if isinstance(v, Unavailable)]
     if missing:
-        path, value = missing[0]
+        path, unavailable = missing[0]
         return [
             _stamp(
                 spec,
                 Verdict(
                     Severity.SKIP,
-                    f"skipped: needs {path}, {value}",
+                    f"skipped: needs {path}, {unavailable}",
                     evidence=tuple(Evidence(p, str(v), "facts") for p, v in missing),
                 ),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
 
 import click
 
@@ -70,7 +70,7 @@ def command_line() -> str:
     return "gpudoctor" + ("" if not args else " " + shlex.join(args))
 
 
-def fail_usage(message: str) -> None:
+def fail_usage(message: str) -> NoReturn:
     """Print a one-line error and leave with exit code 2."""
     click.echo(f"gpudoctor: error: {message}", err=True)
     sys.exit(EXIT_USAGE)

@@ -202,7 +202,7 @@ class Facts(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Facts(sections={sorted(self._sections)})"
 
-    def get(self, path: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, path: str, default: Any = None) -> Any:
         """The fact at a dotted ``path``; an :class:`Unavailable` that says why if missing.
 
         ``default`` is returned instead only when it is given and the path does not exist;
@@ -230,7 +230,8 @@ class Facts(Mapping[str, Any]):
         return node if self._log is None else _recording(node, path, self._log)
 
     def to_json(self) -> dict[str, Any]:
-        return thaw(self._sections)
+        sections: dict[str, Any] = thaw(self._sections)
+        return sections
 
     def probes_json(self) -> dict[str, Any]:
         return {name: record.to_json() for name, record in self.probes.items()}

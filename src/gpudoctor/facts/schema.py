@@ -50,7 +50,8 @@ def _type_name(hint: Any) -> str:
         return "an object"
     origin = typing.get_origin(hint)
     if origin is Union:
-        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+        options = [a for a in typing.get_args(hint) if a not in (Unavailable, NotApplicable)]
+        return " or ".join(_type_name(a) for a in options)
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     if hint in names:
         return names[hint]
@@ -171,7 +172,8 @@ def declared_path(path: str) -> bool:
 
 def _strip_optional(hint: Any) -> Any:
     if typing.get_origin(hint) is Union:
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        markers = (type(None), Unavailable, NotApplicable)
+        options = [a for a in typing.get_args(hint) if a not in markers]
         if len(options) == 1:
             return options[0]
     return hint
@@ -187,7 +189,10 @@ def _schema_for(hint: Any, *, open_keys: bool = False) -> dict[str, Any]:
         return {}
     origin = typing.get_origin(hint)
     if origin is Union:
-        return {"anyOf": [_schema_for(a) for a in typing.get_args(hint)]}
+        options = [a for a in typing.get_args(hint) if a not in (Unavailable, NotApplicable)]
+        if len(options) == 1:
+            return _schema_for(options[0])
+        return {"anyOf": [_schema_for(a) for a in options]}
     if _is_typed_dict(hint):
         properties = {
             key: {"anyOf": [_MARKER_SCHEMA, _schema_for(value)]}

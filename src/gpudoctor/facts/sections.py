@@ -16,14 +16,17 @@ Optional[...] instead of ``X | None`` keeps the hints evaluable on Python 3.9.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, TypedDict
+from typing import Any, Dict, List, Optional, TypedDict, TypeVar, Union
 
-from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import NotApplicable, Unavailable
 
 # typing.Dict, List and Optional keep the hints evaluable at run time on Python 3.9:
 # ruff: noqa: UP006, UP035, UP045
 
 Object = Dict[str, Any]
+T = TypeVar("T")
+#: A fact a probe may also record as could-not-read or does-not-apply.
+Fact = Union[T, Unavailable, NotApplicable]
 
 
 class HostFacts(TypedDict, total=False):
@@ -86,7 +89,7 @@ class GpuFacts(TypedDict, total=False):
     kernel_module: Optional[str]
     device_nodes: List[str]
     nvidia_smi: Optional[str]
-    nvml: str
+    nvml: Fact[str]
     driver_version: str
     cuda_driver_version: str
     devices: List[Object]
@@ -97,7 +100,7 @@ class KernelLogFacts(TypedDict, total=False):
 
     source: Optional[str]
     uptime_seconds: Optional[float]
-    xid_events: List[Object]
+    xid_events: Fact[List[Object]]
 
 
 class GpuProcessesFacts(TypedDict, total=False):

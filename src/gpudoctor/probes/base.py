@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from gpudoctor.facts.model import NotApplicable
     from gpudoctor.probes.identity import MachineIdentity
 
-ProbeFunc = Callable[["ProbeContext"], Mapping[str, Any]]
+#: A probe returns its section (a ``TypedDict`` from :mod:`gpudoctor.facts.sections`), or
+#: says the whole section does not apply here.
+ProbeFunc = Callable[["ProbeContext"], "Mapping[str, Any] | NotApplicable"]
 
 #: Seconds a probe may run unless it asks for another limit.
 DEFAULT_PROBE_TIMEOUT = 2.0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.env import REDACTED, looks_secret
+from gpudoctor.privacy import REDACTED, looks_secret
 
 #: Pairs of GPUs asked for peer-to-peer status at most (8 GPUs: 28 pairs).
 MAX_P2P_PAIRS = 28

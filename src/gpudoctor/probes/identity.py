@@ -86,7 +86,8 @@ def identify(ctx: ProbeContext) -> MachineIdentity:
         return MachineIdentity("macos", cpus_logical=logical, cpus_usable=usable, cpu_source=source)
     release = _kernel_release(ctx)
     wsl_version, wsl_signals = _wsl(ctx, release)
-    container, container_signals = _container(ctx)
+    container, signals = _container(ctx)
+    container_signals = tuple(signals)
     if container is not None and wsl_version == 2 and not ctx.env.get("WSL_DISTRO_NAME"):
         # Docker Desktop runs containers in its own WSL2 VM: the kernel says WSL2, but this
         # is a container, not a distro the user opened (no WSL_DISTRO_NAME, no interop).
@@ -107,7 +108,7 @@ def identify(ctx: ProbeContext) -> MachineIdentity:
         wsl_distro=ctx.env.get("WSL_DISTRO_NAME") if wsl_version else None,
         wsl_signals=tuple(wsl_signals),
         container=container,
-        container_signals=tuple(container_signals),
+        container_signals=container_signals,
         cpus_logical=logical,
         cpus_usable=usable,
         cpu_quota=quota,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.sections import LimitsFacts
 from gpudoctor.probes.base import ProbeContext, probe
@@ -10,7 +12,7 @@ from gpudoctor.probes.base import ProbeContext, probe
 @probe("limits", timeout=1.0)
 def probe_limits(ctx: ProbeContext) -> LimitsFacts | NotApplicable:
     """The open-files limit (RLIMIT_NOFILE), soft and hard, on POSIX systems."""
-    if ctx.platform.startswith("win"):
+    if sys.platform == "win32" or ctx.platform.startswith("win"):
         return NotApplicable("Windows has no RLIMIT_NOFILE")
     import resource
 

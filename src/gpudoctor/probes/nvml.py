@@ -184,7 +184,9 @@ def open_nvml(
     """Import the official bindings (``nvidia-ml-py``) unless given a module, and init."""
     if module is None:
         try:
-            import pynvml as module
+            import pynvml
+
+            module = pynvml
         except ImportError:
             return Unavailable("the nvidia-ml-py package (module pynvml) is not installed")
     session = Nvml(module, timeout=timeout)

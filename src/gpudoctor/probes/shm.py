@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.sections import ShmFacts
@@ -12,7 +13,7 @@ from gpudoctor.probes.base import ProbeContext, probe
 @probe("shm", timeout=1.0)
 def probe_shm(ctx: ProbeContext) -> ShmFacts | NotApplicable:
     """Size and free space of /dev/shm (Linux and WSL only)."""
-    if not ctx.platform.startswith("linux"):
+    if sys.platform == "win32" or not ctx.platform.startswith("linux"):
         return NotApplicable(f"no /dev/shm on {ctx.platform}")
     path = ctx.path("/dev/shm")
     if not path.is_dir():

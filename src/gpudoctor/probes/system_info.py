@@ -166,7 +166,7 @@ def pip_packages(patterns: tuple[str, ...] = PIP_PATTERNS) -> list[str]:
     return sorted(lines, key=str.lower)
 
 
-@probe("system", timeout=3.0)
+@probe("system", timeout=3.0, enabled=lambda ctx: bool(ctx.options.get("report")))
 def probe_system(ctx: ProbeContext) -> dict[str, Any]:
     """OS, libc, compilers, Python, nvcc, cuDNN files, CPU and packages (collect_env's fields)."""
     commands: dict[str, Callable[[], str | None]] = {

@@ -56,7 +56,8 @@ def _windows_commit() -> dict[str, Any] | None:
 
     status = MemoryStatusEx()
     status.dwLength = ctypes.sizeof(MemoryStatusEx)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+    kernel32 = getattr(ctypes, "windll").kernel32  # noqa: B009 - exists only on Windows
+    if not kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
         return None
     return {
         "limit_bytes": status.ullTotalPageFile,

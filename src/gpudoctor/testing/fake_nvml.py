@@ -75,7 +75,8 @@ def error_code(name: str | int) -> int:
 
 def nvml_error(name: str | int) -> Exception:
     """The exception the real bindings raise for this error (``NVMLError_NotSupported`` ...)."""
-    return NVMLError(error_code(name))
+    error: Exception = NVMLError(error_code(name))
+    return error
 
 
 class FakeHandle:

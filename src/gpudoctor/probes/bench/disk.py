@@ -223,7 +223,7 @@ class _Reader:
         flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
         if self.direct_ok:
             try:
-                return os.open(path, flags | os.O_DIRECT), CACHE_DIRECT
+                return os.open(path, flags | getattr(os, "O_DIRECT", 0)), CACHE_DIRECT
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                     raise
@@ -233,7 +233,7 @@ class _Reader:
             return fd, CACHE_MEMORY
         if not self.bypass_cache:
             return fd, CACHE_WARM
-        if hasattr(os, "posix_fadvise"):
+        if sys.platform != "win32" and sys.platform != "darwin":
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             except OSError:
@@ -278,8 +278,9 @@ class _Reader:
 
 
 def _read_into(fd: int, view: memoryview) -> int:
-    if hasattr(os, "readv"):
-        return os.readv(fd, [view])
+    if sys.platform != "win32":
+        read: int = os.readv(fd, [view])
+        return read
     data = os.read(fd, len(view))  # pragma: no cover - Windows
     view[: len(data)] = data
     return len(data)

@@ -77,7 +77,8 @@ def run_gpu_bench(*, timeout: float = DEFAULT_TIMEOUT_S, device: int = 0) -> dic
         }
     for line in completed.stdout.decode("utf-8", errors="replace").splitlines():
         if line.startswith(PROTOCOL_PREFIX):
-            return json.loads(line[len(PROTOCOL_PREFIX) :])
+            result: dict[str, Any] = json.loads(line[len(PROTOCOL_PREFIX) :])
+            return result
     err = completed.stderr.decode("utf-8", errors="replace").strip().splitlines()
     if any("No module named 'torch'" in line for line in err):
         return {"status": "skipped", "reason": "torch is not installed", "tests": []}
