@@ -81,7 +81,7 @@ class PowerShellComplete(ShellComplete):
 
 def register() -> None:
     """Make ``_GPUDOCTOR_COMPLETE=powershell_source`` known to click."""
-    add_completion_class(PowerShellComplete)  # type: ignore[type-abstract]
+    add_completion_class(PowerShellComplete)
 
 
 def completion_kwargs() -> dict[str, Any]:

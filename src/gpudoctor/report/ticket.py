@@ -46,7 +46,46 @@ def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 
 def collect_env_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """collect_env's fields, under its labels, with its conventions for missing values."""
+    """collect_env's fields, under its labels, with its conventions for missing values.
+
+    The labels and values are those of the installed torch's own ``collect_env`` when its
+    child process could run it (fields differ between torch versions); otherwise the fields
+    are rebuilt from gpudoctor's probes under the labels of current torch releases.
+    """
+    extra = _section(facts, "collect_env")
+    answers = extra.get("torch")
+    if isinstance(answers, Mapping):
+        own = torch_collect_env_fields(answers)
+        if own:
+            return own
+    return _rebuilt_fields(facts)
+
+
+def torch_collect_env_fields(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``Label: value`` pairs of torch's own collect_env text, in its order; [] without it."""
+    labels = answers.get("collect_env_labels")
+    text = answers.get("collect_env_text")
+    if not isinstance(labels, list) or not isinstance(text, str):
+        return []
+    known = [str(label) for label in labels]
+    heads = tuple(label + ":" for label in known)
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        label = next((lb for lb, head in zip(known, heads) if line.startswith(head)), None)
+        if label is None:
+            continue
+        value = [line[len(label) + 1 :].strip()]
+        for more in lines[index + 1 :]:
+            if (not more.strip() and value != [""]) or more.startswith(heads):
+                break
+            value.append(more)
+        values[label] = "\n".join(v for v in value if v.strip()).strip()
+    return [(label, values.get(label, NOT_COLLECTED)) for label in known]
+
+
+def _rebuilt_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """collect_env's fields rebuilt from gpudoctor's own probes (no torch, or it failed)."""
     system = _section(facts, "system")
     extra = _section(facts, "collect_env")
     torch = extra.get("torch") if isinstance(extra.get("torch"), Mapping) else {}
