@@ -37,7 +37,10 @@ from gpudoctor.commands.options import (
     shell_complete=complete_check_ids,
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, help="Show evidence for passing checks and probe timings."
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show passes, the checks that did not apply (once per reason), probe timings.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
 @replay_option("Run the checks on a recorded snapshot or JSON report instead of this machine.")

@@ -88,9 +88,10 @@ def _rebuilt_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
     """collect_env's fields rebuilt from gpudoctor's own probes (no torch, or it failed)."""
     system = _section(facts, "system")
     extra = _section(facts, "collect_env")
-    torch = extra.get("torch") if isinstance(extra.get("torch"), Mapping) else {}
+    raw_torch, raw_smi = extra.get("torch"), extra.get("nvidia_smi")
+    torch: Mapping[str, Any] = raw_torch if isinstance(raw_torch, Mapping) else {}
     has_torch = bool(torch) and "error" not in torch
-    smi = extra.get("nvidia_smi") if isinstance(extra.get("nvidia_smi"), Mapping) else {}
+    smi: Mapping[str, Any] = raw_smi if isinstance(raw_smi, Mapping) else {}
 
     def from_torch(key: str, fallback: str = "N/A") -> Any:
         return torch.get(key) if has_torch else fallback
