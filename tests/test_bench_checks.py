@@ -167,3 +167,33 @@ def test_check_deep_measures_data_folder(cli, tmp_path):
     assert doc["facts"]["bench_disk"]["small_files"]["files"] == 20
     assert by_id["GD703"]["severity"] in ("pass", "info")
     assert doc["facts"]["bench_loader"]["recommended"] is not None
+
+
+def test_missing_data_path_is_never_local_disk():
+    """`check --deep --data /nonexistent` used to pass GD702 as "local disk" (the mount of /)."""
+    from gpudoctor.probes.base import ProbeContext
+    from gpudoctor.probes.deep import probe_bench_disk
+
+    disk = probe_bench_disk(ProbeContext(options={"data": "/nonexistent/gpudoctor-data"}))
+    assert "no such file" in disk["error"]
+    got = _findings(make_facts(bench_disk=disk), {"GD701", "GD702"})
+    assert got["GD702"].severity.value == "skip"
+    assert got["GD701"].severity.value == "warn"
+
+
+def test_unstable_pick_is_reported_with_the_spread():
+    rows = [_row(0, 100), _row(1, 190), _row(2, 200)]
+    picks = [(1, 2, 3), (2, 1, 3), (1, 2, 3)]
+    for number, order in enumerate(picks, start=1):
+        rows.append({**_row(order[0], 210), "phase": "repeat", "round": number})
+        rows.append({**_row(order[1], 150), "phase": "repeat", "round": number})
+    got = _findings(make_facts(bench_loader=_loader(rows)), {"GD703"})["GD703"]
+    assert got.severity.value == "info"
+    assert "No stable DataLoader pick" in got.title
+    assert any("median of" in str(e.value) for e in got.evidence)
+
+
+def test_check_help_does_not_promise_a_gpu_self_test(cli):
+    out = cli("check", "--help").stdout
+    assert "bench gpu" in " ".join(out.split())
+    assert "throughput, GPU self-test" not in out

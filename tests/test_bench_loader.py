@@ -10,8 +10,12 @@ import pytest
 from gpudoctor.errors import BadInputError
 from gpudoctor.probes.bench.loader import (
     LoaderBenchRequest,
+    aggregate,
     climb_should_stop,
+    confirm_candidates,
     gap_stats,
+    needs_more_rounds,
+    pick_stability,
     recommend,
     run_loader_bench,
     summarize,
@@ -47,8 +51,23 @@ USER_MODULE = textwrap.dedent(
             return {}
 
 
+    class FastDataset(Dataset):
+        """Tiny samples: the cost is moving batches between processes, so worker counts
+        measure close to each other and the pick must be confirmed by repeats."""
+
+        def __len__(self):
+            return 10_000
+
+        def __getitem__(self, index):
+            return torch.full((4,), float(index))
+
+
     def slow():
         return SlowDataset()
+
+
+    def fast():
+        return FastDataset()
 
 
     def pickles_forever():
@@ -281,3 +300,73 @@ def test_markdown_and_text_charts_scale_bars_to_the_best():
     text = "\n".join(loader_lines(result, plain=True))
     assert "#" * 16 in text
     assert "Recommended: DataLoader(..., num_workers=2" in text
+
+
+# -- repeats, spread and a stable pick (a real noisy run measured 109-451 samples/s for one
+# -- setting and changed its pick run to run: 0, 1, 2, 2, 2, 2, 1 workers) ----------------
+
+
+def _rep(workers, sps, round_no):
+    return {**_row(workers, sps), "phase": "repeat", "round": round_no}
+
+
+def test_aggregate_reports_median_and_spread():
+    rows = aggregate([_row(2, 451), _rep(2, 109, 1), _rep(2, 300, 2), _row(0, 100)])
+    two = next(r for r in rows if r["num_workers"] == 2)
+    assert two["samples_per_s"] == 300
+    assert (two["samples_per_s_min"], two["samples_per_s_max"], two["runs"]) == (109, 451, 3)
+    assert two["spread"] == round((451 - 109) / 300, 3)
+
+
+def test_unstable_pick_is_said_to_be_unstable():
+    picks = [(0, 400), (1, 400), (2, 400), (2, 400), (1, 400), (0, 400)]
+    rows = []
+    for number, (winner, sps) in enumerate(picks, start=1):
+        for workers in (0, 1, 2):
+            rows.append(_rep(workers, sps if workers == winner else sps / 2, number))
+    state = pick_stability(rows)
+    assert state["stable"] is False
+    assert [p[0] for p in state["picks"]] == [0, 1, 2, 2, 1, 0]
+    assert needs_more_rounds(rows) is False  # the round budget is spent
+    assert needs_more_rounds(rows[:9]) is True  # three rounds, three different picks
+
+
+def test_stable_pick_stops_after_the_minimum_rounds():
+    rows = [_rep(w, 300 if w == 2 else 150, n) for n in (1, 2, 3) for w in (1, 2)]
+    assert pick_stability(rows)["stable"] is True
+    assert needs_more_rounds(rows) is False
+    assert needs_more_rounds(rows[:4]) is True
+
+
+def test_the_fastest_settings_are_measured_again_however_far_apart():
+    rows = [_row(0, 100), _row(1, 190), _row(2, 3132), _row(3, 227), _row(4, 390)]
+    assert [r["num_workers"] for r in confirm_candidates(rows)] == [2, 4, 3, 1]
+
+
+def test_close_settings_are_repeated_and_epoch_restart_is_timed_at_the_epoch_end(cli, user_module):
+    proc = cli(
+        "bench",
+        "loader",
+        "--dataset",
+        "userdata:fast",
+        "--batch-size",
+        "4",
+        "--seconds",
+        "0.4",
+        "--workers",
+        "2,3",
+        "-f",
+        "json",
+        cwd=user_module,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    repeats = [c for c in result["configs"] if c.get("phase") == "repeat"]
+    assert {c["num_workers"] for c in repeats} == {2, 3}
+    assert result["stability"]["rounds"] >= 3
+    assert result["stability"]["picks"]
+    restarts = [c for c in result["configs"] if c.get("phase") == "restart"]
+    assert {bool(c["persistent_workers"]) for c in restarts} == {True, False}
+    assert all(c["restart_at"] == "epoch boundary" for c in restarts if c["status"] == "ok")
+    assert all(c["epoch_batches"] >= 4 for c in restarts if c["status"] == "ok")

@@ -1,210 +1,193 @@
-"""Real processes holding a stand-in GPU device file: inventory, classification, kill-stale.
+"""Real processes holding a stand-in GPU device file: inventory, judgement, kill-stale.
 
-Each test starts its own processes (an orphaned worker, a sleeping holder, a stopped one),
-points the inventory at a temporary file instead of ``/dev/nvidia*``, and kills whatever is
-still running at the end. Runs on Linux only (the inventory reads ``/proc``).
+Each test starts its own processes (orphaned workers, idle and busy holders, a periodic
+"training" job, a stopped one, a service, supervised children), points the inventory at a
+temporary file instead of ``/dev/nvidia*``, and kills whatever is still running at the end.
+Runs on Linux only (the inventory reads ``/proc``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import REPO
-from gpudoctor.checks.staleness import classify
-from gpudoctor.commands.fix_kill_stale import run_kill_stale
+from gpudoctor.checks.staleness import judge
+from gpudoctor.commands.fix_kill_stale import make_recheck, run_kill_stale
 from gpudoctor.fixes import kill_stale
 from gpudoctor.fixes.kill_stale import PsutilOps, apply, plan
 from gpudoctor.probes import ProbeContext
-from gpudoctor.probes.gpu_processes import collect_inventory
+from gpudoctor.probes.gpu_processes import collect_inventory, observe
+from stale_holders import Holders, alive, holders_fixture, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the /proc inventory is Linux-only"
 )
 
-HELPER = str(Path(__file__).with_name("gpu_holder_helper.py"))
+holders = pytest.fixture(holders_fixture)
+ME = {"current_uid": os.getuid() if hasattr(os, "getuid") else None, "current_user": None}
 
 
-class Holders:
-    """Starts stand-in GPU users and cleans every one of them up afterwards."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.device = root / "nvidia0"
-        self.device.write_bytes(b"stand-in GPU device\n")
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.others: list[psutil.Process] = []
-        self.env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-
-    def options(self) -> dict[str, object]:
-        return {
-            "gpu_device_paths": [str(self.device)],
-            "gpu_map_markers": [],
-            "cpu_sample_seconds": 0.3,
-        }
-
-    def _wait_ready(self, ready: Path) -> int:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{ready.name} never became ready")
-            time.sleep(0.02)
-        pid = int(ready.read_text())
-        self.others.append(psutil.Process(pid))
-        return pid
-
-    def start(self, mode: str, name: str, *extra: str, **popen: object) -> int:
-        ready = self.root / f"{name}.ready"
-        argv = [sys.executable, HELPER, mode, str(self.device), str(ready), *extra]
-        child = subprocess.Popen(argv, env=self.env, start_new_session=True, **popen)  # type: ignore[call-overload]
-        self.children.append(child)
-        return self._wait_ready(ready)
-
-    def orphan(self, name: str = "orphan") -> int:
-        pid = self.start("orphan", name)
-        self.children[-1].wait(10)  # the parent has exited: its worker is now an orphan
-        return pid
-
-    def stopped(self) -> int:
-        pid = self.start("hold", "stopped")
-        os.kill(pid, signal.SIGSTOP)
-        _wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
-        return pid
-
-    def plain_sleeper(self) -> int:
-        """A process that holds no device at all."""
-        child = subprocess.Popen(["sleep", "120"], start_new_session=True)
-        self.children.append(child)
-        return child.pid
-
-    def cleanup(self) -> None:
-        for proc in self.others:
-            try:
-                proc.kill()  # psutil checks the pid still names the same process
-            except psutil.Error:
-                pass
-        for child in self.children:
-            if child.poll() is None:
-                child.kill()
-            child.wait(10)
-
-
-@pytest.fixture
-def holders():
-    # World-readable, so a process of another user can open the stand-in device too.
-    root = Path(tempfile.mkdtemp(prefix="gpudoctor-holders-"))
-    root.chmod(0o777)
-    made = Holders(root)
-    try:
-        yield made
-    finally:
-        made.cleanup()
-        for path in root.iterdir():
-            path.unlink()
-        root.rmdir()
-
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _inventory(holders: Holders) -> dict:
-    return collect_inventory(ProbeContext(options=holders.options()), use_nvml=False)
+def _inventory(holders: Holders, **options: object) -> dict:
+    return collect_inventory(ProbeContext(options=holders.options(**options)), use_nvml=False)
 
 
 def _rows(inventory: dict) -> dict[int, dict]:
     return {row["pid"]: row for row in inventory["processes"]}
 
 
-def _fix(holders: Holders, lines: list[str], **kwargs: object) -> int:
-    args = {"all_users": False, "grace": 1.0, "idle_minutes": 30.0, "yes": True}
+def _plan(inventory: dict, observations: dict | None = None, idle_minutes: float = 30.0):
+    return plan(
+        inventory,
+        idle_minutes=idle_minutes,
+        all_users=False,
+        privileged=False,
+        observations=observations,
+        **ME,
+    )
+
+
+def _fix(holders: Holders, lines: list[str], options: dict | None = None, **kwargs: object) -> int:
+    args = {"all_users": False, "grace": 1.0, "idle_minutes": 30.0, "yes": True, "observe": 0.5}
     args.update(kwargs)
     return run_kill_stale(
         dry_run=bool(args.pop("dry_run", False)),
-        options=holders.options(),
+        options=holders.options(**(options or {"worker_idle_seconds": 0.5})),
         echo=lines.append,
         **args,  # type: ignore[arg-type]
     )
 
 
-def test_inventory_finds_and_classifies_real_holders(holders):
+def test_inventory_reads_the_no_wait_signals_of_real_holders(holders):
     orphan = holders.orphan()
-    sleeper = holders.start("hold", "sleeper")
+    sleeper = holders.start("hold")
     stopped = holders.stopped()
-    bystander = holders.plain_sleeper()
+    busy = holders.start("busy")
+    bystander = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    holders.children.append(bystander)
+    time.sleep(0.3)
 
     inventory = _inventory(holders)
     rows = _rows(inventory)
 
-    assert {orphan, sleeper, stopped} <= set(rows)
-    assert bystander not in rows
-    for pid in (orphan, sleeper, stopped):
+    assert {orphan, sleeper, stopped, busy} <= set(rows)
+    assert bystander.pid not in rows
+    for pid in (orphan, sleeper, stopped, busy):
         assert rows[pid]["sources"] == ["open device file"]
         assert rows[pid]["devices"] == [str(holders.device)]
         assert rows[pid]["gpu_memory_bytes"] is None
-        assert rows[pid]["gpu_memory_note"].startswith("not reported")
-        assert rows[pid]["user"]
+        assert rows[pid]["manager"] is None
         assert rows[pid]["start_time"] > 0
     assert rows[orphan]["parent_gone"] is True
+    assert rows[orphan]["group_leader_gone"] is True  # its launcher led its process group
     assert rows[sleeper]["parent_gone"] is False
     assert rows[sleeper]["ppid"] == os.getpid()
     assert rows[stopped]["state"] == "stopped"
-    assert rows[sleeper]["recent_cpu_seconds"] == 0.0
-    assert inventory["caller"]["pid"] == os.getpid()
-    assert not any(rows[pid]["is_caller_ancestor"] for pid in rows)
+    if inventory["sources"]["sched"] == "ok":
+        assert rows[sleeper]["cpu_idle_seconds"] >= 0.2
+        assert rows[busy]["cpu_idle_seconds"] < 0.2
 
-    verdicts = {pid: classify(rows[pid], idle_minutes=30) for pid in rows}
-    assert verdicts[orphan].kind == "orphaned-worker"
-    assert any("parent is gone" in r for r in verdicts[orphan].reasons)
-    assert verdicts[stopped].kind == "stopped"
+    verdicts = {pid: judge(rows[pid], idle_minutes=30, worker_idle_seconds=0.2) for pid in rows}
+    assert verdicts[orphan].cls == "orphaned-worker"
+    assert verdicts[orphan].stale
+    assert any("parent is gone" in r for r in verdicts[orphan].evidence)
+    assert verdicts[stopped].cls == "stopped"
     assert verdicts[stopped].confidence == "high"
-    assert verdicts[sleeper] is None
+    assert not verdicts[sleeper].stale  # idle for seconds, not the 30 minutes asked for
+    assert not verdicts[busy].stale
 
 
 def test_kill_stale_stops_exactly_the_stale_ones(holders):
     orphan = holders.orphan()
-    sleeper = holders.start("hold", "sleeper")
+    worker = holders.mp_orphan()
+    sleeper = holders.start("hold")
     stopped = holders.stopped()
-    bystander = holders.plain_sleeper()
+    busy = holders.start("busy")
+    time.sleep(0.6)
 
     dry: list[str] = []
     assert _fix(holders, dry, dry_run=True) == 0
     assert "Dry run: nothing was stopped." in dry
-    assert all(_alive(pid) for pid in (orphan, sleeper, stopped, bystander))
+    assert all(alive(pid) for pid in (orphan, worker, sleeper, stopped, busy))
 
     lines: list[str] = []
     assert _fix(holders, lines) == 0
     output = "\n".join(lines)
-    assert "Will stop 2 process(es):" in output
-    assert f"pid {orphan}: died" in output
-    assert f"pid {stopped}: died" in output
-    _wait_for(lambda: not _alive(orphan))
-    assert holders.children[2].wait(5) is not None  # the stopped one really ended
-    assert _alive(sleeper)
-    assert _alive(bystander)
-    assert f"pid {sleeper}" not in output
-    assert "Stale GPU holders left: 0." in output
+    assert "Will stop 3 process(es):" in output
+    for pid in (orphan, worker, stopped):
+        assert f"pid {pid}: died" in output
+        wait_for(lambda p=pid: not alive(p))
+    assert alive(sleeper)
+    assert alive(busy)
+    assert "active during observation" in output  # the busy one, with what it did
+
+
+def test_idle_multiprocessing_worker_whose_parent_exited_is_proposed(holders):
+    worker = holders.mp_orphan()
+    time.sleep(0.5)
+    inventory = _inventory(holders, worker_idle_seconds=0.5)
+    row = _rows(inventory)[worker]
+    assert "multiprocessing" in row["cmdline"] or "spawn_main" in row["cmdline"]
+    seen = observe(ProbeContext(options=holders.options()), [worker], 0.5, use_nvml=False)
+    the_plan = _plan(inventory, seen)
+    (target,) = the_plan.targets
+    assert target.pid == worker
+    assert target.kind == "orphaned-worker"
+    assert target.confidence == "high"
+    assert any("multiprocessing workers'" in line for line in target.reasons)
+    assert target.idle_seconds is not None
+    assert target.idle_seconds >= 0.5
+
+
+def test_periodic_training_job_is_never_proposed_in_50_looks(holders):
+    """0.3 s of work every 1.8 s, adopted by init: idle most of the time, but never stale."""
+    job = holders.periodic_orphan(0.3, 1.8)
+    ctx = ProbeContext(options=holders.options())
+    rng = random.Random(13)
+    proposed = []
+    saw_idle_window = 0
+    for _ in range(50):
+        inventory = collect_inventory(ctx, use_nvml=False)
+        seen = observe(ctx, [job], 0.1, use_nvml=False)
+        saw_idle_window += seen[job]["cpu_seconds"] == 0
+        for observations in (seen, None):
+            the_plan = _plan(inventory, observations)
+            proposed += [t.pid for t in the_plan.targets]
+        # and where the scheduler's last-ran time is not available
+        blind = {
+            **inventory,
+            "processes": [{**r, "cpu_idle_seconds": None} for r in inventory["processes"]],
+        }
+        proposed += [t.pid for t in _plan(blind, seen).targets]
+        time.sleep(rng.uniform(0.0, 0.15))
+    assert saw_idle_window > 10  # the short windows often saw no CPU at all ...
+    assert proposed == []  # ... and still nothing was proposed
+    assert alive(job)
+
+
+def test_activity_right_before_the_signal_drops_the_target(holders):
+    orphan = holders.orphan()
+    time.sleep(0.4)
+    ctx = ProbeContext(options=holders.options(worker_idle_seconds=0.3))
+    inventory = collect_inventory(ctx, use_nvml=False)
+    seen = observe(ctx, [orphan], 0.3, use_nvml=False)
+    the_plan = _plan(inventory, seen)
+    assert [t.pid for t in the_plan.targets] == [orphan]
+
+    os.kill(orphan, signal.SIGUSR1)  # after the window, it starts working again
+    time.sleep(0.5)
+    (outcome,) = apply(the_plan, grace=0.5, recheck=make_recheck(ctx, use_nvml=False))
+    assert outcome.result == "dropped"
+    assert "active after the observation (used 0." in outcome.detail
+    assert outcome.signals == []
+    assert alive(orphan)
 
 
 def test_declining_the_question_stops_nothing(holders):
@@ -213,14 +196,17 @@ def test_declining_the_question_stops_nothing(holders):
     code = _fix(holders, lines, yes=False, confirm=lambda question: False)
     assert code == 0
     assert "Nothing was stopped." in lines
-    assert _alive(orphan)
+    assert alive(orphan)
 
 
 def test_target_gone_or_pid_reused_before_the_signal(holders):
     orphan = holders.orphan()
     stopped = holders.stopped()
-    sleeper = holders.start("hold", "sleeper")
-    inventory = _inventory(holders)
+    sleeper = holders.start("hold")
+    time.sleep(0.3)
+    ctx = ProbeContext(options=holders.options(worker_idle_seconds=0.2))
+    inventory = collect_inventory(ctx, use_nvml=False)
+    seen = observe(ctx, [orphan, stopped, sleeper], 0.2, use_nvml=False)
     uid, user, root = kill_stale.current_identity()
     the_plan = plan(
         inventory,
@@ -229,13 +215,14 @@ def test_target_gone_or_pid_reused_before_the_signal(holders):
         privileged=root,
         current_uid=uid,
         current_user=user,
+        observations=seen,
     )
     by_pid = {t.pid: t for t in the_plan.targets}
     assert set(by_pid) == {orphan, stopped}
 
     # Between listing and killing: the orphan exits on its own ...
     os.kill(orphan, signal.SIGKILL)
-    _wait_for(lambda: not _alive(orphan))
+    wait_for(lambda: not alive(orphan))
     # ... and the stopped process's pid "is reused": the pid now names a process that
     # started at another time (here the innocent sleeper, recorded with a stale identity).
     sleeper_row = _rows(inventory)[sleeper]
@@ -251,12 +238,12 @@ def test_target_gone_or_pid_reused_before_the_signal(holders):
     assert outcomes[orphan].result == "gone"
     assert outcomes[sleeper].result == "identity-changed"
     assert outcomes[sleeper].signals == []
-    assert _alive(sleeper)
+    assert alive(sleeper)
 
     # The portable (psutil) path guards the same way.
     outcome = apply(replace(the_plan, targets=(reused,)), grace=0.5, ops=PsutilOps())[0]
     assert outcome.result == "identity-changed"
-    assert _alive(sleeper)
+    assert alive(sleeper)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
@@ -268,7 +255,7 @@ def test_other_users_processes_are_left_alone(holders):
     )
     child = subprocess.Popen(["sh", "-c", script], user=65534, group=65534, start_new_session=True)
     holders.children.append(child)
-    pid = holders._wait_ready(ready)
+    pid = holders.wait_ready(ready)
     os.kill(pid, signal.SIGSTOP)  # stopped: stale with high confidence, whoever owns it
 
     lines: list[str] = []
@@ -276,7 +263,7 @@ def test_other_users_processes_are_left_alone(holders):
     output = "\n".join(lines)
     assert "belongs to nobody" in output
     assert "Nothing stale to stop" in output
-    assert _alive(pid)
+    assert alive(pid)
 
     inventory = _inventory(holders)
     row = _rows(inventory)[pid]
@@ -285,7 +272,7 @@ def test_other_users_processes_are_left_alone(holders):
     common = {"idle_minutes": 30, "current_uid": os.getuid(), "current_user": "root"}
     # --all-users without the rights: still refused.
     unprivileged = plan(inventory, all_users=True, privileged=False, **common)
-    assert [s.pid for s in unprivileged.skipped] == [pid]
+    assert pid in [s.pid for s in unprivileged.skipped]
     assert not unprivileged.targets
     # Root without --all-users: refused; root with --all-users: allowed.
     assert not plan(inventory, all_users=False, privileged=True, **common).targets
@@ -296,12 +283,11 @@ def test_other_users_processes_are_left_alone(holders):
 
 def test_callers_parent_is_never_stopped(holders):
     result_file = holders.root / "fix-output.json"
-    parent = holders.start("orphan-caller-parent", "caller-parent", str(result_file))
-    holders.children[-1].wait(10)
+    parent = holders.start("orphan-caller-parent", str(result_file), wait_launcher=True)
     result = json.loads(result_file.read_text())
     output = "\n".join(result["lines"])
     assert f"pid {parent}" in output
     assert "ancestor of gpudoctor" in output
     assert "Nothing stale to stop" in output
     assert result["rc"] == 0
-    assert _alive(parent)
+    assert alive(parent)

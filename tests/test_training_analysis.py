@@ -39,8 +39,11 @@ def test_lambda_and_local_class_are_reported_with_lines():
     result = analyse_script(TRAINING / "train_lambda_collate.py")
     found = {(u["argument"], u["kind"], u["line"]) for u in result["unpicklable"]}
     assert ("collate_fn", "lambda", 29) in found
-    assert ("dataset", "instance of a locally defined class", 26) in found
-    assert result["loaders"][0]["settings"]["num_workers"]["known"] is False
+    # the class statement, not the Squares() call, is the line to change
+    assert ("dataset", "instance of a locally defined class", 18) in found
+    workers = result["loaders"][0]["settings"]["num_workers"]
+    assert workers["value"] == 4
+    assert "default of --workers" in workers["via"]
 
 
 def test_unguarded_call_of_main_is_the_line_to_wrap():
@@ -131,7 +134,7 @@ def test_coding_declaration_is_honoured(tmp_path):
 def test_mmengine_config_values_with_lines():
     result = analyse_config(TRAINING / "mmdet_retinanet_persistent.py")
     assert result["format"] == "mmengine-python"
-    train, val = result["loaders"]
+    train, val, *_ = result["loaders"]
     assert train["label"] == "train_dataloader"
     assert train["settings"]["num_workers"] == {
         "value": 8,

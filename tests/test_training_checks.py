@@ -123,21 +123,75 @@ def test_small_shm_in_a_container_fails_for_big_batches():
     assert finding.severity.value == "fail"
 
 
-def test_low_fd_limit_with_big_batches_warns():
-    source = analyse_config(TRAINING / "rtdetr_r50vd_coco.yml")
-    limits = {"nofile": {"soft": 256, "hard": 4096}}
-    (finding,) = findings("GD607", training=training(source), limits=limits)
+def _limits(soft):
+    return {"nofile": {"soft": soft, "hard": 4096}}
+
+
+def test_fd_estimate_counts_stacked_batches_not_samples():
+    # batch 256 x 4 workers with default_collate ran fine at ulimit -n 512 (and 100)
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, batch_size=256, num_workers=4):\n        pass\n",
+        "big.py",
+    )
+    assert findings("GD607", training=training(source), limits=_limits(512)) == []
+    (finding,) = findings("GD607", training=training(source), limits=_limits(64))
+    assert finding.severity.value == "warn"
     assert "Too many open files" in finding.title
 
 
-def test_threads_warn_without_omp_and_pass_with_it():
+def test_fd_estimate_per_sample_only_for_a_custom_collate():
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def keep(b):\n    return b\n"
+        "def main():\n"
+        "    for b in DataLoader(ds, batch_size=256, num_workers=4, collate_fn=keep):\n"
+        "        pass\n",
+        "lists.py",
+    )
+    (finding,) = findings("GD607", training=training(source), limits=_limits(512))
+    assert finding.severity.value == "info"
+    assert "per-sample" in finding.title
+
+
+def test_threads_are_not_multiplied_by_workers_when_omp_is_unset():
     source = analyse_script(TRAINING / "train_unguarded.py")
-    assert findings("GD608", training=training(source), env__variables={})[0].severity.value == (
-        "warn"
+    assert findings("GD608", training=training(source), env__variables={}) == []
+    many = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, num_workers=32):\n        pass\n",
+        "many.py",
     )
-    assert (
-        findings("GD608", training=training(source), env__variables={"OMP_NUM_THREADS": "1"}) == []
+    (note,) = findings("GD608", training=training(many), env__variables={})
+    assert note.severity.value == "info"
+    assert any("worker.py" in e.source for e in note.evidence)
+
+
+def test_unread_worker_count_is_never_a_pass():
+    source = analyse_source(
+        "from torch.utils.data import DataLoader\n"
+        "from settings import LOADER_KWARGS\n"
+        "def main():\n    for b in DataLoader(ds, **LOADER_KWARGS):\n        pass\n",
+        "opaque.py",
     )
+    (finding,) = findings(
+        "GD604", training=training(source), host__cpus={"logical": 2, "usable": 2}
+    )
+    assert finding.severity.value == "info"
+    assert "could not be read" in finding.title
+
+
+def test_cpu_count_workers_are_judged_with_this_machines_cpus():
+    source = analyse_source(
+        "import os\nfrom torch.utils.data import DataLoader\n"
+        "def main():\n    for b in DataLoader(ds, num_workers=os.cpu_count()):\n        pass\n",
+        "cpu.py",
+    )
+    facts = training(source)
+    facts["machine"] = {"cpus_logical": 64, "cpus_usable": 8}
+    (finding,) = findings("GD604", training=facts, host__cpus={"logical": 64, "usable": 8})
+    assert "64 DataLoader workers on 8 usable CPUs" in finding.title
+    assert any("depends on the CPU count" in e.value for e in finding.evidence)
 
 
 def test_ram_cache_against_available_memory():
@@ -200,3 +254,55 @@ def test_importing_gpudoctor_does_not_import_torch():
         env={"PYTHONPATH": str(TRAINING.parents[1] / "src")},
     )
     assert out.stdout.strip() == "False"
+
+
+CORPUS = Path(__file__).resolve().parent / "corpus" / "training"
+
+
+def test_unguarded_yolo_training_fails_gd601_on_windows_with_the_trainer_as_evidence():
+    source = analyse_script(CORPUS / "ul_readme_unguarded.py")
+    (finding,) = findings(
+        "GD601", training=training(source, default="spawn", platform="win32"), host__kind="windows"
+    )
+    assert finding.severity.value == "fail"
+    assert any(
+        e.value.startswith("results = model.train(") and e.source.endswith(":7")
+        for e in finding.evidence
+    )
+    assert any("default.yaml" in e.value for e in finding.evidence)
+
+
+def test_gd610_names_the_recognised_trainer_and_never_claims_an_empty_file_was_checked():
+    source = analyse_script(CORPUS / "ul_readme_unguarded.py")
+    registry = load_registry(plugins=False)
+    facts = make_facts(training=training(source))
+    (verdict,) = run_checks(facts, registry.select(["GD610"]), probe_errors=False)
+    assert verdict.severity.value == "pass"
+    assert any(e.label == "ultralytics trainer" for e in verdict.evidence)
+    cli = analyse_script(CORPUS / "lit_cli.py")
+    (note,) = findings("GD610", training=training(cli))
+    assert note.severity.value == "info"
+    assert "no DataLoader or known trainer" in note.title
+
+
+def test_gd609_sees_a_ram_cache_requested_in_a_script():
+    source = analyse_script(CORPUS / "ul_workers_cache_ram.py")
+    (hint,) = findings("GD609", training=training(source))
+    assert hint.severity.value == "info"
+    assert any(e.value == '"ram"' and e.source.endswith(":6") for e in hint.evidence)
+
+
+def test_mmengine_config_evidence_lists_zero_worker_val_and_test_loaders():
+    source = analyse_config(CORPUS / "mmdet_coco_detection.py")
+    labels = [loader["label"] for loader in source["loaders"]]
+    assert labels == ["train_dataloader", "val_dataloader", "test_dataloader"]
+    registry = load_registry(plugins=False)
+    facts = make_facts(training=training(source), host__cpus={"logical": 8, "usable": 8})
+    (verdict,) = run_checks(facts, registry.select(["GD604"]), probe_errors=False)
+    assert verdict.severity.value == "pass"
+    shown = {e.label for e in verdict.evidence}
+    assert {"val_dataloader num_workers", "test_dataloader num_workers"} <= shown
+    zero = analyse_config(CORPUS / "mmdet_workers_zero_persistent.py")
+    facts = make_facts(training=training(zero), host__cpus={"logical": 8, "usable": 8})
+    (verdict,) = run_checks(facts, registry.select(["GD604"]), probe_errors=False)
+    assert any(e.label == "train_dataloader num_workers" for e in verdict.evidence)

@@ -55,3 +55,38 @@ def test_probe_records_sources_and_machine(tmp_path):
 
 def test_count_images_of_a_missing_folder_is_incomplete(tmp_path):
     assert count_images(str(tmp_path / "missing"))["complete"] is False
+
+
+def _large_script(tmp_path, functions: int) -> Path:
+    body = [
+        f"def step_{i}(x):\n    y = x * {i} + 1\n    return [v for v in range(y) if v % 3]\n"
+        for i in range(functions)
+    ]
+    body.append(
+        "from torch.utils.data import DataLoader\n"
+        "loader = DataLoader(ds, num_workers=2, collate_fn=lambda b: b)\n"
+        "for batch in loader:\n    pass\n"
+    )
+    path = tmp_path / "generated_train.py"
+    path.write_text("\n".join(body))
+    return path
+
+
+def test_large_script_is_read_in_a_child_within_the_bound(tmp_path):
+    from gpudoctor.probes.training import IN_PROCESS_BYTES, analyse_file
+
+    path = _large_script(tmp_path, 4000)
+    assert path.stat().st_size > IN_PROCESS_BYTES
+    result = analyse_file(str(path), "script", 60.0)
+    assert result["understood"] is True
+    assert result["unpicklable"][0]["kind"] == "lambda"
+    assert result["worker_starts"]
+
+
+def test_a_slow_read_is_a_file_not_analysed_not_a_timed_out_probe(tmp_path):
+    from gpudoctor.probes.training import analyse_file
+
+    path = _large_script(tmp_path, 4000)
+    result = analyse_file(str(path), "script", 0.01)
+    assert result["understood"] is False
+    assert "took longer than" in result["reason"]

@@ -124,7 +124,7 @@ def test_keys_before_section_and_typos_are_ignored_with_line_numbers():
     assert codes(parsed, 2) == ["unknown-section"]
     assert "did you mean [wsl2]" in [d for d in parsed.diagnostics if d.line == 2][0].message
     assert "did you mean memory" in [d for d in parsed.diagnostics if d.line == 5][0].message
-    assert codes(parsed, 6) == ["bad-key"]
+    assert codes(parsed, 6) == ["semicolon-comment"]
     assert codes(parsed, 7) == ["expected-equals"]
 
 

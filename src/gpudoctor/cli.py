@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("gpudoctor.commands.merge", "merge_command"),
     ("gpudoctor.commands.cluster", "cluster_command"),
     ("gpudoctor.commands.bench", "bench_group"),
+    ("gpudoctor.commands.log", "log_command"),
     ("gpudoctor.commands.list_checks", "list_command"),
     ("gpudoctor.commands.explain", "explain_command"),
 )

@@ -14,8 +14,10 @@ from typing import Any
 
 from gpudoctor.model import Finding, Severity
 
-#: What spawn sends to every worker, as DataLoader attribute names.
-_PICKLED_ATTRIBUTES = ("dataset", "sampler", "batch_sampler", "collate_fn", "worker_init_fn")
+#: What spawn sends to every worker, as DataLoader attribute names: the arguments of
+#: ``_utils.worker._worker_loop`` in torch/utils/data/dataloader.py (the samplers stay in
+#: the training process).
+_PICKLED_ATTRIBUTES = ("dataset", "collate_fn", "worker_init_fn")
 
 
 class _CountingSink:
@@ -53,25 +55,83 @@ def explain_pickle_error(exc: BaseException) -> str:
     return f"cannot be pickled ({type(exc).__name__})"
 
 
-def try_pickle(obj: Any, timeout: float) -> tuple[str, str]:
-    """("ok" | "error" | "timeout", message) for pickling ``obj`` as spawn would."""
+def _size_only(nbytes: int) -> int:
+    """Stands in for a tensor storage in the measuring pickle; never unpickled for real."""
+    return nbytes
+
+
+def _measuring_pickler(sink: _CountingSink, shared: dict[int, int]) -> tuple[Any, dict[int, int]]:
+    """A ForkingPickler that pickles like spawn but never shares a storage.
+
+    torch registers reducers with ForkingPickler (torch/multiprocessing/reductions.py,
+    ``init_reductions``) that move every CPU storage into shared memory
+    (``_share_fd_cpu_`` / ``_share_filename_cpu_``) as a side effect of pickling: the
+    user's dataset would come back with ``is_shared() == True`` and /dev/shm would hold a
+    copy. Here each of those reducers is replaced by one that only records the storage's
+    size, so the object is inspected, never changed.
+    """
     from multiprocessing.reduction import ForkingPickler
 
-    outcome: list[tuple[str, str]] = []
+    def measure(obj: Any) -> tuple[Any, tuple[int]]:
+        storage = obj.untyped_storage() if hasattr(obj, "untyped_storage") else obj
+        storage = getattr(storage, "_untyped_storage", storage)
+        try:
+            nbytes = int(storage.nbytes())
+            key = int(storage.data_ptr())
+            on_cpu = getattr(storage, "device", None) is None or storage.device.type == "cpu"
+        except Exception:  # noqa: BLE001 - meta or odd storages: size unknown, still no sharing
+            nbytes, key, on_cpu = 0, id(storage), True
+        if on_cpu and nbytes:
+            shared[key] = nbytes
+        return _size_only, (nbytes,)
+
+    pickler = ForkingPickler(sink, 4)
+    table = dict(pickler.dispatch_table)
+    for kind, reducer in list(table.items()):
+        if getattr(reducer, "__module__", "").startswith("torch.multiprocessing"):
+            table[kind] = measure
+    pickler.dispatch_table = table
+    return pickler, shared
+
+
+def try_pickle(
+    obj: Any, timeout: float, shared: dict[int, int] | None = None
+) -> tuple[str, str, int]:
+    """(status, message, bytes of tensors spawn would move to shared memory).
+
+    ``shared`` (storage data pointer -> bytes) collects the storages across several calls,
+    so a tensor reached from two arguments is counted once.
+
+    status is "ok", "error" (cannot be pickled), "nospace" (ENOSPC while pickling: no room
+    to share, not a pickling problem) or "timeout" (pickling hangs; the attempt runs in a
+    daemon thread that is left behind). ``obj`` itself is never modified.
+    """
+    import errno
+
+    outcome: list[tuple[str, str, int]] = []
+    seen: dict[int, int] = {} if shared is None else shared
 
     def attempt() -> None:
         sink = _CountingSink()
+        pickler, shared = _measuring_pickler(sink, seen)
         try:
-            ForkingPickler(sink, 4).dump(obj)
-            outcome.append(("ok", f"{sink.size} bytes"))
+            pickler.dump(obj)
+            outcome.append(("ok", f"{sink.size} bytes", sum(shared.values())))
+        except OSError as exc:
+            status = "nospace" if exc.errno == errno.ENOSPC else "error"
+            outcome.append((status, f"{type(exc).__name__}: {exc}", sum(shared.values())))
+        except RuntimeError as exc:
+            nospace = "No space left on device" in str(exc)
+            status = "nospace" if nospace else "error"
+            outcome.append((status, f"{type(exc).__name__}: {exc}", sum(shared.values())))
         except Exception as exc:  # noqa: BLE001 - any pickling failure is the finding
-            outcome.append(("error", explain_pickle_error(exc)))
+            outcome.append(("error", explain_pickle_error(exc), 0))
 
     worker = threading.Thread(target=attempt, name="gpudoctor-pickle", daemon=True)
     worker.start()
     worker.join(timeout)
     if not outcome:
-        return "timeout", f"pickling did not finish within {timeout:g} s"
+        return "timeout", f"pickling did not finish within {timeout:g} s", 0
     return outcome[0]
 
 
@@ -128,22 +188,33 @@ def describe_loader(
     if "num_workers" not in records:  # a bare dataset: the workers are not chosen yet
         records["num_workers"] = {"value": None, "known": False, "text": "?", "line": None}
     start_methods = _start_methods(context)
-    unpicklable, notes = [], []
+    unpicklable: list[dict[str, Any]] = []
+    notes: list[str] = []
+    storages: dict[int, int] = {}
+    shm_errors: list[str] = []
     for argument, obj in objects.items():
         if obj is None:
             continue
         problem = _interactive_main_problem(obj)
-        status, message = ("error", problem) if problem else try_pickle(obj, timeout)
+        if problem:
+            status, message, size = "error", problem, 0
+        else:
+            status, message, size = try_pickle(obj, timeout, storages)
         if status == "ok":
             continue
-        if status == "timeout":
-            notes.append(f"{argument}: {message}; every spawned worker pays this at start")
+        if status == "nospace":
+            shm_errors.append(f"{argument}: {message}")
             continue
         filename, line = _code_location(obj)
+        kind = (
+            f"pickling did not finish within {timeout:g} s (a worker would hang at start)"
+            if status == "timeout"
+            else "object that cannot be pickled"
+        )
         unpicklable.append(
             {
                 "argument": argument,
-                "kind": "object that cannot be pickled",
+                "kind": kind,
                 "name": getattr(obj, "__qualname__", type(obj).__name__),
                 "line": line,
                 "file": filename,
@@ -165,6 +236,8 @@ def describe_loader(
                 "runs_at_import": False,
                 "settings": records,
                 "incomplete": False,
+                "shared_tensor_bytes": sum(storages.values()),
+                "shm_errors": shm_errors,
             }
         ],
         "unpicklable": unpicklable,

@@ -17,4 +17,6 @@ BUILTIN_MODULES = (
     "gpudoctor.checks.wsl",
     "gpudoctor.checks.training",
     "gpudoctor.checks.bench",
+    "gpudoctor.checks.run_log",
+    "gpudoctor.checks.run_crashes",
 )

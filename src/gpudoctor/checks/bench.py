@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
 from gpudoctor.facts.model import Facts
+from gpudoctor.model import Verdict
 
 #: Shuffled small-file reads below this rate starve even a modest GPU (~1 image per file).
 SLOW_FILES_PER_S = 500
@@ -60,7 +62,7 @@ def _disk_evidence(disk: dict[str, Any]) -> list[Any]:
     tags=("data", "storage", "deep"),
     deep=True,
 )
-def dataset_read_speed(facts: Facts):
+def dataset_read_speed(facts: Facts) -> Verdict | list[Verdict]:
     """Time cold reads of the --data folder: shards front to back, small files shuffled."""
     disk = facts["bench_disk"]
     if disk.get("error"):
@@ -110,10 +112,15 @@ def dataset_read_speed(facts: Facts):
     tags=("data", "storage", "wsl", "deep"),
     deep=True,
 )
-def dataset_filesystem(facts: Facts):
+def dataset_filesystem(facts: Facts) -> Verdict | list[Verdict]:
     """Storage kind of --data from mountinfo; WSL drive mounts and network shares are slow."""
-    fs = facts["bench_disk"]["filesystem"]
+    disk = facts["bench_disk"]
+    fs = disk["filesystem"]
     kind = fs["kind"]
+    if disk.get("error"):
+        return skip(f"The storage of --data was not classified: {disk['error']}")
+    if kind == "unknown" or not kind:
+        return skip(f"The storage kind of {disk.get('path')} could not be determined")
     ev = [
         evidence(
             "filesystem", f"{fs.get('fstype')} at {fs.get('mount_point')}", "/proc/self/mountinfo"
@@ -183,16 +190,31 @@ def _loader_source(loader: dict[str, Any]) -> str:
     return "synthetic JPEGs (500x375 decoded, cropped to 224x224)"
 
 
+def _settings(loader: Mapping[str, Any]) -> list[Any]:
+    """One row per setting (repeats folded into their median, with their range); older
+    results without ``settings`` list their steady rows as they are."""
+    settings = loader.get("settings")
+    if settings:
+        return list(settings)
+    return [c for c in loader.get("configs", []) if c.get("phase") not in ("restart", "repeat")]
+
+
 def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
-    rows = [c for c in loader.get("configs", []) if c.get("phase") != "restart"]
+    rows = _settings(loader)
     ev = [evidence("measured on", _loader_source(loader), f"torch {loader.get('torch')}")]
     peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
     for row in rows:
         if row.get("status") == "ok":
             # A bar per setting: the throughput-vs-workers chart in text and Markdown reports.
             bar = "#" * max(1, round(20 * (row["samples_per_s"] or 0) / peak)) if peak else ""
+            spread = ""
+            if (row.get("runs") or 1) > 1:
+                spread = (
+                    f" (median of {row['runs']} runs, {row.get('samples_per_s_min')}-"
+                    f"{row.get('samples_per_s_max')})"
+                )
             value = (
-                f"{bar:<20} {row['samples_per_s']} samples/s, first batch "
+                f"{bar:<20} {row['samples_per_s']} samples/s{spread}, first batch "
                 f"{row.get('first_batch_s')} s, stutter {row.get('stutter')}"
             )
         else:
@@ -209,7 +231,7 @@ def _loader_evidence(loader: dict[str, Any]) -> list[Any]:
     tags=("dataloader", "deep"),
     deep=True,
 )
-def loader_workers(facts: Facts):
+def loader_workers(facts: Facts) -> Verdict | list[Verdict]:
     """Sweep num_workers on the real DataLoader; recommend the fewest within 5% of the best."""
     loader = facts["bench_loader"]
     rec = loader.get("recommended")
@@ -229,6 +251,30 @@ def loader_workers(facts: Facts):
         "throughput; more workers only cost RAM and start-up time.",
         f"DataLoader(dataset, batch_size=..., {text})",
     )
+    stability = loader.get("stability")
+    if isinstance(stability, Mapping) and stability.get("picks"):
+        picks = ", ".join(str(p[0]) for p in stability["picks"])
+        ev.append(
+            evidence(
+                "workers picked per repeat round",
+                f"{picks} ({'stable' if stability.get('stable') else 'not stable'})",
+                "interleaved repeats of the close settings",
+            )
+        )
+        if not stability.get("stable"):
+            return info(
+                f"No stable DataLoader pick: the winner changed between repeat rounds "
+                f"({picks} workers); {text} won most often, but the measurements spread too "
+                "widely on this machine to rank the settings",
+                evidence=ev,
+                remedies=[
+                    fix,
+                    remedy(
+                        "Measure again when the machine is idle, or for longer.",
+                        "gpudoctor bench loader --seconds 5",
+                    ),
+                ],
+            )
     if loader.get("loader_bound_at_default"):
         return info(
             f"Loading in the main process is the bottleneck: {rec['num_workers']} workers load "
@@ -247,7 +293,7 @@ def loader_workers(facts: Facts):
     tags=("dataloader", "deep"),
     deep=True,
 )
-def loader_stutter(facts: Facts):
+def loader_stutter(facts: Facts) -> Verdict | list[Verdict]:
     """p95 gap between batches over the mean gap, at the recommended setting."""
     loader = facts["bench_loader"]
     rec = loader["recommended"]
@@ -296,7 +342,7 @@ HANG_REMEDIES = (
     tags=("dataloader", "windows", "macos", "deep"),
     deep=True,
 )
-def worker_startup(facts: Facts):
+def worker_startup(facts: Facts) -> Verdict | list[Verdict]:
     """A worker start-up that never delivers a batch, or one slow enough to stall epochs."""
     loader = facts["bench_loader"]
     hang = loader.get("hang")

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import (
+    Severity,
+    check,
+    evidence,
+    fail,
+    info,
+    passed,
+    remedy,
+    skip,
+    verdict,
+    warn,
+)
 from gpudoctor.checks.xid_codes import describe_xid
 from gpudoctor.facts.model import Facts, Unavailable
 from gpudoctor.model import Verdict
@@ -26,48 +37,24 @@ from gpudoctor.model import Verdict
     uses=("host.kind",),
     tags=("driver",),
 )
-def nvidia_driver(facts: Facts):
+def nvidia_driver(facts: Facts) -> Verdict | list[Verdict]:
     """Say plainly whether an NVIDIA GPU and driver were found, and why not."""
     gpu = facts["gpu"]
-    host_kind = facts.get("host.kind")
+    if not isinstance(gpu, Mapping):
+        return skip(f"GPU facts unavailable: {gpu}")
     nvml = gpu.get("nvml")
+    if nvml == "ok":
+        # What the pass says comes from NVML alone; the host kind only shapes remedies.
+        return _driver_ok(gpu, facts)
+    host_kind = facts.get("host.kind")
     if host_kind == "macos":
         return skip(
             "macOS has no NVIDIA CUDA driver; Apple GPUs are used through MPS",
             evidence=[evidence("host", "macOS", "host probe")],
         )
-    if nvml == "ok":
-        devices = gpu.get("devices") or ()
-        count = len(devices) if not isinstance(devices, Unavailable) else 0
-        names = ", ".join(
-            sorted(
-                {
-                    str(d.get("name"))
-                    for d in devices
-                    if (isinstance(d, dict) or hasattr(d, "get")) and "error" not in d
-                }
-            )
-        )
-        ev = [
-            evidence("driver", gpu.get("driver_version"), "nvmlSystemGetDriverVersion"),
-            evidence(
-                "newest CUDA the driver supports",
-                gpu.get("cuda_driver_version"),
-                "nvmlSystemGetCudaDriverVersion",
-            ),
-            evidence("GPUs", f"{count} ({names})" if count else "0", "nvmlDeviceGetCount"),
-        ]
-        if count == 0:
-            return info("The NVIDIA driver is loaded but lists no GPU", evidence=ev)
-        verdicts = [
-            passed(
-                f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}",
-                evidence=ev,
-            )
-        ]
-        verdicts.extend(_unreachable_gpus(devices))
-        return verdicts
+    in_wsl = str(host_kind).startswith("wsl")
     reason = nvml.reason if isinstance(nvml, Unavailable) else str(nvml)
+    pci = [d for d in gpu.get("pci_devices") or () if isinstance(d, Mapping)]
     signals = [s for s in (gpu.get("kernel_module"), *(gpu.get("device_nodes") or ())) if s]
     ev = [
         evidence("NVML", reason, "nvmlInit"),
@@ -77,7 +64,18 @@ def nvidia_driver(facts: Facts):
         evidence("device nodes", ", ".join(gpu.get("device_nodes") or ()) or "none", "/dev"),
         evidence("nvidia-smi", gpu.get("nvidia_smi") or "not on PATH", "PATH"),
     ]
-    if not signals and not gpu.get("nvidia_smi"):
+    ev.extend(_pci_evidence(gpu, pci))
+    if _hung(reason):
+        return verdict(
+            Severity.ERROR,
+            f"The NVIDIA driver did not answer: {reason}. A hang is a driver fault, not a "
+            "missing GPU",
+            evidence=ev,
+            remedies=_hang_remedies(in_wsl),
+        )
+    if pci and not in_wsl and not gpu.get("kernel_module"):
+        return _gpu_without_driver(gpu, pci, reason, ev)
+    if not signals and not gpu.get("nvidia_smi") and not pci:
         return info(
             "No NVIDIA GPU or driver found: training will run on the CPU",
             evidence=ev,
@@ -88,6 +86,12 @@ def nvidia_driver(facts: Facts):
                 ),
                 remedy("If it has none, nothing is wrong: gpudoctor's GPU checks are skipped."),
             ],
+        )
+    if in_wsl:
+        return fail(
+            f"WSL2 passes the GPU through, but NVML cannot use it: {reason}",
+            evidence=ev,
+            remedies=_wsl_driver_remedies(),
         )
     return fail(
         f"An NVIDIA driver is present but NVML cannot use it: {reason}",
@@ -106,7 +110,168 @@ def nvidia_driver(facts: Facts):
     )
 
 
-def _unreachable_gpus(devices):
+def _hung(reason: str) -> bool:
+    return "did not return" in reason or "hung" in reason
+
+
+def _hang_remedies(in_wsl: bool) -> list[Any]:
+    if in_wsl:
+        return [
+            remedy(
+                "Restart WSL from Windows; if it hangs again, update or reinstall the NVIDIA "
+                "driver on Windows (WSL uses the Windows driver) and reboot Windows.",
+                "wsl --shutdown",
+                platforms=("windows",),
+            )
+        ]
+    return [
+        remedy(
+            "See whether nvidia-smi hangs too and what the driver logged; a stuck driver needs "
+            "the GPU's processes ended and usually a reboot.",
+            "timeout 10 nvidia-smi",
+            "sudo dmesg -T | grep -iE 'nvrm|xid'",
+            platforms=("linux",),
+        )
+    ]
+
+
+def _wsl_driver_remedies() -> list[Any]:
+    """Inside WSL the driver is the Windows one: no Linux reboot, no Linux driver."""
+    return [
+        remedy(
+            "Update the NVIDIA driver on Windows (GeForce/Studio or the laptop maker's), then "
+            "restart WSL; never install a Linux NVIDIA driver inside WSL (see GD507).",
+            "wsl --update",
+            "wsl --shutdown",
+            platforms=("windows",),
+        ),
+        remedy(
+            "Check the GPU from Windows first: if nvidia-smi fails there too, the Windows "
+            "driver is the problem.",
+            "nvidia-smi",
+            platforms=("windows",),
+        ),
+    ]
+
+
+def _pci_evidence(gpu: Mapping[str, Any], pci: list[Mapping[str, Any]]) -> list[Any]:
+    ev = []
+    for device in pci:
+        state = device.get("runtime_status") or "unknown"
+        ev.append(
+            evidence(
+                f"NVIDIA PCI device {device.get('address')}",
+                f"power state {state}, driver {device.get('driver') or 'none bound'}",
+                "/sys/bus/pci/devices",
+            )
+        )
+    prime = gpu.get("prime")
+    if isinstance(prime, Mapping) and prime.get("mode"):
+        ev.append(evidence("prime-select", prime.get("mode"), "prime-select query"))
+    return ev
+
+
+def _gpu_without_driver(
+    gpu: Mapping[str, Any], pci: list[Mapping[str, Any]], reason: str, ev: list[Any]
+) -> Verdict:
+    """An NVIDIA GPU on the PCI bus with no driver: PRIME/Optimus off, or none installed."""
+    prime = gpu.get("prime")
+    mode = str(prime.get("mode")) if isinstance(prime, Mapping) and prime.get("mode") else ""
+    hybrid = bool(gpu.get("integrated_gpu")) or bool(mode)
+    states = sorted({str(d.get("runtime_status") or "unknown") for d in pci})
+    if hybrid:
+        title = (
+            "Hybrid graphics (PRIME/Optimus): the NVIDIA GPU is on the PCI bus but its driver "
+            f"is not loaded (power state: {', '.join(states)}"
+            + (f"; prime-select: {mode}" if mode else "")
+            + ")"
+        )
+        remedies = [
+            remedy(
+                "Switch PRIME to on-demand (or nvidia) so the NVIDIA driver loads, then log out "
+                "and back in (or reboot).",
+                "prime-select query",
+                "sudo prime-select on-demand",
+                platforms=("linux",),
+            ),
+            remedy(
+                "If the driver is not installed at all, install it from your distribution "
+                "(Ubuntu: ubuntu-drivers) and reboot.",
+                "sudo ubuntu-drivers install",
+                platforms=("linux",),
+            ),
+        ]
+        return fail(title, evidence=ev, remedies=remedies)
+    return fail(
+        f"An NVIDIA GPU is on the PCI bus but no NVIDIA driver is loaded: {reason}",
+        evidence=ev,
+        remedies=[
+            remedy(
+                "Install NVIDIA's driver for this GPU (Ubuntu: ubuntu-drivers) and reboot; with "
+                "Secure Boot on, enrol the module key when asked.",
+                "sudo ubuntu-drivers install",
+                "mokutil --sb-state",
+                platforms=("linux",),
+            )
+        ],
+    )
+
+
+def _driver_ok(gpu: Mapping[str, Any], facts: Facts) -> Verdict | list[Verdict]:
+    devices = gpu.get("devices")
+    base = [
+        evidence("driver", gpu.get("driver_version"), "nvmlSystemGetDriverVersion"),
+        evidence(
+            "newest CUDA the driver supports",
+            gpu.get("cuda_driver_version"),
+            "nvmlSystemGetCudaDriverVersion",
+        ),
+    ]
+    if isinstance(devices, Unavailable) or devices is None:
+        why = devices.reason if isinstance(devices, Unavailable) else "no device list"
+        ev = [*base, evidence("GPUs", f"unknown: {why}", "nvmlDeviceGetCount")]
+        if _hung(why):
+            return verdict(
+                Severity.ERROR,
+                f"The NVIDIA driver loaded but hung when asked for its GPUs: {why}",
+                evidence=ev,
+                remedies=_hang_remedies(str(facts.get("host.kind")).startswith("wsl")),
+            )
+        return info(f"The NVIDIA driver is loaded but could not list its GPUs: {why}", evidence=ev)
+    names = ", ".join(
+        sorted({str(d.get("name")) for d in devices if hasattr(d, "get") and "error" not in d})
+    )
+    count = len(devices)
+    ev = [*base, evidence("GPUs", f"{count} ({names})" if count else "0", "nvmlDeviceGetCount")]
+    if count == 0:
+        return info("The NVIDIA driver is loaded but lists no GPU", evidence=ev)
+    mig = [
+        d
+        for d in devices
+        if hasattr(d, "get")
+        and isinstance(d.get("mig_mode"), Mapping)
+        and d["mig_mode"].get("current")
+    ]
+    if mig:
+        ev.append(
+            evidence(
+                "MIG mode on",
+                ", ".join(f"GPU{d.get('index')}" for d in mig),
+                "nvmlDeviceGetMigMode",
+            )
+        )
+    title = f"NVIDIA driver {gpu.get('driver_version')} with {count} GPU(s): {names}"
+    if mig:
+        title += (
+            "; MIG is on: a CUDA process sees one MIG instance (pick it with "
+            "CUDA_VISIBLE_DEVICES=MIG-<uuid>), not the whole GPU"
+        )
+    verdicts = [passed(title, evidence=ev)]
+    verdicts.extend(_unreachable_gpus(devices))
+    return verdicts
+
+
+def _unreachable_gpus(devices: Iterable[Any]) -> Iterable[Verdict]:
     """A GPU NVML counts but cannot open (lost, needs reset) gets its own failure."""
     for device in devices:
         if not hasattr(device, "get") or "error" not in device:
@@ -162,7 +327,7 @@ def _sub(device: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
+def _results(verdicts: list[Verdict], none_title: str) -> list[Verdict]:
     return verdicts or [skip(none_title)]
 
 
@@ -171,9 +336,10 @@ def _results(verdicts: list[Verdict], none_title: str) -> Iterable[Verdict]:
     "gpu-clocks-slowed",
     summary="No GPU is slowed down by heat, power brakes or a lowered power cap",
     requires=("gpu.devices",),
+    uses=("host.form_factor",),
     tags=("gpu", "performance"),
 )
-def gpu_clocks_slowed(facts: Facts):
+def gpu_clocks_slowed(facts: Facts) -> Verdict | list[Verdict]:
     """Read NVML's clock-event reasons; idle clocks are normal and ignored."""
     verdicts = []
     for device in gpus(facts):
@@ -200,26 +366,14 @@ def gpu_clocks_slowed(facts: Facts):
         ]
         slowed = [SLOWDOWN_REASONS[r] for r in reasons.get("active") or () if r in SLOWDOWN_REASONS]
         if slowed:
+            laptop, why_laptop = is_laptop(facts, device)
+            ev.append(evidence("form factor", "laptop" if laptop else "desktop/server", why_laptop))
             verdicts.append(
                 warn(
                     f"{label(device)} is being slowed down: {'; '.join(slowed)}",
                     subject=label(device),
                     evidence=ev,
-                    remedies=[
-                        remedy(
-                            "Improve cooling: clean the fans and filters, give the case "
-                            "airflow, raise a laptop off the desk."
-                        ),
-                        remedy(
-                            "A power brake points at the power supply: check the PCIe power "
-                            "cables are separate leads and fully seated."
-                        ),
-                        remedy(
-                            "A modest power cap gives steadier clocks than thermal cycling.",
-                            "sudo nvidia-smi -i {} -pl <watts>".format(device.get("index")),
-                            platforms=("linux",),
-                        ),
-                    ],
+                    remedies=_slowdown_remedies(device, laptop),
                 )
             )
             continue
@@ -259,6 +413,59 @@ def gpu_clocks_slowed(facts: Facts):
     return _results(verdicts, "NVML reported no clock-event reasons for any GPU")
 
 
+#: DMI chassis types of portable machines (SMBIOS 3.x, 7.4.1): portable, laptop, notebook,
+#: hand held, sub notebook, tablet, convertible, detachable.
+LAPTOP_CHASSIS = {8, 9, 10, 11, 14, 30, 31, 32}
+LAPTOP_NAME_MARKS = ("Laptop", "Max-Q", "Mobile", "MX")
+
+
+def is_laptop(facts: Facts, device: Mapping[str, Any]) -> tuple[bool, str]:
+    """Laptop or not, and why: the GPU's name, the DMI chassis type or a battery."""
+    name = str(device.get("name") or "")
+    mark = next((m for m in LAPTOP_NAME_MARKS if m in name.split() or f" {m}" in name), None)
+    if mark:
+        return True, f"GPU name says {mark!r}"
+    form = facts.get("host.form_factor")
+    if isinstance(form, Mapping):
+        chassis = form.get("chassis_type")
+        if isinstance(chassis, int) and chassis in LAPTOP_CHASSIS:
+            return True, f"DMI chassis type {chassis}"
+        if form.get("battery"):
+            return True, "a battery is present"
+        if isinstance(chassis, int):
+            return False, f"DMI chassis type {chassis}"
+    return False, "no laptop GPU name, chassis type or battery seen"
+
+
+def _slowdown_remedies(device: Mapping[str, Any], laptop: bool) -> list[Any]:
+    if laptop:
+        return [
+            remedy(
+                "Plug in the power adapter (the maker's own, full wattage): on battery or a weak "
+                "USB-C charger the GPU is braked."
+            ),
+            remedy(
+                "Use the maker's performance mode (and Windows' best-performance power mode), "
+                "keep the vents clear and raise the back of the laptop; a cooling pad helps."
+            ),
+        ]
+    return [
+        remedy(
+            "Improve cooling: clean the fans and filters, give the case airflow, check the "
+            "room temperature."
+        ),
+        remedy(
+            "A power brake points at the power supply: check the PCIe power cables are "
+            "separate leads and fully seated."
+        ),
+        remedy(
+            "A modest power cap gives steadier clocks than thermal cycling.",
+            "sudo nvidia-smi -i {} -pl <watts>".format(device.get("index")),
+            platforms=("linux",),
+        ),
+    ]
+
+
 @check(
     "GD103",
     "gpu-temperature",
@@ -266,7 +473,7 @@ def gpu_clocks_slowed(facts: Facts):
     requires=("gpu.devices",),
     tags=("gpu", "thermal"),
 )
-def gpu_temperature(facts: Facts):
+def gpu_temperature(facts: Facts) -> Verdict | list[Verdict]:
     """Compare the temperature with the thresholds the GPU itself reports."""
     verdicts = []
     for device in gpus(facts):
@@ -274,8 +481,11 @@ def gpu_temperature(facts: Facts):
         current, slowdown = temps.get("current_c"), temps.get("slowdown_c")
         if not _known(current, slowdown):
             continue
+        current, slowdown = cast(float, current), cast(float, slowdown)
         gpu_max = temps.get("gpu_max_c")
-        warn_at = gpu_max if _known(gpu_max) and gpu_max < slowdown else slowdown - 5
+        warn_at = slowdown - 5
+        if _known(gpu_max) and cast(float, gpu_max) < slowdown:
+            warn_at = cast(float, gpu_max)
         ev = [
             evidence("temperature", f"{current} °C", "nvmlDeviceGetTemperature"),
             evidence("slowdown threshold", f"{slowdown} °C", "nvmlDeviceGetTemperatureThreshold"),
@@ -329,7 +539,7 @@ def gpu_temperature(facts: Facts):
     requires=("gpu.devices",),
     tags=("gpu", "performance"),
 )
-def pcie_link_degraded(facts: Facts):
+def pcie_link_degraded(facts: Facts) -> Verdict | list[Verdict]:
     """Judge the link only under load: idle GPUs drop to a slower link to save power."""
     verdicts = []
     for device in gpus(facts):
@@ -339,6 +549,8 @@ def pcie_link_degraded(facts: Facts):
         util = device.get("utilization_gpu_percent")
         if not _known(cur_gen, max_gen, cur_width, max_width, util):
             continue
+        cur_gen, max_gen = cast(int, cur_gen), cast(int, max_gen)
+        cur_width, max_width, util = cast(int, cur_width), cast(int, max_width), cast(int, util)
         ev = [
             evidence(
                 "link now",
@@ -478,7 +690,7 @@ def _memory_error_verdict(device: Mapping[str, Any]) -> Verdict | None:
     requires=("gpu.devices",),
     tags=("gpu", "hardware"),
 )
-def gpu_memory_errors(facts: Facts):
+def gpu_memory_errors(facts: Facts) -> Verdict | list[Verdict]:
     """ECC counters, retired pages (pre-Ampere) and remapped rows (Ampere and newer)."""
     verdicts = [v for v in (_memory_error_verdict(d) for d in gpus(facts)) if v is not None]
     return _results(verdicts, "No GPU reports ECC state (GeForce cards have no ECC)")
@@ -492,7 +704,7 @@ def gpu_memory_errors(facts: Facts):
     uses=("kernel_log.source", "kernel_log.uptime_seconds"),
     tags=("gpu", "driver", "hardware"),
 )
-def gpu_xid_errors(facts: Facts):
+def gpu_xid_errors(facts: Facts) -> Verdict | list[Verdict]:
     """Xid lines from the kernel log, explained with NVIDIA's catalogue of codes."""
     events = facts.get("kernel_log.xid_events") or ()
     source = facts.get("kernel_log.source") or "kernel log"
@@ -543,7 +755,7 @@ def _ago(seconds: float) -> str:
     requires=("gpu.devices", "host.kind"),
     tags=("gpu", "driver"),
 )
-def persistence_mode(facts: Facts):
+def persistence_mode(facts: Facts) -> Verdict | list[Verdict]:
     """Without persistence mode each run re-initializes every GPU and loses clock settings."""
     if facts.get("host.kind") != "linux":
         return skip("Persistence mode is a native Linux setting (not WSL, Windows or macOS)")

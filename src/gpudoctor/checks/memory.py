@@ -12,9 +12,11 @@ from gpudoctor.api import (
     info,
     passed,
     remedy,
+    skip,
     warn,
 )
 from gpudoctor.facts.model import Facts
+from gpudoctor.model import Verdict
 
 # -- RAM and swap --------------------------------------------------------------------------
 
@@ -53,7 +55,7 @@ def _available(facts: Facts) -> tuple[int, int, str]:
     uses=("memory.cgroup", "memory.pressure", "memory.source"),
     tags=("memory",),
 )
-def host_memory_pressure(facts: Facts):
+def host_memory_pressure(facts: Facts) -> Verdict | list[Verdict]:
     """Flag a machine whose available RAM is nearly gone before training even starts."""
     total, available, source = _available(facts)
     share = available / total if total else 0.0
@@ -101,7 +103,7 @@ def host_memory_pressure(facts: Facts):
     uses=("memory.source", "memory.swap_activity"),
     tags=("memory",),
 )
-def swap_activity(facts: Facts):
+def swap_activity(facts: Facts) -> Verdict | list[Verdict]:
     """Swap traffic right now means every step waits on the disk; used swap alone is history."""
     memory = facts["memory"]
     total, free = memory["swap_total_bytes"], memory["swap_free_bytes"]
@@ -141,6 +143,22 @@ def swap_activity(facts: Facts):
                 evidence=ev,
                 remedies=remedies,
             )
+    measured = rate_in is not None and rate_out is not None
+    traffic_now = (rate_in or 0) + (rate_out or 0)
+    if not measured:
+        why = activity.get("reason") if hasattr(activity, "get") else None
+        return skip(
+            f"Swap traffic could not be measured{f' ({why})' if why else ''}; "
+            f"{fmt_bytes(used)} of {fmt_bytes(total)} swap in use",
+            evidence=ev,
+        )
+    if traffic_now > 0:
+        return info(
+            f"Light swap traffic now ({traffic_now:.0f} pages/s, "
+            f"{traffic_now * 4:.0f} KiB/s): below the level that slows training "
+            f"({WARN_SWAP_PAGES} pages/s); {fmt_bytes(used)} of {fmt_bytes(total)} swap in use",
+            evidence=ev,
+        )
     if total == 0:
         return passed("No swap is configured and none is needed right now", evidence=ev)
     if used > 0.5 * total:
@@ -192,7 +210,7 @@ _SHM_REMEDIES = [
     requires=("shm", "host.container"),
     tags=("memory", "containers"),
 )
-def dev_shm_size(facts: Facts):
+def dev_shm_size(facts: Facts) -> Verdict | list[Verdict]:
     """Workers pass every batch through /dev/shm; 64 MiB (Docker's default) ends in a bus error."""
     shm = facts["shm"]
     if not shm.get("present"):
@@ -240,7 +258,7 @@ INFO_NOFILE = 4096
     requires=("limits",),
     tags=("limits",),
 )
-def open_files_limit(facts: Facts):
+def open_files_limit(facts: Facts) -> Verdict | list[Verdict]:
     """A soft RLIMIT_NOFILE of 1024 (256 on macOS) ends in 'Too many open files' with workers."""
     limits = facts["limits"]
     nofile = limits["nofile"]
@@ -254,12 +272,23 @@ def open_files_limit(facts: Facts):
             f"Open-files limit is {soft if soft is not None else 'unlimited'}", evidence=ev
         )
     target = INFO_NOFILE if hard is None else min(hard, 65536)
-    remedies = [
-        remedy(
+    if target > soft:
+        raise_it = remedy(
             "Raise the soft limit in the shell that starts training (up to the hard limit).",
             f"ulimit -n {target}",
             platforms=("linux", "wsl", "macos"),
-        ),
+        )
+    else:
+        # soft == hard: 'ulimit -n' cannot go higher; the hard limit itself must be raised.
+        raise_it = remedy(
+            f"The hard limit is also {hard}, so 'ulimit -n' cannot raise it: raise the hard "
+            "limit (as root: a 'nofile' line in /etc/security/limits.conf, LimitNOFILE= for a "
+            "systemd service, docker run --ulimit nofile=65536:65536, or launchctl limit "
+            "maxfiles on macOS), then log in again.",
+            "docker run --ulimit nofile=65536:65536 ...",
+        )
+    remedies = [
+        raise_it,
         remedy(
             "Or switch PyTorch's sharing strategy at the top of your script (uses /dev/shm "
             "files instead of descriptors).",

@@ -7,6 +7,7 @@ from typing import Any
 
 from gpudoctor.api import (
     MiB,
+    Verdict,
     check,
     evidence,
     fmt_bytes,
@@ -16,7 +17,7 @@ from gpudoctor.api import (
     skip,
     warn,
 )
-from gpudoctor.checks.staleness import LOW, stale_holders
+from gpudoctor.checks.staleness import LOW, Judgement, judge_all, manager_label
 from gpudoctor.facts.model import Facts, Unavailable
 
 #: Memory a driver keeps per GPU that no process is charged for; gaps below this are noise.
@@ -59,7 +60,7 @@ def _who(row: Mapping[str, Any]) -> str:
     uses=("gpu_processes.sources",),
     tags=("gpu", "processes"),
 )
-def gpu_memory_held(facts: Facts):
+def gpu_memory_held(facts: Facts) -> Verdict:
     """An out-of-memory error with nothing running is usually memory someone else holds."""
     others = _others(facts)
     if not others:
@@ -79,72 +80,138 @@ def gpu_memory_held(facts: Facts):
     amount = fmt_bytes(known) if known else "an unknown amount"
     if known and unknown:
         amount += f" plus {unknown} process(es) whose memory is not reported"
+    remedies = [
+        remedy(
+            "If your run fails with 'CUDA out of memory', stop the holders you no longer "
+            "need (finished runs, idle notebook kernels)."
+        ),
+        _DRY_RUN,
+    ]
+    for row in ranked:
+        manager = row.get("manager")
+        if not isinstance(manager, Mapping):
+            continue
+        ev.append(
+            evidence(
+                f"pid {row.get('pid')}",
+                manager_label(manager),
+                str(manager.get("evidence") or "cgroup"),
+            )
+        )
+        advice = str(manager.get("advice") or "stop it through its manager")
+        commands = (str(manager["remedy"]),) if manager.get("remedy") else ()
+        remedies.append(
+            remedy(
+                f"pid {row.get('pid')} {manager_label(manager)}; gpudoctor never stops it: "
+                f"{advice}.",
+                *commands,
+            )
+        )
     return info(
         f"{len(others)} other process(es) hold the GPU: {amount}",
         evidence=ev,
-        remedies=[
-            remedy(
-                "If your run fails with 'CUDA out of memory', stop the holders you no longer "
-                "need (finished runs, idle notebook kernels)."
-            ),
-            _DRY_RUN,
-        ],
+        remedies=remedies,
     )
 
 
 @check(
     "GD402",
     "stale-gpu-processes",
-    summary="No stale process (orphaned worker, idle kernel, zombie, stopped) holds the GPU",
+    summary="No stale process (orphaned worker, idle kernel, zombie, stopped, finished run) "
+    "holds the GPU",
     requires=("gpu_processes.processes",),
     uses=("gpu_processes.settings",),
     fix="kill-stale",
     tags=("gpu", "processes"),
 )
-def stale_gpu_processes(facts: Facts):
-    """Each stale holder with the evidence behind the verdict and how sure it is."""
+def stale_gpu_processes(facts: Facts) -> Verdict | list[Verdict]:
+    """Each stale holder with the evidence behind the verdict; no waiting, no sampling."""
     settings = facts.get("gpu_processes.settings") or {}
-    idle_minutes = float(settings.get("idle_minutes") or 30.0)
     section = {"processes": _others(facts), "settings": settings}
-    stale = stale_holders(section, idle_minutes=idle_minutes)
-    if not stale:
+    judged = [
+        (row, j)
+        for row, j in judge_all(section)
+        if j.stale or j.cls in ("orphaned-worker?", "kernel-idle-unknown")
+    ]
+    if not judged:
         return passed("No stale process holds the GPU")
-    verdicts = []
-    for row, verdict in stale:
-        ev = [
-            evidence("process", _who(row), ", ".join(row.get("sources") or ())),
-            evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi"),
-            evidence("state", row.get("state"), "process table"),
-            evidence("confidence", verdict.confidence, "classifier"),
-            *(evidence("reason", reason, "classifier") for reason in verdict.reasons),
+    return [_stale_verdict(row, j) for row, j in judged]
+
+
+def _stale_verdict(row: Mapping[str, Any], judged: Judgement) -> Verdict:
+    ev = [
+        evidence("process", _who(row), ", ".join(row.get("sources") or ())),
+        evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi"),
+        evidence("class", judged.cls, "classifier"),
+        evidence("reason", judged.reason, "classifier"),
+        *(evidence("evidence", line, "process table, NVML, Jupyter") for line in judged.evidence),
+    ]
+    if judged.idle_seconds is not None:
+        ev.append(evidence("measured idle", f"{judged.idle_seconds:.0f} s", "classifier"))
+    pid = row.get("pid")
+    name = str(row.get("name") or "")
+    if not judged.stale:
+        return info(
+            f"Possibly stale, not proven: pid {pid} {name}".rstrip(),
+            subject=f"pid {pid}",
+            evidence=ev,
+            remedies=[
+                remedy(
+                    "The fix watches candidates before deciding and stops only proven ones.",
+                    "gpudoctor fix --kill-stale --dry-run",
+                ),
+                *(
+                    [remedy(judged.advice[0].upper() + judged.advice[1:] + ".")]
+                    if judged.advice
+                    else []
+                ),
+            ],
+        )
+    remedies = [_DRY_RUN] if judged.killable else []
+    if judged.advice:
+        remedies.insert(0, remedy(judged.advice[0].upper() + judged.advice[1:] + "."))
+    if judged.killable:
+        remedies += [
+            remedy("Or stop it yourself.", f"kill {pid}", platforms=("linux", "wsl", "macos")),
+            remedy("Or stop it yourself.", f"taskkill /PID {pid}", platforms=("windows",)),
         ]
-        remedies = [_DRY_RUN] if verdict.killable else []
-        if verdict.advice:
-            remedies.insert(0, remedy(verdict.advice[0].upper() + verdict.advice[1:] + "."))
-        remedies.append(
-            remedy(
-                "Or stop it yourself.",
-                f"kill {row.get('pid')}",
-                platforms=("linux", "wsl", "macos"),
-            )
-        )
-        remedies.append(
-            remedy(
-                "Or stop it yourself.", f"taskkill /PID {row.get('pid')}", platforms=("windows",)
-            )
-        )
-        severity = info if verdict.confidence == LOW else warn
-        verdicts.append(
-            severity(
-                f"{verdict.kind.replace('-', ' ').capitalize()} holds the GPU: "
-                f"pid {row.get('pid')} {row.get('name') or ''}".rstrip(),
-                subject=f"pid {row.get('pid')}",
-                evidence=ev,
-                remedies=remedies,
-                offer_fix=verdict.killable,
-            )
-        )
-    return verdicts
+    elif judged.remedy:
+        remedies.append(remedy("Its parent must collect it.", judged.remedy))
+    severity = info if judged.confidence == LOW else warn
+    return severity(
+        f"{judged.cls.replace('-', ' ').capitalize()} holds the GPU: pid {pid} {name}".rstrip(),
+        subject=f"pid {pid}",
+        evidence=ev,
+        remedies=remedies,
+        offer_fix=judged.killable,
+    )
+
+
+def _driver_reserve(facts: Facts) -> dict[int, int]:
+    """Per GPU index, the memory the driver keeps for itself (NVML v2), where it is known.
+
+    NVML's v1 memory info (what the process inventory reads) counts it as used, so an idle
+    80 GB GPU shows 0.5-1 GiB "used" with no process at all.
+    """
+    devices = facts.get("gpu.devices")
+    if not isinstance(devices, (list, tuple)):
+        return {}
+    return {
+        d["index"]: d["memory_reserved_bytes"]
+        for d in devices
+        if isinstance(d.get("index"), int) and isinstance(d.get("memory_reserved_bytes"), int)
+    }
+
+
+def _margin(device: Mapping[str, Any], reserve_known: bool) -> int:
+    """Unattributed memory below this is noise (driver, context bookkeeping), per GPU.
+
+    Where the driver's reserve is unknown it grows with the GPU: about 1.5% of its memory.
+    """
+    total = device.get("total_bytes")
+    if reserve_known or not isinstance(total, int):
+        return UNATTRIBUTED_MARGIN
+    return max(UNATTRIBUTED_MARGIN, int(total * 0.015))
 
 
 @check(
@@ -152,15 +219,16 @@ def stale_gpu_processes(facts: Facts):
     "unattributed-gpu-memory",
     summary="GPU memory in use that no visible process accounts for",
     requires=("gpu_processes.processes", "gpu_processes.devices"),
-    uses=("gpu_processes.platform_kind",),
+    uses=("gpu_processes.platform_kind", "gpu.devices"),
     tags=("gpu", "processes"),
 )
-def unattributed_gpu_memory(facts: Facts):
+def unattributed_gpu_memory(facts: Facts) -> Verdict:
     """Other containers, other WSL distros and Windows apps use the GPU where we cannot look."""
     rows = facts.get("gpu_processes.processes") or ()
     devices = [d for d in facts["gpu_processes"]["devices"] if isinstance(d.get("used_bytes"), int)]
     hidden = [r for r in rows if not r.get("visible")]
-    used = sum(d["used_bytes"] for d in devices)
+    reserved = _driver_reserve(facts)
+    used = sum(max(0, d["used_bytes"] - reserved.get(d.get("index"), 0)) for d in devices)
     known = sum(r["gpu_memory_bytes"] for r in rows if isinstance(r.get("gpu_memory_bytes"), int))
     some_unknown = any(
         r.get("gpu_indices") and not isinstance(r.get("gpu_memory_bytes"), int) for r in rows
@@ -185,7 +253,15 @@ def unattributed_gpu_memory(facts: Facts):
             f"{len(hidden)} process(es) the driver lists are not visible here "
             "(another container or PID namespace, another WSL distro, or Windows)"
         )
-    if gap > UNATTRIBUTED_MARGIN * max(1, len(devices)):
+    if reserved:
+        ev.append(
+            evidence(
+                "kept by the driver itself",
+                fmt_bytes(sum(reserved.values())),
+                "nvmlDeviceGetMemoryInfo_v2 reserved (not counted)",
+            )
+        )
+    if gap > sum(_margin(d, d.get("index") in reserved) for d in devices):
         where = {
             "wsl2": "Windows applications or other WSL distros",
             "windows": "processes NVML does not list",
@@ -233,7 +309,7 @@ def unattributed_gpu_memory(facts: Facts):
     uses=("gpu_processes.platform_kind", "gpu_processes.unreadable"),
     tags=("gpu", "processes", "wsl", "windows"),
 )
-def gpu_process_visibility(facts: Facts):
+def gpu_process_visibility(facts: Facts) -> Verdict:
     """Say when the process list is partial, so an empty list is not read as 'nothing runs'."""
     kind = facts.get("gpu_processes.platform_kind")
     unreadable = facts.get("gpu_processes.unreadable") or 0
@@ -248,6 +324,16 @@ def gpu_process_visibility(facts: Facts):
         notes.append(
             "under Windows (WDDM) NVML reports no per-process GPU memory; gpudoctor listed "
             "the processes NVML or nvidia-smi name and Python processes loading nvcuda.dll"
+        )
+    sources = facts.get("gpu_processes.sources") or {}
+    samples = sources.get("gpu_samples")
+    if kind in ("wsl2", "windows") or (
+        sources.get("nvml") == "ok" and isinstance(samples, Unavailable)
+    ):
+        why = samples.reason if isinstance(samples, Unavailable) else "not reported here"
+        notes.append(
+            f"GPU activity cannot be attributed to processes ({why}); a process is called "
+            "finished only on host-side evidence (how long since it last ran on a CPU)"
         )
     if isinstance(unreadable, int) and unreadable > 0:
         notes.append(

@@ -24,6 +24,7 @@ from gpudoctor.api import (
 )
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
+from gpudoctor.readers.script_values import describe_formula, evaluate_formula
 
 #: Start methods that re-import the main module and pickle everything sent to workers.
 SPAWN_LIKE = frozenset({"spawn", "forkserver"})
@@ -55,14 +56,23 @@ def _setting(loader: Any, name: str) -> Any:
     return (loader.get("settings") or {}).get(name)
 
 
-def workers_of(loader: Any) -> int | None:
-    """num_workers: 0 when absent (DataLoader's default), None when it cannot be read."""
+def workers_of(loader: Any, machine: Any = None) -> int | None:
+    """num_workers: 0 when absent (DataLoader's default), None when it cannot be read.
+
+    A count that depends on the CPU count (``os.cpu_count()``, ``min(8, os.cpu_count())``)
+    is computed for ``machine`` (the training section's machine record) when it is known.
+    A loader whose arguments could not all be read (``**kwargs`` from elsewhere) has an
+    unknown count, never 0.
+    """
     setting = _setting(loader, "num_workers")
     if setting is None:
-        return 0
+        return None if loader.get("incomplete") else 0
     value = setting.get("value")
     if setting.get("known") and isinstance(value, int) and not isinstance(value, bool):
         return value
+    formula = setting.get("formula")
+    if formula is not None and machine:
+        return evaluate_formula(formula, machine.get("cpus_logical"), machine.get("cpus_usable"))
     return None
 
 
@@ -100,6 +110,10 @@ def _loader_evidence(source: Any, loader: Any, name: str = "num_workers") -> Any
     shown = text or value
     if setting.get("known") and text and text != repr(value) and text != str(value):
         shown = f"{value} ({text})"
+    if setting.get("formula") is not None:
+        shown = f"{text} = {describe_formula(setting['formula'])}: depends on the CPU count"
+    elif setting.get("via") and setting.get("via") not in str(shown):
+        shown = f"{shown}: {setting['via']}"
     return evidence(f"{loader['label']} {name}", shown, _where(source, setting.get("line")))
 
 
@@ -111,11 +125,16 @@ def _usable_cpus(facts: Facts) -> int | None:
     quota = cpus.get("cgroup_quota")
     if usable and quota:
         usable = min(usable, max(1, int(quota)))
-    return usable
+    return int(usable) if usable else None
 
 
 def _by_start_method(
-    method: str, title: str, consequence: str, subject: str, ev: list, remedies: list
+    method: str,
+    title: str,
+    consequence: str,
+    subject: str,
+    ev: list[Any],
+    remedies: list[Any],
 ) -> Verdict:
     """Fail where this run's start method breaks it; elsewhere warn for the other platforms."""
     if method in SPAWN_LIKE:
@@ -169,7 +188,11 @@ def spawn_main_guard(facts: Facts) -> list[Verdict]:
                 source["path"],
             )
         )
-        lines = f"lines {span['first_line']}-{span['last_line']}"
+        lines = (
+            f"line {span['first_line']}"
+            if span["first_line"] == span["last_line"]
+            else f"lines {span['first_line']}-{span['last_line']}"
+        )
         remedies = [
             remedy(
                 f"Move {lines} of {source['path']} into a function and call it only under "
@@ -181,9 +204,10 @@ def spawn_main_guard(facts: Facts) -> list[Verdict]:
             ),
             remedy("Or, until then, use num_workers=0 on spawn platforms."),
         ]
+        verb = "is" if lines.startswith("line ") else "are"
         title = (
-            f"{source['path']} starts DataLoader workers at import time ({lines} are not under "
-            f'if __name__ == "__main__")'
+            f"{source['path']} starts DataLoader workers at import time ({lines} {verb} not "
+            f'under if __name__ == "__main__")'
         )
         consequence = (
             f": with {method} each worker re-runs them and the run stops with "
@@ -304,31 +328,59 @@ def workers_above_cpus(facts: Facts) -> list[Verdict]:
     cpus = _usable_cpus(facts)
     if not cpus:
         return [skip("CPU count unknown")]
+    machine = facts["training"].get("machine") or {}
     verdicts = []
     for source in _sources(facts):
-        too_many = [ld for ld in source["loaders"] if (workers_of(ld) or 0) > cpus]
-        if not too_many:
-            if source["loaders"]:
-                verdicts.append(passed(f"Workers fit in {cpus} CPUs", subject=source["path"]))
-            continue
-        worst = max(workers_of(ld) or 0 for ld in too_many)
-        suggested = max(1, min(cpus - 1, 8))
-        verdicts.append(
-            warn(
-                f"{source['path']}: {worst} DataLoader workers on {cpus} usable CPUs",
-                subject=source["path"],
-                evidence=[_loader_evidence(source, ld) for ld in too_many]
-                + [evidence("usable CPUs", cpus, "host.cpus (affinity, cgroup quota)")],
-                remedies=[remedy(f"Use at most {suggested} workers on this machine.")],
+        loaders = source["loaders"]
+        counts = [(ld, workers_of(ld, machine)) for ld in loaders]
+        too_many = [(ld, n) for ld, n in counts if n is not None and n > cpus]
+        unknown = [ld for ld, n in counts if n is None]
+        ev = [_loader_evidence(source, ld) for ld in loaders]
+        ev.append(evidence("usable CPUs", cpus, "host.cpus (affinity, cgroup quota)"))
+        if too_many:
+            worst = max(n for _, n in too_many)
+            suggested = max(1, min(cpus - 1, 8))
+            verdicts.append(
+                warn(
+                    f"{source['path']}: {worst} DataLoader workers on {cpus} usable CPUs",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=[remedy(f"Use at most {suggested} workers on this machine.")],
+                )
             )
-        )
+        elif unknown:
+            names = ", ".join(ld["label"] for ld in unknown)
+            verdicts.append(
+                info(
+                    f"{source['path']}: the worker count of {names} could not be read, so it "
+                    f"was not compared with the {cpus} usable CPUs",
+                    subject=source["path"],
+                    evidence=ev,
+                )
+            )
+        elif loaders:
+            verdicts.append(
+                passed(f"Workers fit in {cpus} CPUs", subject=source["path"], evidence=ev)
+            )
     return verdicts or [skip("No DataLoader settings found in the training setup")]
 
 
-def _concurrent_workers(loaders: list[Any]) -> int:
-    """Workers alive at once: persistent loaders add up, the others take turns."""
-    persistent = sum(workers_of(ld) or 0 for ld in loaders if _known(ld, "persistent_workers"))
-    others = [workers_of(ld) or 0 for ld in loaders if not _known(ld, "persistent_workers")]
+def _keeps_workers(loader: Any) -> bool:
+    """persistent_workers=True, or a framework loader that keeps its workers (ultralytics)."""
+    return bool(_known(loader, "persistent_workers") or loader.get("keeps_workers"))
+
+
+def _concurrent_workers(loaders: list[Any], machine: Any = None) -> int:
+    """Workers alive at once: persistent loaders add up, the others take turns.
+
+    Config test loaders (mmengine ``test_dataloader``) are built only by ``runner.test()``,
+    after training, so they do not run next to the train and val loaders.
+    """
+    loaders = [
+        ld for ld in loaders if not str(ld.get("label", "")).split(".")[-1].startswith("test")
+    ]
+    persistent = sum(workers_of(ld, machine) or 0 for ld in loaders if _keeps_workers(ld))
+    others = [workers_of(ld, machine) or 0 for ld in loaders if not _keeps_workers(ld)]
     return persistent + max(others, default=0)
 
 
@@ -355,15 +407,20 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     safe = max(0, int(budget // per_worker))
     verdicts = []
     for source in _sources(facts):
-        workers = _concurrent_workers(source["loaders"])
+        workers = _concurrent_workers(source["loaders"], facts["training"].get("machine") or {})
         if workers == 0:
             continue
         needed = workers * per_worker
-        ev = [_loader_evidence(source, ld) for ld in source["loaders"] if workers_of(ld)]
+        ev = [_loader_evidence(source, ld) for ld in source["loaders"]]  # 0-worker ones too
         ev += [
             _loader_evidence(source, ld, "persistent_workers")
             for ld in source["loaders"]
             if _known(ld, "persistent_workers")
+        ]
+        ev += [
+            evidence(f"{ld['label']} keeps its workers", "yes", ld["keeps_workers"])
+            for ld in source["loaders"]
+            if ld.get("keeps_workers")
         ]
         ev += [
             evidence("workers alive at once", workers, "persistent loaders add up"),
@@ -408,6 +465,78 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
     return verdicts or [skip("No loader uses workers")]
 
 
+def _shared_dataset_verdicts(facts: Facts, source: Any, shm: Any) -> list[Verdict]:
+    """Live loaders (preflight): dataset tensors spawn moves into /dev/shm, ENOSPC seen."""
+    found = []
+    free = shm.get("free_bytes")
+    remedies = [
+        remedy(
+            "Give the container more shared memory.",
+            "docker run --shm-size=8g ...",
+            platforms=("docker",),
+        ),
+        remedy(
+            "Or keep large tensors out of the dataset object (load them lazily in each "
+            "worker, or memory-map a file), or use the fork start method on Linux."
+        ),
+    ]
+    for loader in source["loaders"]:
+        errors = loader.get("shm_errors") or []
+        size = loader.get("shared_tensor_bytes") or 0
+        method, why = start_method(facts, source, loader)
+        ev = [
+            evidence("dataset tensors spawn would share", fmt_bytes(size), "preflight pickling"),
+            evidence("/dev/shm free", fmt_bytes(free) if free is not None else "unknown", "shm"),
+            evidence("start method", method, why),
+        ]
+        if errors:
+            ev += [evidence("error", e, "preflight pickling") for e in errors]
+            found.append(
+                fail(
+                    f"{source['path']}: no room in /dev/shm to share the dataset with workers "
+                    "(No space left on device); the data can be pickled",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=remedies,
+                )
+            )
+        elif (
+            size
+            and method in SPAWN_LIKE
+            and workers_of(loader) != 0
+            and free is not None
+            and size > free
+        ):
+            found.append(
+                fail(
+                    f"{source['path']}: {method} moves {fmt_bytes(size)} of dataset tensors "
+                    f"into /dev/shm, which has {fmt_bytes(free)} free: expect 'No space left "
+                    "on device' when workers start",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=remedies,
+                )
+            )
+    return found
+
+
+def _sample_bytes(source: Any, loader: Any) -> tuple[int, str]:
+    """Bytes of one sample in a batch, and what that assumes.
+
+    ultralytics batches hold uint8 images (ultralytics/data/base.py loads them with
+    cv2.imread; the trainer's preprocess_batch makes floats on the GPU); other loaders are
+    assumed to send float32 3x224x224 images.
+    """
+    cache = source.get("cache") or {}
+    ultralytics = str(loader.get("framework", "")).startswith("ultralytics") or (
+        source.get("format") == "yaml" and cache.get("imgsz")
+    )
+    if ultralytics:
+        imgsz = cache.get("imgsz") or DEFAULT_IMGSZ
+        return 3 * imgsz * imgsz, f"uint8 3x{imgsz}x{imgsz} image (ultralytics)"
+    return DEFAULT_SAMPLE_BYTES, "float32 3x224x224 image"
+
+
 @check(
     "GD606",
     "shm-for-loader",
@@ -425,25 +554,29 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
     container = facts.get("host.container.runtime") or "none detected"
     verdicts = []
     for source in _sources(facts):
-        worst, worst_loader, sample = 0, None, DEFAULT_SAMPLE_BYTES
-        imgsz = (source.get("cache") or {}).get("imgsz")
-        if imgsz:
-            sample = 3 * imgsz * imgsz * 4
+        verdicts += _shared_dataset_verdicts(facts, source, shm)
+        worst, worst_loader, sample, sample_text = 0, None, 0, ""
         for loader in source["loaders"]:
-            workers, batch = workers_of(loader), _known(loader, "batch_size")
+            workers = workers_of(loader, facts["training"].get("machine") or {})
+            batch = _known(loader, "batch_size")
             if not workers or not isinstance(batch, int):
                 continue
+            size, size_text = _sample_bytes(source, loader)
             prefetch = _known(loader, "prefetch_factor") or DEFAULT_PREFETCH
-            need = workers * prefetch * batch * sample * 2
+            # default_collate stacks a worker's batch straight into shared memory
+            # (torch/utils/data/_utils/collate.py, _new_shared), so one copy per batch
+            need = workers * prefetch * batch * size
             if need > worst:
-                worst, worst_loader = need, loader
+                worst, worst_loader, sample, sample_text = need, loader, size, size_text
         if worst_loader is None:
             continue
         ev = [
             _loader_evidence(source, worst_loader),
             _loader_evidence(source, worst_loader, "batch_size"),
-            evidence("assumed sample size", fmt_bytes(sample), "float32 3xHxW image"),
-            evidence("estimated /dev/shm need", fmt_bytes(worst), "workers x prefetch x batch x 2"),
+            evidence("assumed sample size", fmt_bytes(sample), sample_text),
+            evidence(
+                "estimated /dev/shm need", fmt_bytes(worst), "workers x prefetch x batch x sample"
+            ),
             evidence("/dev/shm size", fmt_bytes(total), shm.get("source", "statvfs")),
             evidence("container", container, "host.container"),
         ]
@@ -479,6 +612,30 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
     return verdicts or [skip("No loader with workers and a known batch size")]
 
 
+#: Descriptors the training process holds besides shared tensors (libraries, CUDA device
+#: files, logs): a CUDA training process typically has a few dozen open.
+FD_BASELINE = 64
+#: Shared storages in one batch built by default_collate: one per tensor field of a sample
+#: (images, labels, a few extras), however many samples the batch has.
+DEFAULT_COLLATE_STORAGES = 4
+#: Batches the training loop itself still references (the current and the previous one).
+BATCHES_HELD = 2
+
+
+def _fd_need(loader: Any, machine: Any) -> tuple[int, int, bool] | None:
+    """(descriptors with default_collate, with one tensor per sample, custom collate_fn?)."""
+    workers, batch = workers_of(loader, machine), _known(loader, "batch_size")
+    if not workers:
+        return None
+    prefetch = _known(loader, "prefetch_factor") or DEFAULT_PREFETCH
+    in_flight = workers * prefetch + BATCHES_HELD
+    custom = _setting(loader, "collate_fn") is not None and not (
+        _known(loader, "collate_fn") is None and _setting(loader, "collate_fn").get("known")
+    )
+    per_sample = in_flight * batch if isinstance(batch, int) else 0
+    return in_flight * DEFAULT_COLLATE_STORAGES + FD_BASELINE, per_sample + FD_BASELINE, custom
+
+
 @check(
     "GD607",
     "fd-limit-for-loader",
@@ -487,72 +644,105 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
     tags=("training", "limits"),
 )
 def fd_limit_for_loader(facts: Facts) -> list[Verdict]:
-    """Linux shares each worker tensor through one file descriptor by default."""
+    """Each shared storage a batch carries holds one descriptor while the batch is alive.
+
+    torch/multiprocessing/reductions.py (file_descriptor strategy, Linux default): the
+    worker shares each storage with ``_share_fd_cpu_``; ``rebuild_storage_fd`` in the main
+    process maps it and closes the received descriptor, but the mapping keeps a duplicate
+    open until the storage is freed. torch/utils/data/dataloader.py keeps
+    ``prefetch_factor * num_workers`` batches in flight. default_collate stacks samples, so
+    a batch is a few storages, not one per sample.
+    """
     if facts["host"]["kind"] not in ("linux", "wsl2", "wsl1"):
         return [skip("Not applicable: only Linux uses the file_descriptor sharing strategy")]
     limits = facts["limits"]
     soft = (limits.get("nofile") or {}).get("soft")
     if soft is None:
         return [skip("No finite open-files limit")]
+    machine = facts["training"].get("machine") or {}
     verdicts = []
     for source in _sources(facts):
-        need, worst = 0, None
         for loader in source["loaders"]:
-            workers, batch = workers_of(loader), _known(loader, "batch_size")
-            if workers and isinstance(batch, int):
-                prefetch = _known(loader, "prefetch_factor") or DEFAULT_PREFETCH
-                if workers * prefetch * batch > need:
-                    need, worst = workers * prefetch * batch, loader
-        if worst is None:
-            continue
-        need += 256  # the process's own files, sockets and libraries
-        ev = [
-            _loader_evidence(source, worst),
-            _loader_evidence(source, worst, "batch_size"),
-            evidence("descriptors in flight (one tensor per sample)", need, "estimate"),
-            evidence("soft RLIMIT_NOFILE", soft, "limits.nofile"),
-        ]
-        if soft < need:
-            verdicts.append(
-                warn(
-                    f"{source['path']}: up to {need} open descriptors for batches in flight, "
-                    f"the soft limit is {soft}: expect 'Too many open files'",
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=[
-                        remedy(
-                            "Raise the soft limit before training.",
-                            f"ulimit -n {max(need * 2, 4096)}",
-                            platforms=("linux", "wsl"),
-                        ),
-                        remedy(
-                            "Or share through files in /dev/shm instead of descriptors.",
-                            "torch.multiprocessing.set_sharing_strategy('file_system')",
-                        ),
-                    ],
+            need = _fd_need(loader, machine)
+            if need is None:
+                continue
+            stacked, per_sample, custom = need
+            ev = [
+                _loader_evidence(source, loader),
+                _loader_evidence(source, loader, "batch_size"),
+                _loader_evidence(source, loader, "collate_fn"),
+                evidence(
+                    "descriptors with stacked batches",
+                    stacked,
+                    f"(workers x prefetch + {BATCHES_HELD} held) x {DEFAULT_COLLATE_STORAGES} "
+                    f"storages + {FD_BASELINE}",
+                ),
+                evidence("soft RLIMIT_NOFILE", soft, "limits.nofile"),
+            ]
+            remedies = [
+                remedy(
+                    "Raise the soft limit before training.",
+                    f"ulimit -n {min(max(per_sample, stacked) * 2, 65536)}",
+                    platforms=("linux", "wsl"),
+                ),
+                remedy(
+                    "Or share through files in /dev/shm instead of descriptors.",
+                    "torch.multiprocessing.set_sharing_strategy('file_system')",
+                ),
+            ]
+            subject = source["path"]
+            if stacked > soft:
+                verdicts.append(
+                    warn(
+                        f"{subject}: {loader['label']} keeps about {stacked} descriptors open, "
+                        f"the soft limit is {soft}: expect 'Too many open files'",
+                        subject=subject,
+                        evidence=ev,
+                        remedies=remedies,
+                    )
                 )
-            )
-        else:
-            verdicts.append(
-                passed(
-                    f"Open-files limit {soft} covers ~{need}", subject=source["path"], evidence=ev
+            elif custom and per_sample > soft:
+                ev.append(evidence("descriptors if one tensor per sample", per_sample, "estimate"))
+                verdicts.append(
+                    info(
+                        f"{subject}: {loader['label']} uses its own collate_fn; if it returns a "
+                        f"list of per-sample tensors, about {per_sample} descriptors stay open "
+                        f"(soft limit {soft})",
+                        subject=subject,
+                        evidence=ev,
+                        remedies=remedies,
+                    )
                 )
-            )
-    return verdicts or [skip("No loader with workers and a known batch size")]
+            else:
+                verdicts.append(
+                    passed(
+                        f"Open-files limit {soft} covers ~{stacked} for {loader['label']}",
+                        subject=subject,
+                        evidence=ev,
+                    )
+                )
+    return verdicts or [skip("No loader with a known number of workers")]
 
 
 @check(
     "GD608",
     "loader-thread-oversubscription",
-    summary="Workers times threads per worker fits the CPU cores",
+    summary="Workers and the training process's threads fit the CPU cores",
     requires=("training", "host.cpus", "env.variables"),
     tags=("training", "cpu"),
 )
 def loader_thread_oversubscription(facts: Facts) -> list[Verdict]:
-    """OpenCV and BLAS start one thread per core in every worker unless told otherwise."""
+    """torch runs each worker with one thread; the training process keeps one per core.
+
+    torch/utils/data/_utils/worker.py calls ``torch.set_num_threads(1)`` in every worker,
+    so OMP_NUM_THREADS being unset does not multiply threads by workers. What remains is
+    the training process's intra-op pool (OMP_NUM_THREADS, else one thread per core)
+    competing with the workers; that is worth a note only when it is far above the cores.
+    """
     cpus = _usable_cpus(facts)
     if not cpus:
         return [skip("CPU count unknown")]
+    machine = facts["training"].get("machine") or {}
     omp_text = facts["env"]["variables"].get("OMP_NUM_THREADS")
     try:
         omp = int(omp_text) if omp_text else None
@@ -560,47 +750,51 @@ def loader_thread_oversubscription(facts: Facts) -> list[Verdict]:
         omp = None
     verdicts = []
     for source in _sources(facts):
-        workers = max((workers_of(ld) or 0 for ld in source["loaders"]), default=0)
+        counts = [workers_of(ld, machine) for ld in source["loaders"]]
+        workers = max((n for n in counts if n is not None), default=0)
         if workers < 2:
             continue
-        per_process, origin = omp, "OMP_NUM_THREADS"
-        if per_process is None and source.get("format") == "mmengine-python":
-            per_process, origin = 1, "mmengine sets OMP_NUM_THREADS=1 when it is unset"
-        threads = (workers + 1) * (per_process or cpus)
+        main_threads = omp or cpus
+        threads = workers + main_threads
         ev = [
             evidence("workers", workers, source["path"]),
-            evidence("OMP_NUM_THREADS", omp_text or "not set", "env"),
+            evidence(
+                "threads per worker",
+                1,
+                "torch.set_num_threads(1) in torch/utils/data/_utils/worker.py",
+            ),
+            evidence(
+                "training-process threads",
+                main_threads,
+                "OMP_NUM_THREADS" if omp else "OMP_NUM_THREADS not set: one per core",
+            ),
             evidence("usable CPUs", cpus, "host.cpus"),
-            evidence("threads that may run", threads, "(workers + 1) x threads per process"),
         ]
-        if threads <= cpus or (per_process == 1):
+        if threads <= 2 * cpus:
             verdicts.append(
                 passed(
-                    f"{threads} threads on {cpus} CPUs ({origin})",
+                    f"{workers} single-threaded workers + {main_threads} training threads "
+                    f"on {cpus} CPUs",
                     subject=source["path"],
                     evidence=ev,
                 )
             )
             continue
         verdicts.append(
-            warn(
-                f"{source['path']}: {workers} workers with "
-                f"{'OMP_NUM_THREADS unset' if omp is None else f'OMP_NUM_THREADS={omp}'} can "
-                f"run {threads} threads on {cpus} CPUs; throughput drops as workers are added",
+            info(
+                f"{source['path']}: {workers} workers and {main_threads} training-process "
+                f"threads share {cpus} CPUs; CPU-side work in the training loop competes with "
+                "data loading",
                 subject=source["path"],
                 evidence=ev,
                 remedies=[
                     remedy(
-                        "Limit math-library threads for the run.",
-                        "export OMP_NUM_THREADS=1",
-                        platforms=("linux", "wsl", "macos"),
-                    ),
-                    remedy(
-                        "Windows PowerShell.", "$env:OMP_NUM_THREADS = 1", platforms=("windows",)
+                        "If the training loop does CPU work, give it the cores the workers "
+                        "leave: torch.set_num_threads(max(1, cores - num_workers))."
                     ),
                     remedy(
                         "In worker_init_fn call cv2.setNumThreads(0) if the dataset uses "
-                        "OpenCV; in the main process torch.set_num_threads(cores - workers)."
+                        "OpenCV (torch limits only its own threads)."
                     ),
                 ],
             )
@@ -682,7 +876,7 @@ def ram_cache_vs_memory(facts: Facts) -> list[Verdict]:
     tags=("training",),
 )
 def training_file_not_understood(facts: Facts) -> list[Verdict]:
-    """A file that could not be analysed is said so, instead of silently passing."""
+    """A file that could not be analysed, or had nothing we understand, is said so."""
     verdicts = [
         warn(
             f"{source['path']} was not analysed: {source.get('reason')}",
@@ -697,4 +891,61 @@ def training_file_not_understood(facts: Facts) -> list[Verdict]:
         )
         for source in _sources(facts, understood=False)
     ]
-    return verdicts or [passed("All training files were analysed")]
+    for source in _sources(facts):
+        if source.get("kind") != "script":
+            ev = [
+                evidence("loader", ld["label"], _where(source, ld.get("line")))
+                for ld in source["loaders"]
+            ]
+            verdicts.append(
+                passed(f"{source['path']} was analysed", subject=source["path"], evidence=ev)
+            )
+            continue
+        trainers = source.get("trainers") or []
+        ev = [
+            evidence(
+                f"{t['framework']} trainer" if t["framework"] != "unrecognised" else "trainer call",
+                t.get("call"),
+                _where(source, t.get("line")),
+            )
+            for t in trainers
+        ]
+        ev += [
+            evidence("loader", ld["label"], _where(source, ld.get("line")))
+            for ld in source["loaders"]
+        ]
+        understands = "; ".join(source.get("understands") or ())
+        ev.append(evidence("understood", understands or "DataLoader(...) calls", "script reader"))
+        unrecognised = [
+            t for t in trainers if t["framework"] in ("unrecognised", "ultralytics-like")
+        ]
+        if not source["loaders"] and not trainers:
+            verdicts.append(
+                info(
+                    f"{source['path']}: no DataLoader or known trainer found, so the "
+                    "worker checks had nothing to check in it",
+                    subject=source["path"],
+                    evidence=ev,
+                    remedies=[
+                        remedy(
+                            "If the loaders are built in another module, pass that file with "
+                            "--script too, or check the live loader with gpudoctor.preflight()."
+                        )
+                    ],
+                )
+            )
+        elif unrecognised:
+            calls = ", ".join(f"line {t['line']}" for t in unrecognised)
+            verdicts.append(
+                info(
+                    f"{source['path']}: training call(s) at {calls} were assumed to start "
+                    "DataLoader workers; their framework was not recognised",
+                    subject=source["path"],
+                    evidence=ev,
+                )
+            )
+        else:
+            verdicts.append(
+                passed(f"{source['path']} was analysed", subject=source["path"], evidence=ev)
+            )
+    return verdicts or [skip("No training file was given (--script / --config)")]

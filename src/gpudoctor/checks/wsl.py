@@ -7,11 +7,13 @@ with ``gpudoctor check --wslconfig PATH``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from gpudoctor.api import (
     GiB,
+    TiB,
     check,
     evidence,
     fail,
@@ -28,6 +30,8 @@ from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
 
 #: A VM cap below these is too small for training (when the host has RAM to spare).
 FAIL_CAP, WARN_CAP = 4 * GiB, 8 * GiB
+#: No PC has more RAM than this; a larger memory= is a wrapped negative number or a typo.
+MAX_PLAUSIBLE_RAM = 64 * TiB
 #: Windows itself needs this much outside the VM, or the host starts to freeze.
 HOST_RESERVE = 3 * GiB
 #: MemTotal sits a little below the configured cap (kernel reservations); beyond this share
@@ -35,6 +39,11 @@ HOST_RESERVE = 3 * GiB
 APPLIED_TOLERANCE = 0.08
 #: Settings whose loss changes the memory budget.
 BUDGET_KEYS = ("wsl2.memory", "wsl2.swap", "wsl2.processors")
+BUDGET_NAMES = ("memory", "swap", "processors")
+#: WSL cannot create a swap disk this large and boots without swap (microsoft/WSL#5476).
+MAX_SWAP = 256 * GiB
+#: GD503 lists this many skipped lines, then "and N more".
+MAX_LINES_SHOWN = 12
 
 _WSL_ONLY = ("wsl",)
 _SHUTDOWN = remedy(
@@ -83,7 +92,7 @@ def _host_ram(facts: Facts) -> tuple[int | None, str]:
     if isinstance(host, (Unavailable, NotApplicable)):
         return None, f"host RAM unknown ({host})"
     ram = host.get("ram_bytes") if isinstance(host, Mapping) else None
-    if isinstance(ram, int) and ram > 0:
+    if isinstance(host, Mapping) and isinstance(ram, int) and ram > 0:
         return ram, str(host.get("ram_source") or "Windows")
     return None, f"host RAM unknown ({ram})" if isinstance(ram, Unavailable) else "host RAM unknown"
 
@@ -140,7 +149,7 @@ def _limits(facts: Facts) -> dict[str, Any]:
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
-def wslconfig_missing(facts: Facts):
+def wslconfig_missing(facts: Facts) -> Verdict | list[Verdict]:
     """Without .wslconfig the VM gets half the host RAM and a small swap."""
     skipped = _not_wsl2(facts)
     if skipped:
@@ -212,7 +221,7 @@ def wslconfig_missing(facts: Facts):
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
-def wsl_memory_cap(facts: Facts):
+def wsl_memory_cap(facts: Facts) -> Verdict | list[Verdict]:
     """A configured cap that starves training, or one that leaves Windows no room."""
     config = _config(facts)
     given = bool(config.get("given"))
@@ -229,6 +238,15 @@ def wsl_memory_cap(facts: Facts):
     ev = _path_evidence(config)
     ev.append(evidence("memory cap", fmt_bytes(cap), ".wslconfig memory"))
     ev.append(evidence("host RAM", fmt_bytes(ram) if ram else "unknown", ram_source))
+    ev.extend(_processors_evidence(facts))
+    if ram is None and configured > MAX_PLAUSIBLE_RAM:
+        return warn(
+            f"memory= asks for {fmt_bytes(configured)}, more than any PC has (a negative "
+            "number wraps around): WSL clamps it to all of the host RAM, leaving Windows "
+            "nothing",
+            evidence=ev,
+            remedies=[remedy("Set memory= to the host RAM minus 4 to 8 GB."), _FIX, _SHUTDOWN],
+        )
     room = ram - HOST_RESERVE if ram else None
     if room is not None and cap > room:
         return warn(
@@ -254,7 +272,37 @@ def wsl_memory_cap(facts: Facts):
             evidence=ev,
             remedies=[remedy(f"Raise memory= to {better}."), _FIX, _SHUTDOWN],
         )
+    if ram is None:
+        on_wsl = facts.get("wsl.version") == 2
+        why = ram_source if on_wsl else "this is not the WSL machine"
+        return info(
+            f"WSL2 memory cap {fmt_bytes(cap)} is enough for training; whether it leaves "
+            f"Windows room is unknown (host RAM unknown: {why})",
+            evidence=ev,
+        )
     return passed(f"WSL2 memory cap {fmt_bytes(cap)} fits this host", evidence=ev)
+
+
+def _processors_evidence(facts: Facts) -> list[Any]:
+    """The processors= limit against the host's logical processors, when set."""
+    parsed = _parsed(facts) or {}
+    setting = (parsed.get("settings") or {}).get("wsl2.processors")
+    if not isinstance(setting, Mapping):
+        return []
+    host = _wsl(facts).get("windows_host")
+    cpus = host.get("logical_processors") if isinstance(host, Mapping) else None
+    value = setting.get("value") if setting.get("valid") else None
+    if value is None:
+        return [evidence("processors", f"{setting.get('raw')} (invalid: all processors)", "")]
+    if not isinstance(value, int) or value <= 0:
+        return [evidence("processors", f"{value} (all logical processors)", ".wslconfig")]
+    if isinstance(cpus, int) and cpus > 0:
+        if value > cpus:
+            text = f"{value} > {cpus} logical processors: WSL warns and uses {cpus}"
+        else:
+            text = f"{value} of {cpus} logical processors"
+        return [evidence("processors", text, ".wslconfig and Windows")]
+    return [evidence("processors", f"{value} (host processor count unknown)", ".wslconfig")]
 
 
 def suggested_memory(host_ram: int) -> int:
@@ -263,13 +311,13 @@ def suggested_memory(host_ram: int) -> int:
     return max(2 * GiB, ((host_ram - reserve) // GiB) * GiB)
 
 
+def _suggested(ram: int | None) -> int:
+    return suggested_memory(ram) if ram else 8 * GiB
+
+
 def suggested_swap(memory: int) -> int:
     """Half the VM memory, between 8 and 16 GB, in whole GB: room for spikes, not for thrash."""
     return min(max((memory // 2 // GiB) * GiB, 8 * GiB), 16 * GiB)
-
-
-def _suggested(ram: int | None) -> int:
-    return suggested_memory(ram) if ram else 8 * GiB
 
 
 # -- GD503 ------------------------------------------------------------------------------
@@ -280,12 +328,56 @@ def _suggested(ram: int | None) -> int:
     "wslconfig-ignored",
     summary="WSL reads every line of .wslconfig (encoding, location, section names, syntax)",
     requires=("wsl.wslconfig",),
-    uses=("wsl.version",),
+    uses=("wsl.version", "wsl.wsl_conf"),
     fix="wslconfig",
     tags=("wsl",),
 )
-def wslconfig_ignored(facts: Facts):
+def wslconfig_ignored(facts: Facts) -> Verdict | list[Verdict]:
     """Each line WSL skips silently: wrong encoding, [wsl2] typo, keys before the section."""
+    main = _wslconfig_verdict(facts)
+    conf = _wsl_conf_verdict(facts)
+    return [main, conf] if conf is not None else main
+
+
+def _wsl_conf_verdict(facts: Facts) -> Verdict | None:
+    """/etc/wsl.conf stops at its first malformed line: every later setting is lost."""
+    if facts.get("wsl.version") != 2:
+        return None
+    conf = _wsl(facts).get("wsl_conf")
+    if not isinstance(conf, Mapping):
+        return None
+    diags = [d for d in conf.get("diagnostics") or () if isinstance(d, Mapping)]
+    if not diags:
+        return None
+    ev = [
+        evidence(f"line {d.get('line')}" if d.get("line") else "whole file", d.get("message"), "")
+        for d in diags
+    ]
+    stopped = any(d.get("severity") == "error" for d in diags)
+    severity = fail if stopped else warn
+    return severity(
+        f"/etc/wsl.conf has {len(diags)} problem(s): "
+        + (
+            "WSL stops reading it at the first malformed line, so settings after it "
+            "([boot] systemd, [automount], [interop]) are lost"
+            if stopped
+            else "WSL ignores the line(s) named below"
+        ),
+        evidence=ev,
+        remedies=[
+            remedy(
+                "Fix or delete the line named in the evidence (UTF-8 without BOM, LF line "
+                "endings, 'key = value' under a [section]), then restart WSL.",
+                "sudo nano /etc/wsl.conf",
+                platforms=_WSL_ONLY,
+            ),
+            _SHUTDOWN,
+        ],
+        subject="wsl.conf",
+    )
+
+
+def _wslconfig_verdict(facts: Facts) -> Verdict:
     config = _config(facts)
     given = bool(config.get("given"))
     if not given:
@@ -320,9 +412,19 @@ def wslconfig_ignored(facts: Facts):
     errors = [d for d in diagnostics if d.get("severity") == "error"]
     warnings = [d for d in diagnostics if d.get("severity") == "warning"]
     ev.append(evidence("encoding", parsed.get("encoding"), "first bytes of the file"))
-    for diag in (errors + warnings)[:12]:
+    shown = errors + warnings
+    for diag in shown[:MAX_LINES_SHOWN]:
         where = f"line {diag.get('line')}" if diag.get("line") else "whole file"
         ev.append(evidence(where, diag.get("message"), ".wslconfig"))
+    if len(shown) > MAX_LINES_SHOWN:
+        rest = shown[MAX_LINES_SHOWN:]
+        ev.append(
+            evidence(
+                f"and {len(rest)} more",
+                ", ".join(f"line {d.get('line')}" for d in rest),
+                ".wslconfig",
+            )
+        )
     remedies = [
         _FIX,
         remedy(
@@ -334,13 +436,6 @@ def wslconfig_ignored(facts: Facts):
         _SHUTDOWN,
     ]
     whole_file = not parsed.get("readable") or any(d.get("line") == 0 for d in errors)
-    settings = parsed.get("settings") or {}
-    lost_budget = [
-        d
-        for d in errors
-        if any(k.split(".")[1] in str(d.get("message")) for k in BUDGET_KEYS)
-        or d.get("code") in ("unknown-section", "bad-section")
-    ]
     if whole_file:
         return fail(
             "WSL ignores this .wslconfig entirely ("
@@ -349,15 +444,34 @@ def wslconfig_ignored(facts: Facts):
             evidence=ev,
             remedies=remedies,
         )
-    if lost_budget or (errors and not any(k.lower() in settings for k in BUDGET_KEYS)):
+    semicolons = [d for d in errors if d.get("code") == "semicolon-comment"]
+    dropped = [d for d in errors if d.get("code") != "semicolon-comment"]
+    budget = [d for d in dropped if _budget_key(d)]
+    if budget:
+        keys = sorted({_budget_key(d) for d in budget})
+        lines = ", ".join(str(d.get("line")) for d in budget)
+        settings = parsed.get("settings") or {}
+        lost = [k for k in keys if not (settings.get(f"wsl2.{k}") or {}).get("valid")]
+        tail = (
+            f": {' and '.join(lost)} stay(s) at WSL's default"
+            if lost
+            else ": an earlier line sets it, and WSL keeps the first"
+        )
         return fail(
-            f"WSL skips {len(errors)} line(s) of .wslconfig, including memory settings",
+            f"WSL skips {len(dropped)} line(s) of .wslconfig, including "
+            + " and ".join(f"{k}=" for k in keys)
+            + f" (line {lines}){tail}",
             evidence=ev,
             remedies=remedies,
         )
-    if errors:
+    if dropped:
+        names = sorted({str(d.get("key")) for d in dropped if d.get("key")})
+        what = f" ({', '.join(names)})" if names else ""
         return warn(
-            f"WSL skips {len(errors)} line(s) of .wslconfig", evidence=ev, remedies=remedies
+            f"WSL skips {len(dropped)} line(s) of .wslconfig{what}; the memory, swap and "
+            "processors settings are not among them",
+            evidence=ev,
+            remedies=remedies,
         )
     if warnings:
         return warn(
@@ -365,7 +479,25 @@ def wslconfig_ignored(facts: Facts):
             evidence=ev,
             remedies=remedies,
         )
+    if semicolons:
+        return info(
+            f".wslconfig is read; WSL warns at each start about {len(semicolons)} line(s) "
+            "starting with ';' (not a comment there) and skips them, which loses nothing",
+            evidence=ev,
+            remedies=[remedy("Use '#' for comments in .wslconfig to silence the warnings.")],
+        )
     return passed(".wslconfig is read completely", evidence=ev)
+
+
+def _budget_key(diag: Mapping[str, Any]) -> str:
+    """The budget key (memory, swap, processors) a skipped line meant to set, or ""."""
+    key = str(diag.get("key") or "").lower()
+    if not key:
+        return ""
+    for name in BUDGET_NAMES:
+        if key == name or difflib.get_close_matches(key, [name], n=1, cutoff=0.75):
+            return name
+    return ""
 
 
 # -- GD504 ------------------------------------------------------------------------------
@@ -375,31 +507,47 @@ def wslconfig_ignored(facts: Facts):
     "GD504",
     "wsl-swap",
     summary="The WSL2 VM has swap to absorb memory spikes",
-    requires=("wsl.version",),
-    uses=("wsl.wslconfig", "wsl.windows_host", "wsl.vm"),
+    # A file given with --wslconfig is judged off WSL too, so the version is only used.
+    requires=("wsl.wslconfig",),
+    uses=("wsl.version", "wsl.windows_host", "wsl.vm"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
-def wsl_swap(facts: Facts):
+def wsl_swap(facts: Facts) -> Verdict | list[Verdict]:
     """No swap turns a short spike (checkpoint save, eval) into an OOM kill."""
-    skipped = _not_wsl2(facts)
-    if skipped:
-        return skipped
     limits = _limits(facts)
-    vm = _vm(facts)
+    skipped = _not_wsl2(facts)
+    config = _config(facts)
+    # A file given with --wslconfig is judged by what it says, even off WSL.
+    judge_file = bool(config.get("given") and config.get("exists"))
+    if skipped and (not judge_file or limits["swap_cfg"] is None):
+        return skipped
+    vm = _vm(facts) if not skipped else {}
     swap = vm.get("swap_total_bytes")
     source = "/proc/meminfo SwapTotal"
-    if swap is None:
-        swap, source = limits["swap"], ".wslconfig / WSL default"
+    if swap is None and limits["swap_cfg"] is not None:
+        swap, source = limits["swap_cfg"], ".wslconfig swap"
+    elif swap is None:
+        swap, source = limits["swap"], "WSL default (a quarter of the VM memory)"
     if swap is None:
         return skip("swap size unknown")
     memory = vm.get("mem_total_bytes") or limits["memory"] or 0
-    ev = [evidence("swap", fmt_bytes(swap), source), evidence("VM memory", fmt_bytes(memory), "")]
+    ev = [
+        evidence("swap", fmt_bytes(swap), source),
+        evidence("VM memory", fmt_bytes(memory) if memory else "unknown", ""),
+    ]
     remedies = [
         remedy("Set swap=8GB (or 16GB) under [wsl2] in .wslconfig; it lives in a file on C:."),
         _FIX,
         _SHUTDOWN,
     ]
+    if swap >= MAX_SWAP:
+        return warn(
+            f"swap={fmt_bytes(swap)} is more than WSL can create (just under 256 GB): the VM "
+            "starts without any swap",
+            evidence=ev,
+            remedies=remedies,
+        )
     if swap == 0:
         return warn(
             "The WSL2 VM has no swap: any memory spike kills training instead of slowing it",
@@ -426,7 +574,7 @@ def wsl_swap(facts: Facts):
     uses=("wsl.version", "wsl.windows_host", "wsl.vm"),
     tags=("wsl", "memory"),
 )
-def wslconfig_not_applied(facts: Facts):
+def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
     """An edit is read only when the VM starts; closing the terminal is not enough."""
     skipped = _not_wsl2(facts)
     if skipped:
@@ -481,7 +629,7 @@ def wslconfig_not_applied(facts: Facts):
     requires=("wsl.version", "wsl.paths"),
     tags=("wsl", "io"),
 )
-def wsl_data_on_windows_drive(facts: Facts):
+def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     """/mnt/c is served over 9p across the VM boundary: each file open costs milliseconds."""
     skipped = _not_wsl2(facts)
     if skipped:
@@ -560,7 +708,7 @@ def wsl_data_on_windows_drive(facts: Facts):
     requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "gpu", "driver"),
 )
-def wsl_linux_driver_inside(facts: Facts):
+def wsl_linux_driver_inside(facts: Facts) -> Verdict | list[Verdict]:
     """A Linux driver in WSL replaces the passthrough libcuda: 'GPU access blocked by the OS'."""
     skipped = _not_wsl2(facts)
     if skipped:
@@ -606,7 +754,7 @@ def wsl_linux_driver_inside(facts: Facts):
     uses=("wsl.gpu", "wsl.wsl_conf", "wsl.distro", "wsl.wslconfig"),
     tags=("wsl", "gpu"),
 )
-def wsl_gpu_passthrough(facts: Facts):
+def wsl_gpu_passthrough(facts: Facts) -> Verdict | list[Verdict]:
     """Without /dev/dxg or the WSL libcuda, torch.cuda.is_available() is False."""
     section = _wsl(facts)
     if section.get("version") == 1:
@@ -668,7 +816,7 @@ def wsl_gpu_passthrough(facts: Facts):
     requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "dataloader"),
 )
-def wsl_pin_memory(facts: Facts):
+def wsl_pin_memory(facts: Facts) -> Verdict | list[Verdict]:
     """Pinned host memory is limited in WSL2, independent of the .wslconfig cap."""
     skipped = _not_wsl2(facts)
     if skipped:

@@ -11,6 +11,7 @@ from gpudoctor.commands.options import (
     budget_option,
     command_line,
     format_option,
+    log_option,
     no_redact_option,
     output_option,
     replay_option,
@@ -73,7 +74,8 @@ from gpudoctor.commands.options import (
 @click.option(
     "--deep",
     is_flag=True,
-    help="Also measure: disk read speed of --data, DataLoader throughput, GPU self-test.",
+    help="Also measure the read speed of --data and the DataLoader's throughput "
+    "(about a minute; the GPU self-test is 'gpudoctor bench gpu').",
 )
 @click.option(
     "--data",
@@ -83,6 +85,7 @@ from gpudoctor.commands.options import (
     metavar="PATH",
     help="The dataset folder that --deep measures.",
 )
+@log_option("Also read a training log or crash output (as 'gpudoctor log' does).")
 @no_redact_option()
 def check_command(
     fmt: str,
@@ -99,6 +102,7 @@ def check_command(
     configs: tuple[str, ...],
     deep: bool,
     data_path: str | None,
+    logs: tuple[str, ...],
     no_redact: bool,
 ) -> None:
     """Look at this machine (or a replayed snapshot) and report what will hurt training.
@@ -120,7 +124,7 @@ def check_command(
         verbose=verbose,
         strict=strict,
         replay=replay,
-        budget=budget,
+        budget=budget if budget is not None or not logs else 60.0,
         plugins=not no_plugins,
         deep=deep,
         command=command_line(),
@@ -130,6 +134,7 @@ def check_command(
             "scripts": list(scripts),
             "configs": list(configs),
             "data": data_path,
+            "logs": list(logs),
         },
     )
     sys.exit(run_check(request))

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from gpudoctor.commands.options import format_option
+
 
 @click.command("fix")
 @click.option(
@@ -65,7 +67,20 @@ import click
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="[--kill-stale] A process idle this long (no CPU, no GPU use) counts as stale.",
+    help="[--kill-stale] Measured idle time (no CPU, no GPU use; for a notebook kernel its "
+    "Jupyter server's last activity) after which a process counts as stale. Never its age.",
+)
+@click.option(
+    "--observe",
+    type=click.FloatRange(min=0, max=120),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="[--kill-stale] Watch candidates this long (CPU, I/O, GPU samples) before deciding; "
+    "any activity drops a candidate.",
+)
+@format_option(
+    "text", "json", help="[--kill-stale] Output format; json prints the plan for scripts."
 )
 def fix_command(
     kill_stale: bool,
@@ -79,12 +94,15 @@ def fix_command(
     all_users: bool,
     grace: float,
     idle_minutes: float,
+    observe: float,
+    fmt: str,
 ) -> None:
     """Apply a fix: lists what it will change and asks first (or --dry-run / --yes).
 
     \b
     Examples:
       gpudoctor fix --kill-stale --dry-run       show stale GPU memory holders
+      gpudoctor fix --kill-stale -n -f json      the plan as JSON (would_stop, left_alone)
       gpudoctor fix --kill-stale                 stop them, after asking
       gpudoctor fix --wslconfig --memory 12GB    cap the WSL2 VM
                                                  (then: wsl --shutdown)
@@ -117,6 +135,8 @@ def fix_command(
                 idle_minutes=idle_minutes,
                 yes=yes,
                 dry_run=dry_run,
+                observe=observe,
+                fmt=fmt.lower(),
             ),
         )
     sys.exit(code)

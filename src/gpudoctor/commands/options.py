@@ -64,6 +64,13 @@ def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     return click.option("--no-redact", is_flag=True, help=help)
 
 
+def log_option(help: str) -> Callable[[F], F]:
+    """``--log PATH`` (repeatable): a training log or crash output to read as well."""
+    return click.option(
+        "--log", "logs", multiple=True, type=click.Path(), metavar="PATH", help=help
+    )
+
+
 def command_line() -> str:
     """How the user called us, for the report header."""
     args = sys.argv[1:]

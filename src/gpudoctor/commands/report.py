@@ -10,6 +10,7 @@ import click
 from gpudoctor.commands.options import (
     budget_option,
     format_option,
+    log_option,
     no_redact_option,
     output_option,
     replay_option,
@@ -32,8 +33,14 @@ REPORT_BUDGET = 30.0
 @no_redact_option()
 @replay_option("Build the report from a snapshot or JSON report instead of this machine.")
 @budget_option(default=REPORT_BUDGET)
+@log_option("Attach what a training log or crash output says (GD8 findings, run_log facts).")
 def report_command(
-    output: str | None, fmt: str, no_redact: bool, replay: str | None, budget: float
+    output: str | None,
+    fmt: str,
+    no_redact: bool,
+    replay: str | None,
+    budget: float,
+    logs: tuple[str, ...],
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
 
@@ -73,7 +80,7 @@ def report_command(
         budget=budget,
         command=command_line(),
         redact=redact,
-        options={"report": True},
+        options={"report": True, "logs": list(logs)},
     )
     report = redact_report(build_report(request), enabled=redact)
     buffer = io.StringIO()

@@ -41,6 +41,8 @@ class HostFacts(TypedDict, total=False):
     cpus: Object
     container: Object
     wsl: Object
+    #: Linux only: DMI chassis type and whether a battery is present (laptop or not).
+    form_factor: Object
 
 
 class MemoryFacts(TypedDict, total=False):
@@ -93,6 +95,11 @@ class GpuFacts(TypedDict, total=False):
     driver_version: str
     cuda_driver_version: str
     devices: List[Object]
+    #: When NVML fails on Linux: NVIDIA display devices on the PCI bus and their power state,
+    #: whether an integrated GPU sits beside them, and ``prime-select query``.
+    pci_devices: List[Object]
+    integrated_gpu: Optional[bool]
+    prime: Optional[Object]
 
 
 class KernelLogFacts(TypedDict, total=False):
@@ -115,6 +122,8 @@ class GpuProcessesFacts(TypedDict, total=False):
     unreadable: int
     devices: List[Object]
     processes: List[Object]
+    #: How far back NVML's per-process utilisation samples were read.
+    gpu_samples_window_s: float
 
 
 class TorchFacts(TypedDict, total=False):
@@ -182,6 +191,17 @@ class TrainingFacts(TypedDict, total=False):
     start_method: Object
     machine: Object
     data: Optional[Object]
+
+
+class RunLogFacts(TypedDict, total=False):
+    """``run_log``: what the training logs named with ``--log`` (or given to ``gpudoctor log``)
+    say about the run; one record per file, built by :mod:`gpudoctor.readers.logs`."""
+
+    analysed_at: float
+    files: List[Object]
+    configs: List[str]
+    config_problems: List[str]
+    seconds: float
 
 
 class SystemFacts(TypedDict, total=False):
@@ -252,6 +272,7 @@ SECTIONS: dict[str, type] = {
     "torch": TorchFacts,
     "wsl": WslFacts,
     "training": TrainingFacts,
+    "run_log": RunLogFacts,
     "system": SystemFacts,
     "collect_env": CollectEnvFacts,
     "bench_disk": BenchDiskFacts,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gpudoctor.checks.staleness import CONFIDENCE_RANK, MEDIUM, protected, stale_holders
+from gpudoctor.checks.staleness import CONFIDENCE_RANK, MEDIUM, judge_all, protected
 
 #: Seconds to wait for a process to vanish after the forceful signal.
 FORCE_WAIT_S = 3.0
@@ -41,6 +41,23 @@ class Target:
     reasons: tuple[str, ...]
     gpu_memory_bytes: int | None
     stopped: bool = False
+    reason: str = ""
+    idle_seconds: float | None = None
+    #: What the observation window saw (its end counters are the re-check's baseline).
+    observation: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "user": self.user,
+            "cmdline": self.cmdline,
+            "class": self.kind,
+            "confidence": self.confidence,
+            "reason": self.reason,
+            "evidence": list(self.reasons),
+            "measured_idle_seconds": self.idle_seconds,
+            "gpu_memory_bytes": self.gpu_memory_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,23 @@ class Skipped:
     pid: int
     cmdline: str
     why: str
+    kind: str = ""
+    evidence: tuple[str, ...] = ()
+    remedy: str = ""
+    user: str | None = None
+    idle_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "user": self.user,
+            "cmdline": self.cmdline,
+            "class": self.kind,
+            "reason": self.why,
+            "evidence": list(self.evidence),
+            "remedy": self.remedy,
+            "measured_idle_seconds": self.idle_seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,6 +89,13 @@ class KillPlan:
     targets: tuple[Target, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "would_stop": [t.to_json() for t in self.targets],
+            "left_alone": [s.to_json() for s in self.skipped],
+            "notes": list(self.notes),
+        }
 
 
 @dataclass
@@ -78,21 +119,31 @@ def plan(
     privileged: bool,
     current_uid: int | None,
     current_user: str | None,
+    observations: Mapping[int, Mapping[str, Any]] | None = None,
     min_confidence: str = MEDIUM,
 ) -> KillPlan:
-    """What to stop and why, and what to leave alone and why; touches nothing."""
+    """What to stop and why, and what to leave alone and why; touches nothing.
+
+    Without ``observations`` only kernel facts (a stopped process) can justify a stop: every
+    other class needs the observation window to have seen the candidate doing nothing.
+    """
     if not inventory.get("applicable", True):
         return KillPlan(notes=(str(inventory.get("reason") or "nothing to look at here"),))
     targets: list[Target] = []
     skipped: list[Skipped] = []
-    for row, verdict in stale_holders(inventory, idle_minutes=idle_minutes):
+    watched = observations or {}
+    for row, verdict in judge_all(inventory, idle_minutes=idle_minutes, observations=watched):
         pid = int(row["pid"])
         cmdline = str(row.get("cmdline") or row.get("name") or "?")
         why = protected(row)
+        if why is None and not verdict.stale:
+            why = verdict.reason
         if why is None and not verdict.killable:
-            why = f"{verdict.kind}: {verdict.advice}"
+            why = f"{verdict.reason}; {verdict.advice}" if verdict.advice else verdict.reason
+        if why is None and verdict.needs_observation and pid not in watched:
+            why = "not observed: a stop needs an observation window that saw it do nothing"
         if why is None and CONFIDENCE_RANK[verdict.confidence] < CONFIDENCE_RANK[min_confidence]:
-            why = f"only a {verdict.confidence}-confidence guess ({'; '.join(verdict.reasons)})"
+            why = f"only a {verdict.confidence}-confidence verdict ({verdict.reason})"
         if why is None and not _owned(row, current_uid, current_user):
             owner = row.get("user") or "an unknown user"
             if not (privileged and all_users):
@@ -101,7 +152,18 @@ def plan(
                     "root/Administrator with --all-users"
                 )
         if why is not None:
-            skipped.append(Skipped(pid, cmdline, why))
+            skipped.append(
+                Skipped(
+                    pid,
+                    cmdline,
+                    why,
+                    kind=verdict.cls,
+                    evidence=verdict.evidence,
+                    remedy=verdict.remedy,
+                    user=row.get("user"),
+                    idle_seconds=verdict.idle_seconds,
+                )
+            )
             continue
         targets.append(
             Target(
@@ -110,11 +172,14 @@ def plan(
                 start_ticks=row.get("start_ticks"),
                 user=row.get("user"),
                 cmdline=cmdline,
-                kind=verdict.kind,
+                kind=verdict.cls,
                 confidence=verdict.confidence,
-                reasons=verdict.reasons,
+                reasons=verdict.evidence,
                 gpu_memory_bytes=row.get("gpu_memory_bytes"),
                 stopped=row.get("state") in ("stopped", "tracing-stop"),
+                reason=verdict.reason,
+                idle_seconds=verdict.idle_seconds,
+                observation=watched.get(pid),
             )
         )
     return KillPlan(tuple(targets), tuple(skipped))
@@ -255,16 +320,31 @@ def apply(
     ops: Any = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    recheck: Callable[[Target], str | None] | None = None,
+    deadline: float | None = None,
 ) -> list[Outcome]:
-    """Signal the plan's targets: politely, then after ``grace`` seconds forcefully."""
+    """Signal the plan's targets: politely, then after ``grace`` seconds forcefully.
+
+    ``recheck`` runs right before each target's signal, after its identity is pinned; a
+    reason it returns (activity since the observation) drops the target. Past ``deadline``
+    (a ``clock`` value) no further target is signalled.
+    """
     ops = ops or default_ops()
     outcomes: list[Outcome] = []
     live: list[tuple[Outcome, Any]] = []
     for target in kill_plan.targets:
+        if deadline is not None and clock() >= deadline:
+            outcomes.append(Outcome(target, "not-signalled", "the command's time bound ran out"))
+            continue
         handle = ops.attach(target)
         if isinstance(handle, str):
             result, _, detail = handle.partition(": ")
             outcomes.append(Outcome(target, result, detail))
+            continue
+        activity = recheck(target) if recheck is not None else None
+        if activity is not None:
+            outcomes.append(Outcome(target, "dropped", activity))
+            ops.release(handle)
             continue
         outcome = Outcome(target, "survived")
         outcomes.append(outcome)

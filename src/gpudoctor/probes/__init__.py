@@ -39,6 +39,7 @@ BUILTIN_PROBE_MODULES = (
     "gpudoctor.probes.kernel_log",
     "gpudoctor.probes.torch_install",
     "gpudoctor.probes.deep",
+    "gpudoctor.probes.run_log",
     "gpudoctor.probes.training",
 )
 

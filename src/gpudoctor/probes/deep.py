@@ -29,6 +29,13 @@ def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     from gpudoctor.probes.bench.disk import MEANINGS, bench_disk, classify_filesystem
 
     path = str(ctx.options["data"])
+    if not ctx.path(path).exists():
+        # Never classify a path that is not there: its "filesystem" would be that of '/'.
+        return {
+            "path": path,
+            "error": f"{path}: no such file or directory",
+            "filesystem": {"kind": "unknown", "fstype": None, "meaning": MEANINGS["unknown"]},
+        }
     try:
         mountinfo = ctx.read_text("/proc/self/mountinfo")
         fs = classify_filesystem(
@@ -60,6 +67,8 @@ def probe_bench_loader(ctx: ProbeContext) -> dict[str, Any]:
         seconds=LOADER_SECONDS,
         startup_timeout=LOADER_STARTUP_TIMEOUT,
         watchdog_margin_s=5.0,
+        # Three rounds only: enough to say whether the pick is stable, within the budget.
+        confirm_rounds=(3, 3),
     )
     try:
         return run_loader_bench(request)

@@ -5,8 +5,14 @@ Sources, each row saying which saw it: NVML's compute and graphics lists, proces
 ``nvidia-smi`` where NVML itself is missing (Windows). ``gpudoctor fix --kill-stale`` reuses
 :func:`collect_inventory`, so the check and the fix see the same thing.
 
+Every signal here needs no waiting (``gpudoctor check`` must not slow down because a
+training run holds the GPU): CPU time and age, the scheduler's "last ran" time, kernel state,
+I/O counters, NVML's buffered per-process utilisation samples, the cgroup that tells who
+manages a process, and the Jupyter server's own account of its kernels. Watching a process
+over a window belongs to ``gpudoctor fix --kill-stale`` (:func:`observe`).
+
 Options (``ctx.options``): ``gpu_device_paths`` (device path prefixes to look for; tests
-pass a stand-in file), ``gpu_map_markers``, ``idle_minutes``, ``cpu_sample_seconds`` and
+pass a stand-in file), ``gpu_map_markers``, ``idle_minutes``, ``worker_idle_seconds`` and
 ``caller_pid`` (the process to protect with its ancestors and process group).
 """
 
@@ -18,22 +24,38 @@ from typing import Any
 
 from gpudoctor.facts.model import NotApplicable, Unavailable
 from gpudoctor.probes.base import ProbeContext, probe
-from gpudoctor.probes.gpu_sources import DriverView, nvidia_smi_view, nvml_view
+from gpudoctor.probes.gpu_sources import (
+    UTILISATION_WINDOW_S,
+    DriverView,
+    gpu_activity_since,
+    nvidia_smi_view,
+    nvml_view,
+)
+from gpudoctor.probes.jupyter import connection_file, kernel_activity
+from gpudoctor.probes.managed import manager_of
 from gpudoctor.probes.proc_table import (
     DEFAULT_DEVICE_PATHS,
     DEFAULT_MAP_MARKERS,
     ProcStat,
     ProcTable,
+    children_of,
+    last_ran_ms,
+    read_cgroup,
     read_cmdline,
+    read_io,
+    read_stat,
     read_uid,
-    sample_cpu,
     scan,
+    sched_now_ms,
     state_name,
     user_name,
 )
 
 DEFAULT_IDLE_MINUTES = 30.0
-DEFAULT_SAMPLE_SECONDS = 0.5
+#: An orphaned worker must have been idle at least this long (longer than a training step's
+#: wait on its data) before it may be stopped.
+DEFAULT_WORKER_IDLE_S = 5.0
+OBSERVE_STEP_S = 0.1
 CMDLINE_MAX = 160
 #: Processes that adopt orphans: a parent with one of these names means "the real parent died".
 INIT_LIKE = frozenset(
@@ -55,11 +77,13 @@ NOT_REPORTED = "not reported on this platform"
 def settings(ctx: ProbeContext) -> dict[str, Any]:
     opts = ctx.options
     return {
-        "idle_minutes": float(opts.get("idle_minutes") or DEFAULT_IDLE_MINUTES),
-        "sample_seconds": float(
-            opts["cpu_sample_seconds"]
-            if opts.get("cpu_sample_seconds") is not None
-            else DEFAULT_SAMPLE_SECONDS
+        "idle_minutes": float(
+            opts["idle_minutes"] if opts.get("idle_minutes") is not None else DEFAULT_IDLE_MINUTES
+        ),
+        "worker_idle_seconds": float(
+            opts["worker_idle_seconds"]
+            if opts.get("worker_idle_seconds") is not None
+            else DEFAULT_WORKER_IDLE_S
         ),
         "device_paths": list(opts.get("gpu_device_paths") or DEFAULT_DEVICE_PATHS),
         "map_markers": list(
@@ -92,12 +116,19 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
             nvidia_smi_view(ctx, view)
     holders = set(table.devices) | set(view.listed)
     caller = _caller(ctx, table)
-    recent = sample_cpu(ctx, table, sorted(holders), conf["sample_seconds"])
     users: dict[int, str | None] = {}
+    own = read_cgroup(ctx, caller["pid"]) if caller["pid"] is not None else []
+    now_ms = sched_now_ms(ctx)
     rows = [
-        _row(ctx, pid, table, view, caller, recent, users, kind, conf, started)
+        _row(ctx, pid, table, view, caller, users, kind, own, now_ms, started)
         for pid in sorted(holders)
     ]
+    kernels = kernel_activity(
+        ctx, {r["pid"]: r["kernel_file"] for r in rows if r.get("kernel_file")}
+    )
+    for row in rows:
+        if row["pid"] in kernels:
+            row["kernel"] = kernels[row["pid"]]
     return {
         "applicable": True,
         "platform_kind": kind,
@@ -109,7 +140,14 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
             "nvml_process_list": view.process_list,
             "proc_scan": "ok" if table.stats else Unavailable("no process table could be read"),
             "nvidia_smi": view.nvidia_smi,
+            "gpu_samples": view.utilisation
+            if view.utilisation is not None
+            else Unavailable("no per-process utilisation samples were read"),
+            "sched": "ok"
+            if now_ms is not None
+            else Unavailable("/proc/<pid>/sched is not readable here"),
         },
+        "gpu_samples_window_s": UTILISATION_WINDOW_S,
         "scanned": len(table.stats),
         "unreadable": table.unreadable,
         "devices": view.devices,
@@ -117,9 +155,10 @@ def collect_inventory(ctx: ProbeContext, *, use_nvml: bool = True) -> dict[str, 
     }
 
 
-@probe("gpu_processes", timeout=4.0)
+@probe("gpu_processes", timeout=5.0)
 def probe_gpu_processes(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
-    """Processes holding the GPU, from NVML, /proc and nvidia-smi, with who and how idle."""
+    """Processes holding the GPU, from NVML, /proc and nvidia-smi, with who manages them and
+    how idle they are (no waiting: only signals that are already there)."""
     inventory = collect_inventory(ctx)
     if not inventory.pop("applicable", True):
         return NotApplicable(str(inventory["reason"]))
@@ -236,10 +275,10 @@ def _row(
     table: ProcTable,
     view: DriverView,
     caller: dict[str, Any],
-    recent: dict[int, float],
     users: dict[int, str | None],
     kind: str,
-    conf: dict[str, Any],
+    own_cgroups: list[str],
+    now_ms: float | None,
     now: float,
 ) -> dict[str, Any]:
     stat = table.stats.get(pid)
@@ -252,6 +291,10 @@ def _row(
         "devices": sorted(table.devices.get(pid) or ()),
         "gpu_indices": sorted(listed.gpu_indices) if listed else [],
         "gpu_util_percent": listed.util_percent if listed else None,
+        "gpu_last_active_seconds": _seconds_since_us(
+            listed.last_active_us if listed else None, view.samples_read_us
+        ),
+        "gpu_samples": "ok" if view.utilisation == "ok" and listed else None,
     }
     if listed and listed.memory_known:
         row["gpu_memory_bytes"] = listed.memory_bytes
@@ -272,9 +315,25 @@ def _row(
     if ctx.platform.startswith("linux"):
         uid = read_uid(ctx, pid)
         user = user_name(uid, users)
-        cmdline = _shorten(read_cmdline(ctx, pid)) or f"[{stat.name}]"
+        argv = read_cmdline(ctx, pid)
     else:
-        uid, user, cmdline = _psutil_owner(pid, stat.name)
+        uid, user, argv = _psutil_owner(pid)
+    cmdline = _shorten(argv) or f"[{stat.name}]"
+    kernel_file = connection_file(argv)
+    if kernel_file:
+        row["kernel_file"] = kernel_file
+    last_ran = last_ran_ms(ctx, pid) if now_ms is not None else None
+    leader = table.stats.get(stat.pgid)
+    row.update(
+        manager=manager_of(read_cgroup(ctx, pid), parent_name, own_cgroups),
+        cpu_idle_seconds=None
+        if last_ran is None or now_ms is None
+        else round(max(0.0, (now_ms - last_ran) / 1000.0), 2),
+        io_bytes=read_io(ctx, pid),
+        children=children_of(table, pid),
+        sid=stat.sid,
+        group_leader_gone=stat.pgid not in (0, pid) and leader is None,
+    )
     row.update(
         name=stat.name,
         cmdline=cmdline,
@@ -289,8 +348,6 @@ def _row(
         pgid=stat.pgid,
         state=state_name(stat.state),
         cpu_seconds=round(stat.cpu_ticks / table.clock_ticks, 2),
-        recent_cpu_seconds=recent.get(pid),
-        sample_seconds=conf["sample_seconds"] if pid in recent else None,
         is_caller=pid == caller["pid"],
         is_caller_ancestor=pid in caller["ancestors"],
         in_caller_group=caller["pgid"] is not None and stat.pgid == caller["pgid"],
@@ -306,11 +363,183 @@ def _memory_note(kind: str, listed: Any, view: DriverView) -> str:
     return "not reported by the driver for this process"
 
 
-def _psutil_owner(pid: int, name: str) -> tuple[int | None, str | None, str]:
+def _psutil_owner(pid: int) -> tuple[int | None, str | None, list[str]]:
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        return None, proc.username(), _shorten(proc.cmdline()) or name
+        return None, proc.username(), list(proc.cmdline())
     except (psutil.Error, OSError):
-        return None, None, name
+        return None, None, []
+
+
+def _seconds_since_us(stamp: int | None, now_us: int | None) -> float | None:
+    if stamp is None or now_us is None:
+        return None
+    return round(max(0.0, (now_us - stamp) / 1_000_000), 1)
+
+
+# -- observation (the fix only: it waits) -------------------------------------------------
+
+
+def measure(ctx: ProbeContext, pids: list[int]) -> dict[int, dict[str, Any] | None]:
+    """Counters of each process and its children now: CPU ticks, I/O bytes, state, identity.
+
+    One pass over ``/proc/*/stat`` finds the children (``/proc/<pid>/task/*/children`` needs
+    ``CONFIG_PROC_CHILDREN``, which many kernels lack).
+    """
+    if not ctx.platform.startswith("linux"):
+        return {pid: _measure_psutil(pid) for pid in pids}
+    stats: dict[int, ProcStat] = {}
+    try:
+        entries = os.listdir(ctx.path("/proc"))
+    except OSError:
+        entries = []
+    for entry in entries:
+        if entry.isdigit():
+            stat = read_stat(ctx, int(entry))
+            if stat is not None:
+                stats[stat.pid] = stat
+    kids: dict[int, list[int]] = {}
+    for stat in stats.values():
+        kids.setdefault(stat.ppid, []).append(stat.pid)
+    result: dict[int, dict[str, Any] | None] = {}
+    for pid in pids:
+        stat = stats.get(pid)
+        if stat is None:
+            result[pid] = None
+            continue
+        children = sorted(kids.get(pid, ()))[:256]
+        result[pid] = {
+            "start_ticks": stat.start_ticks,
+            "state": state_name(stat.state),
+            "cpu_ticks": stat.cpu_ticks,
+            "io_bytes": read_io(ctx, pid),
+            "children": children,
+            "children_cpu_ticks": sum(stats[kid].cpu_ticks for kid in children),
+            "children_io_bytes": sum(read_io(ctx, kid) or 0 for kid in children),
+        }
+    return result
+
+
+def _measure_psutil(pid: int) -> dict[str, Any] | None:
+    """Windows and others: the same counters through psutil (ticks are milliseconds here)."""
+    import psutil
+
+    def counters(proc: Any) -> tuple[int, int]:
+        times = proc.cpu_times()
+        try:
+            io = proc.io_counters()
+            moved = int(io.read_bytes + io.write_bytes)
+        except (psutil.Error, AttributeError, OSError):
+            moved = 0
+        return int((times.user + times.system) * _clock_ticks()), moved
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            ticks, moved = counters(proc)
+            state = _psutil_state(proc.status())
+            started = int(proc.create_time() * 1000)
+        kids = proc.children()
+    except (psutil.Error, OSError):
+        return None
+    child_ticks = child_io = 0
+    for kid in kids[:256]:
+        try:
+            kid_ticks, kid_io = counters(kid)
+        except (psutil.Error, OSError):
+            continue
+        child_ticks += kid_ticks
+        child_io += kid_io
+    return {
+        "start_ticks": started,
+        "state": state_name(state),
+        "cpu_ticks": ticks,
+        "io_bytes": moved,
+        "children": sorted(k.pid for k in kids),
+        "children_cpu_ticks": child_ticks,
+        "children_io_bytes": child_io,
+    }
+
+
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+def activity_between(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """What a process did between two measurements (CPU and I/O, its own and its children's)."""
+    if before is None or after is None or before["start_ticks"] != after["start_ticks"]:
+        return {"exited": True}
+    ticks = _clock_ticks()
+    io = None
+    if before["io_bytes"] is not None and after["io_bytes"] is not None:
+        io = max(0, after["io_bytes"] - before["io_bytes"])
+    return {
+        "exited": False,
+        "state": after["state"],
+        "cpu_seconds": round(max(0, after["cpu_ticks"] - before["cpu_ticks"]) / ticks, 3),
+        "io_bytes": io,
+        "children_cpu_seconds": round(
+            max(0, after["children_cpu_ticks"] - before["children_cpu_ticks"]) / ticks, 3
+        ),
+        "children_io_bytes": max(0, after["children_io_bytes"] - before["children_io_bytes"]),
+        "new_children": sorted(set(after["children"]) - set(before["children"])),
+    }
+
+
+def observe(
+    ctx: ProbeContext,
+    pids: list[int],
+    seconds: float,
+    *,
+    deadline: float | None = None,
+    use_nvml: bool = True,
+) -> dict[int, dict[str, Any]]:
+    """Watch ``pids`` for ``seconds``: CPU, I/O (theirs and their children's) and GPU samples.
+
+    Returns pid -> ``{window_s, cpu_seconds, io_bytes, children_..., gpu_active, end}``;
+    ``end`` holds the counters at the end of the window, for the re-check right before a
+    signal (:func:`activity_since`).
+    """
+    if deadline is not None:
+        seconds = max(0.0, min(seconds, deadline - time.monotonic()))
+    started_us = int(time.time() * 1_000_000)
+    start = measure(ctx, pids)
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        time.sleep(min(OBSERVE_STEP_S, max(0.0, seconds - (time.monotonic() - began))))
+    window = round(time.monotonic() - began, 2)
+    end = measure(ctx, pids)
+    gpu = gpu_activity_since(ctx, started_us) if use_nvml else Unavailable("not asked")
+    result: dict[int, dict[str, Any]] = {}
+    for pid in pids:
+        seen = activity_between(start[pid], end[pid])
+        seen["window_s"] = window
+        seen["since_us"] = started_us
+        seen.update(_gpu_part(gpu, pid))
+        seen["end"] = end[pid]
+        result[pid] = seen
+    return result
+
+
+def _gpu_part(gpu: dict[int, int] | Unavailable, pid: int) -> dict[str, Any]:
+    if isinstance(gpu, Unavailable):
+        return {"gpu_active": None, "gpu_note": gpu.reason}
+    return {"gpu_active": pid in gpu, "gpu_note": "nvmlDeviceGetProcessUtilization"}
+
+
+def activity_since(
+    ctx: ProbeContext, pid: int, seen: dict[str, Any], *, use_nvml: bool = True
+) -> dict[str, Any]:
+    """What ``pid`` did since its observation ended (the re-check right before a signal)."""
+    now = activity_between(seen.get("end"), measure(ctx, [pid])[pid])
+    since = seen.get("since_us")
+    if use_nvml and isinstance(since, int):
+        now.update(_gpu_part(gpu_activity_since(ctx, since), pid))
+    else:
+        now.update(gpu_active=None, gpu_note="not asked")
+    return now

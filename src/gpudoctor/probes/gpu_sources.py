@@ -16,8 +16,9 @@ from gpudoctor.probes.base import CommandTimeout, ProbeContext
 from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 MiB = 1024 * 1024
-#: How far back NVML's per-process utilisation samples are read.
-UTILISATION_WINDOW_S = 5.0
+#: How far back NVML's per-process utilisation samples are read (the driver buffers them, so
+#: reading needs no waiting; older samples may already have left the buffer).
+UTILISATION_WINDOW_S = 20.0
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Listed:
     memory_known: bool = False
     #: Highest SM utilisation seen in the window; None when NVML has no samples API here.
     util_percent: int | None = None
+    #: Newest sample (µs since the epoch) showing any SM/memory/codec use; None if none.
+    last_active_us: int | None = None
     name: str | None = None
 
 
@@ -44,6 +47,10 @@ class DriverView:
     nvidia_smi: Any = "not needed"
     devices: Any = field(default_factory=list)
     listed: dict[int, Listed] = field(default_factory=dict)
+    #: Whether per-process utilisation samples could be read ("ok" or an Unavailable).
+    utilisation: Any = None
+    #: When the samples were read (µs since the epoch) and how far back they reach.
+    samples_read_us: int | None = None
 
 
 def nvml_view(ctx: ProbeContext) -> DriverView:
@@ -114,22 +121,79 @@ def _add_listed(view: DriverView, pid: int, source: str, index: int, memory: Any
 
 
 def _read_utilisation(session: Nvml, handle: Any, view: DriverView, index: int) -> None:
-    since = int((time.time() - UTILISATION_WINDOW_S) * 1_000_000)
-    samples = session.call("nvmlDeviceGetProcessUtilization", handle, since)
+    now_us = int(time.time() * 1_000_000)
+    since = now_us - int(UTILISATION_WINDOW_S * 1_000_000)
+    view.samples_read_us = now_us
+    samples = _active_samples(session, handle, since)
     if isinstance(samples, Unavailable):
-        if "not found" in samples.reason:
-            # NVML_ERROR_NOT_FOUND here means: no process used this GPU in the window.
-            for row in view.listed.values():
-                if index in row.gpu_indices and row.util_percent is None:
-                    row.util_percent = 0
+        if view.utilisation != "ok":
+            view.utilisation = samples
         return
-    busiest: dict[int, int] = {}
+    view.utilisation = "ok"
+    for row in view.listed.values():
+        if index not in row.gpu_indices:
+            continue
+        sm, last = samples.get(row.pid, (0, None))
+        row.util_percent = max(row.util_percent or 0, sm)
+        if last is not None and (row.last_active_us is None or last > row.last_active_us):
+            row.last_active_us = last
+
+
+def _active_samples(
+    session: Nvml, handle: Any, since_us: int
+) -> dict[int, tuple[int, int | None]] | Unavailable:
+    """pid -> (highest SM %, newest µs timestamp of a sample with any use) since ``since_us``."""
+    samples = session.call("nvmlDeviceGetProcessUtilization", handle, since_us)
+    if isinstance(samples, Unavailable):
+        # NVML_ERROR_NOT_FOUND here means: no process used this GPU in the window.
+        return {} if "not found" in samples.reason else samples
+    found: dict[int, tuple[int, int | None]] = {}
     for sample in samples or ():
         pid = int(sample.pid)
-        busiest[pid] = max(busiest.get(pid, 0), int(sample.smUtil))
-    for row in view.listed.values():
-        if index in row.gpu_indices:
-            row.util_percent = max(row.util_percent or 0, busiest.get(row.pid, 0))
+        sm, last = found.get(pid, (0, None))
+        busy = any(
+            int(getattr(sample, name, 0) or 0) > 0
+            for name in ("smUtil", "memUtil", "encUtil", "decUtil")
+        )
+        stamp = int(sample.timeStamp)
+        if busy and (last is None or stamp > last):
+            last = stamp
+        found[pid] = (max(sm, int(sample.smUtil)), last)
+    return found
+
+
+def gpu_activity_since(ctx: ProbeContext, since_us: int) -> dict[int, int] | Unavailable:
+    """pid -> newest µs timestamp with any GPU use after ``since_us``, over every GPU.
+
+    Buffered samples, so this costs no waiting; the fix calls it after its observation window
+    and again right before each signal.
+    """
+    session = open_nvml(ctx.nvml_module)
+    if isinstance(session, Unavailable):
+        return session
+    try:
+        count = session.call("nvmlDeviceGetCount")
+        if isinstance(count, Unavailable):
+            return count
+        active: dict[int, int] = {}
+        status: Unavailable | None = None
+        for index in range(count):
+            handle = session.call("nvmlDeviceGetHandleByIndex", index)
+            if isinstance(handle, Unavailable):
+                status = handle
+                continue
+            samples = _active_samples(session, handle, since_us)
+            if isinstance(samples, Unavailable):
+                status = samples
+                continue
+            for pid, (_sm, last) in samples.items():
+                if last is not None:
+                    active[pid] = max(active.get(pid, 0), last)
+        if status is not None and not active:
+            return status
+        return active
+    finally:
+        session.shutdown()
 
 
 def nvidia_smi_view(ctx: ProbeContext, view: DriverView) -> None:

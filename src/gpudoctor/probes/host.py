@@ -24,6 +24,35 @@ def _os_release(ctx: ProbeContext) -> dict[str, str]:
     return {}
 
 
+def form_factor(ctx: ProbeContext) -> dict[str, object]:
+    """Laptop or not, from the DMI chassis type and the power supplies (Linux only; WSL and
+    containers usually see neither, and the GPU's name is the better hint there)."""
+    chassis: int | None = None
+    try:
+        text = ctx.read_text("/sys/class/dmi/id/chassis_type", max_bytes=64).strip()
+        chassis = int(text) if text.isdigit() else None
+    except OSError:
+        chassis = None
+    battery: bool | None = None
+    try:
+        supplies = list(ctx.path("/sys/class/power_supply").iterdir())[:32]
+        battery = False
+        for supply in supplies:
+            try:
+                kind = ctx.read_text(f"/sys/class/power_supply/{supply.name}/type", max_bytes=64)
+            except OSError:
+                continue
+            if kind.strip() == "Battery":
+                battery = True
+    except OSError:
+        battery = None
+    return {
+        "chassis_type": chassis,
+        "battery": battery,
+        "source": "/sys/class/dmi/id/chassis_type, /sys/class/power_supply",
+    }
+
+
 @probe("host", timeout=2.0)
 def probe_host(ctx: ProbeContext) -> HostFacts:
     """Which machine this is: OS kind, kernel, distribution, Python, CPUs, container, WSL."""
@@ -40,4 +69,6 @@ def probe_host(ctx: ProbeContext) -> HostFacts:
         "executable": sys.executable,
         "bits": 64 if sys.maxsize > 2**32 else 32,
     }
+    if identity.kind == "linux":
+        facts["form_factor"] = form_factor(ctx)
     return facts

@@ -11,7 +11,7 @@ import glob
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
 from gpudoctor.probes.nvml import Nvml, open_nvml, text
 
 # nvml.h enum values (stable across driver releases), so any bindings module will do.
@@ -42,6 +42,9 @@ CLOCK_EVENT_REASONS = {
 }
 IDLE_BIT = 0x1
 
+#: nvml.h ``nvmlMemory_v2``: the struct version that splits the driver's reserve from "used".
+MEMORY_V2 = 0x02000028
+
 COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 DRIVER_MODELS = {0: "WDDM", 1: "TCC", 2: "MCDM"}
 
@@ -60,6 +63,69 @@ def _device_nodes(ctx: ProbeContext) -> list[str]:
     pattern = str(ctx.path("/dev")) + "/"
     nodes = glob.glob(pattern + "nvidia*") + glob.glob(pattern + "dxg")
     return sorted("/dev/" + n[len(pattern) :] for n in nodes)
+
+
+#: PCI vendor ids: NVIDIA, and the makers of integrated GPUs in hybrid laptops.
+NVIDIA_VENDOR, IGPU_VENDORS = "0x10de", ("0x8086", "0x1002")
+PRIME_TIMEOUT = 1.5
+
+
+def _read(ctx: ProbeContext, path: str) -> str:
+    try:
+        return ctx.read_text(path, max_bytes=256).strip()
+    except OSError:
+        return ""
+
+
+def pci_display_devices(ctx: ProbeContext) -> dict[str, Any]:
+    """NVIDIA display devices on the PCI bus with their runtime power state, and whether an
+    integrated GPU sits beside them (hybrid graphics: PRIME/Optimus)."""
+    root = ctx.path("/sys/bus/pci/devices")
+    nvidia: list[dict[str, Any]] = []
+    integrated = False
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return {"pci_devices": [], "integrated_gpu": None}
+    for entry in entries[:512]:
+        base = f"/sys/bus/pci/devices/{entry.name}"
+        if not _read(ctx, f"{base}/class").startswith("0x03"):
+            continue
+        vendor = _read(ctx, f"{base}/vendor")
+        if vendor in IGPU_VENDORS:
+            integrated = True
+        if vendor != NVIDIA_VENDOR:
+            continue
+        try:
+            driver = (
+                ctx.path(f"{base}/driver").resolve().name if ctx.exists(f"{base}/driver") else None
+            )
+        except OSError:
+            driver = None
+        nvidia.append(
+            {
+                "address": entry.name,
+                "runtime_status": _read(ctx, f"{base}/power/runtime_status") or None,
+                "power_control": _read(ctx, f"{base}/power/control") or None,
+                "driver": driver,
+            }
+        )
+    return {"pci_devices": nvidia, "integrated_gpu": integrated}
+
+
+def prime_mode(ctx: ProbeContext) -> dict[str, Any] | None:
+    """``prime-select query`` (Ubuntu's PRIME switch): nvidia, intel or on-demand."""
+    program = ctx.which("prime-select")
+    if not program:
+        return None
+    try:
+        result = ctx.run([program, "query"], timeout=PRIME_TIMEOUT)
+    except CommandTimeout:
+        return {"mode": None, "error": f"prime-select did not answer within {PRIME_TIMEOUT:g} s"}
+    except OSError as exc:
+        return {"mode": None, "error": str(exc)}
+    mode = result.stdout.strip().splitlines()[-1].strip() if result.stdout.strip() else None
+    return {"mode": mode}
 
 
 def redact_uuid(uuid: Any) -> Any:
@@ -169,11 +235,20 @@ def _pair(value: Any, names: dict[int, str] | None = None) -> Any:
     return _map(value, convert)
 
 
+def _memory_info(nvml: Nvml, handle: Any) -> Any:
+    """Memory info v2 (``used`` without the driver's reserve) where the bindings have it."""
+    version = getattr(nvml.module, "nvmlMemory_v2", MEMORY_V2)
+    memory = nvml.call("nvmlDeviceGetMemoryInfo", handle, version)
+    if not isinstance(memory, Unavailable) and hasattr(memory, "reserved"):
+        return memory
+    return nvml.call("nvmlDeviceGetMemoryInfo", handle)
+
+
 def _device(nvml: Nvml, index: int, platform: str) -> dict[str, Any]:
     handle = nvml.call("nvmlDeviceGetHandleByIndex", index)
     if isinstance(handle, Unavailable):
         return {"index": index, "error": handle.reason}
-    memory = nvml.call("nvmlDeviceGetMemoryInfo", handle)
+    memory = _memory_info(nvml, handle)
     util = nvml.call("nvmlDeviceGetUtilizationRates", handle)
     capability = nvml.call("nvmlDeviceGetCudaComputeCapability", handle)
     reasons = nvml.call("nvmlDeviceGetCurrentClocksEventReasons", handle)
@@ -186,6 +261,16 @@ def _device(nvml: Nvml, index: int, platform: str) -> dict[str, Any]:
         "compute_capability": _map(capability, lambda c: f"{c[0]}.{c[1]}"),
         "memory_total_bytes": _map(memory, lambda m: int(m.total)),
         "memory_used_bytes": _map(memory, lambda m: int(m.used)),
+        # v2 only: what the driver keeps for itself (v1 counts it as "used"); an idle 80 GB
+        # GPU shows ~0.5-1 GiB used under v1 with no process at all.
+        "memory_reserved_bytes": _map(
+            memory,
+            lambda m: (
+                int(m.reserved)
+                if hasattr(m, "reserved")
+                else Unavailable("NVML memory info v1 only (no reserved field)")
+            ),
+        ),
         "utilization_gpu_percent": _map(util, lambda u: int(u.gpu)),
         "utilization_memory_percent": _map(util, lambda u: int(u.memory)),
         "temperature": _temperature(nvml, handle),
@@ -247,6 +332,10 @@ def probe_gpu(ctx: ProbeContext) -> dict[str, Any]:
         facts.update(
             nvml=session, driver_version=session, cuda_driver_version=session, devices=session
         )
+        if ctx.platform.startswith("linux"):
+            # Why there is no usable driver: a GPU on the bus, powered off, PRIME switched.
+            facts.update(pci_display_devices(ctx))
+            facts["prime"] = prime_mode(ctx)
         return facts
     try:
         facts.update(nvml_facts(session, ctx.platform))

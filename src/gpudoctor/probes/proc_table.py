@@ -10,7 +10,6 @@ All paths go through ``ctx.path`` so a synthetic ``/proc`` tree can stand in for
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable
@@ -49,6 +48,7 @@ class ProcStat:
     pgid: int
     cpu_ticks: int
     start_ticks: int
+    sid: int = 0
 
 
 @dataclass
@@ -89,6 +89,7 @@ def parse_stat(pid: int, data: bytes) -> ProcStat | None:
         pgid=int(fields[2]),
         cpu_ticks=int(fields[11]) + int(fields[12]),
         start_ticks=int(fields[19]),
+        sid=int(fields[3]),
     )
 
 
@@ -217,22 +218,79 @@ def user_name(uid: int | None, cache: dict[int, str | None]) -> str | None:
     return cache[uid]
 
 
-def sample_cpu(
-    ctx: ProbeContext, table: ProcTable, pids: Iterable[int], seconds: float
-) -> dict[int, float]:
-    """CPU seconds each process used during a short wait (what "idle right now" rests on)."""
-    wanted = [pid for pid in pids if pid in table.stats]
-    if seconds <= 0 or not wanted:
-        return {}
-    time.sleep(seconds)
-    used: dict[int, float] = {}
-    reread = table.reread or (lambda pid: read_stat(ctx, pid))
-    for pid in wanted:
-        again = reread(pid)
-        before = table.stats[pid]
-        if again is None or again.start_ticks != before.start_ticks:
-            continue
-        used[pid] = max(0, again.cpu_ticks - before.cpu_ticks) / table.clock_ticks
-        if again.state != before.state:
-            table.stats[pid] = ProcStat(**{**before.__dict__, "state": again.state})
-    return used
+def read_io(ctx: ProbeContext, pid: int) -> int | None:
+    """Bytes read plus written through syscalls so far (``rchar + wchar``); None if hidden."""
+    try:
+        text = ctx.read_text(f"/proc/{pid}/io", max_bytes=4096)
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("rchar", "wchar") and value.strip().isdigit():
+            total += int(value)
+    return total
+
+
+def read_cgroup(ctx: ProbeContext, pid: int) -> list[str]:
+    """The cgroup paths of a process (one per hierarchy; the v2 one is ``0::/...``)."""
+    try:
+        text = ctx.read_text(f"/proc/{pid}/cgroup", max_bytes=16384)
+    except OSError:
+        return []
+    paths = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[2] not in paths:
+            paths.append(parts[2])
+    return paths
+
+
+#: Threads of one process whose scheduler record we read for "last ran" (a bound on work).
+MAX_THREADS = 256
+
+
+def _exec_start_ms(path: str) -> float | None:
+    """``se.exec_start`` of one task: when it last ran on a CPU (ms since boot)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(4096)
+    except OSError:
+        return None
+    for line in data.splitlines():
+        if line.startswith(b"se.exec_start"):
+            try:
+                return float(line.split(b":", 1)[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def sched_now_ms(ctx: ProbeContext) -> float | None:
+    """The scheduler clock now: this thread's own ``se.exec_start`` (it is running)."""
+    if not ctx.is_live:
+        return None
+    return _exec_start_ms("/proc/thread-self/sched")
+
+
+def last_ran_ms(ctx: ProbeContext, pid: int) -> float | None:
+    """When any thread of ``pid`` last ran (ms, scheduler clock); None where not exposed.
+
+    ``/proc/<pid>/sched`` exists with ``CONFIG_SCHED_DEBUG`` (most distribution kernels).
+    This is a measured idle time that needs no waiting, unlike a CPU sample.
+    """
+    task = str(ctx.path(f"/proc/{pid}/task"))
+    try:
+        tids = os.listdir(task)[:MAX_THREADS]
+    except OSError:
+        return None
+    latest: float | None = None
+    for tid in tids:
+        value = _exec_start_ms(f"{task}/{tid}/sched")
+        if value is not None and (latest is None or value > latest):
+            latest = value
+    return latest
+
+
+def children_of(table: ProcTable, pid: int) -> list[int]:
+    return sorted(child for child, stat in table.stats.items() if stat.ppid == pid)

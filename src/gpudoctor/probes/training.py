@@ -108,14 +108,85 @@ def count_images(root: str) -> dict[str, Any]:
     return {"path": root, "images": count, "complete": complete}
 
 
-@probe("training", timeout=4.0, enabled=_enabled)
-def probe_training(ctx: ProbeContext) -> dict[str, Any]:
-    """What --script / --config files set up, and the start method, CPUs and RAM they meet."""
+#: The probe's own time bound. Files are read within READ_SECONDS of its start, so that
+#: a slow file is reported as "not analysed" (GD610) instead of a timed-out probe.
+PROBE_TIMEOUT = 4.0
+READ_SECONDS = 3.0
+#: Files above this size are read in a child process that can be stopped at the deadline.
+IN_PROCESS_BYTES = 256 * 1024
+
+_CHILD = (
+    "import json, sys\n"
+    "from gpudoctor.readers.training_config import analyse_config\n"
+    "from gpudoctor.readers.training_script import analyse_script\n"
+    "read = analyse_script if sys.argv[1] == 'script' else analyse_config\n"
+    "sys.stdout.write(json.dumps(read(sys.argv[2])))\n"
+)
+
+
+def analyse_file(path: str, kind: str, seconds: float) -> dict[str, Any]:
+    """Analyse one --script/--config file within ``seconds``; never raises."""
+    from gpudoctor.readers.python_source import not_understood
     from gpudoctor.readers.training_config import analyse_config
     from gpudoctor.readers.training_script import analyse_script
 
-    sources = [analyse_script(path) for path in ctx.options.get("scripts") or ()]
-    sources += [analyse_config(path) for path in ctx.options.get("configs") or ()]
+    read = analyse_script if kind == "script" else analyse_config
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0  # missing or special: the reader says why
+    if size <= IN_PROCESS_BYTES or not os.path.isfile(path):
+        return read(path)
+    if seconds <= 0:
+        return not_understood(path, kind, "not analysed: the probe's time bound was used up")
+    return _analyse_in_child(path, kind, seconds, size)
+
+
+def _analyse_in_child(path: str, kind: str, seconds: float, size: int) -> dict[str, Any]:
+    import json
+    import subprocess
+
+    from gpudoctor.readers.python_source import not_understood
+
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, kind, path],
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return not_understood(
+            path,
+            kind,
+            f"reading this {size // 1024} KiB file took longer than {seconds:.1f} s; "
+            "not analysed (the rest of the report is not held up)",
+        )
+    except OSError as exc:
+        return not_understood(path, kind, f"could not start the reader: {exc}")
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return not_understood(path, kind, f"the reader failed: {last[:200]}")
+    return result if isinstance(result, dict) else not_understood(path, kind, "bad reader output")
+
+
+@probe("training", timeout=PROBE_TIMEOUT, enabled=_enabled)
+def probe_training(ctx: ProbeContext) -> dict[str, Any]:
+    """What --script / --config files set up, and the start method, CPUs and RAM they meet."""
+    started = time.monotonic()
+    files = [(str(p), "script") for p in ctx.options.get("scripts") or ()]
+    files += [(str(p), "config") for p in ctx.options.get("configs") or ()]
+    sources = []
+    for path, kind in files:
+        left = READ_SECONDS - (time.monotonic() - started)
+        sources.append(analyse_file(path, kind, left))
     method, why = default_start_method(ctx.platform, sys.version_info[:2])
     data = ctx.options.get("data")
     return {

@@ -8,6 +8,7 @@ plain reason instead of an exception, so the rest of the report still appears.
 from __future__ import annotations
 
 import ast
+import gc
 import io
 import os
 import tokenize
@@ -70,7 +71,9 @@ def source_segment(lines: list[str], node: object, limit: int = 100) -> str:
     """
     first, last = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
     start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
-    if None in (first, last, start, end) or not 1 <= first <= last <= len(lines):
+    if first is None or last is None or start is None or end is None:
+        return ""
+    if not 1 <= first <= last <= len(lines):
         return ""
     last = min(last, first + 20)  # long calls: the first lines say enough
     chunk = [line.encode("utf-8") for line in lines[first - 1 : last]]
@@ -98,6 +101,7 @@ def not_understood(path: str, kind: str, reason: str) -> dict[str, Any]:
         "worker_starts": [],
         "unguarded_code": None,
         "cache": None,
+        "trainers": [],
         "notes": [],
     }
 
@@ -110,6 +114,21 @@ def analyse_python(
     Syntax errors, parser limits and pathologically nested code become a "not understood"
     record instead of an exception.
     """
+    # A large file's tree is hundreds of thousands of objects; the cyclic garbage collector
+    # would rescan them again and again while they are created, doubling the parse time.
+    # Trees have no cycles that matter here, so collection waits until the reading is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_and_run(text, path, kind, analyser)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse_and_run(
+    text: str, path: str, kind: str, analyser: Callable[[ast.Module, str, str], Any]
+) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():  # user code's escape-sequence warnings are noise here
             warnings.simplefilter("ignore")
@@ -120,7 +139,8 @@ def analyse_python(
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         return not_understood(path, kind, f"cannot be parsed as Python: {type(exc).__name__}")
     try:
-        return analyser(tree, text, path).run()
+        result: dict[str, Any] = analyser(tree, text, path).run()
+        return result
     except (RecursionError, MemoryError):
         return not_understood(path, kind, "too deeply nested to analyse")
 

@@ -42,9 +42,21 @@ _KEY_MEANING = {
     "persistent_workers": "persistent_workers",
     "prefetch_factor": "prefetch_factor",
     "pin_memory": "pin_memory",
+    # detectron2 yacs configs (DATALOADER.NUM_WORKERS, SOLVER.IMS_PER_BATCH)
+    "NUM_WORKERS": "num_workers",
+    "IMS_PER_BATCH": "batch_size",
+    # RT-DETRv2 configs give the batch over all GPUs
+    "total_batch_size": "batch_size",
 }
 #: Keys that make a mapping a loader description.
-_LOADER_KEYS = {"num_workers", "workers_per_gpu", "workers", "batch_size", "samples_per_gpu"}
+_LOADER_KEYS = {
+    "num_workers",
+    "workers_per_gpu",
+    "workers",
+    "batch_size",
+    "samples_per_gpu",
+    "NUM_WORKERS",
+}
 #: Beyond this many YAML nodes a file is not a training config (and aliases could explode).
 _MAX_YAML_NODES = 100_000
 _MAX_TEXT = 100
@@ -119,9 +131,17 @@ class _PythonConfig:
         for name in _LOADER_VARIABLES:
             for node in self.top.get(name, ()):
                 items = _dict_items(node)
+                alias = ""
+                if items is None and isinstance(node, ast.Name) and node.id in self.top:
+                    # `test_dataloader = val_dataloader`: the same settings, used for testing
+                    target = self.top[node.id][-1]
+                    items, alias = _dict_items(target), node.id
                 if items is None:
                     continue
-                loaders.extend(self._loaders(name, node, items))
+                found = self._loaders(name, node, items)
+                for loader in found:
+                    loader["alias_of"] = alias or None
+                loaders.extend(found)
         start_methods = self._start_methods()
         bases = self.top.get("_base_")
         if bases:
@@ -163,7 +183,7 @@ class _PythonConfig:
             for split in ("train_dataloader", "val_dataloader", "test_dataloader"):
                 inner = items.get(split)
                 inner_items = _dict_items(inner) if inner is not None else None
-                if inner_items:
+                if inner is not None and inner_items:
                     found.extend(self._loaders(f"data.{split}", inner, inner_items))
         return found
 

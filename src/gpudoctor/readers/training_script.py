@@ -3,7 +3,10 @@
 The script is parsed, never imported or executed: a script whose import writes files, starts
 training or deletes things is only read. What is found:
 
-- every ``DataLoader(...)`` call and its settings (literals, and names bound to literals);
+- every ``DataLoader(...)`` call and its settings (literals, names, ``**kwargs`` dicts,
+  argparse defaults, parameters, and values that depend on the CPU count);
+- high-level trainers that start loaders themselves (ultralytics, mmengine, Lightning,
+  Hugging Face, detectron2: see :mod:`gpudoctor.readers.trainers`);
 - the ``if __name__ == "__main__":`` guard, and the top-level statements that would start
   workers while the module is being imported (under spawn each worker re-imports the
   script and runs those statements again);
@@ -12,16 +15,17 @@ training or deletes things is only read. What is found:
   pickle or a worker cannot re-import;
 - ``set_start_method(...)`` calls.
 
-Everything is returned as JSON data with line numbers, ready to be a fact.
+The tree is walked once; everything else is looked up in what that walk recorded, so large
+scripts cost little more than parsing them.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
 from typing import Any
 
+from gpudoctor.readers import trainers as fw
 from gpudoctor.readers.python_source import (
     NotUnderstood,
     analyse_python,
@@ -29,11 +33,20 @@ from gpudoctor.readers.python_source import (
     literal_value,
     not_understood,
     read_source_bytes,
-    source_segment,
-    split_lines,
 )
+from gpudoctor.readers.script_scan import (
+    DEFS,
+    FACTORY_BATCH_KEYWORDS,
+    FACTORY_WORKER_KEYWORDS,
+    MAX_TEXT,
+    Binding,
+    Context,
+    Site,
+    call_name,
+    dotted_name,
+)
+from gpudoctor.readers.trainer_calls import TrainerCalls
 
-#: DataLoader's positional parameters, in order (torch 2.x signature).
 POSITIONAL_PARAMETERS = (
     "dataset",
     "batch_size",
@@ -48,8 +61,6 @@ POSITIONAL_PARAMETERS = (
     "worker_init_fn",
     "multiprocessing_context",
 )
-
-#: Settings whose values the checks use.
 SETTINGS = (
     "num_workers",
     "batch_size",
@@ -58,32 +69,12 @@ SETTINGS = (
     "pin_memory",
     "multiprocessing_context",
     "timeout",
+    "collate_fn",
 )
-
-#: Arguments that spawn pickles and sends to every worker.
-PICKLED_ARGUMENTS = ("dataset", "sampler", "batch_sampler", "collate_fn", "worker_init_fn")
-
-#: Method calls that run a training loop (and so iterate DataLoaders) in common frameworks.
-_TRAINING_METHODS = {"fit", "fit_loop"}
-_RUNNER_METHODS = {"train", "validate", "test", "predict", "run", "val"}
-_RUNNER_NAMES = {"trainer", "runner", "engine", "learner", "learn", "pl_trainer"}
-_WRAPPERS = {"enumerate", "iter", "next", "tqdm", "zip", "islice", "list", "trange"}
-
-_MAX_TEXT = 100
-_MAX_RESOLVE_DEPTH = 4
+PICKLED_ARGUMENTS = ("dataset", "collate_fn", "worker_init_fn")
+_WRAPPERS = {"enumerate", "iter", "next", "tqdm", "zip", "islice", "list", "trange", "chain"}
 _MAX_PICKLE_DEPTH = 10
-
 _FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-
-
-@dataclass(frozen=True)
-class _Binding:
-    """What a name means in one scope: a def, a class, a lambda, a call result, a value."""
-
-    kind: str  # "function", "class", "lambda", "call", "value", "other"
-    node: ast.AST
-    owner: ast.AST  # the module or the function whose local it is
-    in_guard: bool
 
 
 def analyse_script(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,123 +93,13 @@ def analyse_source(text: str, path: str = "<script>") -> dict[str, Any]:
     return analyse_python(text, path, "script", _Analyser)
 
 
-class _Analyser:
-    def __init__(self, tree: ast.Module, text: str, path: str) -> None:
-        self.tree = tree
-        self.text = text
-        self.lines = split_lines(text)
-        self.path = path
-        self.parent: dict[ast.AST, ast.AST] = {}
-        self.nodes: list[ast.AST] = []  # every node once: walking large files is the cost
-        for node in ast.walk(tree):
-            self.nodes.append(node)
-            for child in ast.iter_child_nodes(node):
-                self.parent[child] = node
-        self.guards = [stmt for stmt in tree.body if _is_main_guard(stmt)]
-        self.loader_names = _loader_aliases(tree)
-        self.bindings: dict[tuple[int, str], list[_Binding]] = {}
-        self._collect_bindings()
-        self.notes: list[str] = []
+class _Analyser(TrainerCalls):
+    """Loaders, worker starts and pickling problems of one script."""
 
-    # -- scopes ---------------------------------------------------------------------------
-    def top_statement(self, node: ast.AST) -> ast.AST:
-        while node in self.parent and self.parent[node] is not self.tree:
-            node = self.parent[node]
-        return node
-
-    def in_guard(self, node: ast.AST) -> bool:
-        """True when ``node`` sits in the body (not the else) of a ``__main__`` guard."""
-        child = node
-        while child in self.parent:
-            parent = self.parent[child]
-            if parent in self.guards:
-                return child in parent.body  # type: ignore[attr-defined]
-            child = parent
-        return False
-
-    def owner(self, node: ast.AST) -> ast.AST:
-        """The innermost function enclosing ``node``, or the module."""
-        current = self.parent.get(node)
-        while current is not None:
-            if isinstance(current, _FUNCTION_NODES):
-                return current
-            current = self.parent.get(current)
-        return self.tree
-
-    def in_class_body(self, node: ast.AST) -> bool:
-        current = self.parent.get(node)
-        while current is not None and not isinstance(current, _FUNCTION_NODES):
-            if isinstance(current, ast.ClassDef):
-                return True
-            current = self.parent.get(current)
-        return False
-
-    def _bind(self, name: str, kind: str, node: ast.AST, at: ast.AST) -> None:
-        if self.in_class_body(at):
-            return
-        owner = self.owner(at)
-        binding = _Binding(kind, node, owner, self.in_guard(at))
-        self.bindings.setdefault((id(owner), name), []).append(binding)
-
-    def _collect_bindings(self) -> None:
-        for node in self.nodes:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self._bind(node.name, "function", node, node)
-            elif isinstance(node, ast.ClassDef):
-                self._bind(node.name, "class", node, node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        self._bind(target.id, _value_kind(node.value), node.value, node)
-
-    def resolve(self, name: str, at: ast.AST) -> _Binding | None:
-        """The binding ``name`` most likely has at ``at`` (innermost scope, last assignment)."""
-        scope: ast.AST | None = self.owner(at)
-        while scope is not None:
-            found = self.bindings.get((id(scope), name))
-            if found:
-                before = [b for b in found if getattr(b.node, "lineno", 0) <= at.lineno]  # type: ignore[attr-defined]
-                return (before or found)[-1]
-            scope = None if scope is self.tree else self.owner(scope)
-        return None
-
-    # -- values ---------------------------------------------------------------------------
-    def segment(self, node: ast.AST) -> str:
-        return source_segment(self.lines, node, _MAX_TEXT)
-
-    def value_of(self, node: ast.AST, depth: int = 0) -> tuple[bool, Any]:
-        """(known, value) for a literal, a name bound to one, or ``get_context("spawn")``."""
-        literal = literal_value(node)
-        if literal[0]:
-            return literal
-        if depth >= _MAX_RESOLVE_DEPTH:
-            return False, None
-        if isinstance(node, ast.Name):
-            binding = self.resolve(node.id, node)
-            if binding is not None and binding.kind in ("value", "call"):
-                assignments = self.bindings.get((id(binding.owner), node.id), [])
-                if binding.owner is self.tree and len(assignments) > 1:
-                    return False, None  # reassigned at module level: which one is unclear
-                return self.value_of(binding.node, depth + 1)
-        if isinstance(node, ast.Call) and _call_name(node.func) == "get_context" and node.args:
-            return self.value_of(node.args[0], depth + 1)
-        return False, None
-
-    def setting(self, node: ast.AST) -> dict[str, Any]:
-        known, value = self.value_of(node)
-        return {
-            "value": value if known else None,
-            "known": known,
-            "text": self.segment(node),
-            "line": node.lineno,
-        }  # type: ignore[attr-defined]
-
-    # -- picklability -----------------------------------------------------------------------
     def pickling_problems(
-        self, node: ast.AST, depth: int = 0, seen: set[int] | None = None
+        self, node: ast.AST, ctx: Context, depth: int = 0, seen: set[int] | None = None
     ) -> list[tuple[ast.AST, str, str]]:
-        """(node, kind, name) for things in ``node`` that spawn cannot send to a worker."""
+        """(where defined, kind, name) for things in ``node`` that spawn cannot send."""
         seen = set() if seen is None else seen
         if depth > _MAX_PICKLE_DEPTH or id(node) in seen:
             return []
@@ -226,52 +107,62 @@ class _Analyser:
         if isinstance(node, ast.Lambda):
             return [(node, "lambda", "lambda")]
         if isinstance(node, ast.Name):
-            binding = self.resolve(node.id, node)
+            line = getattr(node, "lineno", 0)
+            binding = self.resolve(node.id, ctx.owner, line)
             if binding is None:
                 return []
-            problem = self._binding_problem(binding, node.id)
-            if problem:
-                return [(node, problem, node.id)]
-            if binding.kind in ("call", "lambda", "other"):
-                inner = self.pickling_problems(binding.node, depth + 1, seen)
-                return [(node, kind, f"{node.id} ({name})") for _, kind, name in inner]
-            return []
+            # every definition that may reach this use: `if mixup: def collate_fn(...)` /
+            # `else: collate_fn = default_collate` hands the nested function on one branch
+            candidates = [
+                b
+                for b in self.rec.bindings.get((id(binding.owner), node.id), [binding])
+                if b.line <= line
+            ] or [binding]
+            problems: list[tuple[ast.AST, str, str]] = []
+            for candidate in candidates:
+                problem = self._binding_problem(candidate)
+                if problem:
+                    problems.append((candidate.node, problem, node.id))
+                elif candidate.kind in ("call", "other"):
+                    inner_ctx = Context(candidate.owner, None, None, None, ctx.method)
+                    inner = self.pickling_problems(candidate.node, inner_ctx, depth + 1, seen)
+                    problems += [(w, kind, f"{node.id} ({name})") for w, kind, name in inner]
+            return problems
         if isinstance(node, ast.Call):
             found: list[tuple[ast.AST, str, str]] = []
             callee = node.func
             if isinstance(callee, ast.Name):
-                binding = self.resolve(callee.id, callee)
+                binding = self.resolve(callee.id, ctx.owner, getattr(callee, "lineno", 0))
                 if binding is not None and binding.kind == "class":
-                    problem = self._binding_problem(binding, callee.id)
+                    problem = self._binding_problem(binding)
                     if problem:
-                        found.append((node, f"instance of a {problem}", callee.id))
+                        found.append((binding.node, f"instance of a {problem}", callee.id))
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                found.extend(self.pickling_problems(arg, depth + 1, seen))
+                found.extend(self.pickling_problems(arg, ctx, depth + 1, seen))
             return found
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
             found = []
             for element in node.elts:
-                found.extend(self.pickling_problems(element, depth + 1, seen))
+                found.extend(self.pickling_problems(element, ctx, depth + 1, seen))
             return found
         if isinstance(node, ast.Dict):
             found = []
             for element in node.values:
-                found.extend(self.pickling_problems(element, depth + 1, seen))
+                found.extend(self.pickling_problems(element, ctx, depth + 1, seen))
             return found
         return []
 
-    def _binding_problem(self, binding: _Binding, name: str) -> str | None:
+    def _binding_problem(self, binding: Binding) -> str | None:
         if binding.kind == "lambda":
             return "lambda"
         if binding.kind in ("function", "class"):
             what = "function" if binding.kind == "function" else "class"
             if binding.owner is not self.tree:
-                return f"nested {what}" if what == "function" else "locally defined class"
+                return "nested function" if what == "function" else "locally defined class"
             if binding.in_guard:
                 return f"{what} defined inside the __main__ guard"
         return None
 
-    # -- worker starts ----------------------------------------------------------------------
     def is_loaderish(self, node: ast.AST, loader_vars: set[str], depth: int = 0) -> bool:
         if depth > 3:
             return False
@@ -279,88 +170,68 @@ class _Analyser:
             return node.id in loader_vars or "loader" in node.id.lower()
         if isinstance(node, ast.Attribute):
             return "loader" in node.attr.lower()
+        if isinstance(node, ast.Subscript):
+            return self.is_loaderish(node.value, loader_vars, depth + 1)
         if isinstance(node, ast.Call):
-            if self.is_loader_call(node):
+            if call_name(node.func) in self.loader_names:
                 return True
-            if _call_name(node.func) in _WRAPPERS:
+            if "loader" in call_name(node.func).lower():
+                return True
+            if call_name(node.func) in _WRAPPERS:
                 return any(self.is_loaderish(a, loader_vars, depth + 1) for a in node.args)
         return False
 
-    def is_loader_call(self, node: ast.Call) -> bool:
-        return _call_name(node.func) in self.loader_names
-
-    def starts_workers(self, stmt: ast.AST, loader_vars: set[str], worker_funcs: set[str]) -> bool:
-        """True when running ``stmt`` iterates a DataLoader or runs a training loop."""
-        for node in ast.walk(stmt):
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                if self.is_loaderish(node.iter, loader_vars):
-                    return True
-            elif isinstance(node, ast.Call):
-                name = _call_name(node.func)
-                if name in ("iter", "next") and any(
-                    self.is_loaderish(a, loader_vars) for a in node.args
-                ):
-                    return True
-                if isinstance(node.func, ast.Name) and node.func.id in worker_funcs:
-                    return True
-                if isinstance(node.func, ast.Attribute):
-                    if name in _TRAINING_METHODS:
-                        return True
-                    receiver = node.func.value
-                    receiver_name = receiver.id.lower() if isinstance(receiver, ast.Name) else ""
-                    if name in _RUNNER_METHODS and (
-                        receiver_name in _RUNNER_NAMES
-                        or any(k.arg in ("data", "epochs") for k in node.keywords)
-                    ):
-                        return True
-        return False
-
-    # -- the whole run ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        calls = [n for n in self.nodes if isinstance(n, ast.Call)]
-        loader_calls = sorted(
-            (c for c in calls if self.is_loader_call(c)), key=lambda c: (c.lineno, c.col_offset)
-        )
-        loader_vars = {
-            target.id
-            for node in self.nodes
-            if isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Call)
-            and self.is_loader_call(node.value)
-            for target in node.targets
-            if isinstance(target, ast.Name)
-        }
-        functions = {
-            stmt.name: stmt
-            for stmt in self.tree.body
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
-        }
-        worker_funcs = self._fixpoint(
-            functions, lambda f, known: self.starts_workers(f, loader_vars, known)
-        )
+        rec = self.rec
+        loader_vars = self.loader_vars
+        events: dict[int, list[tuple[int, str]]] = {}  # id(top statement) -> (line, what)
+        for site in rec.iterations:
+            if self.is_loaderish(site.node, loader_vars):
+                self._event(events, site, "iterates a DataLoader")
+        trainers: list[dict[str, Any]] = []
+        trainer_loaders: list[dict[str, Any]] = []
+        cache: dict[str, Any] | None = None
+        for site in rec.method_calls:
+            found = self.trainer_of(site)
+            if found is None:
+                continue
+            self._event(events, site, f"{found['framework']} trainer")
+            record, found_loaders, site_cache = self._trainer_record(site, found)
+            trainers.append(record)
+            trainer_loaders.extend(found_loaders)
+            cache = cache or site_cache
+        functions = rec.functions
+        worker_funcs = self._worker_functions(events, functions)
         import_time = [
             stmt
             for stmt in self.tree.body
             if stmt not in self.guards
-            and not isinstance(
-                stmt,
-                (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom),
-            )
+            and not isinstance(stmt, (*DEFS, ast.ClassDef, ast.Import, ast.ImportFrom))
         ]
         called_at_import = self._called_from(import_time, functions)
-        worker_starts = [
-            {
-                "line": stmt.lineno,
-                "end_line": getattr(stmt, "end_lineno", None) or stmt.lineno,
-                "text": self._first_line(stmt),
-            }
-            for stmt in import_time
-            if self.starts_workers(stmt, loader_vars, worker_funcs)
-        ]
+        worker_starts = []
+        for stmt in import_time:
+            own = events.get(id(stmt))
+            calls = rec.top_calls.get(id(stmt), set()) & worker_funcs
+            if own or calls:
+                worker_starts.append(
+                    {
+                        "line": stmt.lineno,
+                        "end_line": getattr(stmt, "end_lineno", None) or stmt.lineno,
+                        "text": self._first_line(stmt),
+                    }
+                )
         loaders, unpicklable = [], []
-        for call in loader_calls:
-            loaders.append(self._loader_record(call, functions, called_at_import))
-            unpicklable.extend(self._unpicklable_record(call))
+        for site in sorted(rec.loader_calls, key=lambda s: (s.node.lineno, s.node.col_offset)):  # type: ignore[attr-defined]
+            given = self._arguments(site)
+            loaders.append(self._loader_record(site, given, called_at_import))
+            unpicklable.extend(self._unpicklable_record(site, given))
+        for site in rec.factory_calls:
+            loaders.append(self._factory_record(site, called_at_import))
+        for loader in trainer_loaders:
+            loaders.append(loader)
+        for record in trainers:
+            record["runs_at_import"] = self._runs_at_import(record.pop("_site"), called_at_import)
         return {
             "path": self.path,
             "kind": "script",
@@ -368,16 +239,59 @@ class _Analyser:
             "reason": "",
             "loaders": loaders,
             "unpicklable": unpicklable,
-            "start_methods": self._start_methods(calls),
+            "start_methods": self._start_methods(),
             "main_guard": {
                 "present": bool(self.guards),
                 "line": self.guards[0].lineno if self.guards else None,
             },
             "worker_starts": worker_starts,
             "unguarded_code": self._span(import_time),
-            "cache": None,
+            "cache": cache,
+            "trainers": trainers,
+            "understands": list(fw.UNDERSTOOD),
             "notes": self.notes,
         }
+
+    def _event(self, events: dict[int, list[tuple[int, str]]], site: Site, what: str) -> None:
+        line = getattr(site.node, "lineno", 0)
+        if site.ctx.method is not None:
+            self.rec.method_events[site.ctx.method] = line
+        if site.ctx.top is not None and site.ctx.guard != "body":
+            events.setdefault(id(site.ctx.top), []).append((line, what))
+
+    def _worker_functions(
+        self, events: dict[int, list[tuple[int, str]]], functions: dict[str, ast.AST]
+    ) -> set[str]:
+        found = {name for name, func in functions.items() if id(func) in events}
+        changed = True
+        while changed:
+            changed = False
+            for name, func in functions.items():
+                if name not in found and self.rec.top_calls.get(id(func), set()) & found:
+                    found.add(name)
+                    changed = True
+        return found
+
+    def _called_from(self, statements: list[ast.stmt], functions: dict[str, ast.AST]) -> set[str]:
+        """Module-level functions that run during import (called from unguarded code)."""
+        pending = [n for stmt in statements for n in self.rec.top_calls.get(id(stmt), set())]
+        called: set[str] = set()
+        while pending:
+            name = pending.pop()
+            if name in functions and name not in called:
+                called.add(name)
+                pending.extend(self.rec.top_calls.get(id(functions[name]), set()))
+        return called
+
+    def _runs_at_import(self, site: Site, called_at_import: set[str]) -> bool:
+        top = site.ctx.top
+        if top is None:
+            return False
+        if top in self.guards:
+            return site.ctx.guard != "body"
+        if isinstance(top, DEFS):
+            return top.name in called_at_import
+        return not isinstance(top, ast.ClassDef)
 
     def _span(self, statements: list[ast.stmt]) -> dict[str, int] | None:
         """First and last line of the code that runs on import (docstrings, constants aside)."""
@@ -392,156 +306,121 @@ class _Analyser:
         last = code[-1]
         return {"first_line": code[0].lineno, "last_line": last.end_lineno or last.lineno}
 
-    def _fixpoint(self, functions: dict[str, ast.AST], test: Any) -> set[str]:
-        found: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for name, func in functions.items():
-                if name not in found and test(func, found):
-                    found.add(name)
-                    changed = True
-        return found
+    def _first_line(self, stmt: ast.stmt) -> str:
+        line = self.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(self.lines) else ""
+        return line if len(line) <= MAX_TEXT else line[: MAX_TEXT - 3] + "..."
 
-    def _called_from(self, statements: list[ast.stmt], functions: dict[str, ast.AST]) -> set[str]:
-        """Module-level functions that run during import (called from unguarded code)."""
-        pending = [n for stmt in statements for n in ast.walk(stmt)]
-        called: set[str] = set()
-        while pending:
-            node = pending.pop()
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                name = node.func.id
-                if name in functions and name not in called:
-                    called.add(name)
-                    pending.extend(ast.walk(functions[name]))
-        return called
-
-    def _first_line(self, stmt: ast.AST) -> str:
-        line = self.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(self.lines) else ""  # type: ignore[attr-defined]
-        return line if len(line) <= _MAX_TEXT else line[: _MAX_TEXT - 3] + "..."
-
-    def _arguments(self, call: ast.Call) -> dict[str, ast.AST]:
-        given: dict[str, ast.AST] = {}
+    def _arguments(self, site: Site) -> dict[str, tuple[ast.AST, Context]]:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        given: dict[str, tuple[ast.AST, Context]] = {}
+        self._incomplete = False
         for index, arg in enumerate(call.args):
             if isinstance(arg, ast.Starred):
                 self.notes.append(f"line {call.lineno}: DataLoader(*args): settings incomplete")
+                self._incomplete = True
                 break
             if index < len(POSITIONAL_PARAMETERS):
-                given[POSITIONAL_PARAMETERS[index]] = arg
+                given[POSITIONAL_PARAMETERS[index]] = (arg, site.ctx)
         for keyword in call.keywords:
-            if keyword.arg is None:
-                self.notes.append(f"line {call.lineno}: DataLoader(**kwargs): settings incomplete")
-            else:
-                given[keyword.arg] = keyword.value
+            if keyword.arg is not None:
+                given[keyword.arg] = (keyword.value, site.ctx)
+                continue
+            items, complete = self.dict_of(keyword.value, site.ctx, call.lineno)
+            if items is None:
+                self.notes.append(
+                    f"line {call.lineno}: DataLoader(**{self.segment(keyword.value)}): "
+                    "the dict could not be read; settings incomplete"
+                )
+                self._incomplete = True
+                continue
+            if not complete:
+                self._incomplete = True
+            for key, value in items.items():
+                given.setdefault(key, value)
         return given
 
     def _loader_record(
-        self, call: ast.Call, functions: dict[str, ast.AST], called_at_import: set[str]
+        self,
+        site: Site,
+        given: dict[str, tuple[ast.AST, Context]],
+        called_at_import: set[str],
     ) -> dict[str, Any]:
-        given = self._arguments(call)
-        top = self.top_statement(call)
-        if top in self.guards:
-            scope, at_import = "__main__ guard", not self.in_guard(call)
-        elif isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            scope, at_import = f"function {top.name}()", top.name in called_at_import
-        elif isinstance(top, ast.ClassDef):
-            scope, at_import = f"class {top.name}", False
-        else:
-            scope, at_import = "module level", True
+        call = site.node
+        assert isinstance(call, ast.Call)
+        settings = {k: self.setting(v, c) for k, (v, c) in given.items() if k in SETTINGS}
         return {
             "label": f"DataLoader at line {call.lineno}",
             "line": call.lineno,
             "end_line": getattr(call, "end_lineno", None) or call.lineno,
-            "scope": scope,
-            "runs_at_import": at_import,
-            "settings": {k: self.setting(v) for k, v in given.items() if k in SETTINGS},
-            "incomplete": any(isinstance(a, ast.Starred) for a in call.args)
-            or any(k.arg is None for k in call.keywords),
+            "scope": self._scope(site),
+            "runs_at_import": self._runs_at_import(site, called_at_import),
+            "settings": settings,
+            "incomplete": self._incomplete,
         }
 
-    def _unpicklable_record(self, call: ast.Call) -> list[dict[str, Any]]:
+    def _factory_record(self, site: Site, called_at_import: set[str]) -> dict[str, Any]:
+        call = site.node
+        assert isinstance(call, ast.Call)
+        settings: dict[str, Any] = {}
+        for keyword in call.keywords:
+            meaning = FACTORY_WORKER_KEYWORDS.get(keyword.arg or "") or FACTORY_BATCH_KEYWORDS.get(
+                keyword.arg or ""
+            )
+            if meaning and meaning not in settings:
+                settings[meaning] = self.setting(keyword.value, site.ctx)
+        name = call_name(call.func)
+        return {
+            "label": f"{name}() at line {call.lineno}",
+            "line": call.lineno,
+            "end_line": getattr(call, "end_lineno", None) or call.lineno,
+            "scope": self._scope(site),
+            "runs_at_import": self._runs_at_import(site, called_at_import),
+            "settings": settings,
+            "incomplete": True,
+            "factory": name,
+        }
+
+    def _unpicklable_record(
+        self, site: Site, given: dict[str, tuple[ast.AST, Context]]
+    ) -> list[dict[str, Any]]:
+        call = site.node
+        assert isinstance(call, ast.Call)
         records = []
-        for argument, node in self._arguments(call).items():
+        for argument, (node, ctx) in given.items():
             if argument not in PICKLED_ARGUMENTS:
                 continue
-            for where, kind, name in self.pickling_problems(node):
+            for where, kind, name in self.pickling_problems(node, ctx):
+                line = getattr(where, "lineno", call.lineno)
                 records.append(
                     {
                         "argument": argument,
                         "kind": kind,
                         "name": name,
-                        "line": getattr(where, "lineno", call.lineno),
+                        "line": line,
+                        "defined_at": self.segment(where) if line != call.lineno else "",
+                        "used_at": getattr(node, "lineno", call.lineno),
                         "loader_line": call.lineno,
                         "text": self.segment(node),
                     }
                 )
         return records
 
-    def _start_methods(self, calls: list[ast.Call]) -> list[dict[str, Any]]:
+    def _start_methods(self) -> list[dict[str, Any]]:
         found = []
-        for call in calls:
-            if _call_name(call.func) != "set_start_method" or not call.args:
-                continue
-            known, method = self.value_of(call.args[0])
-            top = self.top_statement(call)
+        for site in self.rec.start_calls:
+            call = site.node
+            assert isinstance(call, ast.Call)
+            result = self.value(call.args[0], site.ctx)
             found.append(
                 {
-                    "method": method if known and isinstance(method, str) else None,
+                    "method": result.value
+                    if result.known and isinstance(result.value, str)
+                    else None,
                     "line": call.lineno,
                     "text": self.segment(call),
-                    "call": _dotted(call.func),
-                    "guarded": top in self.guards and self.in_guard(call),
+                    "call": dotted_name(call.func),
+                    "guarded": site.ctx.top in self.guards and site.ctx.guard == "body",
                 }
             )
         return sorted(found, key=lambda r: r["line"])
-
-
-def _is_main_guard(stmt: ast.stmt) -> bool:
-    """``if __name__ == "__main__":`` (either operand order, ``==`` only)."""
-    if not isinstance(stmt, ast.If) or not isinstance(stmt.test, ast.Compare):
-        return False
-    test = stmt.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    has_name = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
-    has_main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
-    return has_name and has_main
-
-
-def _loader_aliases(tree: ast.Module) -> set[str]:
-    names = {"DataLoader"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "DataLoader" and alias.asname:
-                    names.add(alias.asname)
-    return names
-
-
-def _call_name(func: ast.AST) -> str:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return ""
-
-
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def _value_kind(value: ast.AST) -> str:
-    if isinstance(value, ast.Lambda):
-        return "lambda"
-    if isinstance(value, ast.Call):
-        return "call"
-    if literal_value(value)[0]:
-        return "value"
-    return "other"

@@ -138,14 +138,19 @@ class Diagnostic:
     severity: str
     code: str
     message: str
+    #: The key the line sets, as written ("" for headers, comments and whole-file notes).
+    key: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "line": self.line,
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
         }
+        if self.key:
+            data["key"] = self.key
+        return data
 
 
 @dataclass(frozen=True)
@@ -178,15 +183,18 @@ class ParsedConfig:
 
     @property
     def memory_bytes(self) -> int | None:
-        return self.value("wsl2.memory")
+        value = self.value("wsl2.memory")
+        return value if isinstance(value, int) else None
 
     @property
     def swap_bytes(self) -> int | None:
-        return self.value("wsl2.swap")
+        value = self.value("wsl2.swap")
+        return value if isinstance(value, int) else None
 
     @property
     def processors(self) -> int | None:
-        return self.value("wsl2.processors")
+        value = self.value("wsl2.processors")
+        return value if isinstance(value, int) else None
 
     def problems(self, *severities: str) -> list[Diagnostic]:
         wanted = severities or (ERROR, WARNING)
@@ -472,22 +480,30 @@ def tokenize(text: str) -> tuple[list[Line], list[Diagnostic]]:
             else:
                 if garbled:
                     section = _GARBLED
-                notes.append(Diagnostic(number, ERROR, "bad-section", problem))
+                tail = body[body.find("]") + 1 :] if "]" in body else ""
+                meant = tail.split("=", 1)[0].strip() if "=" in tail else ""
+                notes.append(Diagnostic(number, ERROR, "bad-section", problem, meant))
                 lines.append(Line(number, line, "invalid", section))
             continue
         key_end = 0
         while key_end < len(body) and _is_alnum(body[key_end]):
             key_end += 1
         if key_end == 0 or not _is_letter(body[0]):
-            hint = " (';' does not start a comment in .wslconfig, only '#' does)"
-            notes.append(
-                Diagnostic(
-                    number,
-                    ERROR,
-                    "bad-key",
-                    "invalid key name; WSL skips this line" + (hint if body[0] == ";" else ""),
+            if body[0] == ";":
+                # Meant as a comment; WSL warns "Invalid key name" at each start and skips it.
+                notes.append(
+                    Diagnostic(
+                        number,
+                        ERROR,
+                        "semicolon-comment",
+                        "';' does not start a comment in .wslconfig, only '#' does: WSL "
+                        "warns 'Invalid key name' and skips this line",
+                    )
                 )
-            )
+            else:
+                notes.append(
+                    Diagnostic(number, ERROR, "bad-key", "invalid key name; WSL skips this line")
+                )
             lines.append(Line(number, line, "invalid", section))
             continue
         key = body[:key_end]
@@ -500,6 +516,7 @@ def tokenize(text: str) -> tuple[list[Line], list[Diagnostic]]:
                     "expected-equals",
                     f"expected '=' after {key!r} (key names are letters and digits only, "
                     "no '_', '-' or '.'); WSL skips this line",
+                    body.split("=", 1)[0].strip() if "=" in body else key,
                 )
             )
             lines.append(Line(number, line, "invalid", section))
@@ -507,7 +524,7 @@ def tokenize(text: str) -> tuple[list[Line], list[Diagnostic]]:
         value, comment, problem, used = _value(rest[1:], physical, index)
         index += used
         if problem:
-            notes.append(Diagnostic(number, ERROR, "bad-value-syntax", problem))
+            notes.append(Diagnostic(number, ERROR, "bad-value-syntax", problem, key))
             lines.append(Line(number, line, "invalid", section, key))
             continue
         lines.append(Line(number, line, "key", section, key, value, comment))
@@ -645,14 +662,15 @@ def _check_section(line: Line, result: ParsedConfig, diagnostics: list[Diagnosti
     if lowered in WSL_CONF_SECTIONS:
         message = (
             f"[{line.name}] is a section of /etc/wsl.conf (inside the distro), not of "
-            ".wslconfig: WSL ignores every key under it here"
+            ".wslconfig: WSL ignores every key under it here (the header alone is harmless)"
         )
     else:
         close = difflib.get_close_matches(lowered, KNOWN_SECTIONS, n=1, cutoff=0.5)
         message = f"unknown section [{line.name}]: WSL ignores every key under it"
         if close:
             message += f" (did you mean [{close[0]}]?)"
-    diagnostics.append(Diagnostic(line.number, ERROR, "unknown-section", message))
+    # WSL says nothing about the header itself; only each key under it is skipped.
+    diagnostics.append(Diagnostic(line.number, NOTE, "unknown-section", message))
 
 
 def _apply_key(line: Line, result: ParsedConfig, diagnostics: list[Diagnostic]) -> None:
@@ -664,13 +682,16 @@ def _apply_key(line: Line, result: ParsedConfig, diagnostics: list[Diagnostic]) 
                 ERROR,
                 "unknown-key",
                 f"{line.name!r} follows a malformed section header; WSL ignores it",
+                line.name,
             )
         )
         return
     full = f"{section}.{line.name}" if section else line.name
     known = KNOWN_KEYS.get(full.lower())
     if known is None:
-        diagnostics.append(Diagnostic(line.number, ERROR, "unknown-key", _unknown_key(line)))
+        diagnostics.append(
+            Diagnostic(line.number, ERROR, "unknown-key", _unknown_key(line), line.name)
+        )
         return
     canon, kind = known
     slot = canon.lower()
@@ -684,6 +705,7 @@ def _apply_key(line: Line, result: ParsedConfig, diagnostics: list[Diagnostic]) 
                 f"{canon} is already set on line {first.line}: WSL keeps the first one and "
                 "ignores this line"
                 + ("" if first.valid else " (even though the first is invalid)"),
+                line.name,
             )
         )
         return
@@ -697,6 +719,7 @@ def _apply_key(line: Line, result: ParsedConfig, diagnostics: list[Diagnostic]) 
                 ERROR,
                 "invalid-value",
                 f"invalid value {line.value!r} for {canon}: {problem}; WSL uses the default",
+                line.name,
             )
         )
         return
@@ -887,6 +910,20 @@ def parse_wsl_conf(data: bytes) -> dict[str, Any]:
             diagnostics.append(
                 Diagnostic(1, ERROR, "bom", "wsl.conf is read without BOM handling: save as UTF-8")
             )
+        for line in lines:
+            if stop is not None and line.number >= stop:
+                break
+            if line.kind == "key" and line.section is None:
+                diagnostics.append(
+                    Diagnostic(
+                        line.number,
+                        WARNING,
+                        "key-before-section",
+                        f"{line.name}={line.value} comes before any [section] header, so WSL "
+                        "ignores it (a commented-out header?)",
+                        line.name,
+                    )
+                )
         if stop is not None:
             diagnostics.append(
                 Diagnostic(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.probes.bench.loader import STUTTER_LIMIT, describe_setting
+from gpudoctor.probes.bench.loader import STUTTER_LIMIT, aggregate, describe_setting
 
 MiB = 1 << 20
 #: Terminal output fits this many columns; bars are this wide.
@@ -199,7 +199,17 @@ def _source_label(result: dict[str, Any]) -> str:
 
 
 def _settings_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in result.get("configs", []) if c.get("phase") != "restart"]
+    """One row per setting: repeated measurements folded into their median and range."""
+    return aggregate(result.get("configs", []))
+
+
+def _range(row: dict[str, Any]) -> str:
+    if (row.get("runs") or 1) < 2:
+        return ""
+    return (
+        f"{_num(row.get('samples_per_s_min'))}-{_num(row.get('samples_per_s_max'))} "
+        f"({row['runs']} runs)"
+    )
 
 
 def setting_label(row: dict[str, Any]) -> str:
@@ -241,6 +251,9 @@ def loader_lines(result: dict[str, Any], *, plain: bool = False) -> list[str]:
             f"{_num(row.get('first_batch_s'), 2) + ' s':>9} {_num(row.get('stutter'), 2):>7} "
             f"{_size(row.get('peak_worker_uss_bytes')):>8}"
         )
+        spread = _range(row)
+        if spread:
+            lines.append(f"  {'':<18} {'':>9}  range {spread}")
     lines.append("")
     lines.extend(loader_verdict_lines(result))
     return wrap_lines(lines)
@@ -270,18 +283,46 @@ def loader_verdict_lines(result: dict[str, Any]) -> list[str]:
                 f"  Batches arrive in bursts (stutter score {rec['stutter']}, p95 gap / mean gap): "
                 "the GPU will idle between bursts; more workers or a larger prefetch_factor help."
             )
-    restart = next((c for c in result.get("configs", []) if c.get("phase") == "restart"), None)
-    if restart and restart.get("status") == "ok" and rec:
-        lines.append(
-            f"  Next-epoch start-up: {_num(rec.get('restart_first_batch_s'), 2)} s with "
-            f"persistent workers, {_num(restart.get('restart_first_batch_s'), 2)} s without."
-        )
+    lines.extend(stability_lines(result))
+    restarts = {
+        bool(c.get("persistent_workers")): c
+        for c in result.get("configs", [])
+        if c.get("phase") == "restart" and c.get("status") == "ok"
+    }
+    if restarts and rec:
+        kept, fresh = restarts.get(True), restarts.get(False)
+        parts = []
+        if kept:
+            parts.append(f"{_num(kept.get('restart_first_batch_s'), 2)} s with persistent workers")
+        if fresh:
+            parts.append(f"{_num(fresh.get('restart_first_batch_s'), 2)} s without")
+        lines.append("  Next-epoch start-up (timed at a real epoch end): " + ", ".join(parts) + ".")
     if result.get("below_target"):
         lines.append(
             f"  Even the best setting stays below the {result['target_samples_per_s']:g} samples/s "
             "the training step needs: the run is input-bound. Pre-resize or cache decoded data."
         )
     return lines
+
+
+def stability_lines(result: dict[str, Any]) -> list[str]:
+    """Whether the recommendation held when the close settings were measured again."""
+    state = result.get("stability")
+    if not state:
+        return []
+    picks = ", ".join(str(p[0]) for p in state.get("picks") or ())
+    if state.get("stable"):
+        return [
+            f"  The pick is stable: num_workers={state.get('modal_workers')} won "
+            f"{round(state['share'] * len(state['picks']))} of {len(state['picks'])} "
+            f"interleaved rounds (workers picked per round: {picks})."
+        ]
+    return [
+        f"  The pick is NOT stable: across {state.get('rounds')} interleaved rounds the winner "
+        f"changed (workers picked per round: {picks}); the spread per setting is in the "
+        "table. The machine is too busy or too noisy to rank these settings: measure again "
+        "when it is idle, or with a longer --seconds."
+    ]
 
 
 HANG_REMEDIES = (
@@ -314,15 +355,15 @@ def loader_markdown(result: dict[str, Any]) -> str:
         )
     out += [
         "| workers | prefetch | persistent | pin | samples/s | | first batch | gap p50/p95/p99 ms "
-        "| stutter | RAM/worker |",
-        "|---:|---:|---|---|---:|---|---:|---:|---:|---:|",
+        "| stutter | RAM/worker | range (runs) |",
+        "|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if row["status"] != "ok":
             out.append(
                 f"| {row['num_workers']} | {row.get('prefetch_factor') or '-'} | "
                 f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
-                f"**{row['status']}** | {row.get('error', '')} | | | | |"
+                f"**{row['status']}** | {row.get('error', '')} | | | | | |"
             )
             continue
         gaps = "/".join(_num(row.get(k), 0) for k in ("gap_p50_ms", "gap_p95_ms", "gap_p99_ms"))
@@ -331,7 +372,7 @@ def loader_markdown(result: dict[str, Any]) -> str:
             f"{bool(row.get('persistent_workers'))} | {bool(row.get('pin_memory'))} | "
             f"{_num(row.get('samples_per_s'))} | `{bar(row.get('samples_per_s'), peak, 20)}` | "
             f"{_num(row.get('first_batch_s'), 2)} s | {gaps} | {_num(row.get('stutter'), 2)} | "
-            f"{_size(row.get('peak_worker_uss_bytes'))} |"
+            f"{_size(row.get('peak_worker_uss_bytes'))} | {_range(row)} |"
         )
     out.append("")
     out.extend(line.strip() for line in loader_verdict_lines(result))

@@ -28,6 +28,8 @@ Data shape (every key optional)::
                   "persistence_mode": 1, "compute_mode": 0, "mig_mode": [0, 0],
                   "driver_model": [0, 0], "compute_capability": [8, 9],
                   "processes": [{"pid": 4242, "used_gpu_memory": null}],
+                  "process_utilization": [{"pid": 4242, "seconds_ago": 1.5, "sm": 35,
+                                           "mem": 10}],
                   "p2p_status": 0,
                   "lost": false, "errors": {"nvmlDeviceGetEccMode": "NotSupported"}}]}
 """
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -374,3 +377,33 @@ class FakeNvml:
                 "Unversioned function called and the pyNVML version does not match the NVML "
                 "lib version."
             ) from None
+
+    def nvmlDeviceGetProcessUtilization(self, handle: Any, since_us: int) -> list[Any]:
+        """Buffered per-process samples newer than ``since_us`` (µs since the epoch).
+
+        A sample is given either as ``timestamp_us`` or as ``seconds_ago`` (relative to the
+        call). Like the driver, no sample in the window raises NotFound; a device without the
+        ``process_utilization`` key answers NotSupported (WDDM, WSL2, old GPUs).
+        """
+        device = self._device("nvmlDeviceGetProcessUtilization", handle)
+        now_us = int(time.time() * 1_000_000)
+        result = []
+        for item in self._field(device, "process_utilization"):
+            stamp = item.get("timestamp_us")
+            if stamp is None:
+                stamp = now_us - int(float(item.get("seconds_ago", 0.0)) * 1_000_000)
+            if int(stamp) <= int(since_us):
+                continue
+            result.append(
+                pynvml.c_nvmlProcessUtilizationSample_t(
+                    pid=int(item["pid"]),
+                    timeStamp=int(stamp),
+                    smUtil=int(item.get("sm", 0)),
+                    memUtil=int(item.get("mem", 0)),
+                    encUtil=int(item.get("enc", 0)),
+                    decUtil=int(item.get("dec", 0)),
+                )
+            )
+        if not result:
+            raise nvml_error("NotFound")
+        return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from gpudoctor.probes.bench.gpu import (
     PROTOCOL_PREFIX,
@@ -37,7 +37,7 @@ def memory_test(torch: Any, device: Any) -> dict[str, Any]:
     """Fill most of the free memory chunk by chunk and read every chunk back."""
     free, total = torch.cuda.mem_get_info(device)
     target = int(free * MEMORY_FRACTION)
-    chunks = []
+    chunks: list[Any] = []
     bad = 0
     allocated = 0
     error = ""
@@ -123,7 +123,8 @@ def _copy_gbps(torch: Any, src: Any, dst: Any, reps: int = 5) -> float:
         dst.copy_(src, non_blocking=True)
     end.record()
     end.synchronize()
-    return reps * src.numel() * src.element_size() / (start.elapsed_time(end) / 1000) / 1e9
+    seconds = float(start.elapsed_time(end)) / 1000
+    return float(reps * src.numel() * src.element_size()) / seconds / 1e9
 
 
 def bandwidth_test(torch: Any, device: Any, nvml: Any, handle: Any) -> dict[str, Any]:
@@ -270,13 +271,14 @@ def main() -> None:
     torch.cuda.set_device(device)
     nvml, handle = _nvml_handle(torch, index)
     started = time.monotonic()
-    tests = []
-    for run in (
+    tests: list[dict[str, Any]] = []
+    runs: tuple[Callable[[], dict[str, Any]], ...] = (
         lambda: memory_test(torch, device),
         lambda: matmul_test(torch, device),
         lambda: bandwidth_test(torch, device, nvml, handle),
         lambda: throttle_test(torch, device, nvml, handle),
-    ):
+    )
+    for run in runs:
         try:
             tests.append(run())
         except Exception as exc:  # noqa: BLE001 - one failing test must not hide the others

@@ -23,8 +23,11 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 from gpudoctor.probes.bench.loader import (
     PROTOCOL_PREFIX,
     STUTTER_LIMIT,
+    aggregate,
     climb_should_stop,
+    confirm_candidates,
     gap_stats,
+    needs_more_rounds,
 )
 from gpudoctor.probes.bench.loader import recommend as recommend_setting
 
@@ -33,6 +36,8 @@ SYNTHETIC_SIZE = (500, 375)  # about the mean ImageNet photo
 OUTPUT_SIDE = 224
 #: Share of --seconds the smart search may spend measuring one setting.
 SMART_SHARE = 0.6
+#: Share of --seconds for each repeat of a close candidate.
+REPEAT_SHARE = 0.5
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
@@ -241,7 +246,7 @@ class Bench:
         self.cuda = torch.cuda.is_available()
         self.results: list[dict[str, Any]] = []
 
-    def loader(self, setting: dict[str, Any]) -> DataLoader:
+    def loader(self, setting: dict[str, Any], epoch_samples: int | None = None) -> DataLoader:
         kwargs: dict[str, Any] = {
             "batch_size": self.config["batch_size"],
             "num_workers": setting["num_workers"],
@@ -249,7 +254,7 @@ class Bench:
         }
         if not isinstance(self.dataset, IterableDataset):
             kwargs["sampler"] = RandomSampler(
-                self.dataset, replacement=True, num_samples=1_000_000_000
+                self.dataset, replacement=True, num_samples=epoch_samples or 1_000_000_000
             )
         if setting["num_workers"]:
             kwargs["prefetch_factor"] = setting["prefetch_factor"]
@@ -260,9 +265,11 @@ class Bench:
                 kwargs["multiprocessing_context"] = self.config["start_method"]
         return DataLoader(self.dataset, **kwargs)
 
-    def measure(self, setting: dict[str, Any], *, steady: bool, adaptive: bool) -> dict[str, Any]:
+    def measure(
+        self, setting: dict[str, Any], *, steady: bool, adaptive: bool, share: float = 1.0
+    ) -> dict[str, Any]:
         result: dict[str, Any] = dict(setting, status="ok")
-        seconds = float(self.config["seconds"])
+        seconds = float(self.config["seconds"]) * share
         if adaptive:
             # The smart search only ranks settings: it stops once the rate settles, and
             # spends at most this share of the full measuring time on one setting.
@@ -277,11 +284,6 @@ class Bench:
                 if steady:
                     result.update(self._steady(iterator, loader, seconds, adaptive))
                 del iterator
-                again = time.perf_counter()
-                iterator = iter(loader)
-                _next(iterator)
-                result["restart_first_batch_s"] = round(time.perf_counter() - again, 4)
-                del iterator
             except Hang as exc:
                 result.update(status="hang", error=str(exc))
                 return result
@@ -292,6 +294,43 @@ class Bench:
                     del loader
         result["peak_worker_uss_bytes"] = memory.peak_uss or None
         result["peak_worker_rss_bytes"] = memory.peak_rss or None
+        return result
+
+    def measure_restart(self, setting: dict[str, Any]) -> dict[str, Any]:
+        """Time to the first batch of the next epoch, at a real epoch boundary.
+
+        A short epoch is run to its end (StopIteration), then the next one is started: that
+        is what training pays at every epoch. Abandoning an epoch midway and restarting
+        costs more with persistent workers (they must drain their queues first), so it is
+        not what is measured here.
+        """
+        result: dict[str, Any] = dict(setting, status="ok")
+        if isinstance(self.dataset, IterableDataset):
+            result.update(status="error", error="an IterableDataset has no epoch end to time")
+            return result
+        prefetch = setting.get("prefetch_factor") or 2
+        batches = max(4, 2 * setting["num_workers"] * prefetch)
+        loader = self.loader(setting, epoch_samples=batches * int(self.config["batch_size"]))
+        try:
+            iterator = iter(loader)
+            while True:
+                try:
+                    _next(iterator)
+                except StopIteration:
+                    break
+            started = time.perf_counter()
+            iterator = iter(loader)
+            _next(iterator)
+            result["restart_first_batch_s"] = round(time.perf_counter() - started, 4)
+            result["epoch_batches"] = batches
+            result["restart_at"] = "epoch boundary"
+            del iterator
+        except Hang as exc:
+            result.update(status="hang", error=str(exc))
+            return result
+        except Exception as exc:  # noqa: BLE001 - a setting that fails is a finding
+            result.update(status="error", error=_one_line(exc))
+        del loader
         return result
 
     def _steady(
@@ -331,9 +370,13 @@ class Bench:
         *,
         steady: bool = True,
         adaptive: bool = False,
+        share: float = 1.0,
     ) -> dict[str, Any]:
         self.emit("start", setting=setting, fraction=fraction)
-        result = self.measure(setting, steady=steady, adaptive=adaptive)
+        if setting.get("phase") == "restart":
+            result = self.measure_restart(setting)
+        else:
+            result = self.measure(setting, steady=steady, adaptive=adaptive, share=share)
         if result["status"] == "hang":
             self.emit(
                 "hang",
@@ -398,7 +441,9 @@ def smart_sweep(bench: Bench) -> None:
         throughputs.append(result["samples_per_s"] or 0.0)
         if climb_should_stop(throughputs):
             break
-    best = recommend_setting(bench.results)
+    if not confirm_pick(bench):
+        return
+    best = recommend_setting(aggregate(bench.results))
     if best is None or not best["num_workers"]:
         return
     workers = best["num_workers"]
@@ -406,8 +451,36 @@ def smart_sweep(bench: Bench) -> None:
         bench.run(_setting(workers, prefetch=4), 0.8, adaptive=True)
     if bench.cuda:
         bench.run(_setting(workers, pin=True), 0.85, adaptive=True)
-    # What non-persistent workers cost at every epoch start.
-    bench.run(_setting(workers, persistent=False, phase="restart"), 0.9, steady=False)
+    # What the next epoch's start costs, with persistent workers and without.
+    bench.run(_setting(workers, persistent=True, phase="restart"), 0.88, steady=False)
+    bench.run(_setting(workers, persistent=False, phase="restart"), 0.94, steady=False)
+
+
+def confirm_pick(bench: Bench) -> bool:
+    """Measure the close candidates again, in interleaved rounds, until one of them wins
+    steadily (or the rounds run out): one short measurement can be off by a factor of 4 on
+    a busy machine. Returns False when a worker start-up hung."""
+    candidates = confirm_candidates(bench.results)
+    if len(candidates) < 2:
+        return True
+    limits = bench.config.get("confirm_rounds") or (None, None)
+    number = 0
+    while needs_more_rounds(bench.results, *limits):
+        number += 1
+        shift = number % len(candidates)
+        for cand in candidates[shift:] + candidates[:shift]:
+            setting = _setting(
+                cand["num_workers"],
+                cand.get("prefetch_factor") or 2,
+                bool(cand.get("persistent_workers")),
+                bool(cand.get("pin_memory")),
+                phase="repeat",
+            )
+            setting["round"] = number
+            result = bench.run(setting, min(0.8, 0.5 + 0.05 * number), share=REPEAT_SHARE)
+            if result["status"] == "hang":
+                return False
+    return True
 
 
 def exhaustive_sweep(bench: Bench) -> None:

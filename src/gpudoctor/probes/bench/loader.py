@@ -38,6 +38,13 @@ CLIMB_GAIN = 0.05
 STUTTER_LIMIT = 3.0
 #: Seconds the child may take to import torch and build the dataset.
 STARTUP_GRACE_S = 90.0
+#: The pick is confirmed by re-measuring the close candidates in interleaved rounds: at least
+#: this many rounds, at most that many, until one setting wins this share of them.
+REPEAT_MIN_ROUNDS, REPEAT_MAX_ROUNDS, STABLE_SHARE = 3, 6, 0.8
+#: The fastest settings of the climb re-measured, at most this many. No rate band: one noisy
+#: climb figure can be 10x off (3 workers: 227 samples/s beside 2 workers: 3132), so a
+#: setting is never ruled out by a single measurement.
+CONFIRM_MAX = 4
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PROTOCOL_PREFIX = "GPUDOCTOR-LOADER "
 
@@ -87,7 +94,9 @@ def setting_key(cfg: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def recommend(results: Iterable[dict[str, Any]], tolerance: float = TOLERANCE) -> dict | None:
+def recommend(
+    results: Iterable[dict[str, Any]], tolerance: float = TOLERANCE
+) -> dict[str, Any] | None:
     """The cheapest measured setting within ``tolerance`` of the best throughput."""
     ok = [r for r in results if r.get("status") == "ok" and r.get("samples_per_s")]
     if not ok:
@@ -113,10 +122,112 @@ def climb_should_stop(throughputs: Sequence[float], gain: float = CLIMB_GAIN) ->
     return throughputs[-1] < (1 + gain) * max(throughputs[:-1])
 
 
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def aggregate(configs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per setting: the median of its measurements, with their spread.
+
+    A setting measured once keeps its row as it is (``runs`` 1); repeated ones get
+    ``samples_per_s`` = median and ``samples_per_s_min``/``_max`` and ``spread`` (max-min over
+    the median), so a reader sees how far a single figure can be trusted.
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    order: list[tuple[Any, ...]] = []
+    failed: list[dict[str, Any]] = []
+    for row in configs:
+        if row.get("phase") == "restart":
+            continue
+        if row.get("status") != "ok" or not row.get("samples_per_s"):
+            failed.append(row)
+            continue
+        key = setting_key(row)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(row)
+    rows = []
+    for key in order:
+        runs = groups[key]
+        rates = [float(r["samples_per_s"]) for r in runs]
+        median = _median(rates)
+        row = dict(runs[0])
+        row.pop("round", None)
+        row["phase"] = "steady"
+        row["runs"] = len(runs)
+        row["samples_per_s"] = round(median, 2)
+        row["samples_per_s_min"] = round(min(rates), 2)
+        row["samples_per_s_max"] = round(max(rates), 2)
+        row["spread"] = round((max(rates) - min(rates)) / median, 3) if median else None
+        stutters = [r["stutter"] for r in runs if r.get("stutter") is not None]
+        row["stutter"] = round(_median(stutters), 2) if stutters else None
+        rows.append(row)
+    return rows + failed
+
+
+def pick_stability(configs: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """How often each setting would have been picked, round by round of the repeats.
+
+    None when no repeat rounds were measured. ``stable`` is True when one setting wins at
+    least :data:`STABLE_SHARE` of at least :data:`REPEAT_MIN_ROUNDS` rounds.
+    """
+    rounds: dict[int, list[dict[str, Any]]] = {}
+    for row in configs:
+        if row.get("phase") == "repeat" and isinstance(row.get("round"), int):
+            rounds.setdefault(row["round"], []).append(row)
+    if not rounds:
+        return None
+    picks = []
+    for number in sorted(rounds):
+        pick = recommend(rounds[number])
+        if pick is not None:
+            picks.append(setting_key(pick))
+    if not picks:
+        return {"rounds": len(rounds), "stable": False, "share": 0.0, "picks": []}
+    counts = {key: picks.count(key) for key in picks}
+    modal = max(counts, key=lambda key: counts[key])
+    share = counts[modal] / len(picks)
+    return {
+        "rounds": len(rounds),
+        "picks": [list(key) for key in picks],
+        "modal_workers": modal[0],
+        "share": round(share, 2),
+        "stable": len(picks) >= REPEAT_MIN_ROUNDS and share >= STABLE_SHARE,
+    }
+
+
+def needs_more_rounds(
+    configs: Iterable[dict[str, Any]],
+    min_rounds: int | None = None,
+    max_rounds: int | None = None,
+) -> bool:
+    """Keep repeating until the pick is stable, or the round budget is spent."""
+    low = min_rounds or REPEAT_MIN_ROUNDS
+    high = max(low, max_rounds or REPEAT_MAX_ROUNDS)
+    state = pick_stability(list(configs))
+    done = state["rounds"] if state else 0
+    if done < low:
+        return True
+    return not (state and state["stable"]) and done < high
+
+
+def confirm_candidates(configs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The settings worth re-measuring: the fastest of the climb, the pick among them."""
+    rows = [r for r in aggregate(configs) if r.get("status") == "ok"]
+    rows.sort(key=lambda r: -r["samples_per_s"])
+    return rows[:CONFIRM_MAX]
+
+
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    """Add the verdict fields: best, recommended, speed-up over 0 workers, loader-bound."""
-    configs = [c for c in result.get("configs", []) if c.get("phase") != "restart"]
-    ok = [c for c in configs if c.get("status") == "ok" and c.get("samples_per_s")]
+    """Add the verdict fields: best, recommended, speed-up over 0 workers, loader-bound,
+    and how stable the pick is when the close settings were measured again."""
+    raw = list(result.get("configs", []))
+    result["settings"] = aggregate(raw)
+    ok = [c for c in result["settings"] if c.get("status") == "ok" and c.get("samples_per_s")]
+    result["stability"] = pick_stability(raw)
     rec = recommend(ok)
     best = max(ok, key=lambda c: c["samples_per_s"]) if ok else None
     zero = next((c for c in ok if c["num_workers"] == 0), None)
@@ -162,6 +273,8 @@ class LoaderBenchRequest:
     cwd: str | None = None
     #: Silence beyond a setting's own limits before the watchdog kills the child.
     watchdog_margin_s: float = 20.0
+    #: Rounds of re-measuring the close candidates: at least, at most.
+    confirm_rounds: tuple[int, int] = (REPEAT_MIN_ROUNDS, REPEAT_MAX_ROUNDS)
 
 
 def parse_target(spec: str, option: str) -> tuple[str, str]:
@@ -387,6 +500,8 @@ def _describe(setting: dict[str, Any]) -> str:
         text += " pin"
     if setting.get("phase") == "restart":
         text += " (next-epoch start-up)"
+    elif setting.get("phase") == "repeat":
+        text += f" (repeat {setting.get('round')})"
     return text
 
 
