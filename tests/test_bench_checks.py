@@ -197,3 +197,24 @@ def test_check_help_does_not_promise_a_gpu_self_test(cli):
     out = cli("check", "--help").stdout
     assert "bench gpu" in " ".join(out.split())
     assert "throughput, GPU self-test" not in out
+
+
+def test_the_loader_search_measures_the_remedy_whenever_gd704_would_warn():
+    """The engine retries a deeper prefetch at a stutter the check still calls even, so a
+    warning's remedy (raise prefetch_factor) has always been measured."""
+    from gpudoctor.checks.bench import STUTTER_LIMIT
+    from gpudoctor.probes.bench.loader import PREFETCH_RETRY_STUTTER
+
+    assert PREFETCH_RETRY_STUTTER <= STUTTER_LIMIT
+
+
+def test_a_setting_is_described_as_the_dataloader_arguments_a_user_types():
+    from gpudoctor.checks.bench import describe_setting
+
+    setting = {"num_workers": 2, "persistent_workers": True, "prefetch_factor": 4}
+    assert describe_setting(setting) == (
+        "num_workers=2, persistent_workers=True, prefetch_factor=4, pin_memory=False"
+    )
+    assert describe_setting({"num_workers": 0, "pin_memory": True}) == (
+        "num_workers=0, pin_memory=True"
+    )

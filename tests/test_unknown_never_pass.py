@@ -2,8 +2,10 @@
 turns its ``pass`` into skip, info, a finding or an error, never into ``pass``.
 
 For each check and each recorded machine on which it passes cleanly, every path in its
-``requires`` and every top-level facts section that passing run reads (recorded while it runs)
-is replaced with ``Unavailable``, and the check is run again.
+``requires``, and every facts section of those paths that the passing run reads (recorded
+while it runs), is replaced with ``Unavailable``, and the check is run again. Facts a check
+only ``uses`` (context such as the platform, for the wording of a remedy) may be unknown
+without changing the verdict.
 """
 
 from __future__ import annotations
@@ -27,15 +29,8 @@ BASES = sorted(FIXTURES.glob("*.json")) + sorted(
 )
 UNKNOWN = {"$unavailable": "replaced by the unknown-never-pass test"}
 
-#: Checks outside the WSL/GPU/memory/bench area that pass on an unknown fact, with the owner's
-#: block named so the owners see them.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("GD201", "host"): "GD201 (torch install, GD2xx block) passes with the host section unknown",
-    ("GD202", "host"): "GD202 (torch/driver CUDA match, GD2xx block) passes with host unknown",
-    ("GD205", "host"): "GD205 (allocator config, GD2xx block) passes with the host section unknown",
-    ("GD205", "torch"): "GD205 (allocator config, GD2xx block) passes with the torch section "
-    "unknown",
-}
+#: Checks known to pass on an unknown fact, with why; empty: every built-in check holds.
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
 def _passes(spec: CheckSpec, facts: Facts) -> bool:
@@ -99,7 +94,8 @@ def _cases() -> Iterator[Any]:
             recording, log = facts.recording()
             if not _passes(spec, recording):
                 continue
-            sections = {read.split(".", 1)[0] for read in log}
+            required = {path.split(".", 1)[0] for path in spec.requires}
+            sections = {read.split(".", 1)[0] for read in log} & required
             for target in sorted({*spec.requires, *sections}):
                 if (spec.id, target) in seen or _replace(facts, target) is None:
                     continue

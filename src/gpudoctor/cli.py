@@ -16,7 +16,7 @@ import click
 
 from gpudoctor._version import __version__
 from gpudoctor.commands.completion import register as register_completion
-from gpudoctor.commands.options import fail_usage
+from gpudoctor.commands.options import EXIT_USAGE, fail_usage
 from gpudoctor.errors import GpuDoctorError
 
 #: (module, attribute) of each command, in the order ``--help`` lists them.
@@ -35,10 +35,26 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _safe_streams() -> None:
+    """Never crash on a terminal that cannot show a character (cp437, ascii, latin-1)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError, TypeError):
+                pass
+
+
 class _Group(click.Group):
-    """Turns GpuDoctorError anywhere below into one line and exit 2, never a traceback."""
+    """The error rule: anything that escapes a command is one line and exit 2.
+
+    GpuDoctorError is the message itself; any other exception names the command and the
+    error (``--debug`` prints the traceback as well). Findings use 0 and 1 only.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        _safe_streams()
         try:
             return super().invoke(ctx)
         except GpuDoctorError as exc:
@@ -46,6 +62,31 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("gpudoctor: interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 2
+            if ctx.meta.get("gpudoctor.debug"):
+                import traceback
+
+                traceback.print_exc()
+            name = ctx.invoked_subcommand or "gpudoctor"
+            fail_usage(
+                f"'gpudoctor {name}' failed: {type(exc).__name__}: {exc} "
+                "(this is a bug in gpudoctor; --debug shows where)"
+            )
+        return None
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``| head``): stop without a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(EXIT_USAGE)
 
 
 @click.group(
@@ -55,7 +96,11 @@ class _Group(click.Group):
 @click.version_option(
     __version__, "-V", "--version", prog_name="gpudoctor", message="%(prog)s %(version)s"
 )
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, hidden=False, help="On an internal error, show the traceback."
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Find out why GPU training crashes, hangs, stutters or runs out of memory.
 
     \b
@@ -70,6 +115,7 @@ def main() -> None:
     Exit codes: 0 nothing above info, 1 warnings or failures found, 2 bad usage or
     gpudoctor itself failed.
     """
+    ctx.meta["gpudoctor.debug"] = debug
 
 
 for _module, _attribute in COMMANDS:

@@ -1,7 +1,8 @@
 """How a check is declared: :func:`check` and the :class:`CheckSpec` it attaches.
 
-This is the lowest layer of the framework, so check modules (built-in or plugin) can
-declare themselves without importing the registry that loads them.
+This is the lowest layer of the framework (it needs only the findings model), so check
+modules (built-in or plugin) can declare themselves without importing the registry that
+loads them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from gpudoctor.model import Finding, Severity, Verdict
 
 SPEC_ATTR = "__gpudoctor_check__"
 
@@ -34,6 +37,24 @@ class CheckSpec:
     #: Which distribution supplied the check ("gpudoctor" for built-ins).
     origin: str = "gpudoctor"
     doc: str = ""
+
+    def finding(self, verdict: Verdict) -> Finding:
+        """The verdict as this check's finding; the fix is offered on a warning or worse."""
+        offers_fix = (
+            self.fix if verdict.offer_fix and verdict.severity.rank >= Severity.WARN.rank else None
+        )
+        return Finding(
+            check_id=self.id,
+            name=self.name,
+            severity=verdict.severity,
+            title=verdict.title,
+            subject=verdict.subject,
+            evidence=verdict.evidence,
+            remedies=verdict.remedies,
+            fix=offers_fix,
+            reference=self.reference,
+            details=verdict.details,
+        )
 
 
 def check(

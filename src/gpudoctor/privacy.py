@@ -1,26 +1,39 @@
-"""Privacy by default: take personal data out of a report or snapshot before anyone sees it.
+"""Privacy at the edge: facts stay raw in memory, every output is redacted once, when written.
 
-People paste gpudoctor output into public bug tickets. Everything that leaves the process
-(snapshot, every report format) goes through :class:`Redactor`, which walks the JSON-like
-document and replaces, consistently across the whole document:
+People paste gpudoctor output into public bug tickets, and gpudoctor runs as root on shared
+servers. Checks therefore see the truth (a MIG UUID in ``CUDA_VISIBLE_DEVICES``, a full
+command line), and everything that leaves the process (snapshot, every report format, diff)
+goes through one :class:`Redactor`, which walks the JSON-like document and:
 
-- the user's name, home directory and host name with ``<user>``, ``<home>``, ``<host>``;
-- other people's names in home and Windows profile paths with ``<user-2>``, ``<user-3>`` ...;
-- IPv4/IPv6 addresses with ``<ip-1>`` ..., MAC addresses with ``<mac-1>`` ...;
-- GPU and MIG UUIDs with ``GPU-<uuid-1>`` / ``MIG-<uuid-1>``, serial numbers with
-  ``<serial-1>``.
+- withholds secrets, with or without ``--no-redact``: values of secret-named flags and
+  settings in every spelling (``--api-key=v``, ``--token v``, ``-p v``, ``KEY=v``,
+  ``"password": "v"``, ``X-Api-Key: v``), ``Authorization``/``Bearer``/``Basic`` headers,
+  URL user-info and sensitive query parameters, well-known token shapes (``sk-``,
+  ``sk-ant-``, ``ghp_``, ``github_pat_``, ``hf_``, ``xox?-``, ``AKIA``, ``glpat-``, JWTs,
+  private-key blocks) and long random-looking runs;
+- replaces identities, consistently across the whole document: the user's name, home and
+  host with ``<user>``, ``<home>``, ``<host>``; other people's names in home paths with
+  ``<user-2>`` ...; IPv4/IPv6 (also ``addr=IP``), MAC addresses, e-mail addresses, serial
+  numbers, cloud host names (``ip-10-0-0-1``) and GPU/MIG UUIDs with numbered placeholders;
+- strips terminal control characters (escape sequences, C1 controls, bidi overrides), so
+  another user's process arguments cannot repaint the admin's terminal.
 
-Secrets are withheld whether or not redaction is on (``--no-redact`` keeps identities, never
-secrets): values under secret-looking keys, credentials in URLs, well-known token shapes and
-secret-looking values of environment variables.
+Versions (``9.1.0.70``), git hashes under git/commit keys and wheel tags are kept.
 
-The identity (user names, homes, host names) is discovered once per process and can be
-injected for tests.
+Why our own pattern set and not detect-secrets' plugins: importing detect-secrets and
+loading its plugins takes about 120 ms (``python -X importtime``; gpudoctor's whole start-up
+budget is a few hundred), pulls in ``requests``, and its keyword plugin is written for
+source files: it finds none of ``--api-key=v``, ``--token v``, ``-p v`` or ``?auth=v``.
+
+Every regular expression here is linear in its input: no nested or overlapping quantifiers,
+and candidates start only at run boundaries; ``tests/test_privacy_edge.py`` times
+adversarial strings. Redaction happens before any truncation (:func:`shorten`).
 """
 
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import platform
 import re
@@ -30,19 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_SECRET_SHAPES = (
-    re.compile(r"(?i)(token|secret|passw(or)?d|api[_-]?key|bearer)"),
-    re.compile(r"[A-Za-z0-9_\-]{32,}"),  # long opaque strings: keys and tokens
-    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),  # credentials in a URL
-)
-
 REDACTED = "<redacted: looks like a secret>"
-
-
-def looks_secret(value: str) -> bool:
-    """True for values shaped like keys, tokens or URLs with passwords."""
-    return any(shape.search(value) for shape in _SECRET_SHAPES)
-
+#: Longest command line an output shows (after redaction).
+CMDLINE_MAX = 160
+#: Longest evidence value an output shows (after redaction).
+EVIDENCE_MAX = 600
+#: Longest string any output shows (after redaction); the rest is cut with a note.
+STRING_MAX = 64 * 1024
 
 #: What ``--no-redact`` puts back, for its warning.
 NOT_REDACTED_WITH_FLAG = (
@@ -50,55 +57,315 @@ NOT_REDACTED_WITH_FLAG = (
     "home directory paths",
     "host name",
     "IP and MAC addresses",
+    "e-mail addresses",
     "GPU UUIDs and serial numbers",
     "other users' names in paths and process lists",
 )
 
-#: User names too common to replace as plain words; they are replaced inside paths only.
+#: User names that are also ordinary words in a report (Jetson boards log in as ``nvidia``):
+#: only their home directory is replaced, never the word.
 _GENERIC_NAMES = frozenset(
-    {"root", "user", "admin", "administrator", "ubuntu", "debian", "guest", "default", "public"}
+    {
+        "root",
+        "user",
+        "admin",
+        "administrator",
+        "ubuntu",
+        "debian",
+        "guest",
+        "default",
+        "public",
+        "nvidia",
+        "cuda",
+        "python",
+        "docker",
+        "torch",
+        "jetson",
+        "conda",
+        "linux",
+        "windows",
+        "gpu",
+        "test",
+        "runner",
+        "vagrant",
+        "ec2-user",
+    }
 )
 #: Windows profile folders that are not a person.
 _SHARED_PROFILES = frozenset({"public", "default", "default user", "all users", "defaultapppool"})
 _MIN_WORD_LENGTH = 3
 
-_SECRET_KEY = re.compile(
-    r"(?i)(token|secret|passw(or)?d|passwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
-    r"credential|authorization|cookie|session[_-]?id)"
-)
-_IDENTITY_KEYS = {"user", "username", "user_name", "owner", "login", "uid_name"}
-_HOST_KEYS = {"hostname", "host_name", "node", "nodename", "computername", "fqdn"}
-_SERIAL_KEY = re.compile(r"(?i)serial")
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_NO_NETWORK_KEY = re.compile(r"(?i)version|packages|cpu_info|lscpu")
+# -- control characters -----------------------------------------------------------------
 
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@<>]+:[^/\s@]+@")
+# C0 except TAB and LF, DEL, C1, and the bidi overrides/isolates ("Trojan source").
+_ANSI = re.compile(
+    "\x1b(?:\\[[0-?]{0,64}[ -/]{0,16}[@-~]|\\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\\\)?|[@-Z\\\\-_])"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def strip_control(text: str) -> str:
+    """``text`` without terminal control characters (tab and newline kept) or lone surrogates."""
+    text = _CONTROL.sub("", _ANSI.sub("", text))
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut a redacted string to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… ({len(text) - limit:,} more characters left out)"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters with an ellipsis; call it after redaction."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+# -- secret names -----------------------------------------------------------------------
+
+#: Substrings of a name (lower case, separators removed) that mark its value as a secret.
+_STRONG_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "cookie",
+    "signature",
+    "authorization",
+    "sessionid",
+    "clientsecret",
+)
+#: Whole name segments (split at ``-``, ``_``, ``.`` and camelCase) that do the same.
+_WEAK_SEGMENTS = frozenset(
+    {"pwd", "pass", "pw", "key", "auth", "sig", "session", "cred", "creds", "sas", "otp", "pin"}
+)
+#: Names that contain a strong word but are not secrets.
+_NOT_SECRET_NAMES = re.compile(r"tokeni[sz]|maxtoken|numtoken|ntoken|tokens?per|tokenlen|keyword")
+#: Short flags whose value is a password (``mysql -p``, ``sshpass -p``).
+_SECRET_SHORT_FLAGS = frozenset({"p"})
+_SEGMENT_SPLIT = re.compile(r"[-_.]+|(?<=[a-z0-9])(?=[A-Z])")
+#: Words after ``Authorization:`` that name the scheme, not the secret.
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey", "otp"})
+#: Names whose value is a host: kept as a numbered ``<host-N>``.
+_HOST_NAME_WORDS = ("addr", "host", "fqdn", "nodename", "endpoint", "server")
+
+
+def secret_name(name: str) -> bool:
+    """True when a flag, setting or header called ``name`` carries a secret."""
+    squashed = re.sub(r"[-_.\s]", "", name).lower()
+    if not squashed or _NOT_SECRET_NAMES.search(squashed):
+        return False
+    if any(word in squashed for word in _STRONG_WORDS):
+        return True
+    return any(seg.lower() in _WEAK_SEGMENTS for seg in _SEGMENT_SPLIT.split(name) if seg)
+
+
+def _strong_name(name: str) -> bool:
+    squashed = re.sub(r"[-_.\s]", "", name).lower()
+    return any(word in squashed for word in _STRONG_WORDS)
+
+
+#: Values a weakly named setting (``key=``, ``pin=``) has in code, not secrets.
+_CODE_WORDS = frozenset({"lambda", "none", "true", "false", "null", "len", "str", "int", "self"})
+
+
+def _host_name(name: str) -> bool:
+    squashed = re.sub(r"[-_.\s]", "", name).lower()
+    return any(word in squashed for word in _HOST_NAME_WORDS)
+
+
+# A name: starts at a run boundary, so a long run of letters is tried once, not per position.
+_NAME = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.\-]{0,200})")
+_ANY_NAMED = re.compile(
+    r"(?i)pass|pw|token|secret|key|auth|cred|cookie|session|sig|sas|otp|pin|addr|host|serv|fqdn|node|endpoint"
+)
+_VALUE_STOP = frozenset(" \t\r\n,;&\"'<>)]}|`")
+_VALUE_MAX = 4096
+
+
+def _read_value(text: str, start: int) -> tuple[int, int]:
+    """``(begin, end)`` of the value at ``start``: a quoted string or a run up to a stop."""
+    if start >= len(text):
+        return start, start
+    quote = text[start]
+    if quote in "\"'":
+        end = text.find(quote, start + 1, start + 1 + _VALUE_MAX)
+        if end < 0:
+            end = min(len(text), start + 1 + _VALUE_MAX)
+        return start + 1, end
+    end = start
+    limit = min(len(text), start + _VALUE_MAX)
+    while end < limit and text[end] not in _VALUE_STOP:
+        end += 1
+    return start, end
+
+
+def _skip_blanks(text: str, pos: int, limit: int = 16) -> int:
+    stop = min(len(text), pos + limit)
+    while pos < stop and text[pos] in " \t":
+        pos += 1
+    return pos
+
+
+@dataclass
+class _Edit:
+    begin: int
+    end: int
+    replacement: str
+
+
+def _named_values(text: str, host_value: Any) -> list[_Edit]:
+    """Values of secret-named (and host-named) flags, settings and headers."""
+    edits: list[_Edit] = []
+    if not _ANY_NAMED.search(text):
+        return edits
+    last_end = 0
+    for match in _NAME.finditer(text):
+        if match.start() < last_end:
+            continue
+        name = match.group(1).rstrip(".-")
+        name_end = match.start() + len(name)
+        dashes = 0
+        while (
+            dashes < 2
+            and match.start() - dashes - 1 >= 0
+            and text[match.start() - dashes - 1] == "-"
+        ):
+            dashes += 1
+        is_secret = secret_name(name) or (dashes == 1 and name in _SECRET_SHORT_FLAGS)
+        is_host = not is_secret and host_value is not None and _host_name(name)
+        if not (is_secret or is_host):
+            continue
+        pos = name_end
+        if pos < len(text) and text[pos] in "\"'":
+            pos += 1  # "password": "v"
+        pos = _skip_blanks(text, pos)
+        colon = False
+        if pos < len(text) and text[pos] in "=:" and text[pos : pos + 2] not in ("==", "::"):
+            colon = text[pos] == ":"
+            pos = _skip_blanks(text, pos + 1)
+        elif dashes and pos > name_end and pos < len(text) and text[pos] != "-":
+            pass  # --token VALUE
+        else:
+            continue
+        begin, end = _read_value(text, pos)
+        if end <= begin:
+            continue
+        word = text[begin:end]
+        if is_secret and word.lower() in _AUTH_SCHEMES:
+            after = _skip_blanks(text, end)
+            if after > end:
+                begin, end = _read_value(text, after)
+                word = text[begin:end]
+        if not word or word.startswith("<") or word.startswith("$") or end <= begin:
+            continue
+        if is_secret and not _strong_name(name) and (len(word) < 3 or word.lower() in _CODE_WORDS):
+            continue  # sorted(x, key=len), pin=0: code, not a secret
+        if is_secret:
+            edits.append(_Edit(begin, end, REDACTED))
+        elif (
+            not (colon and not dashes)
+            and re.search(r"[A-Za-z]", word)
+            and not word.startswith(("/", "\\"))
+        ):
+            edits.append(_Edit(begin, end, host_value(word)))
+        last_end = end
+    return edits
+
+
+def _apply(text: str, edits: list[_Edit]) -> str:
+    if not edits:
+        return text
+    out: list[str] = []
+    pos = 0
+    for edit in sorted(edits, key=lambda e: e.begin):
+        if edit.begin < pos:
+            continue
+        out.append(text[pos : edit.begin])
+        out.append(edit.replacement)
+        pos = edit.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# -- secret shapes ----------------------------------------------------------------------
+
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:.*?-----END[A-Z ]{0,40}PRIVATE KEY-----|.*\Z)",
+    re.DOTALL,
+)
 _TOKEN_SHAPES = re.compile(
-    r"\b(?:hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|"
-    r"glpat-[A-Za-z0-9_\-]{16,}|sk-[A-Za-z0-9_\-]{20,}|xox[abprs]-[A-Za-z0-9\-]{10,}|"
-    r"(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,}|"
-    r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
+    r"(?<![A-Za-z0-9])(?:"
+    r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{16,}|"
+    r"(?:rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|"
+    r"hf_[A-Za-z0-9]{12,}|gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,}|"
+    r"glpat-[A-Za-z0-9_\-]{12,}|xox[abposr]-[A-Za-z0-9\-]{8,}|"
+    r"(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,}|npm_[A-Za-z0-9]{30,}|"
+    r"pypi-[A-Za-z0-9_\-]{30,}|r8_[A-Za-z0-9]{20,}|"
+    r"eyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{0,}"
+    r")"
 )
-# Long opaque runs (API keys, hex tokens); _opaque() decides whether one is random enough.
-_OPAQUE_CANDIDATE = re.compile(r"(?<![\w.\-/])[A-Za-z0-9+_\-]{32,}={0,2}(?![\w.\-/])")
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY)"
-    r"[A-Z0-9_]*)(\s*[=:](?!=)\s*)(?!<redacted)(\"[^\"]*\"|'[^']*'|[^\s,;]+)"
+_BEARER = re.compile(r"(?i)(?<![A-Za-z0-9])(bearer|basic|token)(\s+)([A-Za-z0-9._~+/=\-]{8,})")
+# scheme://user-info@ : everything between :// and @ with no / or whitespace in it.
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)([^/\s@<>\"']{1,512})@"
 )
+# A URL cut before its @ (the tail of a truncated text): scheme://user:secret<end>.
+_URL_CUT = re.compile(r"(?i)([a-z][a-z0-9+.\-]{0,30}://)[^/\s@<>\"']{0,512}:[^/\s@<>\"']{0,512}…\Z")
+_OPAQUE_CANDIDATE = re.compile(
+    r"(?<![A-Za-z0-9+/_\-.])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-.])"
+)
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_HASH_CONTEXT = re.compile(
+    r"(?i)(git|commit|sha\d*|hash|rev|revision|digest|checksum|build)[\s:=@+\-]*\Z"
+)
+_HASH_KEY = re.compile(r"(?i)git|commit|sha|hash|digest|revision|checksum")
+
+
+def _opaque(text: str, match: re.Match[str], hash_key: bool) -> str:
+    """Withhold a long run that looks random: a key, not a word, a path or a hash."""
+    run = match.group(0)
+    if _HEX.fullmatch(run):
+        before = text[max(0, match.start() - 24) : match.start()]
+        return run if hash_key or _HASH_CONTEXT.search(before) else REDACTED
+    longest = max(re.split(r"[_\-]", run), key=len)
+    if len(longest) < 20 or "/" in run:
+        return run
+    digits = sum(c.isdigit() for c in longest)
+    letters = sum(c.isalpha() for c in longest)
+    return REDACTED if digits >= 3 and letters >= 8 else run
+
+
+# -- identity shapes --------------------------------------------------------------------
+
 _GPU_UUID = re.compile(
-    r"\b(GPU|MIG)-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\b"
+    r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![0-9a-fA-F])"
 )
+_SHORT_GPU_UUID = re.compile(r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8})(?![0-9a-fA-F\-])")
 _BARE_UUID = re.compile(
-    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"(?<![0-9a-fA-F\-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F\-])"
 )
 _MAC = re.compile(
-    r"(?<![\w\-])(?:[0-9A-Fa-f]{2}([:\-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])"
+    r"(?<![\w\-])[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])"
 )
-# A dotted quad that is not part of a longer dotted version ("12.4.5.8.1") nor a pinned
-# package version ("cublas==12.4.5.8", "v1.2.3.4", "cu12-12.4.5.8").
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}(?![A-Za-z0-9\-])"
+)
+_CLOUD_HOST = re.compile(
+    r"(?i)(?<![A-Za-z0-9\-])ip-\d{1,3}-\d{1,3}-\d{1,3}-\d{1,3}(?:\.[A-Za-z0-9\-]{1,63}){0,6}(?![A-Za-z0-9\-])"
+)
+_SERIAL_TEXT = re.compile(r"(?i)(serial(?:[ _\-]?(?:number|no))?\s*[:=]\s*)([A-Za-z0-9\-]{4,64})")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# A dotted quad that is not part of a longer dotted number nor a pin ("==12.4.5.8").
 _IPV4 = re.compile(
-    r"(?<![\w.=~+\-])((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})"
-    r"(?![\w.+\-])"
+    rf"(?<![\w.~+\-])(?<![=<>!~]=)({_OCTET}(?:\.{_OCTET}){{3}})(?::\d{{1,5}})?(?![\w.+\-])"
 )
 _IPV6 = re.compile(
     r"(?<![\w:.])("
@@ -108,18 +375,30 @@ _IPV6 = re.compile(
     r"|::(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}"
     r")(?![\w:])"
 )
-_WINDOWS_PROFILE = re.compile(r"(?i)\b([A-Z]:[\\/]+Users[\\/]+)([^\\/\s\"'<>:;|]+)")
-_WSL_PROFILE = re.compile(r"(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]+)", re.IGNORECASE)
-_UNIX_HOME = re.compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]+)")
+# Words before a dotted quad that make it a version, not an address.
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(version|ver|v|release|build|cudnn|cublas|cufft|curand|cusolver|cusparse|nccl|cuda|"
+    r"driver|torch|libcudnn|trt|tensorrt|nvrtc|nvjitlink|pypi|conda|pip)[\s:=]{0,4}\Z"
+)
+_NETWORK_KEY = re.compile(
+    r"(?i)addr|ip|host|server|dns|gateway|nameserver|route|inet|peer|proxy|url"
+)
+_VERSION_KEY = re.compile(r"(?i)version|packages|cpu_info|lscpu|requirements|libraries")
+_VERSION_VALUE = re.compile(r"\d{1,4}(?:\.\d{1,6}){1,5}")
+_PRIVATE_NETS = re.compile(
+    r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)"
+)
+_WINDOWS_PROFILE = re.compile(
+    r"(?i)(?<![A-Za-z])([A-Z]:[\\/]{1,2}Users[\\/]{1,2})([^\\/\s\"'<>:;|]{1,128})"
+)
+_WSL_PROFILE = re.compile(r"(?i)(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]{1,128})")
+_UNIX_HOME = re.compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]{1,128})")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
 
-
-def _opaque(match: re.Match[str]) -> str:
-    """Withhold a long run that mixes many digits and letters: a key, not a word."""
-    run = match.group(0)
-    digits = sum(c.isdigit() for c in run)
-    letters = sum(c.isalpha() for c in run)
-    return REDACTED if digits >= 4 and letters >= 8 else run
+_IDENTITY_KEYS = {"user", "username", "user_name", "owner", "login", "uid_name", "email", "mail"}
+_HOST_KEYS = {"hostname", "host_name", "node", "nodename", "computername", "fqdn"}
+_SERIAL_KEY = re.compile(r"(?i)serial")
+_CMDLINE_KEYS = {"cmdline", "command_line", "args", "argv"}
 
 
 @dataclass(frozen=True)
@@ -129,6 +408,10 @@ class Identity:
     users: tuple[str, ...] = ()
     homes: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+
+
+#: No local identity: what a replayed document is redacted with.
+NO_IDENTITY = Identity()
 
 
 def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
@@ -189,12 +472,14 @@ def current_identity() -> Identity:
 class Redactor:
     """Redacts one document; placeholders stay stable across everything it is given.
 
-    With ``identities=False`` (``--no-redact``) only secrets are withheld.
+    With ``identities=False`` (``--no-redact``) only secrets and control characters go.
     """
 
     identity: Identity = field(default_factory=current_identity)
     identities: bool = True
     _numbers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _patterns: list[tuple[re.Pattern[str], str]] | None = field(default=None, repr=False)
+    _seen: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False)
 
     # -- placeholders ------------------------------------------------------------------
     def _placeholder(self, kind: str, value: str, template: str) -> str:
@@ -203,6 +488,11 @@ class Redactor:
         if key not in table:
             table[key] = template.format(n=len(table) + 1)
         return table[key]
+
+    def _host(self, name: str) -> str:
+        if any(name.lower() == h.lower() for h in self.identity.hosts):
+            return "<host>"
+        return self._placeholder("host", name, "<host-{n}>")
 
     def _other_user(self, name: str) -> str:
         if any(name.lower() == u.lower() for u in self.identity.users):
@@ -217,88 +507,188 @@ class Redactor:
         return table[key]
 
     # -- strings -------------------------------------------------------------------------
-    def scrub_secrets(self, text: str) -> str:
-        """Withhold credentials in URLs, known token shapes and ``SECRET=value`` pairs."""
-        text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
-        text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    def scrub_secrets(self, text: str, *, hash_key: bool = False) -> str:
+        """Withhold private keys, token shapes, headers, URL credentials and named values."""
+        text = _PRIVATE_KEY.sub(REDACTED, text)
+        text = _URL_USERINFO.sub(self._userinfo, text)
+        text = _URL_CUT.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = _TOKEN_SHAPES.sub(REDACTED, text)
-        return _OPAQUE_CANDIDATE.sub(_opaque, text)
+        text = _BEARER.sub(self._bearer, text)
+        host = self._host if self.identities else None
+        text = _apply(text, _named_values(text, host))
+        return _OPAQUE_CANDIDATE.sub(lambda m: _opaque(text, m, hash_key), text)
 
-    def text(self, value: str, *, network: bool = True) -> str:
-        """One string, with secrets withheld and (unless disabled) identities replaced."""
-        value = self.scrub_secrets(value)
+    @staticmethod
+    def _userinfo(match: re.Match[str]) -> str:
+        info = match.group(2)
+        if info.startswith("<redacted") or info in ("git", "<user>"):
+            return match.group(0)
+        return f"{match.group(1)}{REDACTED}@"
+
+    @staticmethod
+    def _bearer(match: re.Match[str]) -> str:
+        word, gap, token = match.groups()
+        if word.lower() == "basic" and not (re.search(r"\d", token) or token.endswith("=")):
+            return match.group(0)  # "Basic usage", not a credential
+        if word.lower() == "token" and not re.search(r"\d", token):
+            return match.group(0)
+        return f"{word}{gap}{REDACTED}"
+
+    def text(self, value: str, *, network: bool = True, hash_key: bool = False) -> str:
+        """One string: control characters stripped, secrets withheld, identities replaced."""
+        key = (value, network, hash_key)
+        done = self._seen.get(key)
+        if done is None:
+            # Same input, same output: placeholders are numbered on first sight.
+            done = _cut(self._text(value, network=network, hash_key=hash_key), STRING_MAX)
+            if len(value) < 4096:
+                self._seen[key] = done
+        return done
+
+    def _text(self, value: str, *, network: bool, hash_key: bool) -> str:
+        value = strip_control(value)
+        value = self.scrub_secrets(value, hash_key=hash_key)
         if not self.identities or not value:
             return value
         value = self._paths(value)
         value = self._names(value)
+        value = _EMAIL.sub(lambda m: self._placeholder("email", m.group(0), "<email-{n}>"), value)
+        value = _CLOUD_HOST.sub(
+            lambda m: self._placeholder("host", m.group(0), "<host-{n}>"), value
+        )
+        value = _SERIAL_TEXT.sub(
+            lambda m: m.group(1) + self._placeholder("serial", m.group(2), "<serial-{n}>"), value
+        )
         value = _GPU_UUID.sub(
+            # Keyed by the first 8 hex digits: the short form NVML facts keep maps the same.
+            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2)[:8], "<uuid-{n}>"),
+            value,
+        )
+        value = _SHORT_GPU_UUID.sub(
             lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
             value,
         )
         value = _BARE_UUID.sub(lambda m: self._placeholder("uuid", m.group(0), "<uuid-{n}>"), value)
         value = _MAC.sub(lambda m: self._placeholder("mac", m.group(0), "<mac-{n}>"), value)
         if network:
-            value = _IPV4.sub(self._ip, value)
+            value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
             value = _IPV6.sub(self._ip, value)
         return value
 
+    def _ipv4(self, text: str, match: re.Match[str]) -> str:
+        address = match.group(1)
+        before = text[max(0, match.start() - 24) : match.start()]
+        if _VERSION_CONTEXT.search(before) and not _PRIVATE_NETS.match(address):
+            return match.group(0)
+        if address in _KEEP_IPS:
+            return match.group(0)
+        port = match.group(0)[len(address) :]
+        return self._placeholder("ip", address, "<ip-{n}>") + port
+
     def _ip(self, match: re.Match[str]) -> str:
-        address = match.group(1) if match.lastindex else match.group(0)
+        address = match.group(1)
         if address in _KEEP_IPS:
             return match.group(0)
         return self._placeholder("ip", address, "<ip-{n}>")
 
+    def _words(self) -> list[tuple[re.Pattern[str], str]]:
+        """Compiled identity patterns (homes, hosts, users), longest first, built once."""
+        if self._patterns is None:
+            patterns: list[tuple[re.Pattern[str], str]] = []
+            for home in sorted(self.identity.homes, key=len, reverse=True):
+                if len(home) > 1:
+                    patterns.append((re.compile(re.escape(home) + r"(?![\w.\-])"), "<home>"))
+            for host in sorted(self.identity.hosts, key=len, reverse=True):
+                if len(host) >= _MIN_WORD_LENGTH and host.lower() != "localhost":
+                    patterns.append(
+                        (re.compile(rf"(?i)(?<![\w\-]){re.escape(host)}(?![\w\-])"), "<host>")
+                    )
+            for user in sorted(self.identity.users, key=len, reverse=True):
+                if user.lower() in _GENERIC_NAMES:
+                    continue  # its home is replaced above; the word stays
+                if len(user) < _MIN_WORD_LENGTH:
+                    # Only where it is plainly a path component.
+                    pattern = rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$)"
+                    patterns.append((re.compile(pattern), "<user>"))
+                    continue
+                # Case-sensitive: user "nvidia" must not turn "NVIDIA driver" into "<user>".
+                patterns.append((re.compile(rf"(?<![\w\-]){re.escape(user)}(?![\w\-])"), "<user>"))
+            self._patterns = patterns
+        return self._patterns
+
     def _paths(self, value: str) -> str:
-        for home in sorted(self.identity.homes, key=len, reverse=True):
-            if len(home) > 1:
-                value = re.sub(re.escape(home) + r"(?![\w.\-])", "<home>", value)
+        for pattern, replacement in self._words():
+            if replacement == "<home>":
+                value = pattern.sub(replacement, value)
         value = _WINDOWS_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
         value = _WSL_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
         return _UNIX_HOME.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
 
     def _names(self, value: str) -> str:
-        for host in sorted(self.identity.hosts, key=len, reverse=True):
-            if len(host) >= _MIN_WORD_LENGTH and host.lower() != "localhost":
-                value = re.sub(
-                    rf"(?<![\w\-]){re.escape(host)}(?![\w\-])", "<host>", value, flags=re.I
-                )
-        for user in sorted(self.identity.users, key=len, reverse=True):
-            if len(user) < _MIN_WORD_LENGTH or user.lower() in _GENERIC_NAMES:
-                # Only where it is plainly a path component or an owner ("/root/", "root@").
-                value = re.sub(rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$)", "<user>", value)
-                continue
-            value = re.sub(rf"(?<![\w\-]){re.escape(user)}(?![\w\-])", "<user>", value, flags=re.I)
+        for pattern, replacement in self._words():
+            if replacement != "<home>":
+                value = pattern.sub(replacement, value)
         return value
 
     # -- documents -------------------------------------------------------------------------
     def value(self, data: Any, key: str = "") -> Any:
-        """Redact a JSON-like value found under ``key`` (dicts and lists are walked)."""
+        """Redact a JSON-like value found under ``key`` (dicts and lists are walked).
+
+        Floats that JSON cannot hold (NaN, infinities) become None, so output stays strict.
+        """
         if isinstance(data, Mapping):
             return {self.text(str(k)): self.value(v, str(k)) for k, v in data.items()}
         if isinstance(data, (list, tuple)):
             return [self.value(v, key) for v in data]
+        if isinstance(data, float) and not math.isfinite(data):
+            return None
         if not isinstance(data, str):
             return data
         return self._keyed_string(data, key)
 
     def _keyed_string(self, data: str, key: str) -> str:
         lowered = key.lower()
-        if key and _SECRET_KEY.search(key) and data:
+        if key and data and secret_name(key) and not data.startswith("<redacted"):
             return REDACTED
-        env_like = _ENV_NAME.match(key) and not lowered.endswith("path")
-        if env_like and looks_secret(data) and not data.startswith("<redacted"):
+        env_like = re.fullmatch(r"[A-Z][A-Z0-9_]*", key) is not None
+        if env_like and not lowered.endswith("path") and _looks_random(data):
             return REDACTED
+        if lowered in _CMDLINE_KEYS:
+            return shorten(self.text(data).replace("\n", "\\n"), CMDLINE_MAX)
+        if lowered == "value" and len(data) > EVIDENCE_MAX:
+            return shorten(self._keyed_string(data, "evidence"), EVIDENCE_MAX)
         if not self.identities:
-            return self.text(data)
+            return self.text(data, hash_key=bool(_HASH_KEY.search(key)))
         if lowered in _IDENTITY_KEYS and data and not data.startswith("<"):
-            return self._other_user(data)
+            if "@" in data:
+                return self._placeholder("email", data, "<email-{n}>")
+            return self._other_user(strip_control(data))
         if lowered in _HOST_KEYS and data and not data.startswith("<"):
-            if any(data.lower() == h.lower() for h in self.identity.hosts):
-                return "<host>"
-            return self._placeholder("host", data, "<host-{n}>")
+            return self._host(strip_control(data))
         if _SERIAL_KEY.search(key) and data and not data.startswith("<"):
             return self._placeholder("serial", data, "<serial-{n}>")
-        return self.text(data, network=not _NO_NETWORK_KEY.search(key))
+        versionish = bool(_VERSION_KEY.search(key)) or (
+            bool(key)
+            and not _NETWORK_KEY.search(key)
+            and _VERSION_VALUE.fullmatch(data.strip()) is not None
+            and not _PRIVATE_NETS.match(data.strip())
+        )
+        return self.text(data, network=not versionish, hash_key=bool(_HASH_KEY.search(key)))
+
+
+def _looks_random(value: str) -> bool:
+    """A value with no structure of its own: one long run of letters and digits."""
+    stripped = value.strip()
+    if len(stripped) < 32 or _HEX.fullmatch(stripped) or re.search(r"[\s/\\:,;]", stripped):
+        return False
+    digits = sum(c.isdigit() for c in stripped)
+    letters = sum(c.isalpha() for c in stripped)
+    return digits >= 3 and letters >= 8 and max(map(len, re.split(r"[_\-.]", stripped))) >= 20
+
+
+def looks_secret(value: str) -> bool:
+    """True when redaction would withhold part of ``value`` as a secret."""
+    return REDACTED in Redactor(NO_IDENTITY, identities=False).text(value)
 
 
 def redact_data(data: Any, *, identity: Identity | None = None, enabled: bool = True) -> Any:
@@ -317,6 +707,16 @@ def no_redact_warning() -> str:
     )
 
 
+def identity_for(report: Any) -> Identity:
+    """The identity to redact ``report`` with: the local one, or none for a replay.
+
+    A replayed file was redacted where it was recorded; redacting it again with the
+    replaying user's names would turn ``NVIDIA driver`` into ``<user> driver`` for
+    ``USER=nvidia``. Secrets and generic identities (addresses, UUIDs) are still scrubbed.
+    """
+    return NO_IDENTITY if getattr(report, "replayed_from", "") else current_identity()
+
+
 def redact_report(report: Any, *, identity: Identity | None = None, enabled: bool = True) -> Any:
     """A copy of a :class:`~gpudoctor.runner.Report` safe to print: facts, findings, command.
 
@@ -327,7 +727,7 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     from gpudoctor.model import Finding
     from gpudoctor.runner import Report
 
-    redactor = Redactor(identity or current_identity(), identities=enabled)
+    redactor = Redactor(identity or identity_for(report), identities=enabled)
     facts = report.facts
     probes = redactor.value(facts.probes_json())
     records = {name: ProbeRecord.from_json(name, rec) for name, rec in probes.items()}

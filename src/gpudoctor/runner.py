@@ -84,13 +84,12 @@ def run_one(spec: CheckSpec, facts: Facts) -> list[Finding]:
     absent = [(p, v) for p, v in values if isinstance(v, NotApplicable)]
     if absent:
         path, value = absent[0]
-        return [_stamp(spec, Verdict(Severity.SKIP, f"Not applicable: {value.reason}"))]
+        return [spec.finding(Verdict(Severity.SKIP, f"Not applicable: {value.reason}"))]
     missing = [(p, v) for p, v in values if isinstance(v, Unavailable)]
     if missing:
         path, unavailable = missing[0]
         return [
-            _stamp(
-                spec,
+            spec.finding(
                 Verdict(
                     Severity.SKIP,
                     f"skipped: needs {path}, {unavailable}",
@@ -122,7 +121,7 @@ def run_one(spec: CheckSpec, facts: Facts) -> list[Finding]:
         ]
     if not verdicts:
         verdicts = [Verdict(Severity.PASS, spec.summary)]
-    return [_stamp(spec, v) for v in verdicts]
+    return [spec.finding(v) for v in verdicts]
 
 
 def _as_verdicts(result: object) -> list[Verdict]:
@@ -137,24 +136,6 @@ def _as_verdicts(result: object) -> list[Verdict]:
             raise TypeError(f"check returned {', '.join(bad)}; expected Verdict objects")
         return result
     raise TypeError(f"check returned {type(result).__name__}; expected Verdict, list or None")
-
-
-def _stamp(spec: CheckSpec, verdict: Verdict) -> Finding:
-    offers_fix = (
-        spec.fix if verdict.offer_fix and verdict.severity.rank >= Severity.WARN.rank else None
-    )
-    return Finding(
-        check_id=spec.id,
-        name=spec.name,
-        severity=verdict.severity,
-        title=verdict.title,
-        subject=verdict.subject,
-        evidence=verdict.evidence,
-        remedies=verdict.remedies,
-        fix=offers_fix,
-        reference=spec.reference,
-        details=verdict.details,
-    )
 
 
 def _plugin_findings(load_errors: Iterable[LoadError]) -> list[Finding]:

@@ -145,7 +145,7 @@ def write_snapshot(
     from gpudoctor.privacy import redact_data
 
     document = redact_data(snapshot_document(facts, command=command), enabled=redact)
-    text = json.dumps(document, indent=2) + "\n"
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
     if output:
         atomic_write_text(output, text)
         print(

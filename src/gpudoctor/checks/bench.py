@@ -174,7 +174,8 @@ def dataset_filesystem(facts: Facts) -> Verdict | list[Verdict]:
     return passed(f"The dataset is on {kind} storage", evidence=ev)
 
 
-def _setting_text(setting: dict[str, Any]) -> str:
+def describe_setting(setting: Mapping[str, Any]) -> str:
+    """The DataLoader keyword arguments of a measured setting, as a user would type them."""
     parts = [f"num_workers={setting['num_workers']}"]
     if setting["num_workers"]:
         parts.append(f"persistent_workers={bool(setting.get('persistent_workers'))}")
@@ -245,7 +246,7 @@ def loader_workers(facts: Facts) -> Verdict | list[Verdict]:
             )
         return skip("No DataLoader setting could be measured")
     ev = _loader_evidence(loader)
-    text = _setting_text(rec)
+    text = describe_setting(rec)
     fix = remedy(
         f"Use DataLoader(..., {text}) - the fewest workers within 5% of the best measured "
         "throughput; more workers only cost RAM and start-up time.",
@@ -300,7 +301,7 @@ def loader_stutter(facts: Facts) -> Verdict | list[Verdict]:
     if rec.get("stutter") is None:
         return skip("Too few batches were measured to judge the gaps between them")
     ev = [
-        evidence("setting", _setting_text(rec), "DataLoader sweep"),
+        evidence("setting", describe_setting(rec), "DataLoader sweep"),
         evidence(
             "gap between batches p50/p95/p99",
             f"{rec.get('gap_p50_ms')}/{rec.get('gap_p95_ms')}/{rec.get('gap_p99_ms')} ms",

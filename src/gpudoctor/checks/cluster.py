@@ -104,20 +104,7 @@ def run_cluster_checks(nodes: Sequence[NodeFacts]) -> list[Finding]:
         verdicts = [result] if isinstance(result, Verdict) else list(result or ())
         if not verdicts:
             verdicts = [passed(spec.summary)]
-        findings.extend(
-            Finding(
-                check_id=spec.id,
-                name=spec.name,
-                severity=v.severity,
-                title=v.title,
-                subject=v.subject,
-                evidence=v.evidence,
-                remedies=v.remedies,
-                reference=spec.reference,
-                details=v.details,
-            )
-            for v in verdicts
-        )
+        findings.extend(spec.finding(v) for v in verdicts)
     return findings
 
 

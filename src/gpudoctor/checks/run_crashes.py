@@ -54,9 +54,9 @@ def _earlier(item: Any, crash: Any) -> str:
     return "" if crash.get("run", 1) == runs else f" (in run {crash['run']} of {runs})"
 
 
-def _crash_verdicts(
-    facts: Facts, kind: str, title: str, remedies: list[Remedy], severity: Severity = Severity.FAIL
-) -> list[Verdict]:
+def _crash_verdicts(facts: Facts, kind: str) -> list[Verdict]:
+    """One finding per crash of ``kind``, worded and remedied as :data:`_CRASHES` says."""
+    title, remedies = _CRASHES[kind]
     out = []
     for item, crash in records(facts, kind):
         ev = [evidence("printed", crash["text"], _where(item, crash["line"]))]
@@ -64,7 +64,7 @@ def _crash_verdicts(
             ev.append(evidence("times in this file", crash["count"]))
         out.append(
             verdict(
-                _severity(item, crash, severity),
+                _severity(item, crash),
                 title + _earlier(item, crash),
                 subject=item["name"],
                 evidence=ev,
@@ -72,6 +72,89 @@ def _crash_verdicts(
             )
         )
     return out
+
+
+#: The crash kinds whose finding needs nothing but the printed line: what happened, and
+#: what to do about it.
+_CRASHES: dict[str, tuple[str, list[Remedy]]] = {
+    "shm": (  # GD812
+        "a DataLoader worker ran out of shared memory (/dev/shm)",
+        [
+            remedy(
+                "Give the container more shared memory.",
+                "docker run --shm-size=16g ...   # or --ipc=host",
+                platforms=("docker",),
+            ),
+            remedy(
+                "On Kubernetes mount an emptyDir with medium: Memory at /dev/shm; otherwise use "
+                "fewer workers or a smaller batch. gpudoctor check --select GD303 measures it."
+            ),
+        ],
+    ),
+    "windows_paging_file": (  # GD813
+        "Windows ran out of commit (WinError 1455, paging file too small) loading DLLs",
+        [
+            remedy(
+                "Use fewer DataLoader workers, or let Windows grow the paging file (System > "
+                "Advanced system settings > Performance > Virtual memory; system managed size).",
+                platforms=("windows",),
+            ),
+            remedy("gpudoctor check --script train.py estimates the commit per worker (GD605)."),
+        ],
+    ),
+    "spawn_main_guard": (  # GD814
+        "workers were started while the script was being imported (no main guard)",
+        [
+            remedy(
+                "Put the training code under a main guard.",
+                "if __name__ == '__main__':\n    main()",
+            ),
+            remedy("gpudoctor check --script train.py points at the unguarded lines (GD601)."),
+        ],
+    ),
+    "too_many_open_files": (  # GD816
+        "the process ran out of file descriptors",
+        [
+            remedy(
+                "Raise the limit for the shell that starts training.",
+                "ulimit -n 65536",
+                platforms=("linux", "macos"),
+            ),
+            remedy(
+                "Or share tensors through files instead of descriptors: "
+                "torch.multiprocessing.set_sharing_strategy('file_system'). "
+                "gpudoctor check --select GD304 shows the limit."
+            ),
+        ],
+    ),
+    "no_kernel_image": (  # GD817
+        "PyTorch has no GPU code for this GPU's architecture",
+        [
+            remedy(
+                "Install a PyTorch build whose CUDA version supports the GPU (new GPUs such as "
+                "the RTX 50 series need CUDA 12.8 builds); gpudoctor check --select GD2 "
+                "compares the GPU with the build.",
+                "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
+            )
+        ],
+    ),
+    "cuda_unknown": (  # GD819
+        "CUDA reported 'unknown error' (the driver or GPU was not usable)",
+        [
+            remedy(
+                "After a suspend/resume or driver update, reload the unified-memory module "
+                "or reboot.",
+                "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
+                platforms=("linux",),
+            ),
+            remedy(
+                "On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
+                platforms=("wsl",),
+            ),
+            remedy("Do not change CUDA_VISIBLE_DEVICES after CUDA has been initialised."),
+        ],
+    ),
+}
 
 
 # -- GD810: CUDA out of memory -----------------------------------------------------------------
@@ -265,22 +348,7 @@ def dataloader_worker_killed(facts: Facts) -> list[Verdict]:
 )
 def shm_bus_error(facts: Facts) -> list[Verdict]:
     """Workers pass batches through /dev/shm; a full one kills them with SIGBUS."""
-    return _crash_verdicts(
-        facts,
-        "shm",
-        "a DataLoader worker ran out of shared memory (/dev/shm)",
-        [
-            remedy(
-                "Give the container more shared memory.",
-                "docker run --shm-size=16g ...   # or --ipc=host",
-                platforms=("docker",),
-            ),
-            remedy(
-                "On Kubernetes mount an emptyDir with medium: Memory at /dev/shm; otherwise use "
-                "fewer workers or a smaller batch. gpudoctor check --select GD303 measures it."
-            ),
-        ],
-    )
+    return _crash_verdicts(facts, "shm")
 
 
 @check(
@@ -292,19 +360,7 @@ def shm_bus_error(facts: Facts) -> list[Verdict]:
 )
 def windows_paging_file(facts: Facts) -> list[Verdict]:
     """Each spawned worker loads the CUDA DLLs and commits gigabytes of virtual memory."""
-    return _crash_verdicts(
-        facts,
-        "windows_paging_file",
-        "Windows ran out of commit (WinError 1455, paging file too small) loading DLLs",
-        [
-            remedy(
-                "Use fewer DataLoader workers, or let Windows grow the paging file (System > "
-                "Advanced system settings > Performance > Virtual memory; system managed size).",
-                platforms=("windows",),
-            ),
-            remedy("gpudoctor check --script train.py estimates the commit per worker (GD605)."),
-        ],
-    )
+    return _crash_verdicts(facts, "windows_paging_file")
 
 
 @check(
@@ -316,18 +372,7 @@ def windows_paging_file(facts: Facts) -> list[Verdict]:
 )
 def spawn_bootstrap_error(facts: Facts) -> list[Verdict]:
     """Spawned workers re-import the script; unguarded code starts workers again."""
-    return _crash_verdicts(
-        facts,
-        "spawn_main_guard",
-        "workers were started while the script was being imported (no main guard)",
-        [
-            remedy(
-                "Put the training code under a main guard.",
-                "if __name__ == '__main__':\n    main()",
-            ),
-            remedy("gpudoctor check --script train.py points at the unguarded lines (GD601)."),
-        ],
-    )
+    return _crash_verdicts(facts, "spawn_main_guard")
 
 
 @check(
@@ -395,23 +440,7 @@ def nccl_timeout(facts: Facts) -> list[Verdict]:
 )
 def too_many_open_files(facts: Facts) -> list[Verdict]:
     """Tensors shared between workers cost one file descriptor each."""
-    return _crash_verdicts(
-        facts,
-        "too_many_open_files",
-        "the process ran out of file descriptors",
-        [
-            remedy(
-                "Raise the limit for the shell that starts training.",
-                "ulimit -n 65536",
-                platforms=("linux", "macos"),
-            ),
-            remedy(
-                "Or share tensors through files instead of descriptors: "
-                "torch.multiprocessing.set_sharing_strategy('file_system'). "
-                "gpudoctor check --select GD304 shows the limit."
-            ),
-        ],
-    )
+    return _crash_verdicts(facts, "too_many_open_files")
 
 
 @check(
@@ -423,19 +452,7 @@ def too_many_open_files(facts: Facts) -> list[Verdict]:
 )
 def no_kernel_image(facts: Facts) -> list[Verdict]:
     """The installed PyTorch was not compiled for this GPU's architecture."""
-    return _crash_verdicts(
-        facts,
-        "no_kernel_image",
-        "PyTorch has no GPU code for this GPU's architecture",
-        [
-            remedy(
-                "Install a PyTorch build whose CUDA version supports the GPU (new GPUs such as "
-                "the RTX 50 series need CUDA 12.8 builds); gpudoctor check --select GD2 "
-                "compares the GPU with the build.",
-                "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
-            )
-        ],
-    )
+    return _crash_verdicts(facts, "no_kernel_image")
 
 
 @check(
@@ -484,24 +501,7 @@ def cudnn_cublas_error(facts: Facts) -> list[Verdict]:
 )
 def cuda_unknown_error(facts: Facts) -> list[Verdict]:
     """The driver could not be reached: often after suspend/resume or a driver update."""
-    return _crash_verdicts(
-        facts,
-        "cuda_unknown",
-        "CUDA reported 'unknown error' (the driver or GPU was not usable)",
-        [
-            remedy(
-                "After a suspend/resume or driver update, reload the unified-memory module "
-                "or reboot.",
-                "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
-                platforms=("linux",),
-            ),
-            remedy(
-                "On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
-                platforms=("wsl",),
-            ),
-            remedy("Do not change CUDA_VISIBLE_DEVICES after CUDA has been initialised."),
-        ],
-    )
+    return _crash_verdicts(facts, "cuda_unknown")
 
 
 @check(

@@ -48,6 +48,14 @@ def _files(facts: Facts) -> Iterator[Any]:
             yield item
 
 
+def _with_spikes(facts: Facts, part: str) -> Iterator[tuple[Any, Any]]:
+    """(file, its ``part`` of the run) for each file whose ``part`` has spikes."""
+    for item in _files(facts):
+        found = item["run"].get(part)
+        if found and found["spike_count"]:
+            yield item, found
+
+
 def _where(item: Any, line: int | None) -> str:
     unit = item.get("line_unit", "line")
     name = str(item["name"])
@@ -308,10 +316,7 @@ def _cadence_text(cadence: Any, word: str) -> str:
 def iteration_stalls(facts: Facts) -> list[Verdict]:
     """Stalls, their period and cost, and what runs at that period."""
     out = []
-    for item in _files(facts):
-        timing = item["run"].get("timing")
-        if not timing or not timing["spike_count"]:
-            continue
+    for item, timing in _with_spikes(facts, "timing"):
         word = _step_word(item)
         score = timing["stutter_score"]
         ev = [
@@ -529,10 +534,7 @@ def loss_not_finite(facts: Facts) -> list[Verdict]:
 def loss_spikes(facts: Facts) -> list[Verdict]:
     """Loss values above three times their recent median."""
     out = []
-    for item in _files(facts):
-        loss = item["run"].get("loss")
-        if not loss or not loss["spike_count"]:
-            continue
+    for item, loss in _with_spikes(facts, "loss"):
         word = _step_word(item)
         spikes = loss["spikes"]
         ev = [

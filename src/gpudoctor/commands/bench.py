@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any, Callable
 
 import click
 
-from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import FiniteFloatRange, format_option
 
 
 def _parse_size(text: str) -> int:
@@ -22,8 +23,8 @@ def _parse_size(text: str) -> int:
         value = float(number) * units[unit]
     except (ValueError, KeyError):
         raise click.BadParameter(f"{text!r} is not a size like 512M or 2G") from None
-    if value <= 0:
-        raise click.BadParameter("must be more than zero")
+    if not math.isfinite(value) or value <= 0 or value > 1 << 60:
+        raise click.BadParameter(f"{text!r}: give a size from 1 byte to 1E (e.g. 512M, 4G)")
     return int(value)
 
 
@@ -69,8 +70,11 @@ def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
 def _emit(
     result: dict[str, Any], fmt: str, text: Callable[[], list[str]], markdown: Callable[[], str]
 ) -> None:
+    from gpudoctor.privacy import redact_data
+
+    result.update(redact_data(result))  # at the edge: identities, secrets, control characters
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
     elif fmt == "markdown":
         click.echo(markdown(), nl=False)
     else:
@@ -130,7 +134,7 @@ def bench_group() -> None:
 @click.argument("path")
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0.2, max=600),
+    type=FiniteFloatRange(min=0.2, max=600),
     default=3.0,
     show_default=True,
     help="How long to read.",
@@ -204,7 +208,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0.2, max=120),
+    type=FiniteFloatRange(min=0.2, max=120),
     default=1.5,
     show_default=True,
     help="Measuring time per setting.",
@@ -223,7 +227,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
 )
 @click.option(
     "--startup-timeout",
-    type=click.FloatRange(min=0.5, max=600),
+    type=FiniteFloatRange(min=0.5, max=600),
     default=15.0,
     show_default=True,
     metavar="SECONDS",
@@ -234,7 +238,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
 )
 @click.option(
     "--target-rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     metavar="SAMPLES/S",
     help="Samples per second the training step consumes; below it the run is input-bound.",
@@ -321,7 +325,7 @@ def loader_command(
 @click.option("--device", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=5, max=600),
+    type=FiniteFloatRange(min=5, max=600),
     default=90.0,
     show_default=True,
     metavar="SECONDS",
@@ -347,8 +351,11 @@ def gpu_command(device: int, timeout: float, fmt: str) -> None:
     with _progress("GPU self-test") as progress:
         progress("running", 0.1)
         result = run_gpu_bench(timeout=timeout, device=device)
+    from gpudoctor.privacy import redact_data
+
+    result = redact_data(result)
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         click.echo("\n".join(gpu_lines(result)))
     sys.exit(1 if result.get("status") in ("fail", "warn") else 0)

@@ -114,8 +114,14 @@ def check_command(
       gpudoctor check --format json -o report.json
       gpudoctor check --replay machine.json    re-run checks on a snapshot
     """
+    from gpudoctor.files import SOURCE_MAX_BYTES, WSLCONFIG_MAX_BYTES, check_readable
     from gpudoctor.session import CheckRequest, run_check
 
+    # Regular files of a documented size only (a FIFO would hang the probe): exit 2 early.
+    if wslconfig_path:
+        check_readable(wslconfig_path, WSLCONFIG_MAX_BYTES, ".wslconfig file")
+    for source in (*scripts, *configs):
+        check_readable(source, SOURCE_MAX_BYTES, "training script or config")
     request = CheckRequest(
         fmt=fmt.lower(),
         output=output,

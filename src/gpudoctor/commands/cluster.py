@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import budget_option, format_option, output_option
+from gpudoctor.commands.options import (
+    budget_option,
+    format_option,
+    no_plugins_option,
+    output_option,
+    strict_option,
+    verbose_option,
+)
 
 _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
 
@@ -43,9 +50,9 @@ def _files(value: str | None) -> list[str]:
     help="All-reduce message size for bandwidth.",
 )
 @budget_option(help="Total time each node's probes may take (default 5).")
-@click.option("-v", "--verbose", is_flag=True, help="Also show passing and skipped checks.")
-@click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
-@click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+@verbose_option()
+@strict_option()
+@no_plugins_option()
 @click.option(
     "--no-redact",
     is_flag=True,
@@ -96,7 +103,7 @@ def cluster_command(
                                      also time all-reduce, check NCCL setup
     """
     from gpudoctor.cluster.dist import Aborted, ClusterOptions, run_cluster
-    from gpudoctor.commands.merge import write_cluster_report
+    from gpudoctor.commands.merge import exit_with_cluster_report
     from gpudoctor.files import check_writable
     from gpudoctor.session import warn_if_not_redacted
 
@@ -121,13 +128,6 @@ def cluster_command(
     if report is None:
         sys.exit(0)
     warn_if_not_redacted(not no_redact)
-    sys.exit(
-        write_cluster_report(
-            report,
-            fmt=fmt.lower(),
-            output=output,
-            redact=not no_redact,
-            strict=strict,
-            verbose=verbose,
-        )
+    exit_with_cluster_report(
+        report, fmt=fmt.lower(), output=output, redact=not no_redact, strict=strict, verbose=verbose
     )

@@ -53,22 +53,22 @@ class Difference:
 
 def load_side(path: str) -> Side:
     """Read a snapshot or JSON report; findings come from the report, or are recomputed."""
-    import json
-    from pathlib import Path
+    from gpudoctor.errors import SnapshotError
+    from gpudoctor.facts.snapshot import facts_from_document, parse_replay_bytes
+    from gpudoctor.files import REPLAY_MAX_BYTES, read_bounded
+    from gpudoctor.model import Finding, Severity
 
-    from gpudoctor.facts.snapshot import load_replay
-    from gpudoctor.model import Finding
-
-    facts = load_replay(path)  # every way the file can be wrong -> one-line error
-    doc = json.loads(Path(path).read_bytes().decode("utf-8-sig"))
+    raw_bytes = read_bounded(path, REPLAY_MAX_BYTES, "JSON report or snapshot")
+    doc = parse_replay_bytes(raw_bytes, path)  # every way it can be wrong -> one line
+    facts = facts_from_document(doc, path)
     raw = doc.get("findings")
     if isinstance(raw, list):
         try:
             findings = [Finding.from_json(f) for f in raw]
-        except (KeyError, TypeError, ValueError) as exc:
-            from gpudoctor.errors import SnapshotError
-
-            raise SnapshotError(f"{path}: a finding is malformed: {exc}") from None
+            for finding in findings:
+                Severity.parse(finding.to_json()["severity"])
+        except Exception as exc:  # noqa: BLE001 - any malformed finding is a bad input
+            raise SnapshotError(f"{path}: a finding is malformed: {exc!r}") from None
     else:
         from gpudoctor.registry import load_registry
         from gpudoctor.runner import run_checks
@@ -206,11 +206,34 @@ def diff_command(before: str, after: str, fmt: str, all_facts: bool) -> None:
     import json
     import sys
 
-    difference = compare(load_side(before), load_side(after), all_facts=all_facts)
+    old, new = redact_sides(load_side(before), load_side(after))
+    difference = compare(old, new, all_facts=all_facts)
+    shown_before, shown_after = old.path, new.path
     if fmt.lower() == "json":
-        doc = {"format": "gpudoctor-diff", "before": before, "after": after}
+        doc = {"format": "gpudoctor-diff", "before": shown_before, "after": shown_after}
         doc.update(difference.to_json())
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(doc, indent=2, allow_nan=False))
     else:
-        click.echo(render_text(difference, before, after), nl=False)
+        click.echo(render_text(difference, shown_before, shown_after), nl=False)
     sys.exit(1 if difference.worse else 0)
+
+
+def redact_sides(before: Side, after: Side) -> tuple[Side, Side]:
+    """Both inputs redacted by one Redactor, so a placeholder means the same on both sides.
+
+    Redaction comes before comparing and before any value is cut for display.
+    """
+    from gpudoctor.privacy import Redactor
+
+    redactor = Redactor()
+
+    def one(side: Side) -> Side:
+        findings = {
+            (redactor.text(k[0]), redactor.text(k[1])): redactor.value(f)
+            for k, f in side.findings.items()
+        }
+        return Side(
+            path=redactor.text(side.path), facts=redactor.value(side.facts), findings=findings
+        )
+
+    return one(before), one(after)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import FiniteFloatRange, format_option
 
 
 @click.command("fix")
@@ -56,7 +56,7 @@ from gpudoctor.commands.options import format_option
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0, max=600),
+    type=FiniteFloatRange(min=0, max=600),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
@@ -64,7 +64,7 @@ from gpudoctor.commands.options import format_option
 )
 @click.option(
     "--idle-minutes",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=30.0,
     show_default=True,
     help="[--kill-stale] Measured idle time (no CPU, no GPU use; for a notebook kernel its "

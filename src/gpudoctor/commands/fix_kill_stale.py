@@ -140,7 +140,7 @@ def run_kill_stale(
         _show_plan(kill_plan, say)
     if not kill_plan.targets or dry_run:
         if as_json:
-            say(json.dumps(document, indent=2))
+            say(_safe_json(document))
         elif not kill_plan.targets:
             say("Nothing stale to stop: no process holding the GPU looks stale.")
         else:
@@ -172,12 +172,26 @@ def run_kill_stale(
             for o in outcomes
         ]
         document["elapsed_seconds"] = round(time.monotonic() - started, 2)
-        say(json.dumps(document, indent=2))
+        say(_safe_json(document))
     else:
         _show_outcomes(outcomes, say)
         _show_memory(before, after, outcomes, say, idle_minutes)
     bad = [o for o in outcomes if o.result in ("survived", "denied")]
     return 1 if bad else 0
+
+
+def _safe_json(document: Any) -> str:
+    """The plan as strict JSON with secrets and control characters taken out."""
+    from gpudoctor.privacy import redact_data
+
+    return json.dumps(redact_data(document, enabled=False), indent=2, allow_nan=False)
+
+
+def _shown(cmdline: str) -> str:
+    """Another user's arguments, safe for this terminal: no secrets, no escape sequences."""
+    from gpudoctor.privacy import CMDLINE_MAX, Redactor, shorten
+
+    return shorten(Redactor(identities=False).text(cmdline).replace("\n", "\\n"), CMDLINE_MAX)
 
 
 def make_recheck(ctx: Any, *, use_nvml: bool = True) -> Callable[[Target], str | None]:
@@ -216,14 +230,14 @@ def _show_plan(kill_plan: KillPlan, say: Callable[[str], None]) -> None:
     for t in kill_plan.targets:
         memory = f", {t.gpu_memory_bytes / 1024**2:.0f} MiB GPU" if t.gpu_memory_bytes else ""
         idle = f", idle {t.idle_seconds:.0f} s" if t.idle_seconds is not None else ""
-        say(f"  pid {t.pid} ({t.user or '?'}{memory}{idle}) {t.cmdline}")
+        say(f"  pid {t.pid} ({t.user or '?'}{memory}{idle}) {_shown(t.cmdline)}")
         say(f"      {t.kind}, {t.confidence} confidence: {t.reason}")
         for line in t.reasons:
             say(f"        - {line}")
     if kill_plan.skipped:
         say("Leaving alone:")
     for s in kill_plan.skipped:
-        say(f"  pid {s.pid} {s.cmdline}")
+        say(f"  pid {s.pid} {_shown(s.cmdline)}")
         say(f"      {s.kind}: {s.why}" if s.kind else f"      {s.why}")
         if s.remedy:
             say(f"      instead: {s.remedy}")

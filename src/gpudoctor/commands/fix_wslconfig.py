@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from gpudoctor.errors import BadInputError
 from gpudoctor.facts.model import NotApplicable
+from gpudoctor.files import WSLCONFIG_MAX_BYTES, read_bounded
 from gpudoctor.fixes.wslconfig import (
     EXIT_NOT_APPLIED,
     EXIT_OK,
     apply,
     parse_user_size,
     plan,
-    render_value,
+    resolve_target,
 )
+from gpudoctor.fixes.wslconfig_edit import render_value
 from gpudoctor.readers.wslconfig import parse_wslconfig
 
 
@@ -45,21 +46,24 @@ def run_fix_wslconfig(
     """Plan, show, confirm and apply the .wslconfig edit; return the exit code."""
     memory_bytes = parse_user_size(memory, "memory") if memory is not None else None
     swap_bytes = parse_user_size(swap, "swap") if swap is not None else None
-    host_ram = None
     how = "given with --wslconfig-path"
+    located, host_ram, located_how = _locate()  # host RAM counts even for a given path
     if path is None:
-        path, host_ram, how = _locate()
+        path, how = located, located_how
         if path is None:
             raise BadInputError(
                 f"cannot locate the Windows .wslconfig ({how}); "
                 "pass it with --wslconfig-path /mnt/c/Users/<you>/.wslconfig"
             )
-    target = Path(path)
+    target, link_note = resolve_target(path)
     if target.is_dir():
         raise BadInputError(f"{target} is a folder, not a .wslconfig file")
     if not target.parent.is_dir():
         raise BadInputError(f"folder {target.parent} does not exist")
-    original = target.read_bytes() if target.exists() else b""
+    exists = target.exists() or target.is_symlink()
+    original = read_bounded(target, WSLCONFIG_MAX_BYTES, ".wslconfig") if exists else b""
+    if link_note:
+        click.echo(f"gpudoctor: {link_note}")
     the_plan = plan(
         original,
         path=str(target),
@@ -81,8 +85,8 @@ def run_fix_wslconfig(
     if not yes and not click.confirm("Write these changes?", default=False):
         click.echo("gpudoctor: nothing changed.")
         return EXIT_NOT_APPLIED
-    backup = apply(the_plan)
-    readback = parse_wslconfig(target.read_bytes())
+    backup = apply(the_plan)  # backs up, writes, reads back; rolls back on any failure
+    readback = parse_wslconfig(read_bounded(target, WSLCONFIG_MAX_BYTES, ".wslconfig"))
     if backup is not None:
         click.echo(f"gpudoctor: backup of the old file: {backup}")
     got = {k: readback.value(f"wsl2.{k}") for k in the_plan.values}

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from gpudoctor.commands.options import (
     command_line,
+    config_option,
     format_option,
     no_redact_option,
     output_option,
+    strict_option,
+    verbose_option,
+    write_document,
 )
 
 #: Files a folder is searched for (mmengine work_dirs, detectron2 output, YOLO runs ...).
@@ -146,14 +149,7 @@ def _render(
     metavar="FILE",
     help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib).",
 )
-@click.option(
-    "--config",
-    "configs",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Training config that states checkpoint/eval intervals.",
-)
+@config_option("Training config that states checkpoint/eval intervals.")
 @click.option(
     "--budget",
     type=click.FloatRange(min=1, max=3600),
@@ -162,8 +158,8 @@ def _render(
     metavar="SECONDS",
     help="Time all files together may take.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing checks too.")
-@click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
+@verbose_option("Show evidence for passing checks too.")
+@strict_option()
 @no_redact_option()
 def log_command(
     paths: tuple[str, ...],
@@ -190,8 +186,7 @@ def log_command(
       gpudoctor log train.log --config configs/my_config.py --chart stalls.svg
       gpudoctor log slurm-1234.out -f markdown -o run.md
     """
-    from gpudoctor.files import atomic_write_text, check_writable
-    from gpudoctor.report.text import plain_output
+    from gpudoctor.files import check_writable
 
     fmt = fmt.lower()
     if output:
@@ -202,21 +197,11 @@ def log_command(
     if chart:
         name = _write_chart(report, chart)
         click.echo(f"gpudoctor: chart of {name} written to {chart}", err=True)
-    if output:
-        buffer = io.StringIO()
+
+    def draw(stream: TextIO, plain: bool) -> None:
         _render(
-            report, fmt, buffer, plain=True, verbose=verbose, strict=strict, redact=not no_redact
+            report, fmt, stream, plain=plain, verbose=verbose, strict=strict, redact=not no_redact
         )
-        atomic_write_text(output, buffer.getvalue())
-        click.echo(f"gpudoctor: report written to {output} (verdict: {report.verdict})", err=True)
-    else:
-        _render(
-            report,
-            fmt,
-            sys.stdout,
-            plain=plain_output(sys.stdout),
-            verbose=verbose,
-            strict=strict,
-            redact=not no_redact,
-        )
+
+    write_document(output, draw, what="report", verdict=report.verdict)
     sys.exit(report.exit_code(strict))

@@ -2,45 +2,38 @@
 
 from __future__ import annotations
 
-import io
 import sys
+from typing import NoReturn, TextIO
 
 import click
 
-from gpudoctor.commands.options import format_option, no_redact_option, output_option
+from gpudoctor.commands.options import (
+    format_option,
+    no_plugins_option,
+    no_redact_option,
+    output_option,
+    strict_option,
+    verbose_option,
+    write_document,
+)
 
 
-def write_cluster_report(
+def exit_with_cluster_report(
     report: object, *, fmt: str, output: str | None, redact: bool, strict: bool, verbose: bool
-) -> int:
-    """Render to ``output`` (atomically) or standard output; return the exit code."""
+) -> NoReturn:
+    """Render to ``output`` (atomically) or standard output, and exit with the report's code."""
     from gpudoctor.cluster.merge import ClusterReport
-    from gpudoctor.files import atomic_write_text
     from gpudoctor.report.cluster import render_cluster
-    from gpudoctor.report.text import plain_output
 
     assert isinstance(report, ClusterReport)
-    if output:
-        buffer = io.StringIO()
+
+    def draw(stream: TextIO, plain: bool) -> None:
         render_cluster(
-            report, fmt, buffer, plain=True, redact=redact, strict=strict, verbose=verbose
+            report, fmt, stream, plain=plain, redact=redact, strict=strict, verbose=verbose
         )
-        atomic_write_text(output, buffer.getvalue())
-        click.echo(
-            f"gpudoctor: cluster report written to {output} (verdict: {report.summary.verdict})",
-            err=True,
-        )
-    else:
-        render_cluster(
-            report,
-            fmt,
-            sys.stdout,
-            plain=plain_output(sys.stdout),
-            redact=redact,
-            strict=strict,
-            verbose=verbose,
-        )
-    return report.summary.exit_code(strict)
+
+    write_document(output, draw, what="cluster report", verdict=report.summary.verdict)
+    sys.exit(report.summary.exit_code(strict))
 
 
 @click.command("merge")
@@ -49,9 +42,9 @@ def write_cluster_report(
     "text", "json", "markdown", help="Output format; json is the cluster report (docs/cluster.md)."
 )
 @output_option("Write the report to FILE instead of standard output.")
-@click.option("-v", "--verbose", is_flag=True, help="Also show passing and skipped checks.")
-@click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
-@click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+@verbose_option()
+@strict_option()
+@no_plugins_option()
 @no_redact_option()
 def merge_command(
     snapshots: tuple[str, ...],
@@ -83,13 +76,6 @@ def merge_command(
     warn_if_not_redacted(not no_redact)
     command = "gpudoctor merge " + " ".join(snapshots)
     report = merge_files(list(snapshots), command=command, plugins=not no_plugins)
-    sys.exit(
-        write_cluster_report(
-            report,
-            fmt=fmt.lower(),
-            output=output,
-            redact=not no_redact,
-            strict=strict,
-            verbose=verbose,
-        )
+    exit_with_cluster_report(
+        report, fmt=fmt.lower(), output=output, redact=not no_redact, strict=strict, verbose=verbose
     )

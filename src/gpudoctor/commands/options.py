@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import math
 import shlex
 import sys
-from typing import Callable, NoReturn, TypeVar
+from typing import Any, Callable, NoReturn, TextIO, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses NaN and infinities (``nan`` passes every comparison)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
+
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -51,7 +66,7 @@ def budget_option(default: float | None = None, help: str = "") -> Callable[[F],
     """``--budget SECONDS``: the total time the probes may take."""
     return click.option(
         "--budget",
-        type=click.FloatRange(min=0.1, max=600),
+        type=FiniteFloatRange(min=0.1, max=600),
         default=default,
         show_default=default is not None,
         metavar="SECONDS",
@@ -62,6 +77,50 @@ def budget_option(default: float | None = None, help: str = "") -> Callable[[F],
 def no_redact_option(help: str = NO_REDACT_HELP) -> Callable[[F], F]:
     """``--no-redact``."""
     return click.option("--no-redact", is_flag=True, help=help)
+
+
+def config_option(help: str) -> Callable[[F], F]:
+    """``--config FILE`` (repeatable): a training config to read, never to run."""
+    return click.option(
+        "--config",
+        "configs",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help=help,
+    )
+
+
+def verbose_option(help: str = "Also show passing and skipped checks.") -> Callable[[F], F]:
+    """``-v/--verbose``."""
+    return click.option("-v", "--verbose", is_flag=True, help=help)
+
+
+def strict_option() -> Callable[[F], F]:
+    """``--strict``: info findings fail a CI job too."""
+    return click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
+
+
+def no_plugins_option() -> Callable[[F], F]:
+    """``--no-plugins``."""
+    return click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
+
+
+def write_document(
+    output: str | None, render: Callable[[TextIO, bool], None], *, what: str, verdict: str
+) -> None:
+    """``render(stream, plain)`` into ``output`` (atomically, plain text, and say so on
+    standard error) or onto standard output (plain where that is not a terminal)."""
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.report.text import plain_output
+
+    if output:
+        buffer = io.StringIO()
+        render(buffer, True)
+        atomic_write_text(output, buffer.getvalue())
+        click.echo(f"gpudoctor: {what} written to {output} (verdict: {verdict})", err=True)
+    else:
+        render(sys.stdout, plain_output(sys.stdout))
 
 
 def log_option(help: str) -> Callable[[F], F]:
@@ -79,5 +138,8 @@ def command_line() -> str:
 
 def fail_usage(message: str) -> NoReturn:
     """Print a one-line error and leave with exit code 2."""
-    click.echo(f"gpudoctor: error: {message}", err=True)
+    from gpudoctor.privacy import strip_control
+
+    line = " ".join(strip_control(message).splitlines())
+    click.echo(f"gpudoctor: error: {line}", err=True)
     sys.exit(EXIT_USAGE)

@@ -87,7 +87,9 @@ def report_command(
     if request.fmt == "json":
         import json
 
-        buffer.write(json.dumps(ticket_document(report, redacted=redact), indent=2) + "\n")
+        buffer.write(
+            json.dumps(ticket_document(report, redacted=redact), indent=2, allow_nan=False) + "\n"
+        )
     else:
         buffer.write(render_ticket_markdown(report, redacted=redact))
     from gpudoctor.report.text import plain_output

@@ -10,53 +10,55 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 #: Bumped when a field changes meaning or is removed; new fields do not bump it.
 SCHEMA_VERSION = 2
 
 #: How an :class:`Unavailable` is spelled in JSON.
 UNAVAILABLE_KEY = "$unavailable"
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    """A fact that could not be read, and why. Falsy, so ``if facts.get(...)`` stays safe."""
-
-    reason: str
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __str__(self) -> str:
-        return f"not available: {self.reason}"
-
-    def to_json(self) -> dict[str, str]:
-        return {UNAVAILABLE_KEY: self.reason}
-
-
 #: How a :class:`NotApplicable` is spelled in JSON.
 NOT_APPLICABLE_KEY = "$not_applicable"
 
 
 @dataclass(frozen=True)
-class NotApplicable:
+class _Absent:
+    """What the two markers of a missing fact share: a reason, falsiness (so
+    ``if facts.get(...)`` stays safe) and a one-key JSON spelling. They stay two types that
+    never compare equal."""
+
+    reason: str
+    _json_key: ClassVar[str] = ""
+    _label: ClassVar[str] = ""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"{self._label}: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {self._json_key: self.reason}
+
+
+@dataclass(frozen=True)
+class Unavailable(_Absent):
+    """A fact that could not be read, and why."""
+
+    _json_key: ClassVar[str] = UNAVAILABLE_KEY
+    _label: ClassVar[str] = "not available"
+
+
+@dataclass(frozen=True)
+class NotApplicable(_Absent):
     """A section or fact that does not exist on this machine (WSL facts on macOS), and why.
 
     Different from :class:`Unavailable`: nothing went wrong, so the checks that need it are
     skipped with ``reason`` instead of reporting that they could not look.
     """
 
-    reason: str
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __str__(self) -> str:
-        return f"not applicable: {self.reason}"
-
-    def to_json(self) -> dict[str, str]:
-        return {NOT_APPLICABLE_KEY: self.reason}
+    _json_key: ClassVar[str] = NOT_APPLICABLE_KEY
+    _label: ClassVar[str] = "not applicable"
 
 
 def is_available(value: Any) -> bool:

@@ -8,12 +8,12 @@ documented in ``docs/snapshot-format.md``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from gpudoctor._version import __version__
@@ -85,7 +85,7 @@ def facts_from_document(doc: Any, origin: str = "<data>") -> Facts:
             if isinstance(rec, Mapping)
         }
         return Facts(sections, records, schema_version=SCHEMA_VERSION)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise SnapshotError(f"{origin}: facts are malformed: {exc}") from None
 
 
@@ -112,28 +112,108 @@ def migrate_v1(sections: Mapping[str, Any]) -> dict[str, Any]:
     return migrated
 
 
-def load_replay(path: str | os.PathLike[str]) -> Facts:
-    """Read a replay file from disk, with a one-line error for every way it can be wrong."""
-    where = os.fspath(path)
+#: Bounds on a replay document (documented in docs/snapshot-format.md).
+MAX_DEPTH = 64
+MAX_STRING = 1024 * 1024
+MAX_INT_DIGITS = 30
+MAX_NODES = 2_000_000
+
+
+def _bad_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (no NaN or Infinity in a replay file)")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > 64:
+        raise ValueError(f"a number of {len(text)} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _clean_string(text: str, where: str) -> str:
+    if len(text) > MAX_STRING:
+        raise SnapshotError(
+            f"{where}: a string of {len(text):,} characters (at most {MAX_STRING:,})"
+        )
     try:
-        raw = Path(where).read_bytes()
-    except FileNotFoundError:
-        raise SnapshotError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise SnapshotError(f"{where}: is a directory, expected a JSON replay file") from None
-    except OSError as exc:
-        raise SnapshotError(f"{where}: cannot read: {exc.strerror or exc}") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    return text
+
+
+def bounded_document(doc: Any, where: str) -> Any:
+    """``doc`` checked for depth, size and string length, with lone surrogates replaced.
+
+    Iterative, so a deeply nested document cannot exhaust the stack.
+    """
+    root: list[Any] = [doc]
+    stack: list[tuple[Any, Any, Any, int]] = [(root, 0, doc, 1)]
+    nodes = 0
+    while stack:
+        parent, slot, value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise SnapshotError(f"{where}: more than {MAX_NODES:,} values")
+        if depth > MAX_DEPTH:
+            raise SnapshotError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, str):
+            parent[slot] = _clean_string(value, where)
+        elif isinstance(value, dict):
+            cleaned = {_clean_string(str(k), where): v for k, v in value.items()}
+            parent[slot] = cleaned
+            stack.extend((cleaned, k, v, depth + 1) for k, v in cleaned.items())
+        elif isinstance(value, list):
+            stack.extend((value, i, v, depth + 1) for i, v in enumerate(value))
+    return root[0]
+
+
+def parse_replay_bytes(raw: bytes, where: str) -> Any:
+    """JSON from a replay file's bytes, bounded; SnapshotError with one line otherwise."""
     if not raw.strip():
         raise SnapshotError(f"{where}: file is empty")
     try:
-        doc = json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SnapshotError(f"{where}: not UTF-8 text, so not a replay file") from None
+    try:
+        doc = json.loads(
+            text,
+            parse_constant=_bad_constant,
+            parse_int=_bounded_int,
+            parse_float=_bounded_float,
+        )
     except json.JSONDecodeError as exc:
-        text = raw.decode("utf-8-sig", errors="replace").rstrip()
-        truncated = exc.msg.startswith(("Unterminated", "Expecting")) and exc.pos >= len(text) - 64
+        stripped = text.rstrip()
+        truncated = (
+            exc.msg.startswith(("Unterminated", "Expecting")) and exc.pos >= len(stripped) - 64
+        )
         hint = " (the file looks truncated)" if truncated else ""
         raise SnapshotError(
             f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from None
-    return facts_from_document(doc, where)
+    except RecursionError:
+        raise SnapshotError(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:
+        raise SnapshotError(f"{where}: not a usable replay file: {exc}") from None
+    return bounded_document(doc, where)
+
+
+def load_replay(path: str | os.PathLike[str]) -> Facts:
+    """Read a replay file from disk, with a one-line error for every way it can be wrong.
+
+    Only a regular file of at most :data:`~gpudoctor.files.REPLAY_MAX_BYTES` is read.
+    """
+    from gpudoctor.files import REPLAY_MAX_BYTES, read_bounded
+
+    where = os.fspath(path)
+    raw = read_bounded(where, REPLAY_MAX_BYTES, "JSON replay file")
+    return facts_from_document(parse_replay_bytes(raw, where), where)

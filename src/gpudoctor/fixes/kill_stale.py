@@ -27,6 +27,11 @@ POLL_S = 0.05
 START_TIME_TOLERANCE_S = 0.05
 
 
+def _process_json(pid: int, user: str | None, cmdline: str, kind: str) -> dict[str, Any]:
+    """Which process, in the fix's JSON: the same keys for the stopped and the skipped."""
+    return {"pid": pid, "user": user, "cmdline": cmdline, "class": kind}
+
+
 @dataclass(frozen=True)
 class Target:
     """A process the plan will stop, with the identity that must still match at signal time."""
@@ -48,10 +53,7 @@ class Target:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "pid": self.pid,
-            "user": self.user,
-            "cmdline": self.cmdline,
-            "class": self.kind,
+            **_process_json(self.pid, self.user, self.cmdline, self.kind),
             "confidence": self.confidence,
             "reason": self.reason,
             "evidence": list(self.reasons),
@@ -73,10 +75,7 @@ class Skipped:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "pid": self.pid,
-            "user": self.user,
-            "cmdline": self.cmdline,
-            "class": self.kind,
+            **_process_json(self.pid, self.user, self.cmdline, self.kind),
             "reason": self.why,
             "evidence": list(self.evidence),
             "remedy": self.remedy,
@@ -196,58 +195,60 @@ def _owned(row: Mapping[str, Any], uid: int | None, user: str | None) -> bool:
 # -- apply (signals) ----------------------------------------------------------------------
 
 
-class PidfdOps:
-    """Linux: a pidfd pins the process, so the identity check and the signal cannot race."""
+if sys.platform == "linux":  # pidfd_open and pidfd_send_signal exist only there
 
-    def __init__(self, proc_root: str = "/proc") -> None:
-        self.proc_root = proc_root
+    class PidfdOps:
+        """Linux: a pidfd pins the process, so the identity check and the signal cannot race."""
 
-    def attach(self, target: Target) -> Any:
-        try:
-            fd = os.pidfd_open(target.pid)
-        except ProcessLookupError:
-            return "gone: it exited before it was signalled"
-        ticks, state = self._start_ticks(target.pid)
-        if ticks is None:
-            os.close(fd)
-            return "gone: it exited before it was signalled"
-        if target.start_ticks is not None and ticks != target.start_ticks:
-            os.close(fd)
-            return "identity-changed: the pid now belongs to a newer process; left alone"
-        if state == "Z":
-            os.close(fd)
-            return "gone: it had already exited (zombie)"
-        return fd
+        def __init__(self, proc_root: str = "/proc") -> None:
+            self.proc_root = proc_root
 
-    def _start_ticks(self, pid: int) -> tuple[int | None, str]:
-        from gpudoctor.probes.proc_table import parse_stat
+        def attach(self, target: Target) -> Any:
+            try:
+                fd = os.pidfd_open(target.pid)
+            except ProcessLookupError:
+                return "gone: it exited before it was signalled"
+            ticks, state = self._start_ticks(target.pid)
+            if ticks is None:
+                os.close(fd)
+                return "gone: it exited before it was signalled"
+            if target.start_ticks is not None and ticks != target.start_ticks:
+                os.close(fd)
+                return "identity-changed: the pid now belongs to a newer process; left alone"
+            if state == "Z":
+                os.close(fd)
+                return "gone: it had already exited (zombie)"
+            return fd
 
-        try:
-            with open(f"{self.proc_root}/{pid}/stat", "rb") as handle:
-                stat = parse_stat(pid, handle.read())
-        except OSError:
-            return None, ""
-        return (stat.start_ticks, stat.state) if stat else (None, "")
+        def _start_ticks(self, pid: int) -> tuple[int | None, str]:
+            from gpudoctor.probes.proc_table import parse_stat
 
-    def polite(self, handle: Any, target: Target) -> list[str]:
-        signal.pidfd_send_signal(handle, signal.SIGTERM)
-        if target.stopped:
-            signal.pidfd_send_signal(handle, signal.SIGCONT)
-            return ["SIGTERM", "SIGCONT"]
-        return ["SIGTERM"]
+            try:
+                with open(f"{self.proc_root}/{pid}/stat", "rb") as handle:
+                    stat = parse_stat(pid, handle.read())
+            except OSError:
+                return None, ""
+            return (stat.start_ticks, stat.state) if stat else (None, "")
 
-    def force(self, handle: Any, target: Target) -> list[str]:
-        signal.pidfd_send_signal(handle, signal.SIGKILL)
-        return ["SIGKILL"]
+        def polite(self, handle: Any, target: Target) -> list[str]:
+            signal.pidfd_send_signal(handle, signal.SIGTERM)
+            if target.stopped:
+                signal.pidfd_send_signal(handle, signal.SIGCONT)
+                return ["SIGTERM", "SIGCONT"]
+            return ["SIGTERM"]
 
-    def exited(self, handle: Any, target: Target) -> bool:
-        import select
+        def force(self, handle: Any, target: Target) -> list[str]:
+            signal.pidfd_send_signal(handle, signal.SIGKILL)
+            return ["SIGKILL"]
 
-        readable, _, _ = select.select([handle], [], [], 0)
-        return bool(readable)
+        def exited(self, handle: Any, target: Target) -> bool:
+            import select
 
-    def release(self, handle: Any) -> None:
-        os.close(handle)
+            readable, _, _ = select.select([handle], [], [], 0)
+            return bool(readable)
+
+        def release(self, handle: Any) -> None:
+            os.close(handle)
 
 
 class PsutilOps:
@@ -308,7 +309,7 @@ class PsutilOps:
 
 
 def default_ops() -> Any:
-    if sys.platform.startswith("linux") and hasattr(os, "pidfd_open"):
+    if sys.platform == "linux" and hasattr(os, "pidfd_open"):
         return PidfdOps()
     return PsutilOps()
 
@@ -402,7 +403,7 @@ def _wait(
 
 def current_identity() -> tuple[int | None, str | None, bool]:
     """(real uid, user name, is root/Administrator) of whoever runs gpudoctor."""
-    if hasattr(os, "getuid"):
+    if sys.platform != "win32":
         import getpass
 
         try:
@@ -413,7 +414,7 @@ def current_identity() -> tuple[int | None, str | None, bool]:
     import ctypes
 
     try:
-        admin = bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+        admin = bool(ctypes.windll.shell32.IsUserAnAdmin())
     except (AttributeError, OSError):
         admin = False
     import psutil

@@ -11,14 +11,24 @@ file up byte for byte, writes atomically and reads the result back. It never run
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpudoctor.checks.wsl import suggested_memory, suggested_swap
 from gpudoctor.errors import BadInputError
-from gpudoctor.files import atomic_write_bytes
+from gpudoctor.files import WSLCONFIG_MAX_BYTES, atomic_write_bytes
+from gpudoctor.fixes.wslconfig_edit import (
+    as_utf8,
+    disable_skipped,
+    fix_and_set,
+    repair_syntax,
+    run_pass,
+    text_for_diff,
+)
 from gpudoctor.readers.wslconfig import (
     MIN_VM_MEMORY,
     SIZE_UNITS,
@@ -69,7 +79,7 @@ class Plan:
         return self.new != self.original
 
     def diff(self) -> str:
-        old = _text_for_diff(self.original)
+        old = text_for_diff(self.original)
         new = self.new.decode("utf-8", errors="replace")
         lines = difflib.unified_diff(
             old.splitlines(keepends=True),
@@ -80,15 +90,32 @@ class Plan:
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def _text_for_diff(data: bytes) -> str:
-    """The file's text as its author meant it, whatever WSL makes of the encoding."""
-    encoding, text, _notes = decode_wslconfig(data)
-    if encoding == "utf-16-be-bom":
-        return data[2:].decode("utf-16-be", errors="replace")
-    if encoding == "utf-16-no-bom":
-        little = data[1::2].count(0) >= data[0::2].count(0)
-        return data.decode("utf-16-le" if little else "utf-16-be", errors="replace")
-    return text or ""
+class NotAWslconfig(BadInputError):
+    """The file is binary, huge, or has no INI shape: we do not edit what we do not know."""
+
+
+def sniff(data: bytes, path: str = ".wslconfig") -> None:
+    """Refuse bytes that do not look like a .wslconfig (huge, binary, no INI shape)."""
+    if len(data) > WSLCONFIG_MAX_BYTES:
+        raise NotAWslconfig(f"{path}: {len(data):,} bytes is too large for a .wslconfig")
+    encoding, _text, _notes = decode_wslconfig(data)
+    text = text_for_diff(data)
+    if encoding in ("utf-8", "utf-8-bom") and b"\x00" in data:
+        raise NotAWslconfig(f"{path}: has NUL bytes: a binary file, not a .wslconfig")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
+    if controls > max(2, len(text) // 100):
+        raise NotAWslconfig(f"{path}: has control characters: a binary file, not a .wslconfig")
+    body = [ln.strip() for ln in split_lines(text) if ln.strip()]
+    shaped = [
+        ln
+        for ln in body
+        if ln.startswith(("#", ";", "[")) or re.match(r"[A-Za-z][A-Za-z0-9_.\- ]{0,80}=", ln)
+    ]
+    if body and len(shaped) * 2 < len(body):
+        raise NotAWslconfig(
+            f"{path}: most lines are neither [section], key=value nor # comment: this does not "
+            "look like a .wslconfig, so gpudoctor will not edit it"
+        )
 
 
 def plan(
@@ -103,10 +130,21 @@ def plan(
     """The edit that makes WSL read ``memory``/``swap``/``processors`` from this file.
 
     Values not given are computed from ``host_ram`` (memory, then swap from memory) or left
-    as they are (processors). Raises BadInputError when memory is needed and unknown.
+    as they are (processors; an explicit ``swap=0`` is kept). The edit also repairs what
+    GD503 reports (misspelt keys, keys in the wrong section, ``;`` comments, malformed
+    headers) and comments out lines WSL skips anyway, so WSL reads what the diff shows
+    without a warning. Untouched lines keep their bytes. The result is parsed before it is
+    offered: BadInputError when WSL would read anything else, when memory is needed and
+    unknown, or when the file is not a .wslconfig.
     """
+    sniff(original, path)
     current = parse_wslconfig(original)
-    intended = _intended_values(_text_for_diff(original))
+    changes: list[str] = []
+    if current.encoding not in ("utf-8", "empty") and original:
+        changes.append(f"re-encode from {current.encoding} to UTF-8 without BOM")
+    repaired = run_pass(as_utf8(original), lambda doc: repair_syntax(doc, changes))
+    # What the author meant, read after "[wsl2" became "[wsl2]": swap=0 under it counts.
+    intended = _intended_values(repaired.decode("utf-8", errors="replace"))
     if memory is None:
         if intended.get("memory") and _acceptable_memory(intended["memory"], host_ram):
             memory = intended["memory"]
@@ -126,19 +164,29 @@ def plan(
         )
     if swap is None:
         swap = intended.get("swap")
-        if swap is None or swap < 2 * GiB:
-            swap = suggested_swap(memory)
+        if swap is None or 0 < swap < 2 * GiB:
+            swap = suggested_swap(memory)  # an explicit swap=0 (no swap) is the user's choice
     wanted: dict[str, int] = {"memory": memory, "swap": swap}
     if processors is not None:
         wanted["processors"] = processors
-    text = _text_for_diff(original)
-    new_text, changes = _edit(text, wanted, current.newline)
-    if current.encoding not in ("utf-8", "empty") and original:
-        changes.insert(0, f"re-encode from {current.encoding} to UTF-8 without BOM")
-    new = new_text.encode("utf-8")
-    if new == original:
+    data = run_pass(repaired, lambda doc: fix_and_set(doc, wanted, changes))
+    data = run_pass(data, lambda doc: disable_skipped(doc, changes))
+    if data == original:
         changes = []
-    return Plan(path=path, original=original, new=new, changes=changes, values=wanted)
+    the_plan = Plan(path=path, original=original, new=data, changes=changes, values=wanted)
+    _verify(the_plan)
+    return the_plan
+
+
+def _verify(the_plan: Plan) -> None:
+    """WSL must read exactly the values the plan announces, or nothing is offered."""
+    parsed = parse_wslconfig(the_plan.new)
+    got = {k: parsed.value(f"wsl2.{k}") for k in the_plan.values}
+    if got != the_plan.values or not parsed.readable:
+        raise BadInputError(
+            f"{the_plan.path}: gpudoctor cannot edit this file safely (after the edit WSL "
+            f"would read {got}); nothing was changed, edit it by hand"
+        )
 
 
 def _intended_values(text: str) -> dict[str, int]:
@@ -163,71 +211,6 @@ def _acceptable_memory(memory: int, host_ram: int | None) -> bool:
     return 8 * GiB <= memory <= host_ram - 3 * GiB or memory == suggested_memory(host_ram)
 
 
-def render_value(key: str, value: int) -> str:
-    return str(value) if key == "processors" else format_size(value)
-
-
-def _same(key: str, raw: str, value: int) -> bool:
-    parsed = parse_wslconfig(f"[wsl2]\n{key}={raw}\n".encode())
-    return parsed.value(f"wsl2.{key}") == value
-
-
-def _edit(text: str, wanted: dict[str, int], newline: str) -> tuple[str, list[str]]:
-    physical = split_lines(text)
-    lines, _ = tokenize(text)
-    out = list(physical)
-    changes: list[str] = []
-    done: set[str] = set()
-    first_wsl2_end: int | None = None  # index after the last line of the first [wsl2] block
-    in_first = False
-    seen_wsl2 = False
-    for line in lines:
-        idx = line.number - 1
-        if line.kind == "section":
-            in_first = line.section == "wsl2" and not seen_wsl2
-            if in_first:
-                seen_wsl2, first_wsl2_end = True, idx + 1
-            continue
-        if in_first and line.kind in ("key", "invalid"):
-            first_wsl2_end = idx + 1
-        key = line.name.lower()
-        if key not in wanted:
-            continue
-        if line.kind == "key" and line.section is None:
-            out[idx] = f"# {physical[idx].strip()}  # moved under [wsl2] by gpudoctor"
-            changes.append(f"line {line.number}: {key} was outside any section; moved")
-            continue
-        if line.section != "wsl2" or key in done:
-            continue
-        if line.kind not in ("key", "invalid"):
-            continue
-        done.add(key)
-        value = render_value(key, wanted[key])
-        if line.kind == "key" and _same(key, line.value, wanted[key]):
-            continue
-        indent = physical[idx][: len(physical[idx]) - len(physical[idx].lstrip(" \t"))]
-        spelled = physical[idx].lstrip(" \t")[: len(line.name)]
-        out[idx] = f"{indent}{spelled}={value}{line.comment}"
-        changes.append(f"line {line.number}: {physical[idx].strip()} -> {out[idx].strip()}")
-    missing = [k for k in wanted if k not in done]
-    if missing:
-        added = [f"{k}={render_value(k, wanted[k])}" for k in missing]
-        if first_wsl2_end is None:
-            while out and out[-1].strip() == "":
-                out.pop()
-            block = ([""] if out else []) + ["[wsl2]", *added]
-            out.extend(block)
-            out.append("")
-            changes.append("add a [wsl2] section with " + ", ".join(added))
-        else:
-            out[first_wsl2_end:first_wsl2_end] = added
-            changes.append("add under [wsl2]: " + ", ".join(added))
-    result = newline.join(out)
-    if not result.endswith(newline) and result:
-        result += newline
-    return result, changes
-
-
 # -- applying ---------------------------------------------------------------------------
 
 
@@ -241,16 +224,94 @@ def backup_path(path: Path, now: float | None = None) -> Path:
     return candidate
 
 
+def _write_backup(backup: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
+    """A byte-identical backup with the original's mode, or none at all (never 0 bytes)."""
+    tmp = backup.with_name(backup.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        if hasattr(os, "chown") and os.stat(tmp).st_uid != owner[0]:
+            try:
+                os.chown(tmp, *owner)
+            except OSError:
+                pass
+        os.replace(tmp, backup)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def resolve_target(path: str) -> tuple[Path, str]:
+    """The file to edit: ``path`` or, for a symlink, its target; plus a note saying which."""
+    target = Path(path)
+    if not target.is_symlink():
+        return target, ""
+    real = Path(os.path.realpath(target))
+    if not real.exists():
+        raise BadInputError(
+            f"{target} is a symlink to {real}, which does not exist; not following it "
+            "(create the target or remove the link)"
+        )
+    if not real.is_file():
+        raise BadInputError(f"{target} is a symlink to {real}, which is not a regular file")
+    return real, f"{target} is a symlink: editing its target {real}; the link stays"
+
+
 def apply(the_plan: Plan) -> Path | None:
-    """Back up the original (when there is one), write the new file atomically; the backup."""
+    """Back up the original, write the new file atomically, read it back; roll back on failure.
+
+    On any failure (no space, read-only file system, a read-back that differs) the file
+    keeps its original bytes, no partial backup remains, and BadInputError says why.
+    """
     target = Path(the_plan.path)
     backup = None
-    if target.exists():
+    try:
+        info: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {target}: {exc.strerror or exc}") from None
+    if info is not None:
         backup = backup_path(target)
-        with open(backup, "xb") as handle:
-            handle.write(the_plan.original)
-    atomic_write_bytes(target, the_plan.new)
+        mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
+        try:
+            _write_backup(backup, the_plan.original, mode, owner)
+        except OSError as exc:
+            raise BadInputError(
+                f"cannot write the backup {backup}: {exc.strerror or exc}; nothing was changed"
+            ) from None
+    try:
+        atomic_write_bytes(target, the_plan.new)
+        if target.read_bytes() != the_plan.new:
+            raise OSError(0, "the file reads back differently from what was written")
+    except OSError as exc:
+        restored = _restore(target, the_plan.original, info is not None)
+        if backup is not None and restored:
+            backup.unlink(missing_ok=True)
+        state = "the file is unchanged" if restored else f"the original is in {backup}"
+        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}; {state}") from None
     return backup
+
+
+def _restore(target: Path, original: bytes, existed: bool) -> bool:
+    """Put the original bytes back (or remove a file we created); True when as before."""
+    try:
+        if not existed:
+            target.unlink(missing_ok=True)
+            return True
+        if target.read_bytes() == original:
+            return True
+        atomic_write_bytes(target, original)
+        return target.read_bytes() == original
+    except OSError:
+        return False
 
 
 # -- the command ------------------------------------------------------------------------

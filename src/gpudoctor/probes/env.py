@@ -1,14 +1,14 @@
 """Environment variables that change how GPU training behaves, and nothing else.
 
-Only names on the allow-list are recorded, and a value that looks like a secret is replaced
-even then, so a snapshot can be attached to a public ticket.
+Only names on the allow-list are recorded. Values are kept raw for the checks; outputs
+redact them at the edge, so a snapshot can still be attached to a public ticket.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.privacy import REDACTED, looks_secret
+from gpudoctor.privacy import REDACTED, looks_secret  # noqa: F401 - shared with comms_env
 from gpudoctor.probes.base import ProbeContext, probe
 
 #: Variables recorded verbatim (their values steer CUDA, PyTorch, threading or WSL).
@@ -86,19 +86,22 @@ ALLOWED_ENV = frozenset(
 )
 
 
-def safe_environment(env: dict[str, str] | Any) -> dict[str, str]:
-    """The allow-listed variables that are set, with secret-looking values replaced."""
+def allowed_environment(env: dict[str, str] | Any) -> dict[str, str]:
+    """The allow-listed variables that are set, exactly as the process sees them.
+
+    Nothing is redacted here: checks must see the true value (a MIG or GPU UUID in
+    ``CUDA_VISIBLE_DEVICES`` is 40+ characters and looks random). Every output redacts
+    at the edge (:mod:`gpudoctor.privacy`), including credentials in ``PIP_INDEX_URL``.
+    """
     result = {}
     for name in sorted(ALLOWED_ENV):
         value = env.get(name)
-        if value is None:
-            continue
-        is_path_list = name in ("PATH", "LD_LIBRARY_PATH")
-        result[name] = value if is_path_list or not looks_secret(value) else REDACTED
+        if isinstance(value, str):
+            result[name] = value
     return result
 
 
 @probe("env", timeout=0.5)
 def probe_env(ctx: ProbeContext) -> dict[str, Any]:
-    """Allow-listed environment variables (values that look like secrets are withheld)."""
-    return {"variables": safe_environment(ctx.env), "allow_list_size": len(ALLOWED_ENV)}
+    """Allow-listed environment variables, raw (outputs redact them)."""
+    return {"variables": allowed_environment(ctx.env), "allow_list_size": len(ALLOWED_ENV)}

@@ -56,7 +56,9 @@ DEFAULT_IDLE_MINUTES = 30.0
 #: wait on its data) before it may be stopped.
 DEFAULT_WORKER_IDLE_S = 5.0
 OBSERVE_STEP_S = 0.1
-CMDLINE_MAX = 160
+#: Facts keep the command line raw, whole arguments only, up to this many characters;
+#: outputs redact it first and then cut it to ``gpudoctor.privacy.CMDLINE_MAX``.
+CMDLINE_MAX = 4096
 #: Processes that adopt orphans: a parent with one of these names means "the real parent died".
 INIT_LIKE = frozenset(
     {
@@ -265,8 +267,15 @@ def _parent_gone(stat: ProcStat, table: ProcTable) -> tuple[bool, str | None]:
 
 
 def _shorten(parts: list[str]) -> str:
-    text = " ".join(parts)
-    return text if len(text) <= CMDLINE_MAX else text[: CMDLINE_MAX - 1] + "…"
+    """Whole arguments up to CMDLINE_MAX: never half a secret that redaction could miss."""
+    kept: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part) + 1
+        if size > CMDLINE_MAX:
+            return " ".join(kept + ["…"])
+        kept.append(part)
+    return " ".join(kept)
 
 
 def _row(

@@ -10,6 +10,7 @@ All paths go through ``ctx.path`` so a synthetic ``/proc`` tree can stand in for
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable
@@ -177,6 +178,8 @@ def _maps_mention(path: str, markers: tuple[bytes, ...]) -> bool:
 
 
 def _clock_ticks() -> int:
+    if sys.platform == "win32":  # no sysconf; the Linux default
+        return 100
     try:
         return int(os.sysconf("SC_CLK_TCK"))
     except (AttributeError, ValueError, OSError):
@@ -209,12 +212,15 @@ def user_name(uid: int | None, cache: dict[int, str | None]) -> str | None:
     if uid is None:
         return None
     if uid not in cache:
-        try:
+        if sys.platform == "win32":  # no pwd module
+            cache[uid] = str(uid)
+        else:
             import pwd
 
-            cache[uid] = pwd.getpwuid(uid).pw_name
-        except (ImportError, KeyError):
-            cache[uid] = str(uid)
+            try:
+                cache[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                cache[uid] = str(uid)
     return cache[uid]
 
 

@@ -236,6 +236,22 @@ class ScriptValues(ScriptScan):
             return self.value(value_node, value_ctx, depth + 1)
         return Value(False)
 
+    def _merge_into(
+        self,
+        items: dict[str, tuple[ast.AST, Context]],
+        node: ast.AST,
+        ctx: Context,
+        line: int,
+        depth: int,
+    ) -> bool:
+        """Add the keys of a ``**`` operand (one level below ``depth``) to ``items``; False
+        when not all of them are known."""
+        inner, ok = self.dict_of(node, ctx, line, depth + 1)
+        if inner is None:
+            return False
+        items.update(inner)
+        return ok
+
     def dict_of(
         self, node: ast.AST, ctx: Context, line: int, depth: int = 0
     ) -> tuple[dict[str, tuple[ast.AST, Context]] | None, bool]:
@@ -247,12 +263,7 @@ class ScriptValues(ScriptScan):
             complete = True
             for key, value in zip(node.keys, node.values):
                 if key is None:
-                    inner, ok = self.dict_of(value, ctx, line, depth + 1)
-                    if inner is None:
-                        complete = False
-                    else:
-                        items.update(inner)
-                        complete = complete and ok
+                    complete = self._merge_into(items, value, ctx, line, depth) and complete
                 elif isinstance(key, ast.Constant) and isinstance(key.value, str):
                     items[key.value] = (value, ctx)
                 else:
@@ -261,20 +272,10 @@ class ScriptValues(ScriptScan):
         if isinstance(node, ast.Call) and call_name(node.func) == "dict":
             items, complete = {}, True
             for arg in node.args:
-                inner, ok = self.dict_of(arg, ctx, line, depth + 1)
-                if inner is None:
-                    complete = False
-                else:
-                    items.update(inner)
-                    complete = complete and ok
+                complete = self._merge_into(items, arg, ctx, line, depth) and complete
             for keyword in node.keywords:
                 if keyword.arg is None:
-                    inner, ok = self.dict_of(keyword.value, ctx, line, depth + 1)
-                    if inner is None:
-                        complete = False
-                    else:
-                        items.update(inner)
-                        complete = complete and ok
+                    complete = self._merge_into(items, keyword.value, ctx, line, depth) and complete
                 else:
                     items[keyword.arg] = (keyword.value, ctx)
             return items, complete

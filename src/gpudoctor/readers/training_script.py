@@ -340,6 +340,24 @@ class _Analyser(TrainerCalls):
                 given.setdefault(key, value)
         return given
 
+    def _site_record(
+        self,
+        site: Site,
+        call: ast.Call,
+        label: str,
+        settings: dict[str, Any],
+        called_at_import: set[str],
+    ) -> dict[str, Any]:
+        """Where a DataLoader (or a factory that builds one) is made, and what it is given."""
+        return {
+            "label": label,
+            "line": call.lineno,
+            "end_line": getattr(call, "end_lineno", None) or call.lineno,
+            "scope": self._scope(site),
+            "runs_at_import": self._runs_at_import(site, called_at_import),
+            "settings": settings,
+        }
+
     def _loader_record(
         self,
         site: Site,
@@ -349,15 +367,9 @@ class _Analyser(TrainerCalls):
         call = site.node
         assert isinstance(call, ast.Call)
         settings = {k: self.setting(v, c) for k, (v, c) in given.items() if k in SETTINGS}
-        return {
-            "label": f"DataLoader at line {call.lineno}",
-            "line": call.lineno,
-            "end_line": getattr(call, "end_lineno", None) or call.lineno,
-            "scope": self._scope(site),
-            "runs_at_import": self._runs_at_import(site, called_at_import),
-            "settings": settings,
-            "incomplete": self._incomplete,
-        }
+        return self._site_record(
+            site, call, f"DataLoader at line {call.lineno}", settings, called_at_import
+        ) | {"incomplete": self._incomplete}
 
     def _factory_record(self, site: Site, called_at_import: set[str]) -> dict[str, Any]:
         call = site.node
@@ -370,16 +382,10 @@ class _Analyser(TrainerCalls):
             if meaning and meaning not in settings:
                 settings[meaning] = self.setting(keyword.value, site.ctx)
         name = call_name(call.func)
-        return {
-            "label": f"{name}() at line {call.lineno}",
-            "line": call.lineno,
-            "end_line": getattr(call, "end_lineno", None) or call.lineno,
-            "scope": self._scope(site),
-            "runs_at_import": self._runs_at_import(site, called_at_import),
-            "settings": settings,
-            "incomplete": True,
-            "factory": name,
-        }
+        record = self._site_record(
+            site, call, f"{name}() at line {call.lineno}", settings, called_at_import
+        )
+        return record | {"incomplete": True, "factory": name}
 
     def _unpicklable_record(
         self, site: Site, given: dict[str, tuple[ast.AST, Context]]

@@ -36,4 +36,4 @@ def report_document(report: Report, *, strict: bool = False) -> dict[str, Any]:
 
 
 def render_json(report: Report, *, strict: bool = False) -> str:
-    return json.dumps(report_document(report, strict=strict), indent=2, sort_keys=False) + "\n"
+    return json.dumps(report_document(report, strict=strict), indent=2, allow_nan=False) + "\n"

@@ -138,7 +138,7 @@ def render_markdown(report: Report, *, strict: bool = False) -> str:
         lines.extend(["### Findings", ""])
         for finding in problems:
             lines.extend(finding_section(finding, platforms))
-    facts_json = json.dumps(report.facts.to_json(), indent=2, sort_keys=True)
+    facts_json = json.dumps(report.facts.to_json(), indent=2, sort_keys=True, allow_nan=False)
     lines.extend(
         [
             "<details><summary>Facts (replay with <code>gpudoctor check --replay FILE</code> "

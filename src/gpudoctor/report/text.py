@@ -203,7 +203,7 @@ def render_text(
 def _header(report: Report) -> str:
     header = f"gpudoctor {__version__}"
     host = report.facts.get("host")
-    if isinstance(host, Mapping):
+    if isinstance(host, Mapping) and host:
         python = host.get("python")
         version = python.get("version") if isinstance(python, Mapping) else None
         header += (

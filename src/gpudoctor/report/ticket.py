@@ -232,7 +232,7 @@ def _leaf(value: Any, path: str = "") -> str:
     if isinstance(value, Mapping) and set(value) == {"$unavailable"}:
         return f"not available: {value['$unavailable']}"
     if isinstance(value, (Mapping, list, tuple)):
-        return json.dumps(value)
+        return json.dumps(value, allow_nan=False)
     return _text(value, "null")
 
 
@@ -361,7 +361,7 @@ def render_ticket_markdown(report: Report, *, redacted: bool, limit: int = TARGE
     for name in _ordered_sections(report.facts):
         optional.append((f"facts section {name!r}", _facts_section(name, report.facts[name])))
     optional.append(("probes", _probe_table(report)))
-    snapshot = json.dumps(snapshot_document(report.facts, report.command))
+    snapshot = json.dumps(snapshot_document(report.facts, report.command), allow_nan=False)
     optional.append(
         (
             "replay data",

@@ -15,14 +15,15 @@ import random
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Sized
+from typing import Any, Callable, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from gpudoctor.probes.bench.loader import (
+    PREFETCH_RETRY_STUTTER,
     PROTOCOL_PREFIX,
-    STUTTER_LIMIT,
     aggregate,
     climb_should_stop,
     confirm_candidates,
@@ -56,8 +57,8 @@ def load_image(path: str, seed: int, side: int = OUTPUT_SIDE) -> torch.Tensor:
     from PIL import Image
 
     rng = random.Random(seed)
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
         width, height = image.size
         area = width * height * rng.uniform(0.25, 1.0)
         ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
@@ -66,10 +67,10 @@ def load_image(path: str, seed: int, side: int = OUTPUT_SIDE) -> torch.Tensor:
         left = rng.randint(0, width - crop_w)
         top = rng.randint(0, height - crop_h)
         resized = image.resize(
-            (side, side), Image.BILINEAR, box=(left, top, left + crop_w, top + crop_h)
+            (side, side), Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h)
         )
         if rng.random() < 0.5:
-            resized = resized.transpose(Image.FLIP_LEFT_RIGHT)
+            resized = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         data = bytearray(resized.tobytes())
     tensor = torch.frombuffer(data, dtype=torch.uint8).view(side, side, 3).permute(2, 0, 1)
     tensor = tensor.float().div_(255)
@@ -78,7 +79,7 @@ def load_image(path: str, seed: int, side: int = OUTPUT_SIDE) -> torch.Tensor:
     return (tensor - mean) / std
 
 
-class ImageFiles(Dataset):
+class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
     """JPEG/PNG files decoded and augmented like a classification training set."""
 
     def __init__(self, files: list[str], length: int | None = None) -> None:
@@ -127,7 +128,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def build_dataset(source: dict[str, Any], scratch: str) -> tuple[Dataset, dict[str, Any]]:
+def build_dataset(source: dict[str, Any], scratch: str) -> tuple[Dataset[Any], dict[str, Any]]:
     kind = source.get("kind", "synthetic")
     if kind in ("synthetic", "images"):
         try:
@@ -233,8 +234,18 @@ def _next(iterator: Any) -> Any:
         raise
 
 
+def _record_failure(result: dict[str, Any], exc: Exception) -> bool:
+    """Write a failed setting's status and error into ``result``; True when it hung, and
+    the caller returns at once without tearing the loader down."""
+    if isinstance(exc, Hang):
+        result.update(status="hang", error=str(exc))
+        return True
+    result.update(status="error", error=_one_line(exc))
+    return False
+
+
 class Bench:
-    def __init__(self, config: dict[str, Any], dataset: Dataset, emit: Emit) -> None:
+    def __init__(self, config: dict[str, Any], dataset: Dataset[Any], emit: Emit) -> None:
         self.config = config
         self.dataset = dataset
         self.emit = emit
@@ -246,15 +257,18 @@ class Bench:
         self.cuda = torch.cuda.is_available()
         self.results: list[dict[str, Any]] = []
 
-    def loader(self, setting: dict[str, Any], epoch_samples: int | None = None) -> DataLoader:
+    def loader(self, setting: dict[str, Any], epoch_samples: int | None = None) -> DataLoader[Any]:
         kwargs: dict[str, Any] = {
             "batch_size": self.config["batch_size"],
             "num_workers": setting["num_workers"],
             "pin_memory": bool(setting.get("pin_memory")) and self.cuda,
         }
         if not isinstance(self.dataset, IterableDataset):
+            # A map-style dataset: the sampler reads its length.
             kwargs["sampler"] = RandomSampler(
-                self.dataset, replacement=True, num_samples=epoch_samples or 1_000_000_000
+                cast(Sized, self.dataset),
+                replacement=True,
+                num_samples=epoch_samples or 1_000_000_000,
             )
         if setting["num_workers"]:
             kwargs["prefetch_factor"] = setting["prefetch_factor"]
@@ -284,11 +298,9 @@ class Bench:
                 if steady:
                     result.update(self._steady(iterator, loader, seconds, adaptive))
                 del iterator
-            except Hang as exc:
-                result.update(status="hang", error=str(exc))
-                return result
             except Exception as exc:  # noqa: BLE001 - a setting that fails is a finding
-                result.update(status="error", error=_one_line(exc))
+                if _record_failure(result, exc):
+                    return result
             finally:
                 if result["status"] != "hang":
                     del loader
@@ -325,16 +337,14 @@ class Bench:
             result["epoch_batches"] = batches
             result["restart_at"] = "epoch boundary"
             del iterator
-        except Hang as exc:
-            result.update(status="hang", error=str(exc))
-            return result
         except Exception as exc:  # noqa: BLE001 - a setting that fails is a finding
-            result.update(status="error", error=_one_line(exc))
+            if _record_failure(result, exc):
+                return result
         del loader
         return result
 
     def _steady(
-        self, iterator: Any, loader: DataLoader, seconds: float, adaptive: bool
+        self, iterator: Any, loader: DataLoader[Any], seconds: float, adaptive: bool
     ) -> dict[str, Any]:
         gaps: list[float] = []
         stamps: list[float] = []
@@ -447,7 +457,9 @@ def smart_sweep(bench: Bench) -> None:
     if best is None or not best["num_workers"]:
         return
     workers = best["num_workers"]
-    if (best.get("stutter") or 0) > STUTTER_LIMIT and 4 in bench.config["prefetch_factors"]:
+    if (best.get("stutter") or 0) > PREFETCH_RETRY_STUTTER and 4 in bench.config[
+        "prefetch_factors"
+    ]:
         bench.run(_setting(workers, prefetch=4), 0.8, adaptive=True)
     if bench.cuda:
         bench.run(_setting(workers, pin=True), 0.85, adaptive=True)

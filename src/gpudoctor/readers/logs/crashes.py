@@ -41,6 +41,15 @@ _OOM_OLD = re.compile(
     rf"Tried to allocate {_SIZE} \(GPU (\d+); {_SIZE} total capacity; {_SIZE} already allocated;"
     rf" {_SIZE} free; {_SIZE} reserved in total by PyTorch\)"
 )
+#: The two wordings of the allocator's message, and the field each group of it fills.
+_OOM_WORDINGS = (
+    (_OOM_NEW, "2.1+", ("tried_bytes", "gpu", "capacity_bytes", "free_bytes")),
+    (
+        _OOM_OLD,
+        "pre-2.1",
+        ("tried_bytes", "gpu", "capacity_bytes", "allocated_bytes", "free_bytes", "reserved_bytes"),
+    ),
+)
 _OOM_PROC = re.compile(rf"Process (\d+) has {_SIZE} memory in use")
 _OOM_SELF = re.compile(rf"this process has {_SIZE} memory in use")
 _OOM_SPLIT = re.compile(
@@ -52,29 +61,16 @@ _OOM_SPLIT = re.compile(
 def parse_oom(text: str) -> dict[str, Any]:
     """The allocator's numbers in one OOM message; missing ones are absent."""
     out: dict[str, Any] = {}
-    new = _OOM_NEW.search(text)
-    old = _OOM_OLD.search(text)
-    if new:
-        out.update(
-            wording="2.1+",
-            tried_bytes=parse_size(new.group(1)),
-            gpu=int(new.group(2)),
-            capacity_bytes=parse_size(new.group(3)),
-            free_bytes=parse_size(new.group(4)),
-        )
-    elif old:
-        out.update(
-            wording="pre-2.1",
-            tried_bytes=parse_size(old.group(1)),
-            gpu=int(old.group(2)),
-            capacity_bytes=parse_size(old.group(3)),
-            allocated_bytes=parse_size(old.group(4)),
-            free_bytes=parse_size(old.group(5)),
-            reserved_bytes=parse_size(old.group(6)),
-        )
-        allocated, reserved = out["allocated_bytes"], out["reserved_bytes"]
-        if allocated is not None and reserved is not None:
-            out["unallocated_bytes"] = max(0, reserved - allocated)
+    for pattern, wording, fields in _OOM_WORDINGS:
+        match = pattern.search(text)
+        if match:
+            out["wording"] = wording
+            for name, value in zip(fields, match.groups()):
+                out[name] = int(value) if name == "gpu" else parse_size(value)
+            allocated, reserved = out.get("allocated_bytes"), out.get("reserved_bytes")
+            if allocated is not None and reserved is not None:
+                out["unallocated_bytes"] = max(0, reserved - allocated)
+            break
     else:
         tried = re.search(rf"Tried to allocate {_SIZE}", text)
         if tried:
