@@ -43,7 +43,8 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m gpudoctor ARGS`` in a child process, as a user's shell would."""
     full_env = dict(os.environ)
-    full_env.pop("NO_COLOR", None)
+    for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS"):
+        full_env.pop(name, None)
     src = str(REPO / "src")
     full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
     if env:

@@ -298,7 +298,7 @@ def test_markdown_and_text_charts_scale_bars_to_the_best():
     assert len(bar(400, 400, 20)) == 20
     assert len(bar(100, 400, 20)) == 5
     text = "\n".join(loader_lines(result, plain=True))
-    assert "#" * 28 in text
+    assert "#" * 16 in text
     assert "Recommended: DataLoader(..., num_workers=2" in text
 
 

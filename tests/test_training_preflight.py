@@ -100,6 +100,24 @@ def test_pickling_is_bounded_by_the_timeout():
     assert "0.2 s" in message
 
 
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (AttributeError("Can't pickle local object 'f.<locals>.<lambda>'"), "f.<locals>.<lambda>"),
+        (AttributeError("Can't get local object 'f.<locals>.<lambda>'"), "f.<locals>.<lambda>"),
+        (TypeError("cannot pickle '_thread.lock' object"), "_thread.lock"),
+        (ValueError("something new"), "ValueError"),
+    ],
+)
+def test_pickling_errors_are_explained_the_same_on_every_python(error, words):
+    from gpudoctor.loader_preflight import explain_pickle_error
+
+    text = explain_pickle_error(error)
+    assert text.startswith("cannot be pickled")
+    assert words in text
+    assert "Can't" not in text
+
+
 class TensorBank(torch_data.Dataset):
     """A dataset holding one big tensor, as in-memory datasets do."""
 

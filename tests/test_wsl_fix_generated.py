@@ -62,8 +62,8 @@ def test_gd503_is_quiet_after_the_fix_it_recommends(tmp_path):
         "fix", "--wslconfig", "--wslconfig-path", str(target), "--memory", "8GB", "--yes"
     )
     assert done.returncode == 0, done.stderr
-    after = run_cli("check", "--wslconfig", str(target), "--select", "GD503")
-    assert "[ok] GD503" in after.stdout, after.stdout
+    after = run_cli("check", "--wslconfig", str(target), "--select", "GD503", "-v")
+    assert "[+] GD503" in after.stdout, after.stdout
 
 
 def test_symlinks_edit_the_target_or_refuse(tmp_path):

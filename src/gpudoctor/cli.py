@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gpudoctor._version import __version__
+from gpudoctor.commands.completion import register as register_completion
 from gpudoctor.commands.options import EXIT_USAGE, fail_usage
 from gpudoctor.errors import GpuDoctorError
 
@@ -105,7 +106,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     \b
     Start with:
-      gpudoctor check                  look at this machine and explain what is wrong
+      gpudoctor check                  what is wrong on this machine, and why
       gpudoctor check -f markdown -o report.md
                                        a report to paste into a bug ticket
       gpudoctor explain GD303          what a check looks at and how to fix it
@@ -120,6 +121,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _module, _attribute in COMMANDS:
     main.add_command(getattr(importlib.import_module(_module), _attribute))
+register_completion()
 
 
 def run() -> None:  # pragma: no cover - thin wrapper used by __main__

@@ -31,6 +31,30 @@ class _CountingSink:
         return len(data)
 
 
+def explain_pickle_error(exc: BaseException) -> str:
+    """Why pickling failed, in words that do not depend on the Python version's message.
+
+    Python 3.13 says "Can't get local object" where 3.12 said "Can't pickle local object";
+    the finding names the cause instead of passing either text through.
+    """
+    import re
+
+    message = str(exc)
+    local = re.search(r"local object '?([^' ]+)", message)
+    if local:
+        return (
+            f"cannot be pickled: {local.group(1)} is a lambda or a function defined inside "
+            "another function, which a spawned worker cannot import"
+        )
+    held = re.search(r"pickle '([^']+)' object", message)
+    if held:
+        return (
+            f"cannot be pickled: it holds a {held.group(1)} object (open files, locks, "
+            "connections and generators cannot be sent to a worker)"
+        )
+    return f"cannot be pickled ({type(exc).__name__})"
+
+
 def _size_only(nbytes: int) -> int:
     """Stands in for a tensor storage in the measuring pickle; never unpickled for real."""
     return nbytes
@@ -101,7 +125,7 @@ def try_pickle(
             status = "nospace" if nospace else "error"
             outcome.append((status, f"{type(exc).__name__}: {exc}", sum(shared.values())))
         except Exception as exc:  # noqa: BLE001 - any pickling failure is the finding
-            outcome.append(("error", f"{type(exc).__name__}: {exc}", 0))
+            outcome.append(("error", explain_pickle_error(exc), 0))
 
     worker = threading.Thread(target=attempt, name="gpudoctor-pickle", daemon=True)
     worker.start()

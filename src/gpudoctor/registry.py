@@ -256,11 +256,23 @@ def _metadata_entry_points() -> list[Any]:
 
 
 def _distribution_label(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
+    dist = getattr(ep, "dist", None) or _owner_of(ep)
     if dist is None:
         return "unknown distribution"
     meta: Mapping[str, str] = getattr(dist, "metadata", {}) or {}
     return f"{meta.get('Name', '?')} {getattr(dist, 'version', '?')}"
+
+
+def _owner_of(ep: Any) -> Any:
+    """The distribution that declares ``ep`` (Python 3.9's entry points do not carry it)."""
+    from importlib.metadata import distributions
+
+    key = (getattr(ep, "group", None), getattr(ep, "name", None), getattr(ep, "value", None))
+    for dist in distributions():
+        for declared in dist.entry_points:
+            if (declared.group, declared.name, declared.value) == key:
+                return dist
+    return None
 
 
 def _load_plugin(registry: Registry, ep: Any) -> None:

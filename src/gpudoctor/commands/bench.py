@@ -81,17 +81,52 @@ def _emit(
         click.echo("\n".join(text()))
 
 
+def chart_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--chart FILE``: also draw the results as a PNG or SVG bar chart (needs matplotlib)."""
+    return click.option(
+        "--chart",
+        "chart",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="Also draw the results to FILE (.png or .svg; needs gpudoctor[chart]).",
+    )(func)
+
+
+def _write_chart(
+    path: str | None, title: str, x_label: str, series: list[Any], y_label: str
+) -> None:
+    if not path:
+        return
+    from gpudoctor.report.chart_file import write_chart
+
+    if not series:
+        click.echo(f"gpudoctor: no measurement to chart; {path} not written", err=True)
+        return
+    write_chart(
+        path,
+        title=title,
+        x_label=x_label,
+        categories=[str(x) for x, _ in series],
+        y_label=y_label,
+        values=[float(y) for _, y in series],
+    )
+    click.echo(f"gpudoctor: chart written to {path}", err=True)
+
+
 @click.group("bench")
 def bench_group() -> None:
     """Measure, don't guess: disk read speed, DataLoader throughput, GPU self-test.
 
     \b
     Examples:
-      gpudoctor bench disk ~/data/imagenet/train         how fast the dataset reads, cold
-      gpudoctor bench loader                             DataLoader sweep on synthetic JPEGs
-      gpudoctor bench loader --images ~/data/train       ... on your own images
-      gpudoctor bench loader --dataset mydata:make_train ... on your own Dataset
-      gpudoctor bench gpu                                memory, matmul, copy speed, throttling
+      gpudoctor bench disk ~/data/train      how fast the dataset reads, cold
+      gpudoctor bench loader                 DataLoader sweep on synthetic JPEGs
+      gpudoctor bench loader --images ~/data/train
+                                             ... on your own images
+      gpudoctor bench loader --dataset mydata:make_train
+                                             ... on your own Dataset
+      gpudoctor bench gpu                    memory, matmul, copies, throttling
     """
 
 
@@ -113,7 +148,8 @@ def bench_group() -> None:
     help="Read at most this much (e.g. 512M, 4G).",
 )
 @format_option("text", "json", "markdown")
-def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
+@chart_option
+def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str | None) -> None:
     """Read speed of a dataset folder as training reads it, with the page cache bypassed.
 
     Times front-to-back reads of large files (shards) and whole-file reads of small files
@@ -123,16 +159,28 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
     \b
     Examples:
       gpudoctor bench disk /data/train
-      gpudoctor bench disk /mnt/c/datasets/coco --seconds 10     a Windows drive from WSL2
+      gpudoctor bench disk /mnt/c/datasets/coco --seconds 10
+                                             a Windows drive from WSL2
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
     from gpudoctor.probes.bench.disk import bench_disk
-    from gpudoctor.report.bench import disk_lines, disk_markdown
+    from gpudoctor.report.bench import disk_lines, disk_markdown, disk_series
+    from gpudoctor.report.chart_file import check_chart_path
+    from gpudoctor.report.text import plain_output
 
     budget = _parse_size(max_bytes)
+    if chart:
+        check_chart_path(chart)
     with _progress("reading") as progress:
         result = bench_disk(path, seconds=seconds, byte_budget=budget, progress=progress)
-    _emit(result, fmt.lower(), lambda: disk_lines(result), lambda: disk_markdown(result))
+    plain = plain_output(sys.stdout)
+    _emit(
+        result,
+        fmt.lower(),
+        lambda: disk_lines(result, plain=plain),
+        lambda: disk_markdown(result),
+    )
+    _write_chart(chart, "Disk read speed", "read pattern", disk_series(result), "MB/s")
 
 
 @bench_group.command("loader")
@@ -196,6 +244,7 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str) -> None:
     help="Samples per second the training step consumes; below it the run is input-bound.",
 )
 @format_option("text", "json", "markdown")
+@chart_option
 def loader_command(
     dataset_spec: str | None,
     images_dir: str | None,
@@ -208,6 +257,7 @@ def loader_command(
     exhaustive: bool,
     target_rate: float | None,
     fmt: str,
+    chart: str | None,
 ) -> None:
     """Run the real torch DataLoader and recommend num_workers, prefetch, persistence.
 
@@ -221,14 +271,18 @@ def loader_command(
     Examples:
       gpudoctor bench loader
       gpudoctor bench loader --images ~/data/train --batch-size 64
-      gpudoctor bench loader --dataset train:build_dataset --worker-init train:seed_worker
+      gpudoctor bench loader --dataset train:build_dataset \\
+          --worker-init train:seed_worker
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
     from gpudoctor.errors import BadInputError
     from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench
-    from gpudoctor.report.bench import loader_lines, loader_markdown
+    from gpudoctor.report.bench import loader_lines, loader_markdown, loader_series
+    from gpudoctor.report.chart_file import check_chart_path
     from gpudoctor.report.text import plain_output
 
+    if chart:
+        check_chart_path(chart)
     if dataset_spec and images_dir:
         raise BadInputError("give either --dataset or --images, not both")
     if dataset_spec:
@@ -256,6 +310,13 @@ def loader_command(
         fmt.lower(),
         lambda: loader_lines(result, plain=plain),
         lambda: loader_markdown(result),
+    )
+    _write_chart(
+        chart,
+        "DataLoader throughput (best setting per worker count)",
+        "num_workers",
+        loader_series(result),
+        "samples/s",
     )
     sys.exit(1 if result.get("hang") or not result.get("recommended") else 0)
 

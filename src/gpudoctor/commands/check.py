@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from gpudoctor.commands.completion import complete_check_ids
 from gpudoctor.commands.options import (
     budget_option,
     command_line,
@@ -28,10 +29,20 @@ from gpudoctor.commands.options import (
     multiple=True,
     metavar="IDS",
     help="Run only these checks: ids, names or prefixes, comma-separated (GD3,GD101).",
+    shell_complete=complete_check_ids,
 )
-@click.option("--ignore", multiple=True, metavar="IDS", help="Skip these checks (same syntax).")
 @click.option(
-    "-v", "--verbose", is_flag=True, help="Show evidence for passing checks and probe timings."
+    "--ignore",
+    multiple=True,
+    metavar="IDS",
+    help="Skip these checks (same syntax).",
+    shell_complete=complete_check_ids,
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show passes, the checks that did not apply (once per reason), probe timings.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
 @replay_option("Run the checks on a recorded snapshot or JSON report instead of this machine.")
@@ -104,8 +115,9 @@ def check_command(
       gpudoctor check
       gpudoctor check --select GD3 -v
       gpudoctor check --format json -o report.json
-      gpudoctor check --replay machine.json      re-run checks on a user's snapshot
-      gpudoctor check --python ~/venvs/train/bin/python   inspect that environment's torch
+      gpudoctor check --replay machine.json    re-run checks on a snapshot
+      gpudoctor check --python ~/venvs/train/bin/python
+                                               inspect that environment's torch
     """
     from gpudoctor.files import SOURCE_MAX_BYTES, WSLCONFIG_MAX_BYTES, check_readable
     from gpudoctor.session import CheckRequest, run_check

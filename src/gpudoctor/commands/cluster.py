@@ -97,8 +97,10 @@ def cluster_command(
     \b
     Examples:
       torchrun --nnodes 4 --nproc-per-node 1 --rdzv-backend c10d \\
-          --rdzv-endpoint HEAD:29500 -m gpudoctor cluster -o cluster.md -f markdown
-      torchrun ... -m gpudoctor cluster --comms     also time all-reduce, check NCCL setup
+          --rdzv-endpoint HEAD:29500 -m gpudoctor cluster \\
+          -o cluster.md -f markdown
+      torchrun ... -m gpudoctor cluster --comms
+                                     also time all-reduce, check NCCL setup
     """
     from gpudoctor.cluster.dist import Aborted, ClusterOptions, run_cluster
     from gpudoctor.commands.merge import exit_with_cluster_report

@@ -102,9 +102,10 @@ def fix_command(
     \b
     Examples:
       gpudoctor fix --kill-stale --dry-run       show stale GPU memory holders
-      gpudoctor fix --kill-stale -n -f json      the plan as JSON (would_stop, left_alone)
+      gpudoctor fix --kill-stale -n -f json      the plan as JSON
       gpudoctor fix --kill-stale                 stop them, after asking
-      gpudoctor fix --wslconfig --memory 12GB    cap the WSL2 VM (then: wsl --shutdown)
+      gpudoctor fix --wslconfig --memory 12GB    cap the WSL2 VM
+                                                 (then: wsl --shutdown)
     """
     if not (kill_stale or wslconfig):
         raise click.UsageError("name a fix: --kill-stale or --wslconfig")

@@ -174,12 +174,11 @@ def log_command(
 ) -> None:
     """Read training logs and crash output (offline) and explain the run.
 
-    \b
     Formats are recognised from the content: mmengine/mmcv text logs and scalars.json,
     mmcv *.log.json, detectron2 metrics.json, DETR log.txt, ultralytics results.csv,
     Lightning metrics.csv, Hugging Face trainer_state.json, TensorBoard event files (scalars),
-    and console output (tqdm bars,
-    tracebacks, NCCL and kernel lines); .gz too. A folder is searched for such files.
+    and console output (tqdm bars, tracebacks, NCCL and kernel lines); .gz too. A folder is
+    searched for such files.
 
     \b
     Examples:

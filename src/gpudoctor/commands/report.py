@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import click
 
 from gpudoctor.commands.options import (
@@ -13,6 +16,9 @@ from gpudoctor.commands.options import (
     python_option,
     replay_option,
 )
+
+if TYPE_CHECKING:
+    from gpudoctor.runner import Report
 
 #: Probes get more time here than in ``check``: torch is imported in a child process.
 REPORT_BUDGET = 30.0
@@ -41,6 +47,9 @@ def report_command(
 ) -> None:
     """Write a bug-ticket report: findings with remedies first, then every fact.
 
+    On a terminal without -o, the report goes to ./gpudoctor-report.md (.json) and only
+    the verdict and the problems are shown; piped, the document itself is printed.
+
     It holds every field of 'python -m torch.utils.collect_env' (without importing torch in
     this process) plus gpudoctor's verdicts, memory, swap, /dev/shm, WSL and GPU facts. User,
     host and home names, IP/MAC addresses and GPU ids are replaced by placeholders, and no
@@ -48,10 +57,11 @@ def report_command(
 
     \b
     Examples:
-      gpudoctor report -o report.md                 paste report.md into the issue
-      gpudoctor report --format json -o report.json attach it; maintainers replay it:
+      gpudoctor report                          summary here, report in a file
+      gpudoctor report -o report.md             paste report.md into the issue
+      gpudoctor report -f json -o report.json   attach it; maintainers replay it:
       gpudoctor check --replay report.json
-      gpudoctor report --replay report.json         re-render a user's JSON report
+      gpudoctor report --replay report.json     re-render a user's JSON report
     """
     import io
     import sys
@@ -92,8 +102,63 @@ def report_command(
         )
     else:
         buffer.write(render_ticket_markdown(report, redacted=redact))
+    from gpudoctor.report.text import plain_output
+
+    if not output and plain_output(sys.stdout):
+        sys.stdout.write(buffer.getvalue())  # piped: the document itself
+        return
+    target = output or default_report_path(request.fmt)
+    atomic_write_text(target, buffer.getvalue())
     if output:
-        atomic_write_text(output, buffer.getvalue())
         click.echo(f"gpudoctor: report written to {output} (verdict: {report.verdict})", err=True)
     else:
-        sys.stdout.write(buffer.getvalue())
+        print_terminal_summary(report, target)
+
+
+def default_report_path(fmt: str) -> str:
+    """Where the report goes when asked for on a terminal: this folder, or the temp folder."""
+    import os
+    import tempfile
+
+    from gpudoctor.errors import GpuDoctorError
+    from gpudoctor.files import check_writable
+
+    name = "gpudoctor-report." + ("json" if fmt == "json" else "md")
+    try:
+        check_writable(name)
+        return name
+    except (GpuDoctorError, OSError):
+        return os.path.join(tempfile.gettempdir(), name)
+
+
+def print_terminal_summary(report: Report, path: str) -> None:
+    """On a terminal: the verdict, each problem in a line, and where the report went."""
+    import sys
+
+    from rich.text import Text
+
+    from gpudoctor.model import Severity
+    from gpudoctor.report.text import (
+        STYLES,
+        UNICODE_MARKS,
+        item,
+        make_console,
+        summary_line,
+    )
+
+    console = make_console(sys.stdout, plain=False)
+    console.print(Text(summary_line(report), style="bold"))
+    for finding in report.findings:
+        if finding.severity.rank >= Severity.INFO.rank:
+            console.print(
+                item(
+                    UNICODE_MARKS[finding.severity],
+                    Text(f"{finding.check_id} {finding.name}: {finding.title}"),
+                    STYLES[finding.severity],
+                )
+            )
+    size = os.path.getsize(path)
+    console.print()
+    console.print(
+        Text(f"Report written to {path} ({size:,} bytes): paste it into the issue, or attach it.")
+    )

@@ -75,6 +75,8 @@ ALLOCATOR_VARIABLES = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_HIP_ALLOC_CONF", "PYT
 
 COMMAND_TIMEOUT = 2.0
 TORCH_TIMEOUT = 20.0
+#: Of which torch's own ``collect_env.get_env_info()`` may take this long.
+COLLECT_ENV_SECONDS = 12.0
 CONDA_TIMEOUT = 15.0
 
 
@@ -250,13 +252,40 @@ if cuda_ok:
     out["device_names"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 else:
     out["cuda_module_loading"] = "N/A"
+# torch's own collect_env, so the report carries the fields of the torch installed here
+# (they differ between versions). Bounded: its commands (pip, conda, nvidia-smi) can hang.
+try:
+    import threading
+    from torch.utils import collect_env as ce
+    template = getattr(ce, "env_info_fmt", "")
+    answer = {}
+    def ask():
+        try:
+            answer["text"] = ce.pretty_str(ce.get_env_info())
+        except Exception as exc:
+            answer["error"] = "%s: %s" % (type(exc).__name__, exc)
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(COLLECT_ENV_SECONDS)
+    labels = [line.split(": {", 1)[0] for line in template.splitlines() if ": {" in line]
+    if labels and "text" in answer:
+        out["collect_env_labels"] = labels
+        out["collect_env_text"] = answer["text"]
+    else:
+        out["collect_env_error"] = answer.get("error", "torch's collect_env did not answer in time")
+except Exception as exc:
+    out["collect_env_error"] = "%s: %s" % (type(exc).__name__, exc)
+sys.stdout.flush()
 print(json.dumps(out))
+sys.stdout.flush()
+os._exit(0)
 """
 
 
 def torch_answers(ctx: ProbeContext, python: str | None = None) -> dict[str, Any]:
     """What torch says about itself, asked in a child interpreter with a timeout."""
-    argv = [python or sys.executable, "-c", TORCH_QUERY]
+    code = TORCH_QUERY.replace("COLLECT_ENV_SECONDS", repr(COLLECT_ENV_SECONDS))
+    argv = [python or sys.executable, "-c", code]
     try:
         result = ctx.run(argv, timeout=TORCH_TIMEOUT)
     except CommandTimeout:

@@ -8,6 +8,32 @@ from gpudoctor.checks.bench import STUTTER_LIMIT, describe_setting
 from gpudoctor.probes.bench.loader import aggregate
 
 MiB = 1 << 20
+#: Terminal output fits this many columns; bars are this wide.
+WIDTH = 80
+BAR = 16
+
+
+def wrap_lines(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Long lines wrapped at ``width``, continuation lines indented under their text."""
+    import textwrap
+
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        hang = indent + 2
+        out.extend(
+            textwrap.wrap(
+                line.strip(),
+                width=width,
+                initial_indent=" " * indent,
+                subsequent_indent=" " * hang,
+                break_on_hyphens=False,
+            )
+        )
+    return out
 
 
 def bar(value: float | None, peak: float | None, width: int = 28, *, plain: bool = False) -> str:
@@ -37,7 +63,7 @@ def _num(value: float | None, digits: int = 1) -> str:
 # -- disk ---------------------------------------------------------------------------------
 
 
-def disk_lines(result: dict[str, Any]) -> list[str]:
+def disk_lines(result: dict[str, Any], *, plain: bool = False) -> list[str]:
     fs = result["filesystem"]
     lines = [f"Disk read speed of {result['path']}"]
     where = f"{fs.get('fstype') or 'unknown'}"
@@ -71,7 +97,60 @@ def disk_lines(result: dict[str, Any]) -> list[str]:
             f"  -> with one file per sample, the disk alone caps training at about "
             f"{_num(small['files_per_s'], 0)} samples/s (per process reading)."
         )
-    return lines
+    series = disk_series(result)
+    if series:
+        peak = max(value for _, value in series)
+        lines.append("")
+        lines.append("  MB/s")
+        lines.extend(
+            f"  {label:<22} {_num(value):>9}  {bar(value, peak, BAR * 2, plain=plain)}"
+            for label, value in series
+        )
+    return wrap_lines(lines)
+
+
+def disk_series(result: dict[str, Any]) -> list[tuple[str, float]]:
+    """(read pattern, MB/s) pairs: the data of the disk chart, as in the JSON."""
+    out = []
+    for label, key in (
+        ("sequential, large files", "sequential"),
+        ("small files, random", "small_files"),
+    ):
+        part = result.get(key)
+        if part and part.get("mb_per_s") is not None:
+            out.append((label, float(part["mb_per_s"])))
+    return out
+
+
+def loader_series(result: dict[str, Any]) -> list[tuple[int, float]]:
+    """(num_workers, best samples/s at that count) pairs: the data of the loader chart."""
+    best: dict[int, float] = {}
+    for row in _settings_rows(result):
+        rate = row.get("samples_per_s")
+        if row.get("status") == "ok" and rate is not None:
+            workers = int(row["num_workers"])
+            best[workers] = max(best.get(workers, 0.0), float(rate))
+    return sorted(best.items())
+
+
+def mermaid_xychart(
+    title: str, x_label: str, categories: list[str], y_label: str, values: list[float]
+) -> list[str]:
+    """A Mermaid ``xychart-beta`` bar chart (GitHub renders it in issues and PRs)."""
+    top = max(values, default=0.0)
+    y_max = max(1, round(top * 1.1))
+    quoted = ", ".join(f'"{c}"' for c in categories)
+    numbers = ", ".join(f"{v:.1f}" for v in values)
+    return [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{title}"',
+        f'    x-axis "{x_label}" [{quoted}]',
+        f'    y-axis "{y_label}" 0 --> {y_max}',
+        f"    bar [{numbers}]",
+        "```",
+        "",
+    ]
 
 
 def disk_markdown(result: dict[str, Any]) -> str:
@@ -94,6 +173,16 @@ def disk_markdown(result: dict[str, Any]) -> str:
                 f"| {label} | {part['files']} | {_num(part['mb_per_s'])} | "
                 f"{_num(part['files_per_s'])} | {part['cache']} |"
             )
+    series = disk_series(result)
+    if len(series) > 1:
+        rows.append("")
+        rows += mermaid_xychart(
+            "Disk read speed",
+            "read pattern",
+            [s for s, _ in series],
+            "MB/s",
+            [v for _, v in series],
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -124,7 +213,20 @@ def _range(row: dict[str, Any]) -> str:
     )
 
 
+def setting_label(row: dict[str, Any]) -> str:
+    """A DataLoader setting in a few characters: ``4 w pf2 pers pin``."""
+    label = f"{row['num_workers']} w"
+    if row.get("prefetch_factor"):
+        label += f" pf{row['prefetch_factor']}"
+    if row.get("persistent_workers"):
+        label += " pers"
+    if row.get("pin_memory"):
+        label += " pin"
+    return label
+
+
 def loader_lines(result: dict[str, Any], *, plain: bool = False) -> list[str]:
+    """The settings measured as a compact table with a bar chart, 80 columns at most."""
     lines = [
         f"DataLoader throughput: {_source_label(result)}",
         f"  batch {result.get('batch_size')}, start method {result.get('start_method')}, "
@@ -134,36 +236,28 @@ def loader_lines(result: dict[str, Any], *, plain: bool = False) -> list[str]:
     ]
     rows = _settings_rows(result)
     peak = max((r.get("samples_per_s") or 0 for r in rows), default=0)
-    header = (
-        f"  {'workers':>7} {'prefetch':>8} {'persist':>7} {'pin':>3} {'samples/s':>10}  "
-        f"{'':28} {'1st batch':>9} {'gap p50/p95/p99 ms':>20} {'stutter':>7} {'RAM/worker':>10}"
-        f"  {'range (runs)'}"
+    lines.append(
+        f"  {'setting':<18} {'samples/s':>9}  {'':<{BAR}} {'1st batch':>9} {'stutter':>7} "
+        f"{'RAM/wkr':>8}"
     )
-    lines.append(header)
     for row in rows:
+        label = setting_label(row)
         if row["status"] != "ok":
             status = "HANG" if row["status"] == "hang" else "error"
-            lines.append(
-                f"  {row['num_workers']:>7} {row.get('prefetch_factor') or '-':>8} "
-                f"{'yes' if row.get('persistent_workers') else 'no':>7} "
-                f"{'yes' if row.get('pin_memory') else 'no':>3} {status:>10}  "
-                f"{row.get('error', '')}"
-            )
+            lines.append(f"  {label:<18} {status:>9}  {row.get('error', '')}")
             continue
-        gaps = "/".join(_num(row.get(k), 0) for k in ("gap_p50_ms", "gap_p95_ms", "gap_p99_ms"))
         lines.append(
-            f"  {row['num_workers']:>7} {row.get('prefetch_factor') or '-':>8} "
-            f"{'yes' if row.get('persistent_workers') else 'no':>7} "
-            f"{'yes' if row.get('pin_memory') else 'no':>3} "
-            f"{_num(row.get('samples_per_s')):>10}  "
-            f"{bar(row.get('samples_per_s'), peak, plain=plain):<28} "
-            f"{_num(row.get('first_batch_s'), 2) + ' s':>9} {gaps:>20} "
-            f"{_num(row.get('stutter'), 2):>7} {_size(row.get('peak_worker_uss_bytes')):>10}"
-            f"  {_range(row)}"
+            f"  {label:<18} {_num(row.get('samples_per_s')):>9}  "
+            f"{bar(row.get('samples_per_s'), peak, BAR, plain=plain):<{BAR}} "
+            f"{_num(row.get('first_batch_s'), 2) + ' s':>9} {_num(row.get('stutter'), 2):>7} "
+            f"{_size(row.get('peak_worker_uss_bytes')):>8}"
         )
+        spread = _range(row)
+        if spread:
+            lines.append(f"  {'':<18} {'':>9}  range {spread}")
     lines.append("")
     lines.extend(loader_verdict_lines(result))
-    return lines
+    return wrap_lines(lines)
 
 
 def loader_verdict_lines(result: dict[str, Any]) -> list[str]:
@@ -250,6 +344,17 @@ def loader_markdown(result: dict[str, Any]) -> str:
         f"{_source_label(result)}; batch {result.get('batch_size')}, start method "
         f"{result.get('start_method')}, {result.get('cpus')} usable CPUs.",
         "",
+    ]
+    series = loader_series(result)
+    if len(series) > 1:
+        out += mermaid_xychart(
+            "DataLoader throughput (best setting per worker count)",
+            "num_workers",
+            [str(w) for w, _ in series],
+            "samples/s",
+            [v for _, v in series],
+        )
+    out += [
         "| workers | prefetch | persistent | pin | samples/s | | first batch | gap p50/p95/p99 ms "
         "| stutter | RAM/worker | range (runs) |",
         "|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|",

@@ -1,14 +1,27 @@
-"""Markdown for a GitHub issue: the verdict first, then findings, then the facts folded away."""
+"""Markdown for a GitHub issue: the verdict first, problems only, the rest folded away.
+
+The findings table lists what needs a look (notes, warnings, failures, errors); passes and
+skips each fold into one ``<details>`` so a reader sees the problem before anything else.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from gpudoctor._version import __version__
 from gpudoctor.model import Finding, Severity
+from gpudoctor.report.summary import (
+    collapse_evidence,
+    collapse_skips,
+    count_words,
+    plural,
+    remedies_for,
+    report_platforms,
+)
 from gpudoctor.runner import Report
 
-_ICONS = {
+ICONS = {
     Severity.PASS: "✅",
     Severity.SKIP: "⏭️",
     Severity.INFO: "ℹ️",
@@ -16,30 +29,41 @@ _ICONS = {
     Severity.FAIL: "❌",
     Severity.ERROR: "💥",
 }
+_ICONS = ICONS  # the ticket and cluster renderers share the icons
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _finding_section(finding: Finding) -> list[str]:
+_cell = cell
+
+
+def finding_section(
+    finding: Finding, platforms: frozenset[str] | None = None, *, level: int = 4
+) -> list[str]:
+    """One problem in full: evidence, remedies for the report's platform, fix, reference."""
     lines = [
-        f"#### {_ICONS[finding.severity]} {finding.check_id} `{finding.name}` — {finding.title}",
+        f"{'#' * level} {ICONS[finding.severity]} {finding.check_id} `{finding.name}` — "
+        f"{finding.title}",
         "",
     ]
     if finding.evidence:
         lines.append("Evidence:")
-        lines.extend(
-            f"- {e.label}: `{e.value}`" + (f" (from {e.source})" if e.source else "")
-            for e in finding.evidence
-        )
+        for e, times in collapse_evidence(finding.evidence):
+            where = f" (from {e.source})" if e.source else ""
+            again = f" ×{times}" if times > 1 else ""
+            lines.append(f"- {e.label}: `{e.value}`{where}{again}")
         lines.append("")
-    if finding.remedies:
+    remedies = remedies_for(finding.remedies, platforms)
+    if remedies:
         lines.append("What to do:")
-        for r in finding.remedies:
-            where = f" *({', '.join(r.platforms)})*" if r.platforms else ""
+        for r in remedies:
+            where = f" *({', '.join(r.platforms)})*" if r.platforms and platforms is None else ""
             lines.append(f"- {r.text}{where}")
-            lines.extend(f"  ```\n  {c}\n  ```" for c in r.commands)
+            if r.commands:
+                lines += ["", "  ```", *(f"  {c}" for c in r.commands), "  ```", ""]
         lines.append("")
     if finding.fix:
         lines.append(f"Automatic fix: `gpudoctor fix --{finding.fix}`")
@@ -49,32 +73,71 @@ def _finding_section(finding: Finding) -> list[str]:
     return lines
 
 
-def render_markdown(report: Report, *, strict: bool = False) -> str:
+def _finding_section(finding: Finding) -> list[str]:
+    return finding_section(finding)
+
+
+def verdict_line(report: Report) -> str:
+    """``**Verdict: ...** (1 problem, 2 warnings)``: problems counted, passes left out."""
     counts = report.counts
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    words = count_words(counts)
+    checked = plural(counts["pass"] + counts["info"] + counts["warn"] + counts["fail"], "check")
+    return f"**Verdict: {report.verdict}** ({words} in {checked})"
+
+
+def findings_table(findings: Sequence[Finding]) -> list[str]:
+    """The table of problems, then passes and skips folded into one ``<details>`` each."""
+    problems = [f for f in findings if f.severity.rank >= Severity.INFO.rank]
+    lines: list[str] = []
+    if problems:
+        lines += ["| | ID | Check | Result |", "|---|---|---|---|"]
+        lines += [
+            f"| {ICONS[f.severity]} {f.severity.value} | {f.check_id} | `{f.name}` "
+            f"| {cell(f.title)} |"
+            for f in problems
+        ]
+        lines.append("")
+    passes = [f for f in findings if f.severity is Severity.PASS]
+    if passes:
+        lines += [
+            f"<details><summary>{plural(len(passes), 'check')} passed</summary>",
+            "",
+            *(f"- {f.check_id} `{f.name}`: {f.title}" for f in passes),
+            "",
+            "</details>",
+            "",
+        ]
+    skips = [f for f in findings if f.severity is Severity.SKIP]
+    if skips:
+        lines += [
+            f"<details><summary>{plural(len(skips), 'check')} not applicable here</summary>",
+            "",
+            *(f"- {', '.join(ids)}: {reason}" for reason, ids in collapse_skips(skips)),
+            "",
+            "</details>",
+            "",
+        ]
+    return lines
+
+
+def render_markdown(report: Report, *, strict: bool = False) -> str:
+    platforms = report_platforms(report.facts)
     lines = [
         "## gpudoctor report",
         "",
-        f"**Verdict: {report.verdict}** ({summary})",
+        verdict_line(report),
         "",
         f"gpudoctor {__version__} · facts schema {report.facts.schema_version} · "
         f"command: `{report.command or 'gpudoctor check'}`"
         + (f" · replayed from `{report.replayed_from}`" if report.replayed_from else ""),
         "",
-        "| | ID | Check | Result |",
-        "|---|---|---|---|",
+        *findings_table(report.findings),
     ]
-    lines.extend(
-        f"| {_ICONS[f.severity]} {f.severity.value} | {f.check_id} | `{f.name}` "
-        f"| {_cell(f.title)} |"
-        for f in report.findings
-    )
-    lines.append("")
     problems = [f for f in report.findings if f.severity.rank >= Severity.INFO.rank]
     if problems:
         lines.extend(["### Findings", ""])
         for finding in problems:
-            lines.extend(_finding_section(finding))
+            lines.extend(finding_section(finding, platforms))
     facts_json = json.dumps(report.facts.to_json(), indent=2, sort_keys=True, allow_nan=False)
     lines.extend(
         [

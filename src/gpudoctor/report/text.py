@@ -1,20 +1,37 @@
-"""Terminal output: one line per check, evidence and remedies under each problem.
+"""Terminal output in the manner of ``flutter doctor``: one line per area when all is well.
 
-Colour and Unicode marks only on a terminal without ``NO_COLOR``; otherwise plain ASCII, so
-logs, pipes and CI output stay readable.
+Problems expand under their area with evidence and remedies. Every item is a two-column
+grid (mark, body), so wrapped lines hang under their item at any width instead of falling
+back to column 0. Colour and Unicode marks only on a terminal without ``NO_COLOR``;
+otherwise plain ASCII, so logs, pipes and CI output stay readable.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import IO, Any
+import re
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING
 
 from gpudoctor._version import __version__
 from gpudoctor.model import Finding, Severity
+from gpudoctor.report.summary import (
+    Area,
+    collapse_evidence,
+    collapse_skips,
+    count_words,
+    group_by_area,
+    plural,
+    remedies_for,
+    report_platforms,
+)
 from gpudoctor.runner import Report
 
-_UNICODE_MARKS = {
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+
+UNICODE_MARKS = {
     Severity.PASS: "✓",
     Severity.SKIP: "-",
     Severity.INFO: "i",
@@ -22,15 +39,15 @@ _UNICODE_MARKS = {
     Severity.FAIL: "✗",
     Severity.ERROR: "E",
 }
-_ASCII_MARKS = {
-    Severity.PASS: "[ok]",
-    Severity.SKIP: "[--]",
+ASCII_MARKS = {
+    Severity.PASS: "[+]",
+    Severity.SKIP: "[-]",
     Severity.INFO: "[i]",
     Severity.WARN: "[!]",
     Severity.FAIL: "[x]",
     Severity.ERROR: "[E]",
 }
-_STYLES = {
+STYLES = {
     Severity.PASS: "green",
     Severity.SKIP: "dim",
     Severity.INFO: "cyan",
@@ -38,13 +55,28 @@ _STYLES = {
     Severity.FAIL: "bold red",
     Severity.ERROR: "bold magenta",
 }
+# Kept for the cluster renderer, which shares the marks.
+_UNICODE_MARKS = UNICODE_MARKS
+_ASCII_MARKS = ASCII_MARKS
+_STYLES = STYLES
+
+#: Bullets of the nested items: evidence, remedy, command.
+_BULLETS = {True: ("-", "->", "$"), False: ("·", "→", "$")}
+#: Width of plain (piped) output when COLUMNS does not say.
+PLAIN_WIDTH = 100
 
 
-def plain_output(stream: IO[str], env: Any = None) -> bool:
-    """True when output should be ASCII without colour: not a TTY, or NO_COLOR is set."""
+def plain_output(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
+    """True when output should be ASCII without colour.
+
+    Plain when ``NO_COLOR`` is set or the stream is no terminal, unless ``FORCE_COLOR`` or
+    ``TTY_COMPATIBLE=1`` (the variables rich reads) say to treat it as one.
+    """
     environ = os.environ if env is None else env
-    if "NO_COLOR" in environ:
+    if "NO_COLOR" in environ or environ.get("TTY_COMPATIBLE") == "0":
         return True
+    if environ.get("FORCE_COLOR") or environ.get("TTY_COMPATIBLE") == "1":
+        return False
     isatty = getattr(stream, "isatty", None)
     try:
         return not (isatty and isatty())
@@ -52,20 +84,79 @@ def plain_output(stream: IO[str], env: Any = None) -> bool:
         return True
 
 
-def make_console(stream: IO[str], *, plain: bool, width: int | None = None):  # type: ignore[no-untyped-def]
+def output_width(plain: bool, env: Mapping[str, str] | None = None) -> int | None:
+    """``COLUMNS`` when set; else 100 for plain output and the terminal's own width."""
+    environ = os.environ if env is None else env
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 20:
+        return int(columns)
+    return PLAIN_WIDTH if plain else None
+
+
+class TrimmingWriter:
+    """A stream that drops the spaces rich pads table cells with at the end of each line."""
+
+    _TRAILING = re.compile(r"(?: |\x1b\[[0-9;]*m)+$")
+    _CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+    @classmethod
+    def trim(cls, line: str) -> str:
+        """``line`` without trailing spaces, its trailing colour codes kept."""
+        match = cls._TRAILING.search(line)
+        if not match:
+            return line
+        return line[: match.start()] + "".join(cls._CODES.findall(match.group()))
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._stream.write(self.trim(line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(self.trim(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(self._stream, "isatty", None)
+        return bool(isatty and isatty())
+
+
+def make_console(stream: IO[str], *, plain: bool, width: int | None = None) -> Console:
+    """A rich console that wraps at ``width`` and never guesses markup or highlights."""
     from rich.console import Console
 
     return Console(
-        file=stream,
+        file=TrimmingWriter(stream),  # type: ignore[arg-type]
         no_color=plain,
         color_system=None if plain else "auto",
         highlight=False,
         emoji=False,
         markup=False,
-        width=width or (100 if plain else None),
-        force_terminal=False if plain else None,
-        soft_wrap=plain,
+        width=width or output_width(plain),
+        force_terminal=not plain,
+        force_interactive=False,
+        soft_wrap=False,
     )
+
+
+def item(mark: str, body: RenderableType, style: str = "", mark_width: int = 0) -> Table:
+    """A hanging-indent item: ``mark`` in its own column, ``body`` wrapping beside it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, min_width=mark_width or None)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text(mark, style=style), body)
+    return grid
 
 
 def render_text(
@@ -81,9 +172,37 @@ def render_text(
     from rich.text import Text
 
     console = make_console(stream, plain=plain, width=width)
-    marks = _ASCII_MARKS if plain else _UNICODE_MARKS
-    host = report.facts.get("host")
+    marks = ASCII_MARKS if plain else UNICODE_MARKS
+    console.print(Text(_header(report), style="bold"))
+    console.print()
+    platforms = report_platforms(report.facts)
+    areas = group_by_area(report.findings)
+    idle: list[Area] = []
+    for area in areas:
+        if not area.passes and not area.shown and not verbose:
+            idle.append(area)
+            continue
+        console.print(_area(area, marks, plain, verbose, platforms))
+    if idle:
+        names = ", ".join(a.name for a in idle)
+        checks = plural(sum(len(a.findings) for a in idle), "check")
+        console.print(
+            item(
+                _bracket(marks[Severity.SKIP], plain),
+                Text(f"not applicable here: {names} ({checks}; -v shows why)"),
+                STYLES[Severity.SKIP],
+                _mark_width(marks, not plain),
+            )
+        )
+    if verbose:
+        _render_probe_times(console, report)
+    console.print()
+    _render_summary(console, report, marks, plain, strict)
+
+
+def _header(report: Report) -> str:
     header = f"gpudoctor {__version__}"
+    host = report.facts.get("host")
     if isinstance(host, Mapping) and host:
         python = host.get("python")
         version = python.get("version") if isinstance(python, Mapping) else None
@@ -92,87 +211,139 @@ def render_text(
         )
     if report.replayed_from:
         header += f" (replayed from {report.replayed_from})"
-    console.print(Text(header, style="bold"))
-    console.print()
-    skipped = [f for f in report.findings if f.severity is Severity.SKIP]
-    for finding in report.findings:
-        if finding.severity is Severity.SKIP and not verbose:
-            continue
-        _render_finding(console, finding, marks, verbose)
-    if skipped and not verbose:
-        ids = ", ".join(sorted({f.check_id for f in skipped}))
-        console.print(
-            Text(
-                f"{marks[Severity.SKIP]} {len(skipped)} checks skipped as not "
-                f"applicable here: {ids} (-v shows why)",
-                style=_STYLES[Severity.SKIP],
-            )
-        )
+    return header
+
+
+def _bracket(mark: str, plain: bool) -> str:
+    return mark if plain else f"[{mark}]"
+
+
+def _mark_width(marks: Mapping[Severity, str], bracketed: bool) -> int:
+    """One width for every mark of a list, so the bodies line up."""
+    return max(len(m) for m in marks.values()) + (2 if bracketed else 0)
+
+
+def _area(
+    area: Area,
+    marks: Mapping[Severity, str],
+    plain: bool,
+    verbose: bool,
+    platforms: frozenset[str] | None,
+) -> Table:
+    """One line when all is well; otherwise the area's problems expanded beneath it."""
+    from rich.console import Group
+    from rich.text import Text
+
+    worst = area.worst if area.shown else Severity.PASS if area.passes else Severity.SKIP
+    title = Text(area.name, style="bold")
+    shown = area.shown
+    if shown:
+        counts = {s.value: sum(f.severity is s for f in shown) for s in Severity}
+        title.append(f": {count_words(counts)}")
+    else:
+        title.append(f": {area.headline}")
+    body: list[RenderableType] = [title]
+    listed: Sequence[Finding] = (
+        [f for f in area.findings if f.severity is not Severity.SKIP] if verbose else shown
+    )
+    for finding in listed:
+        body.append(render_finding(finding, marks, plain, verbose, platforms))
     if verbose:
-        _render_probe_times(console, report)
-    console.print()
+        for reason, ids in collapse_skips(area.skips):
+            times = f" (×{len(ids)})" if len(ids) > 1 else ""
+            body.append(
+                item(
+                    marks[Severity.SKIP],
+                    Text(f"{', '.join(ids)} {reason}{times}", style=STYLES[Severity.SKIP]),
+                    STYLES[Severity.SKIP],
+                )
+            )
+    width = _mark_width(marks, not plain)
+    return item(_bracket(marks[worst], plain), Group(*body), STYLES[worst], width)
+
+
+def render_finding(
+    finding: Finding,
+    marks: Mapping[Severity, str],
+    plain: bool,
+    verbose: bool,
+    platforms: frozenset[str] | None = None,
+) -> Table:
+    """A finding as an item: its title, then evidence and remedies hanging beneath it."""
+    from rich.console import Group
+    from rich.text import Text
+
+    evidence_bullet, remedy_bullet, command_bullet = _BULLETS[plain]
+    style = STYLES[finding.severity]
+    line = Text()
+    line.append(f"{finding.check_id} ", style=style)
+    line.append(f"{finding.name}: ", style="bold" if finding.is_problem else "dim")
+    line.append(finding.title)
+    body: list[RenderableType] = [line]
+    if finding.severity.rank >= Severity.INFO.rank or verbose:
+        for ev, times in collapse_evidence(finding.evidence):
+            text = Text()
+            text.append(f"{ev.label}: ", style="dim")
+            text.append(ev.value)
+            if ev.source:
+                text.append(f" ({ev.source})", style="dim")
+            if times > 1:
+                text.append(f" ×{times}", style="bold")
+            body.append(item(evidence_bullet, text, "dim"))
+        remedies = finding.remedies if verbose else remedies_for(finding.remedies, platforms)
+        for remedy in remedies:
+            text = Text(remedy.text)
+            if remedy.platforms and (verbose or platforms is None):
+                text.append(f" [{', '.join(remedy.platforms)}]", style="dim")
+            commands = [item(command_bullet, Text(c, style="bold")) for c in remedy.commands]
+            body.append(item(remedy_bullet, Group(text, *commands)))
+        if finding.fix:
+            body.append(
+                item(remedy_bullet, Text(f"fix: gpudoctor fix --{finding.fix}", style="green"))
+            )
+        if finding.severity is Severity.ERROR and verbose and finding.details:
+            body.append(Text(finding.details.rstrip(), style="dim"))
+    return item(marks[finding.severity], Group(*body), style, _mark_width(marks, False))
+
+
+def _render_finding(
+    console: Console, finding: Finding, marks: Mapping[Severity, str], verbose: bool
+) -> None:
+    """Print one finding on its own (the cluster report lists findings without areas)."""
+    plain = marks is ASCII_MARKS
+    console.print(render_finding(finding, marks, plain, verbose))
+
+
+def _render_summary(
+    console: Console, report: Report, marks: Mapping[Severity, str], plain: bool, strict: bool
+) -> None:
+    from rich.text import Text
+
     counts = report.counts
-    parts = [
-        f"{counts[s.value]} {label}"
-        for s, label in (
-            (Severity.PASS, "passed"),
-            (Severity.INFO, "info"),
-            (Severity.WARN, "warnings"),
-            (Severity.FAIL, "failed"),
-            (Severity.ERROR, "errors"),
-            (Severity.SKIP, "skipped"),
-        )
-        if counts[s.value]
-    ]
-    line = Text(f"{len(report.findings)} findings: {', '.join(parts)}. ", style="bold")
-    line.append(f"Verdict: {report.verdict}.", style=_STYLES[report.worst])
-    console.print(line)
+    worst = report.worst if report.worst.rank >= Severity.INFO.rank else Severity.PASS
+    if any(counts[s] for s in ("info", "warn", "fail", "error")):
+        text = Text(count_words(counts).capitalize() + ". ", style="bold")
+        text.append(f"Verdict: {report.verdict}.", style=STYLES[worst])
+    else:
+        checked = counts["pass"]
+        text = Text(f"No problems found in {plural(checked, 'check')}", style="bold")
+        if counts["skip"]:
+            text.append(f" ({counts['skip']} not applicable here)")
+        text.append(".")
+    console.print(
+        item(_bracket(marks[worst], plain), text, STYLES[worst], _mark_width(marks, not plain))
+    )
     fixes = sorted({f.fix for f in report.findings if f.fix})
     if fixes:
         console.print(
-            Text(
-                "Automatic fixes available: "
-                + ", ".join(f"gpudoctor fix --{name}" for name in fixes)
-            )
+            Text("Automatic fixes: " + ", ".join(f"gpudoctor fix --{name}" for name in fixes))
         )
     if report.exit_code(strict):
         console.print(Text("Details of any check: gpudoctor explain ID", style="dim"))
 
 
-def _render_finding(
-    console: Any, finding: Finding, marks: dict[Severity, str], verbose: bool
-) -> None:
-    from rich.text import Text
-
-    style = _STYLES[finding.severity]
-    line = Text()
-    line.append(f"{marks[finding.severity]} ", style=style)
-    line.append(f"{finding.check_id} ", style=style)
-    line.append(f"{finding.name}: ", style="bold" if finding.is_problem else "")
-    line.append(finding.title)
-    console.print(line)
-    show_details = finding.severity.rank >= Severity.INFO.rank or verbose
-    if not show_details:
-        return
-    for item in finding.evidence:
-        ev = Text("    ")
-        ev.append(f"{item.label}: ", style="dim")
-        ev.append(item.value)
-        if item.source:
-            ev.append(f"  ({item.source})", style="dim")
-        console.print(ev)
-    for remedy in finding.remedies:
-        where = f" [{', '.join(remedy.platforms)}]" if remedy.platforms else ""
-        console.print(Text(f"    -> {remedy.text}{where}"))
-        for command in remedy.commands:
-            console.print(Text(f"         $ {command}", style="bold"))
-    if finding.fix:
-        console.print(Text(f"    fix: gpudoctor fix --{finding.fix}", style="green"))
-    if finding.severity is Severity.ERROR and verbose and finding.details:
-        console.print(Text(finding.details, style="dim"))
-
-
-def _render_probe_times(console: Any, report: Report) -> None:
+def _render_probe_times(console: Console, report: Report) -> None:
+    from rich.table import Table
     from rich.text import Text
 
     probes = sorted(report.facts.probes.values(), key=lambda p: -p.seconds)
@@ -180,6 +351,33 @@ def _render_probe_times(console: Any, report: Report) -> None:
         return
     console.print()
     console.print(Text("Probe timings (slowest first):", style="bold"))
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
     for record in probes:
-        status = "" if record.status == "ok" else f"  {record.status}: {record.error}"
-        console.print(Text(f"    {record.name:<16} {record.seconds * 1000:8.1f} ms{status}"))
+        status = "" if record.status == "ok" else f"{record.status}: {record.error}"
+        grid.add_row(f"  {record.name}", f"{record.seconds * 1000:.1f} ms", status)
+    console.print(grid)
+
+
+def summary_line(report: Report) -> str:
+    """The summary in one plain line, for commands that write the report to a file."""
+    counts = report.counts
+    if any(counts[s] for s in ("info", "warn", "fail", "error")):
+        return f"{count_words(counts).capitalize()}. Verdict: {report.verdict}."
+    return f"No problems found in {plural(counts['pass'], 'check')}."
+
+
+__all__ = [
+    "ASCII_MARKS",
+    "STYLES",
+    "UNICODE_MARKS",
+    "item",
+    "make_console",
+    "output_width",
+    "plain_output",
+    "render_finding",
+    "render_text",
+    "summary_line",
+]

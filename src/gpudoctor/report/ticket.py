@@ -45,17 +45,53 @@ def _section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def collect_env_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """collect_env's fields, under its labels, with its conventions for missing values."""
+    """collect_env's fields, under its labels, with its conventions for missing values.
+
+    The labels and values are those of the installed torch's own ``collect_env`` when its
+    child process could run it (fields differ between torch versions); otherwise the fields
+    are rebuilt from gpudoctor's probes under the labels of current torch releases.
+    """
+    extra = _section(facts, "collect_env")
+    answers = extra.get("torch")
+    if isinstance(answers, Mapping):
+        own = torch_collect_env_fields(answers)
+        if own:
+            return own
+    return _rebuilt_fields(facts)
+
+
+def torch_collect_env_fields(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``Label: value`` pairs of torch's own collect_env text, in its order; [] without it."""
+    labels = answers.get("collect_env_labels")
+    text = answers.get("collect_env_text")
+    if not isinstance(labels, list) or not isinstance(text, str):
+        return []
+    known = [str(label) for label in labels]
+    heads = tuple(label + ":" for label in known)
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        label = next((lb for lb, head in zip(known, heads) if line.startswith(head)), None)
+        if label is None:
+            continue
+        value = [line[len(label) + 1 :].strip()]
+        for more in lines[index + 1 :]:
+            if (not more.strip() and value != [""]) or more.startswith(heads):
+                break
+            value.append(more)
+        values[label] = "\n".join(v for v in value if v.strip()).strip()
+    return [(label, values.get(label, NOT_COLLECTED)) for label in known]
+
+
+def _rebuilt_fields(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """collect_env's fields rebuilt from gpudoctor's own probes (no torch, or it failed)."""
     system = _section(facts, "system")
     extra = _section(facts, "collect_env")
-    torch: Mapping[str, Any] = _mapping(extra.get("torch"))
+    raw_torch, raw_smi = extra.get("torch"), extra.get("nvidia_smi")
+    torch: Mapping[str, Any] = raw_torch if isinstance(raw_torch, Mapping) else {}
     has_torch = bool(torch) and "error" not in torch
-    smi: Mapping[str, Any] = _mapping(extra.get("nvidia_smi"))
+    smi: Mapping[str, Any] = raw_smi if isinstance(raw_smi, Mapping) else {}
 
     def from_torch(key: str, fallback: str = "N/A") -> Any:
         return torch.get(key) if has_torch else fallback
@@ -248,22 +284,18 @@ def _header(report: Report, *, redacted: bool) -> str:
 
 
 def _findings(report: Report) -> str:
-    from gpudoctor.report.markdown import _ICONS, _finding_section
+    from gpudoctor.report.markdown import finding_section, findings_table
+    from gpudoctor.report.summary import count_words, report_platforms
 
-    counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
-    lines = [f"### Verdict: {report.verdict}", "", f"({counts or 'no checks ran'})", ""]
-    lines += ["| | ID | Check | Result |", "|---|---|---|---|"]
-    lines += [
-        f"| {_ICONS[f.severity]} {f.severity.value} | {f.check_id} | `{f.name}` "
-        f"| {_cell(f.title)} |"
-        for f in report.findings
-    ]
-    lines.append("")
+    words = count_words(report.counts) if report.findings else "no checks ran"
+    lines = [f"### Verdict: {report.verdict}", "", f"({words})", ""]
+    lines += findings_table(report.findings)
     problems = [f for f in report.findings if f.severity.rank >= Severity.INFO.rank]
     if problems:
+        platforms = report_platforms(report.facts)
         lines += ["### Findings and what to do", ""]
         for finding in problems:
-            lines += _finding_section(finding)
+            lines += finding_section(finding, platforms)
     return "\n".join(lines)
 
 
