@@ -155,6 +155,8 @@ def check_command(
             "data": data_path,
             "python": python,
             "logs": list(logs),
+            # -v shows evidence, so it pays for a short swap sample (--deep does too).
+            "swap_sample": verbose,
         },
     )
     sys.exit(run_check(request))

@@ -61,35 +61,46 @@ class NotApplicable(_Absent):
     _label: ClassVar[str] = "not applicable"
 
 
+_MARKERS = (Unavailable, NotApplicable)
+
+
 def is_available(value: Any) -> bool:
     """True unless ``value`` is an :class:`Unavailable` or :class:`NotApplicable` marker."""
     return not isinstance(value, (Unavailable, NotApplicable))
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Turn JSON-like data into read-only data: dicts become mapping proxies, lists tuples."""
-    if isinstance(value, (Unavailable, NotApplicable)):
+    kind = type(value)
+    if kind in _SCALAR_TYPES:  # most values: decided without an isinstance chain
         return value
-    if isinstance(value, Mapping):
-        if set(value) == {UNAVAILABLE_KEY}:
-            return Unavailable(str(value[UNAVAILABLE_KEY]))
-        if set(value) == {NOT_APPLICABLE_KEY}:
-            return NotApplicable(str(value[NOT_APPLICABLE_KEY]))
+    if kind is dict or (isinstance(value, Mapping) and not isinstance(value, _MARKERS)):
+        if len(value) == 1:
+            if UNAVAILABLE_KEY in value:
+                return Unavailable(str(value[UNAVAILABLE_KEY]))
+            if NOT_APPLICABLE_KEY in value:
+                return NotApplicable(str(value[NOT_APPLICABLE_KEY]))
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+        return tuple([freeze(v) for v in value])
+    if isinstance(value, (*_MARKERS, bool, int, float, str)):
         return value
     raise TypeError(f"fact values must be JSON data, got {type(value).__name__}")
 
 
 def thaw(value: Any) -> Any:
     """The inverse of :func:`freeze`: plain dicts and lists, ready for ``json.dumps``."""
-    if isinstance(value, (Unavailable, NotApplicable)):
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if isinstance(value, _MARKERS):
         return value.to_json()
-    if isinstance(value, Mapping):
+    if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if kind is tuple or isinstance(value, tuple):
         return [thaw(v) for v in value]
     return value
 

@@ -8,6 +8,7 @@ that is wrong), :func:`snapshot_json_schema` writes them out for other tools, an
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Mapping
 from typing import Any, Union
@@ -41,7 +42,10 @@ def _is_typed_dict(hint: Any) -> bool:
     return isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__total__")
 
 
+@functools.cache
 def _hints(typed: type) -> dict[str, Any]:
+    """Resolved field types; cached, as resolving them costs ~1 ms and a replayed 50k-row
+    table would otherwise resolve them once per row."""
     return typing.get_type_hints(typed)
 
 
@@ -107,6 +111,8 @@ def check_value(value: Any, hint: Any, path: str, *, open_keys: bool = False) ->
         if not isinstance(value, (list, tuple)):
             raise SchemaMismatch(path, f"expected a list, got {_json_kind(value)}")
         (item_hint,) = typing.get_args(hint)[:1] or (Any,)
+        if item_hint is Any:
+            return
         for index, item in enumerate(value):
             check_value(item, item_hint, f"{path}[{index}]")
         return
@@ -115,6 +121,8 @@ def check_value(value: Any, hint: Any, path: str, *, open_keys: bool = False) ->
             raise SchemaMismatch(path, f"expected an object, got {_json_kind(value)}")
         args = typing.get_args(hint)
         item_hint = args[1] if len(args) == 2 else Any
+        if item_hint is Any:
+            return
         for key, item in value.items():
             check_value(item, item_hint, f"{path}.{key}")
         return

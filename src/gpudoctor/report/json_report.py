@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
 from gpudoctor._version import __version__
 from gpudoctor.facts.snapshot import REPORT_FORMAT
+from gpudoctor.report.json_text import dumps_indented
 from gpudoctor.runner import Report
 
 #: Version of the report document's own layout (see docs/report-format.md).
@@ -36,4 +36,4 @@ def report_document(report: Report, *, strict: bool = False) -> dict[str, Any]:
 
 
 def render_json(report: Report, *, strict: bool = False) -> str:
-    return json.dumps(report_document(report, strict=strict), indent=2, allow_nan=False) + "\n"
+    return dumps_indented(report_document(report, strict=strict)) + "\n"

@@ -1,0 +1,158 @@
+"""``gpudoctor check --replay`` of snapshots with 10k and 50k GPU-process rows.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=src python benchmarks/bench_replay.py [--rounds 5] [--rows 10000 50000]
+    PYTHONPATH=src python benchmarks/bench_replay.py --stages      # where the time goes
+
+The snapshots are generated in a temporary folder from the recorded machine
+``fixtures/machines/linux-server-stale-gpu-holders.json``: its holder rows are repeated with
+fresh pids, start times and command lines until the table has the asked number of rows.
+
+Paired interleaved rounds time ``check --replay`` (text, as a maintainer runs it; and
+``--format json``) against ``python -m torch.utils.collect_env``. ``--stages`` times, in this
+process, each stage of the replay: load (read + ``json.loads``), validation, freeze, checks,
+redaction and rendering, for each snapshot size.
+
+Goals (issue 20): the 10k-row replay <= 0.5x collect_env's wall time, the 50k-row one <= 1x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paired import interleaved, machine_line, paired_ratio, spread  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "fixtures" / "machines" / "linux-server-stale-gpu-holders.json"
+
+
+def make_snapshot(rows: int, target: Path) -> Path:
+    """A copy of the fixture whose process table holds ``rows`` rows."""
+    doc = json.loads(FIXTURE.read_text())
+    table = doc["facts"]["gpu_processes"]
+    seeds = table["processes"]
+    processes: list[dict[str, Any]] = []
+    for index in range(rows):
+        row = copy.deepcopy(seeds[index % len(seeds)])
+        row["pid"] = 100_000 + index
+        row["pgid"] = 100_000 + index
+        row["start_ticks"] = int(row["start_ticks"]) + index
+        row["age_seconds"] = int(row["age_seconds"]) + index % 600
+        row["cmdline"] = f"{row['cmdline']} --shard {index} --log /home/alice/runs/{index}.log"
+        processes.append(row)
+    table["processes"] = processes
+    table["scanned"] = rows + 600
+    path = target / f"replay-{rows}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def stages(path: Path) -> dict[str, float]:
+    """Seconds spent in each stage of ``check --replay PATH`` (text output), in process."""
+    from gpudoctor.facts.model import Facts
+    from gpudoctor.facts.schema import validate_sections
+    from gpudoctor.facts.snapshot import facts_from_document
+    from gpudoctor.privacy import redact_report
+    from gpudoctor.registry import load_registry
+    from gpudoctor.report.json_report import render_json
+    from gpudoctor.report.text import render_text
+    from gpudoctor.runner import Report, run_checks
+    from gpudoctor.session import written_by_text
+
+    spent: dict[str, float] = {}
+
+    def clock(name: str, started: float) -> float:
+        now = time.perf_counter()
+        spent[name] = now - started
+        return now
+
+    t = time.perf_counter()
+    doc = json.loads(path.read_bytes())
+    t = clock("load (json)", t)
+    validate_sections(doc["facts"])
+    t = clock("validation", t)
+    Facts(doc["facts"], {})
+    t = clock("freeze", t)
+    facts = facts_from_document(doc, str(path))  # validation + freeze again, as replay does
+    t = clock("facts_from_document", t)
+    registry = load_registry(plugins=False)
+    specs = [s for s in registry.select((), ()) if not s.deep]
+    t = clock("registry", t)
+    findings = run_checks(facts, specs, load_errors=[])
+    report = Report(facts=facts, findings=findings, command="bench", replayed_from=str(path))
+    t = clock("checks", t)
+    spent["findings"] = len(findings)
+    t = time.perf_counter()
+    written = redact_report(written_by_text(report), enabled=True)
+    t = clock("redaction (text)", t)
+    render_text(written, io.StringIO(), plain=True, verbose=False, strict=False)
+    t = clock("render text", t)
+    redacted = redact_report(report, enabled=True)
+    t = clock("redaction (json)", t)
+    render_json(redacted, strict=False)
+    clock("render json", t)
+    return spent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--stages", action="store_true", help="time each stage in process")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
+    args = parser.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="gpudoctor-benchreplay-") as tmp:
+        paths = {rows: make_snapshot(rows, Path(tmp)) for rows in args.rows}
+        if args.stages:
+            for rows, path in paths.items():
+                spent = stages(path)
+                findings = int(spent.pop("findings"))
+                size = path.stat().st_size / 1e6
+                print(f"{rows} rows ({size:.1f} MB, {findings} findings):")
+                for name, seconds in spent.items():
+                    print(f"  {name:<22}{seconds:>8.3f} s")
+            return 0
+        commands: dict[str, list[str]] = {}
+        for rows, path in paths.items():
+            base = [py, "-m", "gpudoctor", "check", "--replay", str(path)]
+            commands[f"replay {rows}"] = base
+            commands[f"replay {rows} json"] = [*base, "--format", "json"]
+        commands["collect_env"] = [py, "-m", "torch.utils.collect_env"]
+        results = interleaved(commands, args.rounds)
+    print(machine_line(args.rounds))
+    print(f"{'command':<20}{'wall s':>26}{'cpu s':>26}{'peak MiB':>10}")
+    for label, runs in results.items():
+        print(
+            f"{label:<20}{spread(runs.walls):>26}{spread(runs.cpus):>26}"
+            f"{runs.median('rss_kib') / 1024:>10.1f}  exit {sorted(set(runs.codes))}"
+        )
+    failures = []
+    env = results["collect_env"]
+    for rows in args.rows:
+        goal = 0.5 if rows <= 10_000 else 1.0
+        for label in (f"replay {rows}", f"replay {rows} json"):
+            ratio = paired_ratio(results[label], env)
+            cpu = paired_ratio(results[label], env, "cpus")
+            print(
+                f"{label} / collect_env: wall {spread(ratio)}, cpu {spread(cpu)} (goal <= {goal})"
+            )
+            if sorted(ratio)[len(ratio) // 2] > goal:
+                failures.append(f"{label} is above {goal}x collect_env")
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    return 1 if args.check and failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Large reports: indented JSON through the C encoder, text output redacts only what it prints."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from gpudoctor.facts.snapshot import load_replay
+from gpudoctor.privacy import redact_report
+from gpudoctor.registry import load_registry
+from gpudoctor.report.json_text import LONG_LIST, dumps_indented
+from gpudoctor.report.text import render_text
+from gpudoctor.runner import Report, run_checks
+from gpudoctor.session import written_by_text
+
+REPO = Path(__file__).resolve().parent.parent
+MACHINES = sorted((REPO / "fixtures" / "machines").glob("*.json"))
+
+SMALL_DOCUMENTS = [
+    {"a": 1, "b": [1, 2, {"c": None, "d": []}, {}], "e": 'x\u00e9\n"', "f": 1.5, "g": True},
+    {1: 2, None: 3, 2.5: "z", False: 1},
+    [],
+    {},
+    "text",
+    [[[]], [{}], 0],
+]
+
+
+@pytest.mark.parametrize("document", SMALL_DOCUMENTS)
+def test_small_documents_match_json_dumps(document: object) -> None:
+    assert dumps_indented(document) == json.dumps(document, indent=2)
+
+
+@pytest.mark.parametrize("path", MACHINES[:4], ids=lambda p: p.stem)
+def test_recorded_machines_match_json_dumps(path: Path) -> None:
+    document = json.loads(path.read_text())
+    assert dumps_indented(document) == json.dumps(document, indent=2)
+
+
+def test_long_lists_are_one_item_per_line_and_round_trip() -> None:
+    rows = [{"pid": i, "cmdline": f"python train.py --rank {i}"} for i in range(LONG_LIST + 5)]
+    document = {"facts": {"gpu_processes": {"processes": rows}}}
+    text = dumps_indented(document)
+    assert json.loads(text) == document
+    assert len(text.splitlines()) == len(rows) + 8  # 4 opening lines, 4 closing lines
+
+
+def test_nan_is_refused() -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        dumps_indented({"x": math.nan})
+
+
+@pytest.mark.parametrize("path", MACHINES, ids=lambda p: p.stem)
+def test_text_output_is_the_same_from_the_written_part(path: Path) -> None:
+    """If the text report starts printing another facts section, this test says so."""
+    facts = load_replay(path)
+    specs = [s for s in load_registry(plugins=False).select((), ()) if not s.deep]
+    report = Report(facts=facts, findings=run_checks(facts, specs), replayed_from=str(path))
+    full, slim = io.StringIO(), io.StringIO()
+    render_text(redact_report(report), full, plain=True, verbose=True, strict=False)
+    render_text(
+        redact_report(written_by_text(report)), slim, plain=True, verbose=True, strict=False
+    )
+    assert slim.getvalue() == full.getvalue()
+    assert len(written_by_text(report).facts) <= 1
