@@ -67,3 +67,33 @@ def test_text_output_is_the_same_from_the_written_part(path: Path) -> None:
     )
     assert slim.getvalue() == full.getvalue()
     assert len(written_by_text(report).facts) <= 1
+
+
+def test_text_shows_the_first_findings_of_a_check_and_counts_the_rest(tmp_path: Path) -> None:
+    """A box with hundreds of stale holders gets a readable report, not a finding per row."""
+    import copy
+
+    from gpudoctor.report.text import MAX_FINDINGS_PER_CHECK
+
+    machine = REPO / "fixtures" / "machines" / "linux-server-stale-gpu-holders.json"
+    doc = json.loads(machine.read_text())
+    rows = doc["facts"]["gpu_processes"]["processes"]
+    many = []
+    for copy_index in range(60):
+        for offset, row in enumerate(rows):
+            clone = copy.deepcopy(row)
+            clone["pid"] = 200_000 + copy_index * 100 + offset
+            many.append(clone)
+    doc["facts"]["gpu_processes"]["processes"] = many
+    replay = tmp_path / "many.json"
+    replay.write_text(json.dumps(doc))
+    facts = load_replay(replay)
+    findings = run_checks(facts, list(load_registry(plugins=False)))
+    stale = [f for f in findings if f.check_id == "GD402" and f.is_problem]
+    assert len(stale) > MAX_FINDINGS_PER_CHECK
+    stream = io.StringIO()
+    render_text(Report(facts, findings), stream, plain=True)
+    text = stream.getvalue()
+    hidden = len(stale) - MAX_FINDINGS_PER_CHECK
+    assert f"and {hidden} more findings of GD402 (all of them: -f json)" in text
+    assert text.count("GD402") < 2 * MAX_FINDINGS_PER_CHECK + 5

@@ -54,7 +54,7 @@ def test_started_command_keeps_its_exit_code(tmp_path: Path, cli) -> None:  # ty
     )
     assert done.returncode == 3, done.stderr
     assert "step 4" in done.stdout  # the command's own output is untouched
-    assert "GD859" in done.stdout  # then the report
+    assert "GD851" in done.stdout  # then the report (passes show with -v only)
     assert "exit code 3" in done.stderr
     replay = cli("watch", "--replay", str(record), "-f", "json")
     assert replay.returncode == 0, replay.stderr

@@ -393,10 +393,10 @@ def watch_command(
 
     \b
     Examples:
-      gpudoctor watch -- python train.py --epochs 3     start it and watch it
-      gpudoctor watch --pid 12345 --log run.log          attach to a running training
-      gpudoctor watch --pid 12345 --record run.jsonl     keep the timeline
-      gpudoctor watch --replay run.jsonl -f markdown     re-analyse it later
+      gpudoctor watch -- python train.py        start it and watch it
+      gpudoctor watch --pid 12345 --log run.log attach to a running training
+      gpudoctor watch --pid 12345 --record t.jsonl   keep the timeline
+      gpudoctor watch --replay t.jsonl -f markdown   re-analyse it later
 
     A started command keeps its terminal, signals and exit code; gpudoctor exits with the
     command's exit code. Attached by --pid, the run is never touched (py-spy only reads

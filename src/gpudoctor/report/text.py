@@ -66,6 +66,11 @@ _BULLETS = {True: ("-", "->", "$"), False: ("·", "→", "$")}
 PLAIN_WIDTH = 100
 
 
+#: A check that reports on thousands of subjects (a stale process each) shows this many in
+#: text, worst first, and counts the rest; JSON and Markdown keep every one.
+MAX_FINDINGS_PER_CHECK = 10
+
+
 def plain_output(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
     """True when output should be ASCII without colour.
 
@@ -246,8 +251,22 @@ def _area(
     listed: Sequence[Finding] = (
         [f for f in area.findings if f.severity is not Severity.SKIP] if verbose else shown
     )
+    per_check: dict[str, int] = {}
     for finding in listed:
-        body.append(render_finding(finding, marks, plain, verbose, platforms))
+        per_check[finding.check_id] = per_check.get(finding.check_id, 0) + 1
+        if per_check[finding.check_id] <= MAX_FINDINGS_PER_CHECK:
+            body.append(render_finding(finding, marks, plain, verbose, platforms))
+    for check_id, count in per_check.items():
+        if count > MAX_FINDINGS_PER_CHECK:
+            more = count - MAX_FINDINGS_PER_CHECK
+            body.append(
+                item(
+                    "...",
+                    Text(
+                        f"and {plural(more, 'more finding')} of {check_id} (all of them: -f json)"
+                    ),
+                )
+            )
     if verbose:
         for reason, ids in collapse_skips(area.skips):
             times = f" (×{len(ids)})" if len(ids) > 1 else ""
