@@ -187,3 +187,43 @@ def test_skipped_checks_fold_into_one_line_unless_verbose():
     assert skip_lines[0].startswith("[-] not applicable here: ")
     verbose = run_cli("check", "--replay", str(SHM), "--no-plugins", "-v")
     assert sum("[-] GD" in line for line in verbose.stdout.splitlines()) > 1
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_number_option_refuses_nan_and_infinity():
+    """One option type for every float, so no command accepts ``nan`` (it passes any bound)."""
+    import click
+
+    from gpudoctor.cli import main
+    from gpudoctor.commands.options import FiniteFloatRange
+
+    loose = [
+        f"{' '.join(path)} {param.name}"
+        for path, command in _commands(main)
+        for param in command.params
+        if isinstance(param.type, (click.types.FloatParamType, click.FloatRange))
+        and not isinstance(param.type, FiniteFloatRange)
+    ]
+    assert loose == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", "--no-ui", "--interval", "nan", "--", "true"),
+        ("log", "--budget", "nan", "x.log"),
+        ("fix", "--kill-stale", "--dry-run", "--observe", "nan"),
+    ],
+)
+def test_nan_is_a_usage_error(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "not a finite number" in result.stderr

@@ -8,6 +8,7 @@ import sys
 import click
 
 from gpudoctor.commands.options import (
+    FiniteFloatRange,
     budget_option,
     format_option,
     no_plugins_option,
@@ -34,7 +35,7 @@ def _files(value: str | None) -> list[str]:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=3600),
+    type=FiniteFloatRange(min=1, max=3600),
     default=60.0,
     show_default=True,
     metavar="SECONDS",

@@ -72,7 +72,7 @@ from gpudoctor.commands.options import FiniteFloatRange, format_option
 )
 @click.option(
     "--observe",
-    type=click.FloatRange(min=0, max=120),
+    type=FiniteFloatRange(min=0, max=120),
     default=5.0,
     show_default=True,
     metavar="SECONDS",

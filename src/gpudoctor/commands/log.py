@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import click
 
 from gpudoctor.commands.options import (
+    FiniteFloatRange,
     command_line,
     config_option,
     format_option,
@@ -152,7 +153,7 @@ def _render(
 @config_option("Training config that states checkpoint/eval intervals.")
 @click.option(
     "--budget",
-    type=click.FloatRange(min=1, max=3600),
+    type=FiniteFloatRange(min=1, max=3600),
     default=120.0,
     show_default=True,
     metavar="SECONDS",

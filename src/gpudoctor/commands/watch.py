@@ -11,6 +11,7 @@ from typing import IO, Any
 import click
 
 from gpudoctor.checks.live_signals import DEFAULT_THRESHOLDS
+from gpudoctor.commands.options import FiniteFloatRange
 
 #: How many ticks pass between two live analyses (findings printed as they appear).
 LIVE_CHECK_EVERY = 10
@@ -273,7 +274,7 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.05, max=3600),
+    type=FiniteFloatRange(min=0.05, max=3600),
     default=1.0,
     show_default=True,
     metavar="SECONDS",
@@ -281,35 +282,35 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 )
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloatRange(min=0.1),
     default=None,
     metavar="SECONDS",
     help="Stop watching after this long (the run goes on).",
 )
 @click.option(
     "--hang-after",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloatRange(min=0.1),
     default=None,
     metavar="SECONDS",
     help="No progress this long is a hang (default: derived from the run's rhythm, at least 60 s).",
 )
 @click.option(
     "--low-util",
-    type=click.FloatRange(0, 100),
+    type=FiniteFloatRange(0, 100),
     default=None,
     metavar="PERCENT",
     help="Mean GPU utilisation below this is input-bound (default 40).",
 )
 @click.option(
     "--creep-mb",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     default=None,
     metavar="MIB",
     help="Steady RSS growth that counts as memory creep (default 256).",
 )
 @click.option(
     "--warmup",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=None,
     metavar="SECONDS",
     help="Seconds at the start ignored for trends (default 30).",
