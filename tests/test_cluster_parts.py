@@ -119,3 +119,15 @@ def test_launcher_variables_are_required_and_numeric() -> None:
         }
     )
     assert (env.rank, env.local_rank, env.node_rank, env.agent_store) == (3, 1, 1, True)
+
+
+def test_nccl_variables_are_recorded_raw_and_withheld_at_output() -> None:
+    from gpudoctor.privacy import redact_data
+    from gpudoctor.probes.comms_env import nccl_variables
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    variables = nccl_variables({"NCCL_SOCKET_IFNAME": "eth0", "NCCL_X_TOKEN": token, "PATH": "/"})
+    assert variables == {"NCCL_SOCKET_IFNAME": "eth0", "NCCL_X_TOKEN": token}
+    written = json.dumps(redact_data({"comms_env": {"nccl": variables}}))
+    assert token not in written
+    assert "eth0" in written

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.privacy import REDACTED, looks_secret
 
 #: Pairs of GPUs asked for peer-to-peer status at most (8 GPUs: 28 pairs).
 MAX_P2P_PAIRS = 28
@@ -27,12 +26,8 @@ def _names(folder: Path) -> list[str]:
 
 
 def nccl_variables(environ: Mapping[str, str]) -> dict[str, str]:
-    """Every NCCL_* / TORCH_NCCL_* variable, secrets withheld (none are expected)."""
-    return {
-        k: (REDACTED if looks_secret(v) else v)
-        for k, v in sorted(environ.items())
-        if k.startswith(("NCCL_", "TORCH_NCCL_"))
-    }
+    """Every NCCL_* / TORCH_NCCL_* variable, as set; secrets are withheld at output."""
+    return {k: v for k, v in sorted(environ.items()) if k.startswith(("NCCL_", "TORCH_NCCL_"))}
 
 
 def _virtualized(root: Path) -> bool:

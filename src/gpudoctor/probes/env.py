@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.privacy import REDACTED, looks_secret  # noqa: F401 - shared with comms_env
 from gpudoctor.probes.base import ProbeContext, probe
 
 #: Variables recorded verbatim (their values steer CUDA, PyTorch, threading or WSL).
