@@ -10,6 +10,7 @@ from gpudoctor.commands.completion import complete_check_ids
 from gpudoctor.commands.options import (
     budget_option,
     command_line,
+    config_option,
     format_option,
     log_option,
     no_redact_option,
@@ -64,14 +65,7 @@ from gpudoctor.commands.options import (
     metavar="FILE",
     help="Read (never run) a training script for DataLoader pitfalls.",
 )
-@click.option(
-    "--config",
-    "configs",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Read a training config (mmengine .py, YAML) likewise.",
-)
+@config_option("Read a training config (mmengine .py, YAML) likewise.")
 @click.option(
     "--deep",
     is_flag=True,
