@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paired import interleaved, machine_line, paired_ratio, spread  # noqa: E402
+from paired import interleaved  # noqa: E402
+from paired import machine_line  # noqa: E402
+from paired import paired_ratio  # noqa: E402
+from paired import spread  # noqa: E402
 
 WRAPPER = """
 import sys

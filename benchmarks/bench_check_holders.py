@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gpudoctor.probes import ProbeContext, all_probes
+from gpudoctor.probes import ProbeContext
+from gpudoctor.probes import all_probes
 from gpudoctor.probes.gather import gather
 from gpudoctor.probes.gpu_processes import collect_inventory
 from gpudoctor.registry import load_registry

@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paired import load_average, run_once, spread  # noqa: E402
+from paired import load_average  # noqa: E402
+from paired import run_once  # noqa: E402
+from paired import spread  # noqa: E402
 
 
 def process_count() -> int:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench, setting_key
+from gpudoctor.probes.bench.loader import LoaderBenchRequest
+from gpudoctor.probes.bench.loader import run_loader_bench
+from gpudoctor.probes.bench.loader import setting_key
 
 
 def run(mode: str, seconds: float, batch_size: int) -> dict:

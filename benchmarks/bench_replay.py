@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paired import interleaved, machine_line, paired_ratio, spread  # noqa: E402
+from paired import interleaved  # noqa: E402
+from paired import machine_line  # noqa: E402
+from paired import paired_ratio  # noqa: E402
+from paired import spread  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "fixtures" / "machines" / "linux-server-stale-gpu-holders.json"
@@ -66,7 +69,8 @@ def stages(path: Path) -> dict[str, float]:
     from gpudoctor.registry import load_registry
     from gpudoctor.report.json_report import render_json
     from gpudoctor.report.text import render_text
-    from gpudoctor.runner import Report, run_checks
+    from gpudoctor.runner import Report
+    from gpudoctor.runner import run_checks
     from gpudoctor.session import written_by_text
 
     spent: dict[str, float] = {}

@@ -32,7 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from gpudoctor.commands.watch import WatchRequest, run_watch  # noqa: E402
+from gpudoctor.commands.watch import WatchRequest  # noqa: E402
+from gpudoctor.commands.watch import run_watch  # noqa: E402
 
 TRAINING = REPO / "tests" / "watch" / "training.py"
 

@@ -27,12 +27,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck
+from hypothesis import Phase
+from hypothesis import given
 from hypothesis import seed as seed_of
+from hypothesis import settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[1]

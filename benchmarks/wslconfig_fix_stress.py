@@ -28,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from gpudoctor.testing.wslconfig_gen import Outcome, generate, run_case  # noqa: E402
+from gpudoctor.testing.wslconfig_gen import Outcome  # noqa: E402
+from gpudoctor.testing.wslconfig_gen import generate  # noqa: E402
+from gpudoctor.testing.wslconfig_gen import run_case  # noqa: E402
 
 PAGE = 4096
 

@@ -7,7 +7,8 @@ findings reported with that severity; a false alarm is a reported finding nobody
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 #: Severities that count as a finding; pass, skip and info do not.
 COUNTED = ("warn", "fail", "error")

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpudoctor.commands.fix_kill_stale import run_kill_stale  # noqa: E402
 from gpudoctor.testing.fake_nvml import FakeNvml  # noqa: E402
-from stale_holders import Holders, alive, holders_fixture  # noqa: E402
+from stale_holders import Holders  # noqa: E402
+from stale_holders import alive  # noqa: E402
+from stale_holders import holders_fixture  # noqa: E402
 
 GiB = 1024**3
 

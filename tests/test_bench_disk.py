@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.probes.bench.disk import (
-    CACHE_DIRECT,
-    CACHE_DROPPED,
-    CACHE_MAYBE,
-    CACHE_MEMORY,
-    CACHE_WARM,
-    LARGE_FILE_BYTES,
-    MiB,
-    bench_disk,
-    classify_filesystem,
-)
+from gpudoctor.probes.bench.disk import CACHE_DIRECT
+from gpudoctor.probes.bench.disk import CACHE_DROPPED
+from gpudoctor.probes.bench.disk import CACHE_MAYBE
+from gpudoctor.probes.bench.disk import CACHE_MEMORY
+from gpudoctor.probes.bench.disk import CACHE_WARM
+from gpudoctor.probes.bench.disk import LARGE_FILE_BYTES
+from gpudoctor.probes.bench.disk import MiB
+from gpudoctor.probes.bench.disk import bench_disk
+from gpudoctor.probes.bench.disk import classify_filesystem
 
 LABELS = {CACHE_DIRECT, CACHE_DROPPED, CACHE_MAYBE, CACHE_WARM, CACHE_MEMORY}
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from gpudoctor.probes.bench.gpu import bandwidth_verdict, pcie_expected_gbps, throttle_names
+from gpudoctor.probes.bench.gpu import bandwidth_verdict
+from gpudoctor.probes.bench.gpu import pcie_expected_gbps
+from gpudoctor.probes.bench.gpu import throttle_names
 
 
 def test_pcie_expected_bandwidth():

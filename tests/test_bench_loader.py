@@ -8,19 +8,17 @@ import textwrap
 import pytest
 
 from gpudoctor.errors import BadInputError
-from gpudoctor.probes.bench.loader import (
-    LoaderBenchRequest,
-    aggregate,
-    climb_should_stop,
-    confirm_candidates,
-    gap_stats,
-    needs_more_rounds,
-    pick_stability,
-    recommend,
-    run_loader_bench,
-    summarize,
-    worker_candidates,
-)
+from gpudoctor.probes.bench.loader import LoaderBenchRequest
+from gpudoctor.probes.bench.loader import aggregate
+from gpudoctor.probes.bench.loader import climb_should_stop
+from gpudoctor.probes.bench.loader import confirm_candidates
+from gpudoctor.probes.bench.loader import gap_stats
+from gpudoctor.probes.bench.loader import needs_more_rounds
+from gpudoctor.probes.bench.loader import pick_stability
+from gpudoctor.probes.bench.loader import recommend
+from gpudoctor.probes.bench.loader import run_loader_bench
+from gpudoctor.probes.bench.loader import summarize
+from gpudoctor.probes.bench.loader import worker_candidates
 
 pytest.importorskip("torch")
 
@@ -283,7 +281,9 @@ def test_images_folder_is_decoded(tmp_path):
 
 
 def test_markdown_and_text_charts_scale_bars_to_the_best():
-    from gpudoctor.report.bench import bar, loader_lines, loader_markdown
+    from gpudoctor.report.bench import bar
+    from gpudoctor.report.bench import loader_lines
+    from gpudoctor.report.bench import loader_markdown
 
     result = summarize(
         {

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_facts
-from gpudoctor.api import GiB, MiB
-from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.api import GiB
+from gpudoctor.api import MiB
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Severity
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one

@@ -9,7 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import FIXTURES, REPO, run_cli
+from conftest import FIXTURES
+from conftest import REPO
+from conftest import run_cli
 
 SCHEMA = json.loads((REPO / "src/gpudoctor/schemas/report.schema.json").read_text())
 HEALTHY = FIXTURES / "linux-workstation-healthy.json"

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from gpudoctor.checks.cluster import NodeFacts, run_cluster_checks
+from gpudoctor.checks.cluster import NodeFacts
+from gpudoctor.checks.cluster import run_cluster_checks
 from gpudoctor.cluster.hostname import expand_node_pattern
-from gpudoctor.cluster.merge import build_cluster_report, check_consistent
+from gpudoctor.cluster.merge import build_cluster_report
+from gpudoctor.cluster.merge import check_consistent
 from gpudoctor.errors import BadInputError
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Severity

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import REPO
 from gpudoctor.checks.cluster import run_cluster_checks
-from gpudoctor.cluster.dist import nodes_from_payloads, rank_env
+from gpudoctor.cluster.dist import nodes_from_payloads
+from gpudoctor.cluster.dist import rank_env
 from gpudoctor.errors import BadInputError
 from gpudoctor.model import Severity
 from gpudoctor.probes.comms_env import collect_comms_env

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.facts.model import SCHEMA_VERSION
 
 CORPUS = REPO / "tests" / "corpus" / "cluster"

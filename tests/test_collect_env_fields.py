@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gpudoctor.report.ticket import NOT_COLLECTED, collect_env_fields, torch_collect_env_fields
+from gpudoctor.report.ticket import NOT_COLLECTED
+from gpudoctor.report.ticket import collect_env_fields
+from gpudoctor.report.ticket import torch_collect_env_fields
 
 # Shaped like torch 2.8's collect_env text (no XPU or allocator line), written for this test.
 TEXT_28 = """PyTorch version: 2.8.0+cu128

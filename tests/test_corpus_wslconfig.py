@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus_scoring import COUNTED, Score, parse_expect
+from corpus_scoring import COUNTED
+from corpus_scoring import Score
+from corpus_scoring import parse_expect
 from gpudoctor.facts.model import Facts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.wsl import probe_wsl

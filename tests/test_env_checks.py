@@ -5,29 +5,23 @@ from __future__ import annotations
 import copy
 
 from conftest import make_facts
-from gpudoctor.checks.gpu_env import (
-    cuda_after_resume,
-    cuda_device_order,
-    fastest_first,
-    laptop_power_limits,
-    sysmem_fallback,
-    windows_tdr_delay,
-)
-from gpudoctor.checks.torch_env import (
-    built_for,
-    compiled_ops_other_torch,
-    cuda_library_shadowing,
-    libcuda_for_triton,
-    toolkit_vs_torch_cuda,
-    torch_arch_not_in_wheel,
-    torch_family_mismatch,
-)
-from gpudoctor.checks.torch_wheels import (
-    parse_arch_list,
-    runs_on,
-    supporting_builds,
-    wheel_arches,
-)
+from gpudoctor.checks.gpu_env import cuda_after_resume
+from gpudoctor.checks.gpu_env import cuda_device_order
+from gpudoctor.checks.gpu_env import fastest_first
+from gpudoctor.checks.gpu_env import laptop_power_limits
+from gpudoctor.checks.gpu_env import sysmem_fallback
+from gpudoctor.checks.gpu_env import windows_tdr_delay
+from gpudoctor.checks.torch_env import built_for
+from gpudoctor.checks.torch_env import compiled_ops_other_torch
+from gpudoctor.checks.torch_env import cuda_library_shadowing
+from gpudoctor.checks.torch_env import libcuda_for_triton
+from gpudoctor.checks.torch_env import toolkit_vs_torch_cuda
+from gpudoctor.checks.torch_env import torch_arch_not_in_wheel
+from gpudoctor.checks.torch_env import torch_family_mismatch
+from gpudoctor.checks.torch_wheels import parse_arch_list
+from gpudoctor.checks.torch_wheels import runs_on
+from gpudoctor.checks.torch_wheels import supporting_builds
+from gpudoctor.checks.torch_wheels import wheel_arches
 from test_gpu_checks import gpu_section
 from test_gpu_nvml import RTX_4090
 
@@ -405,7 +399,9 @@ def test_gd214_names_another_interpreter_and_warns_when_it_cannot_be_read():
 
 
 def test_gd208_deep_child_that_could_not_answer_is_not_a_silent_pass():
-    from gpudoctor.facts.model import Facts, ProbeRecord, Unavailable
+    from gpudoctor.facts.model import Facts
+    from gpudoctor.facts.model import ProbeRecord
+    from gpudoctor.facts.model import Unavailable
 
     sections = make_facts(torch=torch_facts(), gpu=gpu_section(RTX_4090)).to_json()
     sections["torch_runtime"] = Unavailable("probe 'torch_runtime' timed out after 50.0 s")

@@ -8,16 +8,17 @@ import sys
 import pytest
 
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.power import parse_powercfg, parse_reg_query, probe_power
-from gpudoctor.probes.toolchain import (
-    cuda_home,
-    parse_ldconfig,
-    parse_nvcc,
-    probe_loader,
-    probe_toolkit,
-    scan_library_dir,
-)
-from gpudoctor.probes.torch_runtime import parse_answer, probe_torch_runtime
+from gpudoctor.probes.power import parse_powercfg
+from gpudoctor.probes.power import parse_reg_query
+from gpudoctor.probes.power import probe_power
+from gpudoctor.probes.toolchain import cuda_home
+from gpudoctor.probes.toolchain import parse_ldconfig
+from gpudoctor.probes.toolchain import parse_nvcc
+from gpudoctor.probes.toolchain import probe_loader
+from gpudoctor.probes.toolchain import probe_toolkit
+from gpudoctor.probes.toolchain import scan_library_dir
+from gpudoctor.probes.torch_runtime import parse_answer
+from gpudoctor.probes.torch_runtime import probe_torch_runtime
 
 NVCC_OUTPUT = """nvcc: NVIDIA (R) Cuda compiler driver
 Copyright (c) 2005-2024 NVIDIA Corporation

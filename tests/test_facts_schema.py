@@ -8,11 +8,16 @@ import json
 import jsonschema
 import pytest
 
-from conftest import FIXTURES, REPO, run_cli
+from conftest import FIXTURES
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.facts.model import NotApplicable
-from gpudoctor.facts.schema import SchemaMismatch, declared_path, snapshot_json_schema
+from gpudoctor.facts.schema import SchemaMismatch
+from gpudoctor.facts.schema import declared_path
+from gpudoctor.facts.schema import snapshot_json_schema
 from gpudoctor.facts.sections import SECTIONS
-from gpudoctor.facts.snapshot import facts_from_document, migrate_v1
+from gpudoctor.facts.snapshot import facts_from_document
+from gpudoctor.facts.snapshot import migrate_v1
 
 SCHEMA_FILE = REPO / "src" / "gpudoctor" / "schemas" / "snapshot.schema.json"
 MACHINES = sorted(FIXTURES.glob("*.json"))

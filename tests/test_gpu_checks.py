@@ -5,19 +5,18 @@ from __future__ import annotations
 import copy
 
 from conftest import make_facts
-from gpudoctor.checks.gpu import (
-    gpu_clocks_slowed,
-    gpu_memory_errors,
-    gpu_temperature,
-    gpu_xid_errors,
-    pcie_link_degraded,
-    persistence_mode,
-)
+from gpudoctor.checks.gpu import gpu_clocks_slowed
+from gpudoctor.checks.gpu import gpu_memory_errors
+from gpudoctor.checks.gpu import gpu_temperature
+from gpudoctor.checks.gpu import gpu_xid_errors
+from gpudoctor.checks.gpu import pcie_link_degraded
+from gpudoctor.checks.gpu import persistence_mode
 from gpudoctor.facts.model import thaw
 from gpudoctor.probes.nvidia import nvml_facts
 from gpudoctor.probes.nvml import open_nvml
 from gpudoctor.testing.fake_nvml import FakeNvml
-from test_gpu_nvml import A100, RTX_4090
+from test_gpu_nvml import A100
+from test_gpu_nvml import RTX_4090
 
 
 def gpu_section(*devices, platform="linux"):

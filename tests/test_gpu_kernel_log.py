@@ -6,9 +6,11 @@ import os
 import stat
 
 from gpudoctor.checks.xid_codes import describe_xid
-from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.kernel_log import parse_xid_events, probe_kernel_log
+from gpudoctor.probes.kernel_log import parse_xid_events
+from gpudoctor.probes.kernel_log import probe_kernel_log
 
 XID_79 = (
     "[ 8123.456789] NVRM: Xid (PCI:0000:41:00): 79, pid=3120, name=python, "

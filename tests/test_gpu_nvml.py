@@ -9,9 +9,14 @@ import pytest
 
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.nvidia import probe_gpu, redact_uuid
-from gpudoctor.probes.nvml import Nvml, is_not_supported, open_nvml
-from gpudoctor.testing.fake_nvml import FakeHandle, FakeNvml, nvml_error
+from gpudoctor.probes.nvidia import probe_gpu
+from gpudoctor.probes.nvidia import redact_uuid
+from gpudoctor.probes.nvml import Nvml
+from gpudoctor.probes.nvml import is_not_supported
+from gpudoctor.probes.nvml import open_nvml
+from gpudoctor.testing.fake_nvml import FakeHandle
+from gpudoctor.testing.fake_nvml import FakeNvml
+from gpudoctor.testing.fake_nvml import nvml_error
 
 RTX_4090 = {
     "name": "NVIDIA GeForce RTX 4090",

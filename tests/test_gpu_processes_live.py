@@ -20,12 +20,19 @@ from dataclasses import replace
 import pytest
 
 from gpudoctor.checks.staleness import judge
-from gpudoctor.commands.fix_kill_stale import make_recheck, run_kill_stale
+from gpudoctor.commands.fix_kill_stale import make_recheck
+from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.fixes import kill_stale
-from gpudoctor.fixes.kill_stale import PsutilOps, apply, plan
+from gpudoctor.fixes.kill_stale import PsutilOps
+from gpudoctor.fixes.kill_stale import apply
+from gpudoctor.fixes.kill_stale import plan
 from gpudoctor.probes import ProbeContext
-from gpudoctor.probes.gpu_processes import collect_inventory, observe
-from stale_holders import Holders, alive, holders_fixture, wait_for
+from gpudoctor.probes.gpu_processes import collect_inventory
+from gpudoctor.probes.gpu_processes import observe
+from stale_holders import Holders
+from stale_holders import alive
+from stale_holders import holders_fixture
+from stale_holders import wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the /proc inventory is Linux-only"

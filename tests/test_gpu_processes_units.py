@@ -12,10 +12,12 @@ import pytest
 
 from conftest import make_facts
 from gpudoctor.checks.staleness import judge
-from gpudoctor.commands.fix_kill_stale import plan, run_kill_stale
+from gpudoctor.commands.fix_kill_stale import plan
+from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes import ProbeContext
-from gpudoctor.probes.gpu_sources import nvml_view, parse_compute_apps
+from gpudoctor.probes.gpu_sources import nvml_view
+from gpudoctor.probes.gpu_sources import parse_compute_apps
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one
 

@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.readers.logs import read_log
-from gpudoctor.readers.logs.series import CHART_POINTS, MAX_CANDIDATES, RESERVOIR, TimeSeries
+from gpudoctor.readers.logs.series import CHART_POINTS
+from gpudoctor.readers.logs.series import MAX_CANDIDATES
+from gpudoctor.readers.logs.series import RESERVOIR
+from gpudoctor.readers.logs.series import TimeSeries
 
 CORPUS = REPO / "tests" / "corpus" / "logs"
 

@@ -59,7 +59,8 @@ def test_every_format_renders_every_machine(path):
     from gpudoctor.report.json_report import render_json
     from gpudoctor.report.markdown import render_markdown
     from gpudoctor.report.text import render_text
-    from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
+    from gpudoctor.report.ticket import render_ticket_markdown
+    from gpudoctor.report.ticket import ticket_document
     from gpudoctor.runner import Report
 
     facts = load_replay(path)

@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.memory import (
-    METHOD_NO_SWAP,
-    METHOD_SAMPLE,
-    METHOD_SINCE_BOOT,
-    SWAP_SAMPLE_SECONDS,
-    parse_pressure,
-    probe_memory,
-)
+from gpudoctor.probes.memory import METHOD_NO_SWAP
+from gpudoctor.probes.memory import METHOD_SAMPLE
+from gpudoctor.probes.memory import METHOD_SINCE_BOOT
+from gpudoctor.probes.memory import SWAP_SAMPLE_SECONDS
+from gpudoctor.probes.memory import parse_pressure
+from gpudoctor.probes.memory import probe_memory
 
 PSI = (
     "some avg10=1.50 avg60=0.75 avg300=0.20 total=123456\n"

@@ -10,14 +10,12 @@ import pytest
 from conftest import run_cli
 from gpudoctor.errors import BadInputError
 from gpudoctor.probes.bench.loader import summarize
-from gpudoctor.report.bench import (
-    disk_lines,
-    disk_markdown,
-    disk_series,
-    loader_lines,
-    loader_markdown,
-    loader_series,
-)
+from gpudoctor.report.bench import disk_lines
+from gpudoctor.report.bench import disk_markdown
+from gpudoctor.report.bench import disk_series
+from gpudoctor.report.bench import loader_lines
+from gpudoctor.report.bench import loader_markdown
+from gpudoctor.report.bench import loader_series
 from gpudoctor.report.chart_file import check_chart_path
 
 

@@ -9,13 +9,16 @@ import pytest
 from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
-from conftest import FIXTURES, REPO, run_cli
+from conftest import FIXTURES
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.cli import main
 from gpudoctor.facts.snapshot import load_replay
 from gpudoctor.reference import reference_page
 from gpudoctor.registry import load_registry
 from gpudoctor.report.markdown import render_markdown
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TERMINAL = {"FORCE_COLOR": "1", "COLUMNS": "80"}

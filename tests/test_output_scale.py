@@ -12,9 +12,11 @@ import pytest
 from gpudoctor.facts.snapshot import load_replay
 from gpudoctor.privacy import redact_report
 from gpudoctor.registry import load_registry
-from gpudoctor.report.json_text import LONG_LIST, dumps_indented
+from gpudoctor.report.json_text import LONG_LIST
+from gpudoctor.report.json_text import dumps_indented
 from gpudoctor.report.text import render_text
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 from gpudoctor.session import written_by_text
 
 REPO = Path(__file__).resolve().parent.parent

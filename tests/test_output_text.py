@@ -8,20 +8,26 @@ import re
 import pytest
 from rich.cells import cell_len
 
-from conftest import FIXTURES, make_facts, run_cli
+from conftest import FIXTURES
+from conftest import make_facts
+from conftest import run_cli
 from gpudoctor.facts.snapshot import load_replay
-from gpudoctor.model import Evidence, Finding, Remedy, Severity
+from gpudoctor.model import Evidence
+from gpudoctor.model import Finding
+from gpudoctor.model import Remedy
+from gpudoctor.model import Severity
 from gpudoctor.registry import load_registry
-from gpudoctor.report.summary import (
-    area_of,
-    collapse_evidence,
-    count_words,
-    plural,
-    remedies_for,
-    report_platforms,
-)
-from gpudoctor.report.text import TrimmingWriter, plain_output, render_text
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.report.summary import area_of
+from gpudoctor.report.summary import collapse_evidence
+from gpudoctor.report.summary import count_words
+from gpudoctor.report.summary import plural
+from gpudoctor.report.summary import remedies_for
+from gpudoctor.report.summary import report_platforms
+from gpudoctor.report.text import TrimmingWriter
+from gpudoctor.report.text import plain_output
+from gpudoctor.report.text import render_text
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 
 MACHINES = sorted(FIXTURES.glob("*.json"))
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

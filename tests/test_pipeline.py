@@ -7,13 +7,16 @@ import time
 
 from conftest import make_facts
 from gpudoctor.declare import CheckSpec
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Severity
-from gpudoctor.probes import ProbeContext, all_probes
+from gpudoctor.probes import ProbeContext
+from gpudoctor.probes import all_probes
 from gpudoctor.probes.base import ProbeSpec
 from gpudoctor.probes.gather import gather
 from gpudoctor.registry import load_registry
-from gpudoctor.runner import run_checks, run_one
+from gpudoctor.runner import run_checks
+from gpudoctor.runner import run_one
 
 
 def test_probe_that_hangs_forever_times_out_and_the_rest_still_report():

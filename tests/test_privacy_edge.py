@@ -14,11 +14,17 @@ import time
 
 import pytest
 
-from conftest import REPO, make_facts, run_cli
+from conftest import REPO
+from conftest import make_facts
+from conftest import run_cli
 from gpudoctor.errors import BadInputError
 from gpudoctor.facts.snapshot import snapshot_document
-from gpudoctor.files import atomic_write_text, read_bounded
-from gpudoctor.privacy import REDACTED, Identity, Redactor, strip_control
+from gpudoctor.files import atomic_write_text
+from gpudoctor.files import read_bounded
+from gpudoctor.privacy import REDACTED
+from gpudoctor.privacy import Identity
+from gpudoctor.privacy import Redactor
+from gpudoctor.privacy import strip_control
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.env import probe_env
 

@@ -23,14 +23,21 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from gpudoctor.facts.snapshot import facts_from_document, snapshot_document
-from gpudoctor.privacy import REDACTED, Identity, redact_data
-from gpudoctor.probes import ProbeContext, all_probes
+from gpudoctor.facts.snapshot import facts_from_document
+from gpudoctor.facts.snapshot import snapshot_document
+from gpudoctor.privacy import REDACTED
+from gpudoctor.privacy import Identity
+from gpudoctor.privacy import redact_data
+from gpudoctor.probes import ProbeContext
+from gpudoctor.probes import all_probes
 from gpudoctor.probes.gather import gather
 from gpudoctor.registry import load_registry
-from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
-from gpudoctor.runner import Report, run_checks
-from gpudoctor.session import CheckRequest, render
+from gpudoctor.report.ticket import render_ticket_markdown
+from gpudoctor.report.ticket import ticket_document
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
+from gpudoctor.session import CheckRequest
+from gpudoctor.session import render
 from gpudoctor.testing.fake_nvml import FakeNvml
 
 pytestmark = pytest.mark.skipif(

@@ -9,9 +9,13 @@ import copy
 import json
 from pathlib import Path
 
-from conftest import FIXTURES, make_facts
+from conftest import FIXTURES
+from conftest import make_facts
 from gpudoctor.api import GiB
-from gpudoctor.facts.model import Facts, NotApplicable, Unavailable, thaw
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.facts.model import thaw
 from gpudoctor.facts.sections import not_wsl_facts
 from gpudoctor.facts.snapshot import load_replay
 from gpudoctor.model import Severity
@@ -21,10 +25,12 @@ from gpudoctor.probes.nvidia import probe_gpu
 from gpudoctor.probes.wsl import probe_wsl
 from gpudoctor.readers.wslconfig import parse_wslconfig
 from gpudoctor.registry import load_registry
-from gpudoctor.runner import run_checks, run_one
+from gpudoctor.runner import run_checks
+from gpudoctor.runner import run_one
 from gpudoctor.testing.fake_nvml import FakeNvml
 from test_gpu_checks import gpu_section
-from test_gpu_nvml import A100, RTX_4090
+from test_gpu_nvml import A100
+from test_gpu_nvml import RTX_4090
 
 REGISTRY = load_registry(plugins=False)
 MACHINES = Path(__file__).parent / "corpus" / "machines"

@@ -9,9 +9,13 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.errors import PluginError
-from gpudoctor.registry import ID_PATTERN, NAME_PATTERN, Registry, load_registry
+from gpudoctor.registry import ID_PATTERN
+from gpudoctor.registry import NAME_PATTERN
+from gpudoctor.registry import Registry
+from gpudoctor.registry import load_registry
 
 REGISTRY = load_registry(plugins=False)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import FIXTURES, run_cli
-from gpudoctor.commands.diff import compare, load_side
+from conftest import FIXTURES
+from conftest import run_cli
+from gpudoctor.commands.diff import compare
+from gpudoctor.commands.diff import load_side
 
 HEALTHY = str(FIXTURES / "linux-workstation-healthy.json")
 SWAPPING = str(FIXTURES / "linux-memory-pressure-swapping.json")

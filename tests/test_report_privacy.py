@@ -9,13 +9,18 @@ import socket
 
 import pytest
 
-from conftest import make_facts, run_cli
+from conftest import make_facts
+from conftest import run_cli
 from gpudoctor.facts.model import Facts
-from gpudoctor.privacy import Identity, redact_report
+from gpudoctor.privacy import Identity
+from gpudoctor.privacy import redact_report
 from gpudoctor.registry import load_registry
-from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
-from gpudoctor.runner import Report, run_checks
-from gpudoctor.session import CheckRequest, render
+from gpudoctor.report.ticket import render_ticket_markdown
+from gpudoctor.report.ticket import ticket_document
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
+from gpudoctor.session import CheckRequest
+from gpudoctor.session import render
 
 USER = "alice-q7"
 HOME = f"/home/{USER}"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
-from gpudoctor.facts.snapshot import facts_from_document, snapshot_document
-from gpudoctor.privacy import Identity, Redactor, discover_identity, redact_data
+from gpudoctor.facts.snapshot import facts_from_document
+from gpudoctor.facts.snapshot import snapshot_document
+from gpudoctor.privacy import Identity
+from gpudoctor.privacy import Redactor
+from gpudoctor.privacy import discover_identity
+from gpudoctor.privacy import redact_data
 
 ALICE = Identity(users=("alice",), homes=("/home/alice",), hosts=("gpubox-7", "gpubox-7.lab"))
 

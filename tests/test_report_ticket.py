@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from conftest import make_facts
 from gpudoctor.registry import load_registry
-from gpudoctor.report.ticket import GITHUB_BODY_LIMIT, render_ticket_markdown, ticket_document
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.report.ticket import GITHUB_BODY_LIMIT
+from gpudoctor.report.ticket import render_ticket_markdown
+from gpudoctor.report.ticket import ticket_document
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 
 
 def _report(**overrides) -> Report:

@@ -22,7 +22,9 @@ from conftest import REPO
 from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory
-from stale_holders import alive, holders_fixture, wait_for
+from stale_holders import alive
+from stale_holders import holders_fixture
+from stale_holders import wait_for
 
 pytest.importorskip("jupyter_server")
 pytest.importorskip("ipykernel")
@@ -225,7 +227,9 @@ def test_a_kernel_without_an_answering_server_is_listed_never_proposed(holders, 
 
 
 def test_runtime_file_and_kernels_answer_readers():
-    from gpudoctor.probes.jupyter import connection_file, parse_kernels, read_server_file
+    from gpudoctor.probes.jupyter import connection_file
+    from gpudoctor.probes.jupyter import parse_kernels
+    from gpudoctor.probes.jupyter import read_server_file
 
     corpus = REPO / "tests" / "corpus" / "staleness"
     server = read_server_file((corpus / "jpserver-31337.json").read_bytes())

@@ -16,9 +16,11 @@ import pytest
 from conftest import REPO
 from gpudoctor.fixes.kill_stale import plan
 from gpudoctor.probes import ProbeContext
-from gpudoctor.probes.gpu_processes import collect_inventory, observe
+from gpudoctor.probes.gpu_processes import collect_inventory
+from gpudoctor.probes.gpu_processes import observe
 from gpudoctor.probes.managed import manager_of
-from stale_holders import alive, holders_fixture
+from stale_holders import alive
+from stale_holders import holders_fixture
 
 holders = pytest.fixture(holders_fixture)
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

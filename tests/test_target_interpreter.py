@@ -14,8 +14,12 @@ import pytest
 
 from conftest import REPO
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.target import choose, env_python, is_tool_environment, resolve_target
-from gpudoctor.probes.torch_install import family_packages, probe_torch
+from gpudoctor.probes.target import choose
+from gpudoctor.probes.target import env_python
+from gpudoctor.probes.target import is_tool_environment
+from gpudoctor.probes.target import resolve_target
+from gpudoctor.probes.torch_install import family_packages
+from gpudoctor.probes.torch_install import probe_torch
 
 #: Distributions that make up torch and torchvision; gpudoctor's own environment lacks them.
 TORCH_PARTS = ("torch", "torchgen", "functorch", "torchvision", "triton", "nvidia")

@@ -6,17 +6,16 @@ import pytest
 from packaging.version import Version
 
 from conftest import make_facts
-from gpudoctor.checks.cuda_drivers import judge_driver, newest_supported_index
-from gpudoctor.checks.torch import (
-    alloc_conf,
-    cuda_visible_devices,
-    debug_env_left_on,
-    mps_unavailable,
-    multiple_torch,
-    torch_cpu_only,
-    torch_driver_too_old,
-    validate_alloc_conf,
-)
+from gpudoctor.checks.cuda_drivers import judge_driver
+from gpudoctor.checks.cuda_drivers import newest_supported_index
+from gpudoctor.checks.torch import alloc_conf
+from gpudoctor.checks.torch import cuda_visible_devices
+from gpudoctor.checks.torch import debug_env_left_on
+from gpudoctor.checks.torch import mps_unavailable
+from gpudoctor.checks.torch import multiple_torch
+from gpudoctor.checks.torch import torch_cpu_only
+from gpudoctor.checks.torch import torch_driver_too_old
+from gpudoctor.checks.torch import validate_alloc_conf
 from test_gpu_checks import gpu_section
 from test_gpu_nvml import RTX_4090
 

@@ -8,9 +8,12 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.torch_install import probe_torch, read_version_py, torch_facts
+from gpudoctor.probes.torch_install import probe_torch
+from gpudoctor.probes.torch_install import read_version_py
+from gpudoctor.probes.torch_install import torch_facts
 
 CU121_VERSION_PY = """from typing import Optional
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from gpudoctor.readers.python_source import MAX_SOURCE_BYTES
 from gpudoctor.readers.training_config import analyse_config
-from gpudoctor.readers.training_script import analyse_script, analyse_source
+from gpudoctor.readers.training_script import analyse_script
+from gpudoctor.readers.training_script import analyse_source
 
 TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 

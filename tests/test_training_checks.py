@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import make_facts, run_cli
+from conftest import make_facts
+from conftest import run_cli
 from gpudoctor.readers.training_config import analyse_config
-from gpudoctor.readers.training_script import analyse_script, analyse_source
+from gpudoctor.readers.training_script import analyse_script
+from gpudoctor.readers.training_script import analyse_source
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks
 

@@ -7,7 +7,8 @@ import pytest
 torch_data = pytest.importorskip("torch.utils.data")
 
 import gpudoctor  # noqa: E402
-from gpudoctor.loader_preflight import describe_loader, try_pickle  # noqa: E402
+from gpudoctor.loader_preflight import describe_loader  # noqa: E402
+from gpudoctor.loader_preflight import try_pickle  # noqa: E402
 
 
 class Numbers(torch_data.Dataset):

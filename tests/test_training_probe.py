@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.probes import ProbeContext, all_probes
-from gpudoctor.probes.training import count_images, default_start_method, probe_training
+from gpudoctor.probes import ProbeContext
+from gpudoctor.probes import all_probes
+from gpudoctor.probes.training import count_images
+from gpudoctor.probes.training import default_start_method
+from gpudoctor.probes.training import probe_training
 
 TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "training"
 
@@ -73,7 +76,8 @@ def _large_script(tmp_path, functions: int) -> Path:
 
 
 def test_large_script_is_read_in_a_child_within_the_bound(tmp_path):
-    from gpudoctor.probes.training import IN_PROCESS_BYTES, analyse_file
+    from gpudoctor.probes.training import IN_PROCESS_BYTES
+    from gpudoctor.probes.training import analyse_file
 
     path = _large_script(tmp_path, 4000)
     assert path.stat().st_size > IN_PROCESS_BYTES

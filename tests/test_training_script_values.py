@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpudoctor.readers.script_values import evaluate_formula
-from gpudoctor.readers.training_script import analyse_script, analyse_source
+from gpudoctor.readers.training_script import analyse_script
+from gpudoctor.readers.training_script import analyse_source
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "training"
 

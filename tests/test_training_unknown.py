@@ -6,7 +6,8 @@ from pathlib import Path
 
 from conftest import make_facts
 from gpudoctor.api import Unavailable
-from gpudoctor.readers.training_script import analyse_script, analyse_source
+from gpudoctor.readers.training_script import analyse_script
+from gpudoctor.readers.training_script import analyse_source
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks
 

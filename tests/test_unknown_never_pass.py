@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from conftest import FIXTURES
-from gpudoctor.facts.model import Facts, thaw
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import thaw
 from gpudoctor.facts.snapshot import load_replay
-from gpudoctor.registry import CheckSpec, load_registry
+from gpudoctor.registry import CheckSpec
+from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_one
 
 REGISTRY = load_registry(plugins=False)
@@ -57,7 +59,9 @@ def _replace(facts: Facts, path: str) -> Facts | None:
 
 def _deep_base() -> Facts:
     """The healthy workstation with measured disk and loader facts (the --deep checks)."""
-    from test_bench_checks import _disk, _loader, _row
+    from test_bench_checks import _disk
+    from test_bench_checks import _loader
+    from test_bench_checks import _row
 
     doc = json.loads((FIXTURES / "linux-workstation-healthy.json").read_text(encoding="utf-8"))
     sections = doc["facts"]
@@ -68,7 +72,8 @@ def _deep_base() -> Facts:
 
 def _deep_balanced_base() -> Facts:
     """Measured facts where workers do not help: GD703 passes instead of advising."""
-    from test_bench_checks import _loader, _row
+    from test_bench_checks import _loader
+    from test_bench_checks import _row
 
     facts = _deep_base().to_json()
     facts["bench_loader"] = _loader([_row(0, 380), _row(1, 385), _row(2, 390)])

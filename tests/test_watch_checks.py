@@ -12,18 +12,17 @@ from typing import Any
 import pytest
 
 from gpudoctor.commands.watch import analyse
-from gpudoctor.model import Finding, Severity
-from gpudoctor.probes.live.timeline import (
-    GpuSample,
-    Header,
-    HostSample,
-    ProcSample,
-    ProcStacks,
-    Sample,
-    StackCapture,
-    ThreadStack,
-    Timeline,
-)
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.probes.live.timeline import GpuSample
+from gpudoctor.probes.live.timeline import Header
+from gpudoctor.probes.live.timeline import HostSample
+from gpudoctor.probes.live.timeline import ProcSample
+from gpudoctor.probes.live.timeline import ProcStacks
+from gpudoctor.probes.live.timeline import Sample
+from gpudoctor.probes.live.timeline import StackCapture
+from gpudoctor.probes.live.timeline import ThreadStack
+from gpudoctor.probes.live.timeline import Timeline
 
 GiB = 1024**3
 MiB = 1024**2

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.probes.live.stacks import INSTALL_REMEDY, capture
+from gpudoctor.probes.live.stacks import INSTALL_REMEDY
+from gpudoctor.probes.live.stacks import capture
 
 REPO = Path(__file__).resolve().parents[1]
 

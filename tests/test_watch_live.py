@@ -19,7 +19,8 @@ pytest.importorskip("torch")
 
 from gpudoctor.commands.watch import analyse  # noqa: E402
 from gpudoctor.model import Severity  # noqa: E402
-from gpudoctor.probes.live.watcher import Watch, WatchOptions  # noqa: E402
+from gpudoctor.probes.live.watcher import Watch  # noqa: E402
+from gpudoctor.probes.live.watcher import WatchOptions  # noqa: E402
 from gpudoctor.testing.live_nvml import MirrorNvml  # noqa: E402
 
 TRAINING = Path(__file__).parent / "watch" / "training.py"

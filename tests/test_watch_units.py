@@ -16,15 +16,15 @@ from gpudoctor.probes.live.facts import timeline_facts
 from gpudoctor.probes.live.host import read_psi
 from gpudoctor.probes.live.logtail import LogFollower
 from gpudoctor.probes.live.stacks import parse_dump
-from gpudoctor.probes.live.timeline import decode_lines, iter_lines, read_timeline
-from gpudoctor.report.watch import (
-    LiveView,
-    mermaid_chart,
-    plain_line,
-    sparkline,
-    svg_chart,
-    text_chart,
-)
+from gpudoctor.probes.live.timeline import decode_lines
+from gpudoctor.probes.live.timeline import iter_lines
+from gpudoctor.probes.live.timeline import read_timeline
+from gpudoctor.report.watch import LiveView
+from gpudoctor.report.watch import mermaid_chart
+from gpudoctor.report.watch import plain_line
+from gpudoctor.report.watch import sparkline
+from gpudoctor.report.watch import svg_chart
+from gpudoctor.report.watch import text_chart
 
 CORPUS = Path(__file__).parent / "corpus" / "watch"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import textwrap
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 
 #: Probes that call NVML and so may hang with it.
 NVML_PROBES = {"gpu", "gpu_processes"}

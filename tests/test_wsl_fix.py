@@ -9,8 +9,13 @@ import pytest
 
 from conftest import REPO
 from gpudoctor.errors import BadInputError
-from gpudoctor.fixes.wslconfig import parse_user_size, plan, suggested_memory, suggested_swap
-from gpudoctor.readers.wslconfig import GiB, MiB, parse_wslconfig
+from gpudoctor.fixes.wslconfig import parse_user_size
+from gpudoctor.fixes.wslconfig import plan
+from gpudoctor.fixes.wslconfig import suggested_memory
+from gpudoctor.fixes.wslconfig import suggested_swap
+from gpudoctor.readers.wslconfig import GiB
+from gpudoctor.readers.wslconfig import MiB
+from gpudoctor.readers.wslconfig import parse_wslconfig
 
 SAMPLES = sorted((REPO / "fixtures" / "wslconfig").glob("*.wslconfig"))
 

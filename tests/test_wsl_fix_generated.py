@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO
+from conftest import run_cli
 from gpudoctor.fixes.wslconfig import plan
-from gpudoctor.readers.wslconfig import GiB, parse_wslconfig
-from gpudoctor.testing.wslconfig_gen import generate, run_case
+from gpudoctor.readers.wslconfig import GiB
+from gpudoctor.readers.wslconfig import parse_wslconfig
+from gpudoctor.testing.wslconfig_gen import generate
+from gpudoctor.testing.wslconfig_gen import run_case
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from gpudoctor.readers.wslconfig import (
-    GiB,
-    MiB,
-    effective_limits,
-    format_size,
-    parse_size,
-    parse_wsl_conf,
-    parse_wslconfig,
-)
+from gpudoctor.readers.wslconfig import GiB
+from gpudoctor.readers.wslconfig import MiB
+from gpudoctor.readers.wslconfig import effective_limits
+from gpudoctor.readers.wslconfig import format_size
+from gpudoctor.readers.wslconfig import parse_size
+from gpudoctor.readers.wslconfig import parse_wsl_conf
+from gpudoctor.readers.wslconfig import parse_wslconfig
 
 BODY = "# limits for training\n[wsl2]\nmemory=12GB\nswap=8GB\nprocessors=6\n"
 

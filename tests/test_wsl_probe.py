@@ -7,11 +7,14 @@ import os
 import stat
 from pathlib import Path
 
-from conftest import REPO, make_facts
+from conftest import REPO
+from conftest import make_facts
 from gpudoctor.checks import wsl as wsl_checks
-from gpudoctor.facts.model import Facts, NotApplicable
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
 from gpudoctor.probes.base import ProbeContext
-from gpudoctor.probes.procfs import mount_of, parse_mountinfo
+from gpudoctor.probes.procfs import mount_of
+from gpudoctor.probes.procfs import parse_mountinfo
 from gpudoctor.probes.wsl import probe_wsl
 from gpudoctor.registry import load_registry
 from gpudoctor.runner import run_checks

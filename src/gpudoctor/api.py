@@ -16,23 +16,28 @@ gpudoctor may move.
 from __future__ import annotations
 
 from gpudoctor.declare import check
-from gpudoctor.facts.model import Facts, NotApplicable, Unavailable, is_available
-from gpudoctor.model import (
-    Evidence,
-    Finding,
-    Remedy,
-    Severity,
-    Verdict,
-    evidence,
-    fail,
-    info,
-    passed,
-    remedy,
-    skip,
-    verdict,
-    warn,
-)
-from gpudoctor.units import GiB, KiB, MiB, TiB, fmt_bytes
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.facts.model import is_available
+from gpudoctor.model import Evidence
+from gpudoctor.model import Finding
+from gpudoctor.model import Remedy
+from gpudoctor.model import Severity
+from gpudoctor.model import Verdict
+from gpudoctor.model import evidence
+from gpudoctor.model import fail
+from gpudoctor.model import info
+from gpudoctor.model import passed
+from gpudoctor.model import remedy
+from gpudoctor.model import skip
+from gpudoctor.model import verdict
+from gpudoctor.model import warn
+from gpudoctor.units import GiB
+from gpudoctor.units import KiB
+from gpudoctor.units import MiB
+from gpudoctor.units import TiB
+from gpudoctor.units import fmt_bytes
 
 __all__ = [
     "Evidence",

@@ -16,7 +16,8 @@ import click
 
 from gpudoctor._version import __version__
 from gpudoctor.commands.completion import register as register_completion
-from gpudoctor.commands.options import EXIT_USAGE, fail_usage
+from gpudoctor.commands.options import EXIT_USAGE
+from gpudoctor.commands.options import fail_usage
 from gpudoctor.errors import GpuDoctorError
 
 #: (module, attribute) of each command, in the order ``--help`` lists them.

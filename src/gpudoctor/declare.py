@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
-from gpudoctor.model import Finding, Severity, Verdict
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.model import Verdict
 
 SPEC_ATTR = "__gpudoctor_check__"
 

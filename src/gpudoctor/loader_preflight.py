@@ -12,7 +12,8 @@ import sys
 import threading
 from typing import Any
 
-from gpudoctor.model import Finding, Severity
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
 
 #: What spawn sends to every worker, as DataLoader attribute names: the arguments of
 #: ``_utils.worker._worker_loop`` in torch/utils/data/dataloader.py (the samplers stay in
@@ -293,10 +294,12 @@ def preflight(
     "fork" or a context) overrides what the loader would use, e.g. to ask "would this work
     on Windows?" from Linux. ``timeout`` bounds each pickling attempt in seconds.
     """
-    from gpudoctor.facts.model import Facts, thaw
+    from gpudoctor.facts.model import Facts
+    from gpudoctor.facts.model import thaw
     from gpudoctor.probes.base import ProbeContext
     from gpudoctor.probes.gather import collect
-    from gpudoctor.probes.training import default_start_method, machine_facts
+    from gpudoctor.probes.training import default_start_method
+    from gpudoctor.probes.training import machine_facts
     from gpudoctor.registry import load_registry
     from gpudoctor.runner import run_checks
 

@@ -39,8 +39,10 @@ import platform
 import re
 import socket
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -725,7 +727,8 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     One :class:`Redactor` covers the whole report, so ``<ip-1>`` in a finding is the same
     address as ``<ip-1>`` in the facts.
     """
-    from gpudoctor.facts.model import Facts, ProbeRecord
+    from gpudoctor.facts.model import Facts
+    from gpudoctor.facts.model import ProbeRecord
     from gpudoctor.model import Finding
     from gpudoctor.runner import Report
 

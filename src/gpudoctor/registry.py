@@ -19,14 +19,18 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from gpudoctor.declare import SPEC_ATTR, CheckSpec
-from gpudoctor.errors import BadInputError, PluginError
+from gpudoctor.declare import SPEC_ATTR
+from gpudoctor.declare import CheckSpec
+from gpudoctor.errors import BadInputError
+from gpudoctor.errors import PluginError
 from gpudoctor.facts.schema import declared_path
 
 ENTRY_POINT_GROUP = "gpudoctor.checks"

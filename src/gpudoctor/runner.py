@@ -11,11 +11,18 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from gpudoctor.declare import CheckSpec
-from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
-from gpudoctor.model import Evidence, Finding, Remedy, Severity, Verdict
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.model import Evidence
+from gpudoctor.model import Finding
+from gpudoctor.model import Remedy
+from gpudoctor.model import Severity
+from gpudoctor.model import Verdict
 from gpudoctor.registry import LoadError
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from gpudoctor.facts.model import Facts
-from gpudoctor.files import atomic_write_text, check_writable
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.files import atomic_write_text
+from gpudoctor.files import check_writable
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 
 
 @dataclass

@@ -15,7 +15,8 @@ import time
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset
 
 MODE = sys.argv[1]
 LOG = sys.argv[2]

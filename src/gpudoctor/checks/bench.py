@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gpudoctor.api import check, evidence, fail, info, passed, remedy, skip, warn
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
 

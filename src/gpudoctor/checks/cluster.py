@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Callable
 
-from gpudoctor.api import (
-    Facts,
-    Finding,
-    GiB,
-    Severity,
-    Verdict,
-    evidence,
-    fail,
-    fmt_bytes,
-    info,
-    is_available,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
+from gpudoctor.api import Facts
+from gpudoctor.api import Finding
+from gpudoctor.api import GiB
+from gpudoctor.api import Severity
+from gpudoctor.api import Verdict
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import is_available
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
 from gpudoctor.checks.gpu import SLOWDOWN_REASONS
 from gpudoctor.checks.staleness import stale_holders
 from gpudoctor.declare import CheckSpec

@@ -9,11 +9,20 @@ IOMMU state, GPU peer-to-peer status).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from gpudoctor.api import Verdict, evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.cluster import NodeFacts, cluster_check
+from gpudoctor.api import Verdict
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.checks.cluster import NodeFacts
+from gpudoctor.checks.cluster import cluster_check
 
 
 def _run_level(nodes: Sequence[NodeFacts], key: str) -> Any:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
-from gpudoctor.checks.torch_wheels import builds_for, minor_of
+from gpudoctor.checks.torch_wheels import builds_for
+from gpudoctor.checks.torch_wheels import minor_of
 
 _NOTES = "https://docs.nvidia.com/cuda/archive/{}/cuda-toolkit-release-notes/index.html"
 

@@ -7,23 +7,24 @@ support is Unavailable, and a check that needs it says "skip" for that GPU, neve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+from typing import cast
 
-from gpudoctor.api import (
-    Severity,
-    check,
-    evidence,
-    fail,
-    info,
-    passed,
-    remedy,
-    skip,
-    verdict,
-    warn,
-)
+from gpudoctor.api import Severity
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import verdict
+from gpudoctor.api import warn
 from gpudoctor.checks.xid_codes import describe_xid
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Verdict
 
 # -- the driver ---------------------------------------------------------------------------

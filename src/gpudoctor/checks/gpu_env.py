@@ -9,10 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
-from gpudoctor.api import Facts, Verdict, check, evidence, fail, info, passed, remedy, skip, warn
-from gpudoctor.checks.gpu import gpus, label
+from gpudoctor.api import Facts
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.checks.gpu import gpus
+from gpudoctor.checks.gpu import label
 
 
 def _env(facts: Facts) -> Mapping[str, str]:

@@ -7,7 +7,8 @@ Shared by the live watcher (to decide when to take stacks) and the checks in
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 

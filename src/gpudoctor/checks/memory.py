@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from gpudoctor.api import (
-    GiB,
-    MiB,
-    check,
-    evidence,
-    fail,
-    fmt_bytes,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
+from gpudoctor.api import GiB
+from gpudoctor.api import MiB
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
 

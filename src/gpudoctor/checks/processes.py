@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gpudoctor.api import (
-    MiB,
-    Verdict,
-    check,
-    evidence,
-    fmt_bytes,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
-from gpudoctor.checks.staleness import LOW, Judgement, judge_all, manager_label
-from gpudoctor.facts.model import Facts, Unavailable
+from gpudoctor.api import MiB
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.checks.staleness import LOW
+from gpudoctor.checks.staleness import Judgement
+from gpudoctor.checks.staleness import judge_all
+from gpudoctor.checks.staleness import manager_label
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import Unavailable
 
 #: Memory a driver keeps per GPU that no process is charged for; gaps below this are noise.
 UNATTRIBUTED_MARGIN = 512 * MiB

@@ -9,19 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpudoctor.api import (
-    Facts,
-    GiB,
-    MiB,
-    Remedy,
-    Severity,
-    Verdict,
-    check,
-    evidence,
-    fmt_bytes,
-    remedy,
-    verdict,
-)
+from gpudoctor.api import Facts
+from gpudoctor.api import GiB
+from gpudoctor.api import MiB
+from gpudoctor.api import Remedy
+from gpudoctor.api import Severity
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import remedy
+from gpudoctor.api import verdict
 from gpudoctor.checks.xid_codes import describe_xid
 
 #: Memory held by other processes at OOM time that is worth naming.

@@ -9,38 +9,35 @@ Every finding names its time window and numbers; thresholds come from the sectio
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from gpudoctor.api import (
-    Facts,
-    MiB,
-    Verdict,
-    check,
-    evidence,
-    fail,
-    fmt_bytes,
-    info,
-    passed,
-    remedy,
-    warn,
-)
-from gpudoctor.checks.live_signals import (
-    POWER_BITS,
-    THERMAL_BITS,
-    busy_signal,
-    hang_threshold,
-    known,
-    linear_fit,
-    longest_idle,
-    periodicity,
-    progressing,
-    stall_episodes,
-    step_period,
-    thresholds,
-    where_stuck,
-    written_around,
-)
+from gpudoctor.api import Facts
+from gpudoctor.api import MiB
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import warn
+from gpudoctor.checks.live_signals import POWER_BITS
+from gpudoctor.checks.live_signals import THERMAL_BITS
+from gpudoctor.checks.live_signals import busy_signal
+from gpudoctor.checks.live_signals import hang_threshold
+from gpudoctor.checks.live_signals import known
+from gpudoctor.checks.live_signals import linear_fit
+from gpudoctor.checks.live_signals import longest_idle
+from gpudoctor.checks.live_signals import periodicity
+from gpudoctor.checks.live_signals import progressing
+from gpudoctor.checks.live_signals import stall_episodes
+from gpudoctor.checks.live_signals import step_period
+from gpudoctor.checks.live_signals import thresholds
+from gpudoctor.checks.live_signals import where_stuck
+from gpudoctor.checks.live_signals import written_around
 
 REQUIRES = ("watch",)  # every check reads the series and the thresholds
 TAGS = ("watch",)

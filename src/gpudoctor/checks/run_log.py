@@ -11,20 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpudoctor.api import (
-    Facts,
-    GiB,
-    MiB,
-    Severity,
-    Verdict,
-    check,
-    evidence,
-    fail,
-    info,
-    remedy,
-    verdict,
-    warn,
-)
+from gpudoctor.api import Facts
+from gpudoctor.api import GiB
+from gpudoctor.api import MiB
+from gpudoctor.api import Severity
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import remedy
+from gpudoctor.api import verdict
+from gpudoctor.api import warn
 
 #: A run whose log has been silent this many typical intervals (and at least STOP_FLOOR_S
 #: seconds) while short of its last step has stopped.

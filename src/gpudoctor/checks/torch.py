@@ -9,29 +9,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
-from gpudoctor.api import (
-    NotApplicable,
-    Unavailable,
-    Verdict,
-    check,
-    evidence,
-    fail,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
-from gpudoctor.checks.cuda_drivers import (
-    index_url,
-    judge_driver,
-    newest_release_for_driver,
-    newest_supported_index,
-)
+from gpudoctor.api import NotApplicable
+from gpudoctor.api import Unavailable
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.checks.cuda_drivers import index_url
+from gpudoctor.checks.cuda_drivers import judge_driver
+from gpudoctor.checks.cuda_drivers import newest_release_for_driver
+from gpudoctor.checks.cuda_drivers import newest_supported_index
 from gpudoctor.checks.gpu import gpus
-from gpudoctor.checks.torch_wheels import builds_for, minor_of
+from gpudoctor.checks.torch_wheels import builds_for
+from gpudoctor.checks.torch_wheels import minor_of
 from gpudoctor.facts.model import Facts
 
 

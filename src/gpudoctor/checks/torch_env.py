@@ -8,38 +8,40 @@ home, ``LD_LIBRARY_PATH``, ``ldconfig -p``) and ``gpu`` (NVML).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
-from gpudoctor.api import (
-    Facts,
-    NotApplicable,
-    Unavailable,
-    Verdict,
-    check,
-    evidence,
-    fail,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
-from gpudoctor.checks.cuda_drivers import index_url, judge_driver
-from gpudoctor.checks.gpu import gpus, label
-from gpudoctor.checks.torch_family import TORCHVISION, expected_minor
-from gpudoctor.checks.torch_wheels import (
-    ArchList,
-    capability_of,
-    minor_of,
-    parse_get_arch_list,
-    runs_on,
-    supporting_builds,
-    wheel_arches,
-)
+from gpudoctor.api import Facts
+from gpudoctor.api import NotApplicable
+from gpudoctor.api import Unavailable
+from gpudoctor.api import Verdict
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.checks.cuda_drivers import index_url
+from gpudoctor.checks.cuda_drivers import judge_driver
+from gpudoctor.checks.gpu import gpus
+from gpudoctor.checks.gpu import label
+from gpudoctor.checks.torch_family import TORCHVISION
+from gpudoctor.checks.torch_family import expected_minor
+from gpudoctor.checks.torch_wheels import ArchList
+from gpudoctor.checks.torch_wheels import capability_of
+from gpudoctor.checks.torch_wheels import minor_of
+from gpudoctor.checks.torch_wheels import parse_get_arch_list
+from gpudoctor.checks.torch_wheels import runs_on
+from gpudoctor.checks.torch_wheels import supporting_builds
+from gpudoctor.checks.torch_wheels import wheel_arches
 
 _NO_KERNEL = "CUDA error: no kernel image is available for execution on the device"
 

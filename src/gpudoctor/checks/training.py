@@ -10,21 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpudoctor.api import (
-    GiB,
-    check,
-    evidence,
-    fail,
-    fmt_bytes,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
+from gpudoctor.api import GiB
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
-from gpudoctor.readers.script_values import describe_formula, evaluate_formula
+from gpudoctor.readers.script_values import describe_formula
+from gpudoctor.readers.script_values import evaluate_formula
 
 #: Start methods that re-import the main module and pickle everything sent to workers.
 SPAWN_LIKE = frozenset({"spawn", "forkserver"})

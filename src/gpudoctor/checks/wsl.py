@@ -11,22 +11,23 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from gpudoctor.api import (
-    GiB,
-    TiB,
-    check,
-    evidence,
-    fail,
-    fmt_bytes,
-    info,
-    passed,
-    remedy,
-    skip,
-    warn,
-)
-from gpudoctor.facts.model import Facts, NotApplicable, Unavailable
+from gpudoctor.api import GiB
+from gpudoctor.api import TiB
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import fmt_bytes
+from gpudoctor.api import info
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
+from gpudoctor.api import skip
+from gpudoctor.api import warn
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Verdict
-from gpudoctor.readers.wslconfig import MIN_VM_MEMORY, MiB
+from gpudoctor.readers.wslconfig import MIN_VM_MEMORY
+from gpudoctor.readers.wslconfig import MiB
 
 #: A VM cap below these is too small for training (when the host has RAM to spare).
 FAIL_CAP, WARN_CAP = 4 * GiB, 8 * GiB

@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from gpudoctor.checks.cluster import NodeFacts
-from gpudoctor.cluster.merge import ClusterReport, build_cluster_report, label_for
+from gpudoctor.cluster.merge import ClusterReport
+from gpudoctor.cluster.merge import build_cluster_report
+from gpudoctor.cluster.merge import label_for
 from gpudoctor.errors import BadInputError
 
 #: How often ranks look at the store while they wait.
@@ -199,7 +203,8 @@ def _payload(env: RankEnv, options: ClusterOptions) -> dict[str, Any]:
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
         return payload
-    from gpudoctor.facts.snapshot import load_replay, snapshot_document
+    from gpudoctor.facts.snapshot import load_replay
+    from gpudoctor.facts.snapshot import snapshot_document
     from gpudoctor.probes.gather import collect
 
     if options.replay_as:

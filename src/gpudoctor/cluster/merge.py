@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpudoctor.checks.cluster import NodeFacts, run_cluster_checks
+from gpudoctor.checks.cluster import NodeFacts
+from gpudoctor.checks.cluster import run_cluster_checks
 from gpudoctor.errors import BadInputError
 from gpudoctor.facts.model import Facts
-from gpudoctor.facts.snapshot import facts_from_document, load_replay
-from gpudoctor.model import Finding, Severity
-from gpudoctor.runner import Report, run_checks
+from gpudoctor.facts.snapshot import facts_from_document
+from gpudoctor.facts.snapshot import load_replay
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.runner import Report
+from gpudoctor.runner import run_checks
 
 _REAL_UUID = re.compile(r"(GPU|MIG)-[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 

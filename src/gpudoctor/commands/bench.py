@@ -7,11 +7,13 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange, format_option
+from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import format_option
 
 
 def _parse_size(text: str) -> int:
@@ -49,7 +51,10 @@ def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
         yield lambda _what, _fraction: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn
+    from rich.progress import Progress
+    from rich.progress import TextColumn
+    from rich.progress import TimeElapsedColumn
 
     with Progress(
         TextColumn("{task.description}"),
@@ -164,7 +169,9 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
       gpudoctor bench disk ./shards --max-bytes 4G -f json
     """
     from gpudoctor.probes.bench.disk import bench_disk
-    from gpudoctor.report.bench import disk_lines, disk_markdown, disk_series
+    from gpudoctor.report.bench import disk_lines
+    from gpudoctor.report.bench import disk_markdown
+    from gpudoctor.report.bench import disk_series
     from gpudoctor.report.chart_file import check_chart_path
     from gpudoctor.report.text import plain_output
 
@@ -276,8 +283,11 @@ def loader_command(
       gpudoctor bench loader --start-method spawn -f markdown > loader.md
     """
     from gpudoctor.errors import BadInputError
-    from gpudoctor.probes.bench.loader import LoaderBenchRequest, run_loader_bench
-    from gpudoctor.report.bench import loader_lines, loader_markdown, loader_series
+    from gpudoctor.probes.bench.loader import LoaderBenchRequest
+    from gpudoctor.probes.bench.loader import run_loader_bench
+    from gpudoctor.report.bench import loader_lines
+    from gpudoctor.report.bench import loader_markdown
+    from gpudoctor.report.bench import loader_series
     from gpudoctor.report.chart_file import check_chart_path
     from gpudoctor.report.text import plain_output
 

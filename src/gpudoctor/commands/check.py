@@ -7,17 +7,15 @@ import sys
 import click
 
 from gpudoctor.commands.completion import complete_check_ids
-from gpudoctor.commands.options import (
-    budget_option,
-    command_line,
-    config_option,
-    format_option,
-    log_option,
-    no_redact_option,
-    output_option,
-    python_option,
-    replay_option,
-)
+from gpudoctor.commands.options import budget_option
+from gpudoctor.commands.options import command_line
+from gpudoctor.commands.options import config_option
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import log_option
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import python_option
+from gpudoctor.commands.options import replay_option
 
 
 @click.command("check")
@@ -113,8 +111,11 @@ def check_command(
       gpudoctor check --python ~/venvs/train/bin/python
                                                inspect that environment's torch
     """
-    from gpudoctor.files import SOURCE_MAX_BYTES, WSLCONFIG_MAX_BYTES, check_readable
-    from gpudoctor.session import CheckRequest, run_check
+    from gpudoctor.files import SOURCE_MAX_BYTES
+    from gpudoctor.files import WSLCONFIG_MAX_BYTES
+    from gpudoctor.files import check_readable
+    from gpudoctor.session import CheckRequest
+    from gpudoctor.session import run_check
 
     if python:
         from gpudoctor.commands.options import fail_usage

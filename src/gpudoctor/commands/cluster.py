@@ -7,15 +7,13 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import (
-    FiniteFloatRange,
-    budget_option,
-    format_option,
-    no_plugins_option,
-    output_option,
-    strict_option,
-    verbose_option,
-)
+from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import budget_option
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import no_plugins_option
+from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import strict_option
+from gpudoctor.commands.options import verbose_option
 
 _FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
 
@@ -103,7 +101,9 @@ def cluster_command(
       torchrun ... -m gpudoctor cluster --comms
                                      also time all-reduce, check NCCL setup
     """
-    from gpudoctor.cluster.dist import Aborted, ClusterOptions, run_cluster
+    from gpudoctor.cluster.dist import Aborted
+    from gpudoctor.cluster.dist import ClusterOptions
+    from gpudoctor.cluster.dist import run_cluster
     from gpudoctor.commands.merge import exit_with_cluster_report
     from gpudoctor.files import check_writable
     from gpudoctor.session import warn_if_not_redacted

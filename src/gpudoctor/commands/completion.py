@@ -12,7 +12,9 @@ import os
 from typing import Any
 
 import click
-from click.shell_completion import CompletionItem, ShellComplete, add_completion_class
+from click.shell_completion import CompletionItem
+from click.shell_completion import ShellComplete
+from click.shell_completion import add_completion_class
 
 
 def check_id_items(incomplete: str) -> list[CompletionItem]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import click
@@ -54,9 +55,12 @@ class Difference:
 def load_side(path: str) -> Side:
     """Read a snapshot or JSON report; findings come from the report, or are recomputed."""
     from gpudoctor.errors import SnapshotError
-    from gpudoctor.facts.snapshot import facts_from_document, parse_replay_bytes
-    from gpudoctor.files import REPLAY_MAX_BYTES, read_bounded
-    from gpudoctor.model import Finding, Severity
+    from gpudoctor.facts.snapshot import facts_from_document
+    from gpudoctor.facts.snapshot import parse_replay_bytes
+    from gpudoctor.files import REPLAY_MAX_BYTES
+    from gpudoctor.files import read_bounded
+    from gpudoctor.model import Finding
+    from gpudoctor.model import Severity
 
     raw_bytes = read_bounded(path, REPLAY_MAX_BYTES, "JSON report or snapshot")
     doc = parse_replay_bytes(raw_bytes, path)  # every way it can be wrong -> one line

@@ -44,7 +44,8 @@ def render_page(page: str) -> None:
     """The page as rich renders Markdown, at most 100 columns wide."""
     from rich.markdown import Markdown
 
-    from gpudoctor.report.text import make_console, output_width
+    from gpudoctor.report.text import make_console
+    from gpudoctor.report.text import output_width
 
     width = output_width(False)
     console = make_console(sys.stdout, plain=False, width=width)

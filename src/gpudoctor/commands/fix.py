@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange, format_option
+from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import format_option
 
 
 @click.command("fix")

@@ -11,21 +11,23 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 import click
 
-from gpudoctor.checks.staleness import judge_all, observed_activity, stale_holders
-from gpudoctor.errors import BadInputError, GpuDoctorError
-from gpudoctor.fixes.kill_stale import (
-    FORCE_WAIT_S,
-    KillPlan,
-    Outcome,
-    Target,
-    apply,
-    current_identity,
-    plan,
-)
+from gpudoctor.checks.staleness import judge_all
+from gpudoctor.checks.staleness import observed_activity
+from gpudoctor.checks.staleness import stale_holders
+from gpudoctor.errors import BadInputError
+from gpudoctor.errors import GpuDoctorError
+from gpudoctor.fixes.kill_stale import FORCE_WAIT_S
+from gpudoctor.fixes.kill_stale import KillPlan
+from gpudoctor.fixes.kill_stale import Outcome
+from gpudoctor.fixes.kill_stale import Target
+from gpudoctor.fixes.kill_stale import apply
+from gpudoctor.fixes.kill_stale import current_identity
+from gpudoctor.fixes.kill_stale import plan
 
 #: Default observation window: longer than a training step's wait on its data.
 DEFAULT_OBSERVE_S = 5.0
@@ -189,7 +191,9 @@ def _safe_json(document: Any) -> str:
 
 def _shown(cmdline: str) -> str:
     """Another user's arguments, safe for this terminal: no secrets, no escape sequences."""
-    from gpudoctor.privacy import CMDLINE_MAX, Redactor, shorten
+    from gpudoctor.privacy import CMDLINE_MAX
+    from gpudoctor.privacy import Redactor
+    from gpudoctor.privacy import shorten
 
     return shorten(Redactor(identities=False).text(cmdline).replace("\n", "\\n"), CMDLINE_MAX)
 

@@ -8,15 +8,14 @@ import click
 
 from gpudoctor.errors import BadInputError
 from gpudoctor.facts.model import NotApplicable
-from gpudoctor.files import WSLCONFIG_MAX_BYTES, read_bounded
-from gpudoctor.fixes.wslconfig import (
-    EXIT_NOT_APPLIED,
-    EXIT_OK,
-    apply,
-    parse_user_size,
-    plan,
-    resolve_target,
-)
+from gpudoctor.files import WSLCONFIG_MAX_BYTES
+from gpudoctor.files import read_bounded
+from gpudoctor.fixes.wslconfig import EXIT_NOT_APPLIED
+from gpudoctor.fixes.wslconfig import EXIT_OK
+from gpudoctor.fixes.wslconfig import apply
+from gpudoctor.fixes.wslconfig import parse_user_size
+from gpudoctor.fixes.wslconfig import plan
+from gpudoctor.fixes.wslconfig import resolve_target
 from gpudoctor.fixes.wslconfig_edit import render_value
 from gpudoctor.readers.wslconfig import parse_wslconfig
 

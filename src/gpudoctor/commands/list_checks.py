@@ -57,7 +57,9 @@ def render_list(specs: list[object], stream: object) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from gpudoctor.report.text import make_console, output_width, plain_output
+    from gpudoctor.report.text import make_console
+    from gpudoctor.report.text import output_width
+    from gpudoctor.report.text import plain_output
 
     plain = plain_output(stream)  # type: ignore[arg-type]
     width = min(output_width(plain) or LIST_WIDTH, LIST_WIDTH)

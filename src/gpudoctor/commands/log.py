@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any
+from typing import TextIO
 
 import click
 
-from gpudoctor.commands.options import (
-    FiniteFloatRange,
-    command_line,
-    config_option,
-    format_option,
-    no_redact_option,
-    output_option,
-    strict_option,
-    verbose_option,
-    write_document,
-)
+from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import command_line
+from gpudoctor.commands.options import config_option
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import strict_option
+from gpudoctor.commands.options import verbose_option
+from gpudoctor.commands.options import write_document
 
 #: Files a folder is searched for (mmengine work_dirs, detectron2 output, YOLO runs ...).
 LOG_NAMES = (
@@ -71,7 +70,8 @@ def build_log_report(
     from gpudoctor.facts.model import Facts
     from gpudoctor.readers.logs import read_logs
     from gpudoctor.registry import load_registry
-    from gpudoctor.runner import Report, run_checks
+    from gpudoctor.runner import Report
+    from gpudoctor.runner import run_checks
 
     section = read_logs(paths, configs=configs, budget=budget)
     files = section["files"]
@@ -87,8 +87,11 @@ def build_log_report(
 
 def _write_chart(report: Any, path: str) -> str:
     from gpudoctor.errors import BadInputError
-    from gpudoctor.files import atomic_write_bytes, atomic_write_text
-    from gpudoctor.report.log_chart import chart_series, png_chart, svg_chart
+    from gpudoctor.files import atomic_write_bytes
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.report.log_chart import chart_series
+    from gpudoctor.report.log_chart import png_chart
+    from gpudoctor.report.log_chart import svg_chart
 
     items = [f for f in report.facts["run_log"]["files"] if f.get("understood")]
     item = next((f for f in items if chart_series(f) is not None), None)
@@ -119,8 +122,10 @@ def _write_chart(report: Any, path: str) -> str:
 def _render(
     report: Any, fmt: str, stream: Any, *, plain: bool, verbose: bool, strict: bool, redact: bool
 ) -> None:
-    from gpudoctor.report.log_chart import mermaid_chart, text_chart
-    from gpudoctor.session import CheckRequest, render
+    from gpudoctor.report.log_chart import mermaid_chart
+    from gpudoctor.report.log_chart import text_chart
+    from gpudoctor.session import CheckRequest
+    from gpudoctor.session import render
 
     request = CheckRequest(fmt=fmt, verbose=verbose, strict=strict, redact=redact)
     render(report, request, stream, plain=plain)

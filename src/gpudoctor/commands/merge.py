@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn, TextIO
+from typing import NoReturn
+from typing import TextIO
 
 import click
 
-from gpudoctor.commands.options import (
-    format_option,
-    no_plugins_option,
-    no_redact_option,
-    output_option,
-    strict_option,
-    verbose_option,
-    write_document,
-)
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import no_plugins_option
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import strict_option
+from gpudoctor.commands.options import verbose_option
+from gpudoctor.commands.options import write_document
 
 
 def exit_with_cluster_report(

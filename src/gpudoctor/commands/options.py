@@ -6,7 +6,11 @@ import io
 import math
 import shlex
 import sys
-from typing import Any, Callable, NoReturn, TextIO, TypeVar
+from typing import Any
+from typing import Callable
+from typing import NoReturn
+from typing import TextIO
+from typing import TypeVar
 
 import click
 

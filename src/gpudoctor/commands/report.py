@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gpudoctor.commands.options import (
-    budget_option,
-    format_option,
-    log_option,
-    no_redact_option,
-    output_option,
-    python_option,
-    replay_option,
-)
+from gpudoctor.commands.options import budget_option
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import log_option
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import python_option
+from gpudoctor.commands.options import replay_option
 
 if TYPE_CHECKING:
     from gpudoctor.runner import Report
@@ -67,10 +65,14 @@ def report_command(
     import sys
 
     from gpudoctor.commands.options import command_line
-    from gpudoctor.files import atomic_write_text, check_writable
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.files import check_writable
     from gpudoctor.privacy import redact_report
-    from gpudoctor.report.ticket import render_ticket_markdown, ticket_document
-    from gpudoctor.session import CheckRequest, build_report, warn_if_not_redacted
+    from gpudoctor.report.ticket import render_ticket_markdown
+    from gpudoctor.report.ticket import ticket_document
+    from gpudoctor.session import CheckRequest
+    from gpudoctor.session import build_report
+    from gpudoctor.session import warn_if_not_redacted
 
     if output:
         check_writable(output)
@@ -138,13 +140,11 @@ def print_terminal_summary(report: Report, path: str) -> None:
     from rich.text import Text
 
     from gpudoctor.model import Severity
-    from gpudoctor.report.text import (
-        STYLES,
-        UNICODE_MARKS,
-        item,
-        make_console,
-        summary_line,
-    )
+    from gpudoctor.report.text import STYLES
+    from gpudoctor.report.text import UNICODE_MARKS
+    from gpudoctor.report.text import item
+    from gpudoctor.report.text import make_console
+    from gpudoctor.report.text import summary_line
 
     console = make_console(sys.stdout, plain=False)
     console.print(Text(summary_line(report), style="bold"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from gpudoctor.commands.options import budget_option, command_line, no_redact_option, output_option
+from gpudoctor.commands.options import budget_option
+from gpudoctor.commands.options import command_line
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import output_option
 
 
 @click.command("snapshot")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import io
 import sys
-from dataclasses import dataclass, field
-from typing import IO, Any
+from dataclasses import dataclass
+from dataclasses import field
+from typing import IO
+from typing import Any
 
 import click
 
@@ -50,7 +52,8 @@ def analyse(timeline: Any, *, command: str, replayed_from: str = "") -> Any:
     """Run the watch checks (GD85x) over a timeline: the same for a live run and a replay."""
     from gpudoctor.facts.model import Facts
     from gpudoctor.probes.live.facts import timeline_facts
-    from gpudoctor.runner import Report, run_checks
+    from gpudoctor.runner import Report
+    from gpudoctor.runner import run_checks
 
     facts = Facts({"watch": timeline_facts(timeline)})
     findings = run_checks(facts, _watch_specs(), probe_errors=False)
@@ -61,8 +64,11 @@ def render_summary(report: Any, fmt: str, stream: IO[str], *, plain: bool) -> No
     """The end-of-run report in the usual formats, with the run's chart."""
     from gpudoctor.report.json_report import report_document
     from gpudoctor.report.markdown import render_markdown
-    from gpudoctor.report.text import make_console, render_text
-    from gpudoctor.report.watch import chart_series, mermaid_chart, text_chart
+    from gpudoctor.report.text import make_console
+    from gpudoctor.report.text import render_text
+    from gpudoctor.report.watch import chart_series
+    from gpudoctor.report.watch import mermaid_chart
+    from gpudoctor.report.watch import text_chart
 
     watch = report.facts["watch"]
     if fmt == "json":
@@ -87,7 +93,8 @@ def render_summary(report: Any, fmt: str, stream: IO[str], *, plain: bool) -> No
 
 def _live_printer(stream: IO[str], ui: bool) -> tuple[Any, Any, Any]:
     """(listener, line printer, closer) for the live view or plain lines."""
-    from gpudoctor.report.watch import LiveView, plain_line
+    from gpudoctor.report.watch import LiveView
+    from gpudoctor.report.watch import plain_line
 
     def say(text: str) -> None:
         stream.write(text + "\n")
@@ -137,8 +144,11 @@ def run_watch(
 ) -> int:
     """Watch (or replay), then report; the exit code is the command's when it was started."""
     from gpudoctor.errors import BadInputError
-    from gpudoctor.files import atomic_write_text, check_writable
-    from gpudoctor.privacy import Redactor, current_identity, redact_report
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.files import check_writable
+    from gpudoctor.privacy import Redactor
+    from gpudoctor.privacy import current_identity
+    from gpudoctor.privacy import redact_report
     from gpudoctor.probes.live.timeline import read_timeline
     from gpudoctor.report.text import plain_output
     from gpudoctor.session import warn_if_not_redacted
@@ -191,7 +201,10 @@ def run_watch(
 
 
 def _watch_live(request: WatchRequest, err: IO[str], redactor: Any) -> tuple[Any, Any]:
-    from gpudoctor.probes.live.watcher import LineRecorder, Watch, WatchOptions, start_command
+    from gpudoctor.probes.live.watcher import LineRecorder
+    from gpudoctor.probes.live.watcher import Watch
+    from gpudoctor.probes.live.watcher import WatchOptions
+    from gpudoctor.probes.live.watcher import start_command
     from gpudoctor.report.text import plain_output
 
     options = WatchOptions(

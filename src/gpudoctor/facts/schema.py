@@ -11,10 +11,15 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
+from typing import Union
 
-from gpudoctor.facts.model import NOT_APPLICABLE_KEY, UNAVAILABLE_KEY, NotApplicable, Unavailable
-from gpudoctor.facts.sections import OPEN_SECTIONS, SECTIONS
+from gpudoctor.facts.model import NOT_APPLICABLE_KEY
+from gpudoctor.facts.model import UNAVAILABLE_KEY
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.facts.sections import OPEN_SECTIONS
+from gpudoctor.facts.sections import SECTIONS
 
 _MARKER_KEYS = (UNAVAILABLE_KEY, NOT_APPLICABLE_KEY)
 

@@ -16,9 +16,16 @@ Optional[...] instead of ``X | None`` keeps the hints evaluable on Python 3.9.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, TypedDict, TypeVar, Union
+from typing import Any
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import TypedDict
+from typing import TypeVar
+from typing import Union
 
-from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 
 # typing.Dict, List and Optional keep the hints evaluable at run time on Python 3.9:
 # ruff: noqa: UP006, UP035, UP045

@@ -13,13 +13,18 @@ import os
 import platform
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
+from datetime import timezone
 from typing import Any
 
 from gpudoctor._version import __version__
 from gpudoctor.errors import SnapshotError
-from gpudoctor.facts.model import SCHEMA_VERSION, Facts, NotApplicable, ProbeRecord
-from gpudoctor.facts.schema import SchemaMismatch, validate_sections
+from gpudoctor.facts.model import SCHEMA_VERSION
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import ProbeRecord
+from gpudoctor.facts.schema import SchemaMismatch
+from gpudoctor.facts.schema import validate_sections
 from gpudoctor.facts.sections import not_wsl_facts
 
 SNAPSHOT_FORMAT = "gpudoctor-snapshot"
@@ -212,7 +217,8 @@ def load_replay(path: str | os.PathLike[str]) -> Facts:
 
     Only a regular file of at most :data:`~gpudoctor.files.REPLAY_MAX_BYTES` is read.
     """
-    from gpudoctor.files import REPLAY_MAX_BYTES, read_bounded
+    from gpudoctor.files import REPLAY_MAX_BYTES
+    from gpudoctor.files import read_bounded
 
     where = os.fspath(path)
     raw = read_bounded(where, REPLAY_MAX_BYTES, "JSON replay file")

@@ -15,10 +15,15 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Callable
 
-from gpudoctor.checks.staleness import CONFIDENCE_RANK, MEDIUM, judge_all, protected
+from gpudoctor.checks.staleness import CONFIDENCE_RANK
+from gpudoctor.checks.staleness import MEDIUM
+from gpudoctor.checks.staleness import judge_all
+from gpudoctor.checks.staleness import protected
 
 #: Seconds to wait for a process to vanish after the forceful signal.
 FORCE_WAIT_S = 3.0

@@ -15,32 +15,31 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from gpudoctor.checks.wsl import suggested_memory, suggested_swap
+from gpudoctor.checks.wsl import suggested_memory
+from gpudoctor.checks.wsl import suggested_swap
 from gpudoctor.errors import BadInputError
-from gpudoctor.files import WSLCONFIG_MAX_BYTES, atomic_write_bytes
-from gpudoctor.fixes.wslconfig_edit import (
-    as_utf8,
-    disable_skipped,
-    fix_and_set,
-    repair_syntax,
-    run_pass,
-    text_for_diff,
-)
-from gpudoctor.readers.wslconfig import (
-    MIN_VM_MEMORY,
-    SIZE_UNITS,
-    GiB,
-    MiB,
-    decode_wslconfig,
-    format_size,
-    parse_size,
-    parse_wslconfig,
-    split_lines,
-    tokenize,
-)
+from gpudoctor.files import WSLCONFIG_MAX_BYTES
+from gpudoctor.files import atomic_write_bytes
+from gpudoctor.fixes.wslconfig_edit import as_utf8
+from gpudoctor.fixes.wslconfig_edit import disable_skipped
+from gpudoctor.fixes.wslconfig_edit import fix_and_set
+from gpudoctor.fixes.wslconfig_edit import repair_syntax
+from gpudoctor.fixes.wslconfig_edit import run_pass
+from gpudoctor.fixes.wslconfig_edit import text_for_diff
+from gpudoctor.readers.wslconfig import MIN_VM_MEMORY
+from gpudoctor.readers.wslconfig import SIZE_UNITS
+from gpudoctor.readers.wslconfig import GiB
+from gpudoctor.readers.wslconfig import MiB
+from gpudoctor.readers.wslconfig import decode_wslconfig
+from gpudoctor.readers.wslconfig import format_size
+from gpudoctor.readers.wslconfig import parse_size
+from gpudoctor.readers.wslconfig import parse_wslconfig
+from gpudoctor.readers.wslconfig import split_lines
+from gpudoctor.readers.wslconfig import tokenize
 
 EXIT_OK, EXIT_NOT_APPLIED, EXIT_USAGE = 0, 1, 2
 KEYS = ("memory", "swap", "processors")

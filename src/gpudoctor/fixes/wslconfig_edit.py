@@ -14,20 +14,19 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from gpudoctor.errors import BadInputError
-from gpudoctor.readers.wslconfig import (
-    ERROR,
-    KNOWN_KEYS,
-    KNOWN_SECTIONS,
-    Line,
-    decode_wslconfig,
-    format_size,
-    parse_wslconfig,
-    split_lines,
-    tokenize,
-)
+from gpudoctor.readers.wslconfig import ERROR
+from gpudoctor.readers.wslconfig import KNOWN_KEYS
+from gpudoctor.readers.wslconfig import KNOWN_SECTIONS
+from gpudoctor.readers.wslconfig import Line
+from gpudoctor.readers.wslconfig import decode_wslconfig
+from gpudoctor.readers.wslconfig import format_size
+from gpudoctor.readers.wslconfig import parse_wslconfig
+from gpudoctor.readers.wslconfig import split_lines
+from gpudoctor.readers.wslconfig import tokenize
 
 _BYTE_LINE = re.compile(rb"\r\n|\n|\r")
 

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import importlib
 
-from gpudoctor.probes.base import (
-    CommandResult,
-    CommandTimeout,
-    ProbeContext,
-    ProbeSpec,
-    probe,
-    registered_probes,
-)
+from gpudoctor.probes.base import CommandResult
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import ProbeSpec
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.base import registered_probes
 
 __all__ = [
     "BUILTIN_PROBE_MODULES",

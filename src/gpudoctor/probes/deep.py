@@ -11,7 +11,8 @@ import os
 from typing import Any
 
 from gpudoctor.errors import BadInputError
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 DISK_SECONDS = 2.0
 DISK_BYTES = 256 << 20
@@ -26,7 +27,9 @@ def _has_data(ctx: ProbeContext) -> bool:
 @probe("bench_disk", timeout=15.0, enabled=_has_data, deep=True)
 def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     """Cold read speed and filesystem kind of the --data folder."""
-    from gpudoctor.probes.bench.disk import MEANINGS, bench_disk, classify_filesystem
+    from gpudoctor.probes.bench.disk import MEANINGS
+    from gpudoctor.probes.bench.disk import bench_disk
+    from gpudoctor.probes.bench.disk import classify_filesystem
 
     path = str(ctx.options["data"])
     if not ctx.path(path).exists():
@@ -52,7 +55,9 @@ def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
 @probe("bench_loader", timeout=60.0, deep=True)
 def probe_bench_loader(ctx: ProbeContext) -> dict[str, Any]:
     """DataLoader throughput, start-up and stutter across worker counts (short sweep)."""
-    from gpudoctor.probes.bench.loader import LoaderBenchRequest, find_images, run_loader_bench
+    from gpudoctor.probes.bench.loader import LoaderBenchRequest
+    from gpudoctor.probes.bench.loader import find_images
+    from gpudoctor.probes.bench.loader import run_loader_bench
 
     source: dict[str, Any] = {"kind": "synthetic"}
     data = ctx.options.get("data")

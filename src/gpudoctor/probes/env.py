@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: Variables recorded verbatim (their values steer CUDA, PyTorch, threading or WSL).
 ALLOWED_ENV = frozenset(

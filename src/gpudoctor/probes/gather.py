@@ -11,12 +11,18 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
-from gpudoctor.facts.model import Facts, NotApplicable, ProbeRecord, Unavailable
-from gpudoctor.probes.base import ProbeContext, ProbeSpec
+from gpudoctor.facts.model import Facts
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import ProbeRecord
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import ProbeSpec
 
 #: Default wall-clock budget for all quick probes together, in seconds.
 DEFAULT_BUDGET = 5.0
@@ -147,7 +153,8 @@ def collect(
     progress: ProgressCallback | None = None,
 ) -> Facts:
     """Gather facts from this machine with every built-in probe."""
-    from gpudoctor.probes import ProbeContext, all_probes
+    from gpudoctor.probes import ProbeContext
+    from gpudoctor.probes import all_probes
 
     ctx = ProbeContext(options=dict(options or {}), deep=deep)
     default = DEEP_BUDGET if deep else DEFAULT_BUDGET

@@ -23,34 +23,33 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.facts.model import NotApplicable, Unavailable
-from gpudoctor.probes.base import ProbeContext, probe
-from gpudoctor.probes.gpu_sources import (
-    UTILISATION_WINDOW_S,
-    DriverView,
-    gpu_activity_since,
-    nvidia_smi_view,
-    nvml_view,
-)
-from gpudoctor.probes.jupyter import connection_file, kernel_activity
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.gpu_sources import UTILISATION_WINDOW_S
+from gpudoctor.probes.gpu_sources import DriverView
+from gpudoctor.probes.gpu_sources import gpu_activity_since
+from gpudoctor.probes.gpu_sources import nvidia_smi_view
+from gpudoctor.probes.gpu_sources import nvml_view
+from gpudoctor.probes.jupyter import connection_file
+from gpudoctor.probes.jupyter import kernel_activity
 from gpudoctor.probes.managed import manager_of
-from gpudoctor.probes.proc_table import (
-    DEFAULT_DEVICE_PATHS,
-    DEFAULT_MAP_MARKERS,
-    ProcStat,
-    ProcTable,
-    children_of,
-    last_ran_ms,
-    read_cgroup,
-    read_cmdline,
-    read_io,
-    read_stat,
-    read_uid,
-    scan,
-    sched_now_ms,
-    state_name,
-    user_name,
-)
+from gpudoctor.probes.proc_table import DEFAULT_DEVICE_PATHS
+from gpudoctor.probes.proc_table import DEFAULT_MAP_MARKERS
+from gpudoctor.probes.proc_table import ProcStat
+from gpudoctor.probes.proc_table import ProcTable
+from gpudoctor.probes.proc_table import children_of
+from gpudoctor.probes.proc_table import last_ran_ms
+from gpudoctor.probes.proc_table import read_cgroup
+from gpudoctor.probes.proc_table import read_cmdline
+from gpudoctor.probes.proc_table import read_io
+from gpudoctor.probes.proc_table import read_stat
+from gpudoctor.probes.proc_table import read_uid
+from gpudoctor.probes.proc_table import scan
+from gpudoctor.probes.proc_table import sched_now_ms
+from gpudoctor.probes.proc_table import state_name
+from gpudoctor.probes.proc_table import user_name
 
 DEFAULT_IDLE_MINUTES = 30.0
 #: An orphaned worker must have been idle at least this long (longer than a training step's

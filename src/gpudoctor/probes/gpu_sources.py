@@ -8,12 +8,16 @@ is kept as "unknown" (``None`` or an :class:`Unavailable`), never turned into ze
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout, ProbeContext
-from gpudoctor.probes.nvml import Nvml, open_nvml, text
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.nvml import Nvml
+from gpudoctor.probes.nvml import open_nvml
+from gpudoctor.probes.nvml import text
 
 MiB = 1024 * 1024
 #: How far back NVML's per-process utilisation samples are read (the driver buffers them, so

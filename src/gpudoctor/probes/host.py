@@ -6,7 +6,8 @@ import platform
 import sys
 
 from gpudoctor.facts.sections import HostFacts
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 
 def _os_release(ctx: ProbeContext) -> dict[str, str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from gpudoctor.facts.sections import HostFacts
 from gpudoctor.probes.base import ProbeContext

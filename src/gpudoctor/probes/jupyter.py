@@ -16,7 +16,8 @@ import os
 import re
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.facts.sections import KernelLogFacts
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: Newest events kept; a flapping GPU can log thousands.
 MAX_EVENTS = 50

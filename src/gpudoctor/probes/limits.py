@@ -6,7 +6,8 @@ import sys
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.sections import LimitsFacts
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 
 @probe("limits", timeout=1.0)

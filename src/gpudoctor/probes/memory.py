@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gpudoctor.probes.base import ProbeContext, probe
-from gpudoctor.probes.procfs import parse_meminfo, parse_vmstat
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.procfs import parse_meminfo
+from gpudoctor.probes.procfs import parse_vmstat
 
 #: How long swap activity is sampled; probes run concurrently, so this is not added up.
 SWAP_SAMPLE_SECONDS = 0.1

@@ -11,8 +11,12 @@ import glob
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
-from gpudoctor.probes.nvml import Nvml, open_nvml, text
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.nvml import Nvml
+from gpudoctor.probes.nvml import open_nvml
+from gpudoctor.probes.nvml import text
 
 # nvml.h enum values (stable across driver releases), so any bindings module will do.
 TEMPERATURE_GPU = 0

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
-from gpudoctor.facts.model import NotApplicable, Unavailable
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.facts.sections import PowerFacts
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: Seconds ``powercfg`` / ``reg.exe`` may take (WSL interop can be slow to start).
 COMMAND_TIMEOUT = 3.0

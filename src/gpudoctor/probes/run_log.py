@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: What reading the logs may take inside ``check`` (a huge log is read in part, and says so).
 LOG_PROBE_SECONDS = 50.0

@@ -7,7 +7,8 @@ import sys
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.sections import ShmFacts
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 
 @probe("shm", timeout=1.0)

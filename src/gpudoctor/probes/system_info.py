@@ -16,10 +16,14 @@ import platform
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
-from gpudoctor.probes.target import target_executable, target_paths
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.target import target_executable
+from gpudoctor.probes.target import target_paths
 
 #: Name fragments collect_env keeps from ``pip list`` (plus ``nvidia-`` for all CUDA wheels).
 PIP_PATTERNS = (

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout, ProbeContext
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
 
 #: Seconds the target interpreter may take to print its paths.
 QUERY_TIMEOUT = 3.0

@@ -13,11 +13,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
-from gpudoctor.facts.model import NotApplicable, Unavailable
-from gpudoctor.facts.sections import LoaderFacts, ToolkitFacts
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
+from gpudoctor.facts.sections import LoaderFacts
+from gpudoctor.facts.sections import ToolkitFacts
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: Seconds ``nvcc --version`` and ``ldconfig -p`` may take.
 COMMAND_TIMEOUT = 3.0

@@ -17,13 +17,16 @@ import json
 import os
 import platform
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.

@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 from gpudoctor.probes.target import target_executable
 
 #: Seconds the child may take: importing torch and creating a CUDA context.

@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor.probes.base import ProbeContext, probe
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
 
 #: Image files counted under --data for the RAM-cache estimate.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})

@@ -11,13 +11,19 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.sections import not_wsl_facts
-from gpudoctor.probes.base import CommandTimeout, ProbeContext, probe
-from gpudoctor.probes.procfs import mount_of, parse_meminfo, parse_mountinfo
-from gpudoctor.readers.wslconfig import parse_wsl_conf, parse_wslconfig
+from gpudoctor.probes.base import CommandTimeout
+from gpudoctor.probes.base import ProbeContext
+from gpudoctor.probes.base import probe
+from gpudoctor.probes.procfs import mount_of
+from gpudoctor.probes.procfs import parse_meminfo
+from gpudoctor.probes.procfs import parse_mountinfo
+from gpudoctor.readers.wslconfig import parse_wsl_conf
+from gpudoctor.readers.wslconfig import parse_wslconfig
 
 #: Interop calls; PowerShell starts slowly, so it runs beside cmd.exe, not after it.
 CMD_TIMEOUT, POWERSHELL_TIMEOUT, WSLPATH_TIMEOUT, LDCONFIG_TIMEOUT = 2.0, 3.5, 1.0, 1.5

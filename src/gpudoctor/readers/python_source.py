@@ -13,7 +13,8 @@ import io
 import os
 import tokenize
 import warnings
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 #: Files larger than this are not read: no training script or config is this large.
 MAX_SOURCE_BYTES = 2 * 1024 * 1024

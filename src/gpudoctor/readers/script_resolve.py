@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpudoctor.readers.python_source import literal_value
-from gpudoctor.readers.script_scan import (
-    MAX_DEPTH,
-    Context,
-    ScriptScan,
-    Site,
-    call_name,
-    dotted_name,
-)
-from gpudoctor.readers.script_values import CPU_COUNT_CALLS, describe_formula, uses_cpus
+from gpudoctor.readers.script_scan import MAX_DEPTH
+from gpudoctor.readers.script_scan import Context
+from gpudoctor.readers.script_scan import ScriptScan
+from gpudoctor.readers.script_scan import Site
+from gpudoctor.readers.script_scan import call_name
+from gpudoctor.readers.script_scan import dotted_name
+from gpudoctor.readers.script_values import CPU_COUNT_CALLS
+from gpudoctor.readers.script_values import describe_formula
+from gpudoctor.readers.script_values import uses_cpus
 
 
 @dataclass

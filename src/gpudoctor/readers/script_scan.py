@@ -9,9 +9,12 @@ top-level statements call which functions. Everything later is a lookup in that 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
-from gpudoctor.readers.python_source import literal_value, source_segment, split_lines
+from gpudoctor.readers.python_source import literal_value
+from gpudoctor.readers.python_source import source_segment
+from gpudoctor.readers.python_source import split_lines
 
 #: Method names that run a training or evaluation loop when a trainer object calls them.
 RUNNER_METHODS = {"train", "validate", "test", "predict", "run", "val", "fit"}

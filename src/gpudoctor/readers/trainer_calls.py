@@ -9,17 +9,16 @@ import ast
 from typing import Any
 
 from gpudoctor.readers import trainers as fw
-from gpudoctor.readers.script_resolve import ScriptValues, default_setting
-from gpudoctor.readers.script_scan import (
-    FACTORY_WORKER_KEYWORDS,
-    RUNNER_METHODS,
-    RUNNER_NAMES,
-    Context,
-    Site,
-    base_names,
-    call_name,
-    dotted_name,
-)
+from gpudoctor.readers.script_resolve import ScriptValues
+from gpudoctor.readers.script_resolve import default_setting
+from gpudoctor.readers.script_scan import FACTORY_WORKER_KEYWORDS
+from gpudoctor.readers.script_scan import RUNNER_METHODS
+from gpudoctor.readers.script_scan import RUNNER_NAMES
+from gpudoctor.readers.script_scan import Context
+from gpudoctor.readers.script_scan import Site
+from gpudoctor.readers.script_scan import base_names
+from gpudoctor.readers.script_scan import call_name
+from gpudoctor.readers.script_scan import dotted_name
 
 
 class TrainerCalls(ScriptValues):

@@ -19,16 +19,14 @@ import ast
 import os
 from typing import Any
 
-from gpudoctor.readers.python_source import (
-    NotUnderstood,
-    analyse_python,
-    decode_text,
-    literal_value,
-    not_understood,
-    read_source_bytes,
-    source_segment,
-    split_lines,
-)
+from gpudoctor.readers.python_source import NotUnderstood
+from gpudoctor.readers.python_source import analyse_python
+from gpudoctor.readers.python_source import decode_text
+from gpudoctor.readers.python_source import literal_value
+from gpudoctor.readers.python_source import not_understood
+from gpudoctor.readers.python_source import read_source_bytes
+from gpudoctor.readers.python_source import source_segment
+from gpudoctor.readers.python_source import split_lines
 
 #: mmengine/mmcv names that hold loader settings.
 _LOADER_VARIABLES = ("train_dataloader", "val_dataloader", "test_dataloader", "data")

@@ -26,25 +26,21 @@ import os
 from typing import Any
 
 from gpudoctor.readers import trainers as fw
-from gpudoctor.readers.python_source import (
-    NotUnderstood,
-    analyse_python,
-    decode_text,
-    literal_value,
-    not_understood,
-    read_source_bytes,
-)
-from gpudoctor.readers.script_scan import (
-    DEFS,
-    FACTORY_BATCH_KEYWORDS,
-    FACTORY_WORKER_KEYWORDS,
-    MAX_TEXT,
-    Binding,
-    Context,
-    Site,
-    call_name,
-    dotted_name,
-)
+from gpudoctor.readers.python_source import NotUnderstood
+from gpudoctor.readers.python_source import analyse_python
+from gpudoctor.readers.python_source import decode_text
+from gpudoctor.readers.python_source import literal_value
+from gpudoctor.readers.python_source import not_understood
+from gpudoctor.readers.python_source import read_source_bytes
+from gpudoctor.readers.script_scan import DEFS
+from gpudoctor.readers.script_scan import FACTORY_BATCH_KEYWORDS
+from gpudoctor.readers.script_scan import FACTORY_WORKER_KEYWORDS
+from gpudoctor.readers.script_scan import MAX_TEXT
+from gpudoctor.readers.script_scan import Binding
+from gpudoctor.readers.script_scan import Context
+from gpudoctor.readers.script_scan import Site
+from gpudoctor.readers.script_scan import call_name
+from gpudoctor.readers.script_scan import dotted_name
 from gpudoctor.readers.trainer_calls import TrainerCalls
 
 POSITIONAL_PARAMETERS = (

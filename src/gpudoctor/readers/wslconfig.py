@@ -16,7 +16,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4

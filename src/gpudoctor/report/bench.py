@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.checks.bench import STUTTER_LIMIT, describe_setting
+from gpudoctor.checks.bench import STUTTER_LIMIT
+from gpudoctor.checks.bench import describe_setting
 from gpudoctor.probes.bench.loader import aggregate
 
 MiB = 1 << 20

@@ -7,20 +7,23 @@ three formats follow the same privacy rules as a single-machine report.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import IO, Any
+from datetime import datetime
+from datetime import timezone
+from typing import IO
+from typing import Any
 
 from gpudoctor._version import __version__
-from gpudoctor.cluster.merge import ClusterReport, node_row
-from gpudoctor.model import Finding, Severity
-from gpudoctor.report.markdown import _cell, _finding_section
-from gpudoctor.report.text import (
-    _ASCII_MARKS,
-    _STYLES,
-    _UNICODE_MARKS,
-    _render_finding,
-    make_console,
-)
+from gpudoctor.cluster.merge import ClusterReport
+from gpudoctor.cluster.merge import node_row
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.report.markdown import _cell
+from gpudoctor.report.markdown import _finding_section
+from gpudoctor.report.text import _ASCII_MARKS
+from gpudoctor.report.text import _STYLES
+from gpudoctor.report.text import _UNICODE_MARKS
+from gpudoctor.report.text import _render_finding
+from gpudoctor.report.text import make_console
 
 CLUSTER_FORMAT = "gpudoctor-cluster-report"
 #: Version of the cluster report's own layout (see docs/cluster.md).

@@ -10,15 +10,14 @@ import json
 from collections.abc import Sequence
 
 from gpudoctor._version import __version__
-from gpudoctor.model import Finding, Severity
-from gpudoctor.report.summary import (
-    collapse_evidence,
-    collapse_skips,
-    count_words,
-    plural,
-    remedies_for,
-    report_platforms,
-)
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.report.summary import collapse_evidence
+from gpudoctor.report.summary import collapse_skips
+from gpudoctor.report.summary import count_words
+from gpudoctor.report.summary import plural
+from gpudoctor.report.summary import remedies_for
+from gpudoctor.report.summary import report_platforms
 from gpudoctor.runner import Report
 
 ICONS = {

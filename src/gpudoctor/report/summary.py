@@ -6,11 +6,16 @@ and filter in exactly the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpudoctor.model import Evidence, Finding, Remedy, Severity
+from gpudoctor.model import Evidence
+from gpudoctor.model import Finding
+from gpudoctor.model import Remedy
+from gpudoctor.model import Severity
 
 #: Id prefix -> area, in the order a report shows them (GPU first, the cluster last).
 AREAS: tuple[tuple[str, str], ...] = (

@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import IO
+from typing import TYPE_CHECKING
 
 from gpudoctor._version import __version__
-from gpudoctor.model import Finding, Severity
-from gpudoctor.report.summary import (
-    Area,
-    collapse_evidence,
-    collapse_skips,
-    count_words,
-    group_by_area,
-    plural,
-    remedies_for,
-    report_platforms,
-)
+from gpudoctor.model import Finding
+from gpudoctor.model import Severity
+from gpudoctor.report.summary import Area
+from gpudoctor.report.summary import collapse_evidence
+from gpudoctor.report.summary import collapse_skips
+from gpudoctor.report.summary import count_words
+from gpudoctor.report.summary import group_by_area
+from gpudoctor.report.summary import plural
+from gpudoctor.report.summary import remedies_for
+from gpudoctor.report.summary import report_platforms
 from gpudoctor.runner import Report
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console
+    from rich.console import RenderableType
     from rich.table import Table
 
 UNICODE_MARKS = {

@@ -284,8 +284,10 @@ def _header(report: Report, *, redacted: bool) -> str:
 
 
 def _findings(report: Report) -> str:
-    from gpudoctor.report.markdown import finding_section, findings_table
-    from gpudoctor.report.summary import count_words, report_platforms
+    from gpudoctor.report.markdown import finding_section
+    from gpudoctor.report.markdown import findings_table
+    from gpudoctor.report.summary import count_words
+    from gpudoctor.report.summary import report_platforms
 
     words = count_words(report.counts) if report.findings else "no checks ran"
     lines = [f"### Verdict: {report.verdict}", "", f"({words})", ""]

@@ -7,10 +7,13 @@ or SVG with ``--chart`` (matplotlib when installed; SVG is also written without 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import IO
+from typing import Any
 
-from gpudoctor.probes.live.timeline import Sample, Timeline
+from gpudoctor.probes.live.timeline import Sample
+from gpudoctor.probes.live.timeline import Timeline
 from gpudoctor.units import GiB
 
 BARS = "▁▂▃▄▅▆▇█"

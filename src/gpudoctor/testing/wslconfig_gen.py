@@ -114,7 +114,8 @@ def run_case(
 
     from gpudoctor.cli import main
     from gpudoctor.fixes.wslconfig import plan
-    from gpudoctor.readers.wslconfig import GiB, parse_wslconfig
+    from gpudoctor.readers.wslconfig import GiB
+    from gpudoctor.readers.wslconfig import parse_wslconfig
 
     real = folder / "real.wslconfig"
     real.write_bytes(data)

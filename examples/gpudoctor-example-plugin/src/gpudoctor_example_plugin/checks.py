@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from gpudoctor.api import check, evidence, fail, passed, remedy
+from gpudoctor.api import check
+from gpudoctor.api import evidence
+from gpudoctor.api import fail
+from gpudoctor.api import passed
+from gpudoctor.api import remedy
 
 
 @check(

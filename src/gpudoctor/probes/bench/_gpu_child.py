@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
-from gpudoctor.probes.bench.gpu import (
-    PROTOCOL_PREFIX,
-    bandwidth_verdict,
-    pcie_expected_gbps,
-    throttle_names,
-)
+from gpudoctor.probes.bench.gpu import PROTOCOL_PREFIX
+from gpudoctor.probes.bench.gpu import bandwidth_verdict
+from gpudoctor.probes.bench.gpu import pcie_expected_gbps
+from gpudoctor.probes.bench.gpu import throttle_names
 
 CHUNK_BYTES = 256 << 20
 MEMORY_FRACTION = 0.9

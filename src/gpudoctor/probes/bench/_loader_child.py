@@ -16,20 +16,23 @@ import sys
 import threading
 import time
 from collections.abc import Sized
-from typing import Any, Callable, cast
+from typing import Any
+from typing import Callable
+from typing import cast
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset
+from torch.utils.data import IterableDataset
+from torch.utils.data import RandomSampler
 
-from gpudoctor.probes.bench.loader import (
-    PREFETCH_RETRY_STUTTER,
-    PROTOCOL_PREFIX,
-    aggregate,
-    climb_should_stop,
-    confirm_candidates,
-    gap_stats,
-    needs_more_rounds,
-)
+from gpudoctor.probes.bench.loader import PREFETCH_RETRY_STUTTER
+from gpudoctor.probes.bench.loader import PROTOCOL_PREFIX
+from gpudoctor.probes.bench.loader import aggregate
+from gpudoctor.probes.bench.loader import climb_should_stop
+from gpudoctor.probes.bench.loader import confirm_candidates
+from gpudoctor.probes.bench.loader import gap_stats
+from gpudoctor.probes.bench.loader import needs_more_rounds
 from gpudoctor.probes.bench.loader import recommend as recommend_setting
 
 SYNTHETIC_IMAGES = 48

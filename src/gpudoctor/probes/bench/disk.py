@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.errors import BadInputError
-from gpudoctor.probes.procfs import mount_of, parse_mountinfo
+from gpudoctor.probes.procfs import mount_of
+from gpudoctor.probes.procfs import parse_mountinfo
 
 MB = 1_000_000
 MiB = 1 << 20

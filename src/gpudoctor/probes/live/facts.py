@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from gpudoctor.probes.live.timeline import Sample, Timeline
+from gpudoctor.probes.live.timeline import Sample
+from gpudoctor.probes.live.timeline import Timeline
 
 
 def _sum(values: Sequence[float | int | None]) -> float | None:

@@ -10,7 +10,8 @@ from typing import Any
 
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.live.timeline import GpuSample
-from gpudoctor.probes.nvml import Nvml, open_nvml
+from gpudoctor.probes.nvml import Nvml
+from gpudoctor.probes.nvml import open_nvml
 
 #: Calls whose answer does not change during a run are asked once.
 _STATIC_ONCE = ("nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetTemperatureThreshold")

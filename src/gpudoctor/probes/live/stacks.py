@@ -16,7 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gpudoctor.probes.live.timeline import ProcStacks, StackCapture, ThreadStack
+from gpudoctor.probes.live.timeline import ProcStacks
+from gpudoctor.probes.live.timeline import StackCapture
+from gpudoctor.probes.live.timeline import ThreadStack
 
 DUMP_TIMEOUT_S = 10.0
 YAMA_SCOPE = "/proc/sys/kernel/yama/ptrace_scope"

@@ -15,27 +15,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import IO
+from typing import Any
+from typing import Callable
 
 import psutil
 
-from gpudoctor.checks.live_signals import DEFAULT_THRESHOLDS, hang_threshold, progressing
+from gpudoctor.checks.live_signals import DEFAULT_THRESHOLDS
+from gpudoctor.checks.live_signals import hang_threshold
+from gpudoctor.checks.live_signals import progressing
 from gpudoctor.errors import BadInputError
 from gpudoctor.probes.live.facts import timeline_facts
 from gpudoctor.probes.live.gpu import GpuSampler
-from gpudoctor.probes.live.host import HostSampler, is_wsl
+from gpudoctor.probes.live.host import HostSampler
+from gpudoctor.probes.live.host import is_wsl
 from gpudoctor.probes.live.logtail import LogFollower
 from gpudoctor.probes.live.proctree import ProcessTreeSampler
 from gpudoctor.probes.live.stacks import capture
-from gpudoctor.probes.live.timeline import (
-    End,
-    Header,
-    Sample,
-    StackCapture,
-    Timeline,
-    encode,
-)
+from gpudoctor.probes.live.timeline import End
+from gpudoctor.probes.live.timeline import Header
+from gpudoctor.probes.live.timeline import Sample
+from gpudoctor.probes.live.timeline import StackCapture
+from gpudoctor.probes.live.timeline import Timeline
+from gpudoctor.probes.live.timeline import encode
 
 #: Signals forwarded to a started command (SIGINT only when it did not come from the tty).
 FORWARDED = tuple(

@@ -11,19 +11,24 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO
+from typing import Any
 
-from gpudoctor.readers.logs.detect import STRUCTURED, detect
-from gpudoctor.readers.logs.source import ReadState, SourceError, iter_blocks, open_source
+from gpudoctor.readers.logs.detect import STRUCTURED
+from gpudoctor.readers.logs.detect import detect
+from gpudoctor.readers.logs.source import ReadState
+from gpudoctor.readers.logs.source import SourceError
+from gpudoctor.readers.logs.source import iter_blocks
+from gpudoctor.readers.logs.source import open_source
 from gpudoctor.readers.logs.state import FileState
-from gpudoctor.readers.logs.structured import (
-    MAX_JSON_DOCUMENT,
-    CsvParser,
-    JsonLinesParser,
-    parse_trainer_state,
-)
-from gpudoctor.readers.logs.tensorboard import iter_scalars, metric_name
-from gpudoctor.readers.logs.text import TextParser, scan_config_line
+from gpudoctor.readers.logs.structured import MAX_JSON_DOCUMENT
+from gpudoctor.readers.logs.structured import CsvParser
+from gpudoctor.readers.logs.structured import JsonLinesParser
+from gpudoctor.readers.logs.structured import parse_trainer_state
+from gpudoctor.readers.logs.tensorboard import iter_scalars
+from gpudoctor.readers.logs.tensorboard import metric_name
+from gpudoctor.readers.logs.text import TextParser
+from gpudoctor.readers.logs.text import scan_config_line
 
 __all__ = ["DEFAULT_BUDGET", "read_log", "read_logs"]
 

@@ -14,7 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from gpudoctor.readers.logs.series import Spike, TimeSeries, mad, median
+from gpudoctor.readers.logs.series import Spike
+from gpudoctor.readers.logs.series import TimeSeries
+from gpudoctor.readers.logs.series import mad
+from gpudoctor.readers.logs.series import median
 
 #: Spikes listed in the facts (all are counted).
 LISTED_SPIKES = 30

@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 import operator
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from gpudoctor.readers.logs.analysis import MAX_EVENTS, timing_summary
-from gpudoctor.readers.logs.series import LrTrack, Thinned, TimeSeries, ValueTrack, median
+from gpudoctor.readers.logs.analysis import MAX_EVENTS
+from gpudoctor.readers.logs.analysis import timing_summary
+from gpudoctor.readers.logs.series import LrTrack
+from gpudoctor.readers.logs.series import Thinned
+from gpudoctor.readers.logs.series import TimeSeries
+from gpudoctor.readers.logs.series import ValueTrack
+from gpudoctor.readers.logs.series import median
 
 #: data_time / time ratios kept for the input-bound median.
 RATIO_SAMPLE = 4096

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import operator
 from array import array
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 #: Iteration times kept for the median and MAD.

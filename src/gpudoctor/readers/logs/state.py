@@ -6,7 +6,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from gpudoctor.readers.logs.crashes import classify, exception_line, is_amp_overflow
+from gpudoctor.readers.logs.crashes import classify
+from gpudoctor.readers.logs.crashes import exception_line
+from gpudoctor.readers.logs.crashes import is_amp_overflow
 from gpudoctor.readers.logs.run import Run
 
 #: Earlier runs in the same file are summarised in a line each, up to this many.
