@@ -24,7 +24,7 @@ _SAVE = re.compile(
 _CONFIG = re.compile(
     rb"(CheckpointHook|checkpoint_config|checkpoint=dict|val_interval|evaluation ?= ?dict"
     rb"|max_iters|max_epochs|LoggerHook|CHECKPOINT_PERIOD|EVAL_PERIOD|MAX_ITER|save_steps"
-    rb"|eval_steps|logging_steps|save_period|max_steps)"
+    rb"|eval_steps|logging_steps|save_period|max_steps|workers|WORKERS)"
 )
 _KV_INT = re.compile(rb"(\w+)\s*[=:]\s*(-?\d+)")
 _KV_BOOL = re.compile(rb"(by_epoch|save_optimizer)\s*=\s*(True|False)")
@@ -451,6 +451,10 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
         run.interval("evaluation", ints["interval"], source)
     elif b"LoggerHook" in line and "interval" in ints:
         run.interval("logging", ints["interval"], source)
+    for key in ("num_workers", "dataloader_num_workers", "workers", "NUM_WORKERS"):
+        # The first loader a config states is the training one in every layout we know.
+        if ints.get(key, 0) > 0 and "workers" not in run.intervals:
+            run.interval("workers", ints[key], source)
     for key, cause in (
         ("val_interval", "evaluation"),
         ("CHECKPOINT_PERIOD", "checkpoint"),
