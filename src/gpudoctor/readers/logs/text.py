@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Any
 
 from gpudoctor.readers.logs.crashes import HINT
 from gpudoctor.readers.logs.run import Run
@@ -77,7 +78,7 @@ class TextParser:
         self._layout: re.Pattern[bytes] | None = None
         self._layout_slots: list[int] = []
         self._batch_cache: (
-            tuple[tuple[tuple[bytes, bytes], ...], tuple[re.Pattern[bytes], list[int]]] | None
+            tuple[tuple[tuple[Any, ...], ...], tuple[re.Pattern[bytes], list[int]]] | None
         ) = None
         self._pending: list[bytes] = []
         self._pending_numbers: list[int] = []
