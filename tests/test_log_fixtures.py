@@ -53,7 +53,7 @@ def test_fixture_gives_exactly_its_expected_findings(name, tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["mmengine_healthy_epochs.log", "detr_log.txt", "lightning_metrics.csv"],
+    ["mmengine_healthy_epochs.log", "detr_log.txt", "lightning_metrics.csv", "tqdm_steady.log"],
 )
 def test_healthy_logs_produce_nothing_above_info(name, tmp_path):
     worst = max(f.severity.rank for f in findings(fresh_copy(name, tmp_path)))

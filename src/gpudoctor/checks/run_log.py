@@ -371,7 +371,7 @@ def iteration_stalls(facts: Facts) -> list[Verdict]:
                 )
             )
         if not parts:
-            parts.append("irregular stalls")
+            parts.append("at irregular times")
             remedies.append(
                 remedy(
                     "Irregular stalls come from outside the loop: other jobs on the same GPU or "
@@ -401,40 +401,101 @@ def iteration_stalls(facts: Facts) -> list[Verdict]:
     tags=_TAGS,
 )
 def input_bound(facts: Facts) -> list[Verdict]:
-    """The median share of each iteration spent waiting for the next batch."""
+    """The share of each iteration spent waiting for data; or, where the log has only a
+    speed, the rhythm of workers that cannot keep up (a slow step every num_workers)."""
     out = []
     for item in _files(facts):
-        data = item["run"].get("data")
-        timing = item["run"].get("timing")
-        if not data or data["count"] < 8 or data["median_ratio"] < INPUT_BOUND_RATIO:
-            continue
-        share = 100 * data["median_ratio"]
-        ev = [
-            evidence("data_time / time", f"{share:.0f} % (median of {data['count']:,} windows)"),
-            evidence("median data_time", f"{data['median_data_time_s']:.3f} s"),
-        ]
-        if timing:
-            ev.append(evidence("median time", f"{timing['median_s']:.3f} s"))
-        out.append(
-            warn(
-                f"input-bound: {share:.0f} % of every iteration is spent waiting for data",
-                subject=item["name"],
-                evidence=ev,
-                remedies=[
-                    remedy(
-                        "Give the DataLoader more workers (up to the CPU cores), "
-                        "persistent_workers=True and pin_memory=True; measure the settings "
-                        "on this machine.",
-                        "gpudoctor bench loader --script train.py",
-                    ),
-                    remedy(
-                        "Move decoding and augmentation off the critical path: pre-resize "
-                        "images, cache decoded data, use a faster storage for the dataset."
-                    ),
-                ],
-            )
-        )
+        run = item["run"]
+        data = run.get("data")
+        timing = run.get("timing")
+        if data and data["count"] >= 8:
+            if data["median_ratio"] >= INPUT_BOUND_RATIO:
+                out.append(_input_bound_by_data_time(item, data, timing))
+        elif timing:
+            rhythm = _worker_rhythm(run, timing)
+            if rhythm is not None:
+                out.append(_input_bound_by_rhythm(item, timing, *rhythm))
     return out
+
+
+_INPUT_REMEDIES = [
+    remedy(
+        "Give the DataLoader more workers (up to the CPU cores), persistent_workers=True and "
+        "pin_memory=True; measure the settings on this machine.",
+        "gpudoctor bench loader --script train.py",
+    ),
+    remedy(
+        "Move decoding and augmentation off the critical path: pre-resize images, cache "
+        "decoded data, use a faster storage for the dataset."
+    ),
+]
+
+
+def _input_bound_by_data_time(item: Any, data: Any, timing: Any) -> Verdict:
+    share = 100 * data["median_ratio"]
+    ev = [
+        evidence("data_time / time", f"{share:.0f} % (median of {data['count']:,} windows)"),
+        evidence("median data_time", f"{data['median_data_time_s']:.3f} s"),
+    ]
+    if timing:
+        ev.append(evidence("median time", f"{timing['median_s']:.3f} s"))
+    return warn(
+        f"input-bound: {share:.0f} % of every iteration is spent waiting for data",
+        subject=item["name"],
+        evidence=ev,
+        remedies=_INPUT_REMEDIES,
+    )
+
+
+def _worker_rhythm(run: Any, timing: Any) -> tuple[int, Any, Any] | None:
+    """(period, the rhythm, the stated workers or None) when the iteration time rises every
+    few steps in step with the DataLoader's workers (or no worker count is stated)."""
+    rhythm = timing.get("short_period")
+    if not rhythm:
+        return None
+    period = int(rhythm["period"])
+    workers = (run.get("intervals") or {}).get("workers")
+    if workers is not None and period % int(workers["interval"]) != 0:
+        return None  # a rhythm the stated workers do not explain: GD804 reports stalls
+    return period, rhythm, workers
+
+
+def _input_bound_by_rhythm(
+    item: Any, timing: Any, period: int, rhythm: Any, workers: Any
+) -> Verdict:
+    word = _step_word(item)
+    ev = [
+        evidence(
+            "rhythm",
+            f"the {word} time rises every {period} {word}s "
+            f"({rhythm['peaks']:,} peaks, {100 * rhythm['share']:.0f} % of them {period} apart)",
+        ),
+        evidence("typical speed", f"{timing['median_s']:.3f} s/{word} (median)"),
+    ]
+    if workers is not None:
+        ev.append(evidence("DataLoader workers", f"{workers['interval']} ({workers['source']})"))
+        title = (
+            f"every {period}th {word} waits for data: one wait per round of "
+            f"{workers['interval']} DataLoader workers"
+        )
+    else:
+        title = (
+            f"probably waiting for data: every {period}th {word} is slow, the rhythm of "
+            f"{period} DataLoader workers that cannot keep up"
+        )
+    return warn(
+        title,
+        subject=item["name"],
+        evidence=ev,
+        remedies=[
+            *_INPUT_REMEDIES,
+            remedy(
+                "To confirm, log the time spent waiting for each batch (data_time): "
+                "mmengine, mmcv and detectron2 print it; in a plain loop, time the "
+                "`next(iterator)` call."
+            ),
+        ],
+    )
 
 
 # -- GD806 - GD808: loss and gradients ------------------------------------------------------

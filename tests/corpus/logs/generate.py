@@ -421,6 +421,60 @@ def tqdm_worker_killed() -> None:
     (HERE / "tqdm_worker_killed.log").write_bytes(b"".join(parts))
 
 
+def _tqdm_bar(times: list[float], total: int, desc: str, loss0: float) -> bytes:
+    """Bar refreshes as tqdm writes them to a file: one per iteration, joined by \\r, the
+    rate smoothed the way tqdm smooths it (exponential average of the time per iteration,
+    factor 0.3, bias-corrected), printed as it/s or s/it."""
+    alpha, avg, calls, elapsed, out = 0.3, 0.0, 0, 0.0, []
+    for n, seconds in enumerate(times, start=1):
+        calls += 1
+        avg = alpha * seconds + (1 - alpha) * avg
+        per_it = avg / (1 - (1 - alpha) ** calls)
+        elapsed += seconds
+        left = per_it * (total - n)
+        rate = f"{1 / per_it:.2f}it/s" if per_it < 1 else f"{per_it:.2f}s/it"
+        clock = f"{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}"
+        eta = f"{int(left) // 60:02d}:{int(left) % 60:02d}"
+        pct = n * 100 // total
+        fill = "#" * (pct // 10)
+        out.append(
+            f"{desc}: {pct:3d}%|{fill:<10}| {n}/{total} [{clock}<{eta}, {rate}, "
+            f"loss={loss0 - n / (4 * total):.3f}]"
+        )
+    return "\r".join(out).encode()
+
+
+def tqdm_input_bound(name: str, workers: int, state_workers: bool) -> None:
+    """A plain loop whose DataLoader workers cannot keep up: every ``workers``-th iteration
+    waits for the next batch (each worker's batch comes due in turn). The pattern and its
+    size follow reports where 4 workers made one step in four slow and where the slowdown
+    came every num_workers batches."""
+    rng = random.Random(workers)
+    times = []
+    for i in range(600):
+        compute = 0.42 * (1 + rng.uniform(-0.03, 0.03))
+        times.append(compute + (2.9 if i % workers == 0 else 0.0))
+    head = b"=> creating model 'resnet50'\n"
+    if state_workers:
+        head = (
+            b"Namespace(arch='resnet50', batch_size=128, data='/data/imagenet', epochs=90, "
+            b"lr=0.1, momentum=0.9, print_freq=10, resume='', seed=None, "
+            + f"workers={workers}".encode()
+            + b", world_size=-1)\n"
+            + head
+        )
+    (HERE / name).write_bytes(head + _tqdm_bar(times, 600, "Epoch 0", 6.9) + b"\n")
+
+
+def tqdm_steady() -> None:
+    """A healthy plain loop: 3 % jitter and one slow iteration (a garbage collection or a
+    log flush); nothing periodic."""
+    rng = random.Random(7)
+    times = [0.31 * (1 + rng.uniform(-0.03, 0.03)) for _ in range(600)]
+    times[333] = 0.9
+    (HERE / "tqdm_steady.log").write_bytes(_tqdm_bar(times, 600, "train", 2.3) + b"\n")
+
+
 if __name__ == "__main__":
     for writer in (
         checkpoint_stalls,
@@ -434,5 +488,8 @@ if __name__ == "__main__":
         lightning_healthy,
         hf_grad_explosion,
         tqdm_worker_killed,
+        tqdm_steady,
     ):
         writer()
+    tqdm_input_bound("tqdm_input_bound_workers.log", 4, state_workers=True)
+    tqdm_input_bound("tqdm_input_bound_unstated.log", 6, state_workers=False)

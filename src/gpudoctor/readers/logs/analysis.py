@@ -158,6 +158,7 @@ def timing_summary(
         ],
         "cadences": sorted(cadences, key=lambda c: -float(c["total_cost_s"])),
         "unexplained_period": unexplained,
+        "short_period": series.rhythm.period(),
         "chart": {
             "step": list(series.chart_step),
             "value_s": list(series.chart_value),

@@ -29,6 +29,63 @@ _INFINITE = (math.inf, -math.inf)
 #: A window is remembered when it is above the running median plus max(4 MAD, this share of
 #: the median): just below the final stall threshold (5 MAD, 20 %), so no stall is missed.
 CANDIDATE_SHARE = 0.15
+#: Longest period (in steps) the short-period detector looks for: a DataLoader's rotation
+#: through its workers repeats every num_workers batches, and more than 64 workers is rare.
+SHORT_PERIOD_MAX = 64
+#: A local peak counts when it is this much above the lowest point since the previous peak.
+PEAK_RISE = 1.25
+
+
+@dataclass
+class PeakRhythm:
+    """Gaps between the local peaks of a per-iteration time series, in bounded memory.
+
+    Workers that cannot keep up make every num_workers-th iteration wait; a progress bar's
+    smoothed rate then rises at that iteration and decays until the next one. Raw or
+    smoothed, the peaks come at the same steps, so their spacing shows the period even where
+    a spike threshold (median plus MAD) sees nothing.
+    """
+
+    gaps: Counter[int] = field(default_factory=Counter)
+    peaks: int = 0
+    rise_total: float = 0.0
+    _before: float = math.nan
+    _last: float = math.nan
+    _last_step: int = -1
+    _trough: float = math.inf
+    _peak_step: int = -1
+
+    def extend(self, steps: list[int], values: list[float]) -> None:
+        before, last, last_step = self._before, self._last, self._last_step
+        trough, peak_step = self._trough, self._peak_step
+        for step, value in zip(steps, values):
+            if last > before and last > value and last >= PEAK_RISE * trough:
+                if peak_step >= 0:
+                    gap = last_step - peak_step
+                    if gap <= SHORT_PERIOD_MAX:
+                        self.gaps[gap] += 1
+                self.peaks += 1
+                self.rise_total += last - trough
+                peak_step, trough = last_step, math.inf
+            if value < trough:
+                trough = value
+            before, last, last_step = last, value, step
+        self._before, self._last, self._last_step = before, last, last_step
+        self._trough, self._peak_step = trough, peak_step
+
+    def period(self) -> dict[str, Any] | None:
+        """The gap most peaks share, when at least 8 peaks and 60 % of the gaps agree."""
+        if self.peaks < 8 or not self.gaps:
+            return None
+        gap, count = self.gaps.most_common(1)[0]
+        if gap < 2 or count < 0.6 * (self.peaks - 1):
+            return None
+        return {
+            "period": gap,
+            "peaks": self.peaks,
+            "share": count / (self.peaks - 1),
+            "mean_rise_s": self.rise_total / self.peaks,
+        }
 
 
 def median(values: list[float]) -> float:
@@ -92,6 +149,7 @@ class TimeSeries:
     _estimate: float = 0.0
     _windows: dict[int, int] = field(default_factory=dict)
     last_step: int = -1
+    rhythm: PeakRhythm = field(default_factory=PeakRhythm)
 
     def add(self, step: int, value: float, line: int) -> None:
         self.extend([step], [value], [line])
@@ -120,8 +178,11 @@ class TimeSeries:
             self._next_estimate = self.count * 2 if self.count < 65536 else self.count + 65536
         limit = max(self._estimate, self.floor)
         if max(values) > limit:
+            # A run's first window carries its start-up (CUDA context, worker start,
+            # autotuning): slow by nature, not a stall.
+            first = 1 if self.count == len(values) else 0
             for i, value in enumerate(values):
-                if value > limit:
+                if value > limit and i >= first:
                     self.cand_step.append(steps[i])
                     self.cand_value.append(value)
                     self.cand_window.append(windows[i])
@@ -129,6 +190,8 @@ class TimeSeries:
         if len(self.cand_step) > MAX_CANDIDATES:
             self._shrink_candidates()
         self._chart_many(steps, values)
+        if max(windows) * 2 <= SHORT_PERIOD_MAX:
+            self.rhythm.extend(steps, values)
 
     def _count_windows(self, windows: list[int]) -> None:
         table = self._windows

@@ -120,7 +120,15 @@ class FileState:
             "exception": self.exception,
             "last": {
                 "line": self.last_line,
-                "text": clip(self.last_text),
+                "text": clip(_last_refresh(self.last_text)),
                 "timestamp": stamp,
             },
         }
+
+
+def _last_refresh(line: bytes) -> bytes:
+    """What a terminal shows of a line of carriage-return refreshes: its last non-empty one."""
+    for segment in reversed(line.split(b"\r")):
+        if segment.strip():
+            return segment
+    return line

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Any
 
 from gpudoctor.readers.logs.crashes import HINT
 from gpudoctor.readers.logs.run import Run
@@ -24,7 +25,7 @@ _SAVE = re.compile(
 _CONFIG = re.compile(
     rb"(CheckpointHook|checkpoint_config|checkpoint=dict|val_interval|evaluation ?= ?dict"
     rb"|max_iters|max_epochs|LoggerHook|CHECKPOINT_PERIOD|EVAL_PERIOD|MAX_ITER|save_steps"
-    rb"|eval_steps|logging_steps|save_period|max_steps)"
+    rb"|eval_steps|logging_steps|save_period|max_steps|workers|WORKERS)"
 )
 _KV_INT = re.compile(rb"(\w+)\s*[=:]\s*(-?\d+)")
 _KV_BOOL = re.compile(rb"(by_epoch|save_optimizer)\s*=\s*(True|False)")
@@ -33,9 +34,11 @@ _TQDM_LOSS = re.compile(rb"(?:^|[ ,])(?:train_)?loss[=:] ?([-+\w.]+)")
 _HF = re.compile(rb"'(loss|grad_norm|learning_rate|epoch)': ([-+\w.]+)")
 #: The metrics a mmengine line is read for, in the order Run.point takes them.
 _LAYOUT_KEYS = (b"time", b"data_time", b"loss", b"grad_norm", b"lr")
-_KEY_TEXT = tuple(b" " + k + b": " for k in _LAYOUT_KEYS)
-_BATCH_VALUES = re.compile(rb" (?:time|data_time|loss|grad_norm|lr): ([^ ,\t\n]+)")
-_BATCH_STEP = re.compile(rb"\(train\) +\[ *(\d+)/")
+#: One ``key: `` field of a metrics line and the white space before it.
+_FIELD = re.compile(rb"([ \t]+)([\w.]+): ")
+#: The start of an iteration-based mmengine metrics line, up to the closing bracket.
+_BATCH_HEAD = rb"\(train\) +\[ *(\d+)/\d+\]"
+_BATCH_HEAD_RE = re.compile(_BATCH_HEAD)
 #: Metrics lines parsed together (a few MiB of text at most).
 BATCH_LINES = 8192
 _RESTART = (b"System environment:", b"Environment info:")
@@ -74,6 +77,9 @@ class TextParser:
         self.last_metrics_line = b""
         self._layout: re.Pattern[bytes] | None = None
         self._layout_slots: list[int] = []
+        self._batch_cache: (
+            tuple[tuple[tuple[Any, ...], ...], tuple[re.Pattern[bytes], list[int]]] | None
+        ) = None
         self._pending: list[bytes] = []
         self._pending_numbers: list[int] = []
         self._deferred: list[tuple[str, int | None, int]] = []
@@ -87,7 +93,10 @@ class TextParser:
         after the right step; any other line that depends on the order (crash, restart,
         another format's metrics) parses the pending batch first.
         """
-        others = [i for i, line in enumerate(lines) if b"(train)" not in line]
+        # find() rather than ``in``: on bytes, ``in`` first tries the needle as an integer
+        # and clears the TypeError, a third of the cost of this line-by-line pass.
+        find = bytes.find
+        others = [i for i, line in enumerate(lines) if find(line, b"(train)") < 0]
         start = 0
         for i in others:
             if i > start:
@@ -186,30 +195,30 @@ class TextParser:
     def _mmengine_batch(self, numbers: list[int], lines: list[bytes]) -> list[int] | None:
         """Consecutive iteration-based metrics lines at once.
 
-        The lines are joined and each metric is pulled out of the whole batch by one
-        ``findall`` (a C loop); numbers that repeat (most do, at four decimals) are converted
-        once. Anything unusual (epoch-based counters, a missing or doubled key, a restart,
-        a value that is not a number) goes through the line-by-line path instead.
+        The lines are joined and every metric of every line is pulled out by one ``findall``
+        (a C loop) with a pattern built from the first line's fields; numbers that repeat
+        (most do, at four decimals) are converted once. Anything unusual (epoch-based
+        counters, a missing or doubled key, a restart, a value that is not a number) goes
+        through the line-by-line path instead.
         """
         count = len(lines)
         if count < 8:
             self._each(numbers, lines)
             return None
-        slots = _key_order(lines[0])
-        if not slots or slots != _key_order(lines[-1]):
+        layout = self._batch_layout(lines[0])
+        if layout is None:
             self._each(numbers, lines)
             return None
+        pattern, slots = layout
         blob = b"\n".join(lines)
-        raw_steps = _BATCH_STEP.findall(blob)
-        found = _BATCH_VALUES.findall(blob)
-        width = len(slots)
-        if len(raw_steps) != count or len(found) != count * width:
+        found = pattern.findall(blob)
+        if len(found) != count or blob.count(b"(train)") != count:
             self._each(numbers, lines)
             return None
-        columns = [found[i::width] for i in range(width)]
+        raw_steps, *columns = zip(*found)
         try:
             steps = list(map(int, raw_steps))
-            values = [_floats(column) for column in columns]
+            values = [_floats(list(column)) for column in columns]
         except ValueError:
             self._each(numbers, lines)
             return None
@@ -227,6 +236,45 @@ class TextParser:
         run.points_batch(steps, numbers, *metrics)
         self.last_metrics_line = lines[-1]
         return steps
+
+    def _batch_layout(self, line: bytes) -> tuple[re.Pattern[bytes], list[int]] | None:
+        """One regex for a whole batch, built from the fields of its first line.
+
+        mmengine prints the same fields with the same separators for a whole run, so the
+        pattern spells them out: each wanted value is captured, the rest skipped up to the
+        next field's name. One match per line (found by its ``(train)`` literal) costs
+        about half of searching every blank for a key. A line that does not fit makes the
+        match count differ, and the batch goes line by line.
+        """
+        at = line.find(b"(train)")
+        head = _BATCH_HEAD_RE.match(line, at) if at >= 0 else None
+        if head is None:
+            return None
+        found = list(_FIELD.finditer(line, head.end()))
+        key = tuple(f.group(1, 2) for f in found)
+        if self._batch_cache is not None and self._batch_cache[0] == key:
+            return self._batch_cache[1]
+        parts, slots, last_wanted = [_BATCH_HEAD], [], 0
+        ends = [f.start() for f in found[1:]] + [len(line)]
+        for field, end in zip(found, ends):
+            space, name = field.group(1, 2)
+            parts.append(re.escape(space + name + b": "))
+            if name in _LAYOUT_KEYS:
+                slot = _LAYOUT_KEYS.index(name)
+                if slot in slots:
+                    return None  # a metric printed twice: read line by line
+                slots.append(slot)
+                parts.append(rb"([^ ,\t\n]+)")
+                last_wanted = len(parts)
+            elif b" " in line[field.end() : end]:
+                parts.append(rb"[^\n]*?")  # a value with blanks (eta: 1 day, 2:03:04)
+            else:
+                parts.append(rb"[^ \n]*")
+        if not slots:
+            return None
+        layout = (re.compile(b"".join(parts[:last_wanted])), slots)
+        self._batch_cache = (key, layout)
+        return layout
 
     def _each(self, numbers: list[int], lines: list[bytes]) -> None:
         for number, line in zip(numbers, lines):
@@ -451,6 +499,10 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
         run.interval("evaluation", ints["interval"], source)
     elif b"LoggerHook" in line and "interval" in ints:
         run.interval("logging", ints["interval"], source)
+    for key in ("num_workers", "dataloader_num_workers", "workers", "NUM_WORKERS"):
+        # The first loader a config states is the training one in every layout we know.
+        if ints.get(key, 0) > 0 and "workers" not in run.intervals:
+            run.interval("workers", ints[key], source)
     for key, cause in (
         ("val_interval", "evaluation"),
         ("CHECKPOINT_PERIOD", "checkpoint"),
@@ -468,12 +520,6 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
             run.total_steps = ints[key]
     if ints.get("max_epochs", 0) > 0:
         run.max_epochs = ints["max_epochs"]
-
-
-def _key_order(line: bytes) -> list[int]:
-    """The metric slots a line holds, in the order it prints them."""
-    where = [(line.find(text), slot) for slot, text in enumerate(_KEY_TEXT)]
-    return [slot for at, slot in sorted(where) if at >= 0]
 
 
 def _floats(column: list[bytes]) -> list[float]:

@@ -1,0 +1,119 @@
+"""mmengine metrics lines are parsed in batches by one pattern built from the first line;
+whatever the lines hold, the batches must agree with the line-by-line reading."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gpudoctor.readers.logs import read_logs
+from gpudoctor.readers.logs import source
+from gpudoctor.readers.logs import text
+
+
+def metrics_line(step: int, rng: random.Random, total: int = 90000) -> str:
+    eta = "1 day, 2:03:04" if step < 400 else "23:10:09"
+    fields = [
+        "base_lr: 1.0000e-04 lr: 1.0000e-04",
+        f"eta: {eta}",
+        f"time: {0.4 + rng.random() / 10:.4f}",
+        f"data_time: {rng.random() / 50:.4f}",
+        "memory: 10234",
+        f"grad_norm: {rng.uniform(1, 9):.4f}",
+        f"loss: {rng.uniform(0.5, 1.5):.4f}",
+        "decode.loss_ce: 0.6997",
+    ]
+    return f"2024/03/05 10:11:12 - mmengine - INFO - Iter(train) [{step:>6}/{total}]  " + "  ".join(
+        fields
+    )
+
+
+def twists(line: str, step: int, rng: random.Random) -> str:
+    """The oddities real logs have: each in a few lines only."""
+    roll = rng.random()
+    if roll < 0.02:
+        return line.replace("loss: ", "loss: nan  loss_was: ", 1)  # extra field mid-line
+    if roll < 0.04:
+        return line.replace("memory: 10234  ", "")  # a field that comes and goes
+    if roll < 0.05:
+        return line + "  loss: 0.5000"  # a metric printed twice
+    if roll < 0.06:
+        return line.replace("time: ", "time: tensor(", 1)  # not a number
+    if roll < 0.07:
+        return line + "  Iter(train) [     1/9]"  # two markers on one line
+    return line
+
+
+def write_log(path, seed: int) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    lines, step = [], 0
+    for i in range(3000):
+        step += 10
+        if i == 1700:
+            step = 10  # a restart appended to the same file
+            lines.append("2024/03/05 11:00:00 - mmengine - INFO - System environment:")
+        line = metrics_line(step, rng)
+        lines.append(twists(line, step, rng) if 600 <= i < 1200 else line)
+        if step % 5000 == 0:
+            lines.append(
+                f"2024/03/05 10:12:00 - mmengine - INFO - Saving checkpoint at {step} iterations"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def rounded(value: object) -> object:
+    """Sums taken batch-wise and point-wise differ in the last bits; nothing else may."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    return value
+
+
+def summary(path) -> object:  # type: ignore[no-untyped-def]
+    facts = read_logs([str(path)])
+    for item in facts["files"]:
+        item.pop("seconds", None)
+    facts.pop("seconds", None)
+    facts.pop("analysed_at", None)
+    return rounded(facts)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batches_agree_with_the_line_by_line_reading(tmp_path, monkeypatch, seed):
+    path = tmp_path / "20240305_101112.log"
+    write_log(path, seed)
+    parsed_in_batches = []
+    batch = text.TextParser._mmengine_batch
+
+    def spy(self, numbers, lines):  # type: ignore[no-untyped-def]
+        steps = batch(self, numbers, lines)
+        parsed_in_batches.append(steps is not None)
+        return steps
+
+    monkeypatch.setattr(source, "BLOCK", 16384)  # many blocks and batches in a small file
+    monkeypatch.setattr(text, "BATCH_LINES", 64)
+    monkeypatch.setattr(text.TextParser, "_mmengine_batch", spy)
+    batched = summary(path)
+    assert any(parsed_in_batches)
+    assert not all(parsed_in_batches)  # the twisted part went line by line
+    monkeypatch.setattr(text.TextParser, "_batch_layout", lambda self, line: None)
+    assert summary(path) == batched
+
+
+def test_the_batch_pattern_captures_only_the_metrics():
+    parser = text.TextParser()
+    layout = parser._batch_layout(metrics_line(50, random.Random(0)).encode())
+    assert layout is not None
+    pattern, slots = layout
+    assert [text._LAYOUT_KEYS[s] for s in slots] == [
+        b"lr",
+        b"time",
+        b"data_time",
+        b"grad_norm",
+        b"loss",
+    ]
+    assert pattern.groups == 6  # the step and five metrics
