@@ -10,7 +10,6 @@ import pytest
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.nvidia import probe_gpu
-from gpudoctor.probes.nvidia import redact_uuid
 from gpudoctor.probes.nvml import Nvml
 from gpudoctor.probes.nvml import is_not_supported
 from gpudoctor.probes.nvml import open_nvml
@@ -206,7 +205,7 @@ def test_probe_reads_every_fact_with_units():
     assert facts["driver_version"] == "550.120"
     assert facts["cuda_driver_version"] == "12.4"
     device = facts["devices"][0]
-    assert device["uuid"] == "GPU-8f3e2c1a"
+    assert device["uuid"] == "GPU-8f3e2c1a-7b6d-4e5f-9a0b-1c2d3e4f5a6b"  # redacted at output
     assert device["compute_capability"] == "8.9"
     assert device["memory_used_bytes"] == 412745728
     assert device["temperature"] == {
@@ -241,7 +240,7 @@ def test_ecc_and_remapped_rows_on_a_datacenter_gpu():
         "failure": False,
     }
     assert device["mig_mode"] == {"current": False, "pending": False}
-    assert device["uuid"] == "MIG-0badcafe"
+    assert device["uuid"] == "MIG-0badcafe-0000-4000-8000-000000000000"
 
 
 def test_windows_reads_the_driver_model():
@@ -262,6 +261,15 @@ def test_no_driver_leaves_every_gpu_fact_unavailable():
     assert isinstance(facts["driver_version"], Unavailable)
 
 
-def test_redact_uuid_keeps_a_matchable_prefix():
-    assert redact_uuid("GPU-12345678-aaaa-bbbb") == "GPU-12345678"
-    assert redact_uuid(Unavailable("x")) == Unavailable("x")
+def test_the_full_uuid_is_recorded_and_withheld_at_output():
+    """The probe keeps what NVML says; the report shows a placeholder, the same one for the
+    full UUID and for the short form that older snapshots and CUDA_VISIBLE_DEVICES use."""
+    from gpudoctor.privacy import Identity
+    from gpudoctor.privacy import Redactor
+
+    full = "GPU-8f3e2c1a-7b6d-4e5f-9a0b-1c2d3e4f5a6b"
+    assert gather(FakeNvml(machine(RTX_4090)))["devices"][0]["uuid"] == full
+    redactor = Redactor(Identity())
+    shown = redactor.text(f"device {full}, CUDA_VISIBLE_DEVICES=GPU-8f3e2c1a")
+    assert "8f3e2c1a" not in shown
+    assert shown.count("<uuid-1>") == 2

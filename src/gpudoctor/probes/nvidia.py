@@ -132,15 +132,6 @@ def prime_mode(ctx: ProbeContext) -> dict[str, Any] | None:
     return {"mode": mode}
 
 
-def redact_uuid(uuid: Any) -> Any:
-    """``GPU-8f3e2c1a-...`` -> ``GPU-8f3e2c1a``: enough to match CUDA_VISIBLE_DEVICES prefixes,
-    not enough to identify the card in a public ticket."""
-    if not isinstance(uuid, str):
-        return uuid
-    prefix, _, rest = uuid.partition("-")
-    return f"{prefix}-{rest[:8]}" if rest else uuid
-
-
 def _map(value: Any, func: Any) -> Any:
     return value if isinstance(value, Unavailable) else func(value)
 
@@ -261,7 +252,7 @@ def _device(nvml: Nvml, index: int, platform: str) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "index": index,
         "name": text(nvml.call("nvmlDeviceGetName", handle)),
-        "uuid": redact_uuid(text(nvml.call("nvmlDeviceGetUUID", handle))),
+        "uuid": text(nvml.call("nvmlDeviceGetUUID", handle)),
         "compute_capability": _map(capability, lambda c: f"{c[0]}.{c[1]}"),
         "memory_total_bytes": _map(memory, lambda m: int(m.total)),
         "memory_used_bytes": _map(memory, lambda m: int(m.used)),
