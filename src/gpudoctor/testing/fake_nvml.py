@@ -161,6 +161,15 @@ class FakeNvml:
             raise nvml_error("NotSupported")
         return value
 
+    def _int(self, name: str, handle: Any, key: str) -> int:
+        """A device's integer answer: ``name``'s errors first, then NotSupported if unset."""
+        return int(self._field(self._device(name, handle), key))
+
+    def _current_pending(self, name: str, handle: Any, key: str) -> list[int]:
+        """A mode NVML reports as ``[current, pending]``."""
+        current, pending = self._field(self._device(name, handle), key)
+        return [int(current), int(pending)]
+
     # -- library ---------------------------------------------------------------------------
     def nvmlInit(self) -> None:
         self._enter("nvmlInit", needs_init=False)
@@ -254,23 +263,23 @@ class FakeNvml:
         return int(value)
 
     def nvmlDeviceGetPowerUsage(self, handle: Any) -> int:
-        return int(self._field(self._device("nvmlDeviceGetPowerUsage", handle), "power_usage_mw"))
+        return self._int("nvmlDeviceGetPowerUsage", handle, "power_usage_mw")
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetEnforcedPowerLimit", handle)
-        return int(self._field(device, "power_limit_mw"))
+        return self._int("nvmlDeviceGetEnforcedPowerLimit", handle, "power_limit_mw")
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetPowerManagementDefaultLimit", handle)
-        return int(self._field(device, "power_default_limit_mw"))
+        return self._int(
+            "nvmlDeviceGetPowerManagementDefaultLimit", handle, "power_default_limit_mw"
+        )
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetCurrentClocksEventReasons", handle)
-        return int(self._field(device, "clocks_event_reasons"))
+        return self._int("nvmlDeviceGetCurrentClocksEventReasons", handle, "clocks_event_reasons")
 
     def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
-        return int(self._field(device, "clocks_event_reasons"))
+        return self._int(
+            "nvmlDeviceGetCurrentClocksThrottleReasons", handle, "clocks_event_reasons"
+        )
 
     # -- PCIe ------------------------------------------------------------------------------
     def _pcie(self, name: str, handle: Any, key: str) -> int:
@@ -296,8 +305,7 @@ class FakeNvml:
 
     # -- ECC, retired pages, remapped rows -------------------------------------------------
     def nvmlDeviceGetEccMode(self, handle: Any) -> list[int]:
-        current, pending = self._field(self._device("nvmlDeviceGetEccMode", handle), "ecc_mode")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetEccMode", handle, "ecc_mode")
 
     def nvmlDeviceGetTotalEccErrors(self, handle: Any, error_type: int, counter: int) -> int:
         device = self._device("nvmlDeviceGetTotalEccErrors", handle)
@@ -324,20 +332,16 @@ class FakeNvml:
 
     # -- modes -----------------------------------------------------------------------------
     def nvmlDeviceGetPersistenceMode(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetPersistenceMode", handle)
-        return int(self._field(device, "persistence_mode"))
+        return self._int("nvmlDeviceGetPersistenceMode", handle, "persistence_mode")
 
     def nvmlDeviceGetComputeMode(self, handle: Any) -> int:
-        return int(self._field(self._device("nvmlDeviceGetComputeMode", handle), "compute_mode"))
+        return self._int("nvmlDeviceGetComputeMode", handle, "compute_mode")
 
     def nvmlDeviceGetMigMode(self, handle: Any) -> list[int]:
-        current, pending = self._field(self._device("nvmlDeviceGetMigMode", handle), "mig_mode")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetMigMode", handle, "mig_mode")
 
     def nvmlDeviceGetDriverModel_v2(self, handle: Any) -> list[int]:
-        device = self._device("nvmlDeviceGetDriverModel_v2", handle)
-        current, pending = self._field(device, "driver_model")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetDriverModel_v2", handle, "driver_model")
 
     def nvmlDeviceGetDriverModel(self, handle: Any) -> list[int]:
         # The current binding's unversioned name calls the _v2 symbol.
