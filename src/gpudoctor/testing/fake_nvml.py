@@ -161,9 +161,11 @@ class FakeNvml:
             raise nvml_error("NotSupported")
         return value
 
-    def _int(self, name: str, handle: Any, key: str) -> int:
-        """A device's integer answer: ``name``'s errors first, then NotSupported if unset."""
-        return int(self._field(self._device(name, handle), key))
+    def _int(self, name: str, handle: Any, key: str, entry: str | None = None) -> int:
+        """A device's integer ``key`` (or that table's ``entry``): ``name``'s errors first,
+        then NotSupported where it is unset."""
+        value = self._field(self._device(name, handle), key)
+        return int(value if entry is None else self._field(value, entry))
 
     def _current_pending(self, name: str, handle: Any, key: str) -> list[int]:
         """A mode NVML reports as ``[current, pending]``."""
@@ -255,12 +257,10 @@ class FakeNvml:
         return int(self._field(device, "temperature"))
 
     def nvmlDeviceGetTemperatureThreshold(self, handle: Any, threshold: int) -> int:
-        device = self._device("nvmlDeviceGetTemperatureThreshold", handle)
-        thresholds = self._field(device, "temperature_thresholds")
-        value = thresholds.get(_THRESHOLD_NAMES.get(threshold, "?"))
-        if value is None:
-            raise nvml_error("NotSupported")
-        return int(value)
+        name = _THRESHOLD_NAMES.get(threshold, "?")
+        return self._int(
+            "nvmlDeviceGetTemperatureThreshold", handle, "temperature_thresholds", name
+        )
 
     def nvmlDeviceGetPowerUsage(self, handle: Any) -> int:
         return self._int("nvmlDeviceGetPowerUsage", handle, "power_usage_mw")
@@ -282,26 +282,20 @@ class FakeNvml:
         )
 
     # -- PCIe ------------------------------------------------------------------------------
-    def _pcie(self, name: str, handle: Any, key: str) -> int:
-        value = self._field(self._device(name, handle), "pcie").get(key)
-        if value is None:
-            raise nvml_error("NotSupported")
-        return int(value)
-
     def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetCurrPcieLinkGeneration", handle, "curr_gen")
+        return self._int("nvmlDeviceGetCurrPcieLinkGeneration", handle, "pcie", "curr_gen")
 
     def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetMaxPcieLinkGeneration", handle, "max_gen")
+        return self._int("nvmlDeviceGetMaxPcieLinkGeneration", handle, "pcie", "max_gen")
 
     def nvmlDeviceGetGpuMaxPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, "gpu_max_gen")
+        return self._int("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, "pcie", "gpu_max_gen")
 
     def nvmlDeviceGetCurrPcieLinkWidth(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetCurrPcieLinkWidth", handle, "curr_width")
+        return self._int("nvmlDeviceGetCurrPcieLinkWidth", handle, "pcie", "curr_width")
 
     def nvmlDeviceGetMaxPcieLinkWidth(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetMaxPcieLinkWidth", handle, "max_width")
+        return self._int("nvmlDeviceGetMaxPcieLinkWidth", handle, "pcie", "max_width")
 
     # -- ECC, retired pages, remapped rows -------------------------------------------------
     def nvmlDeviceGetEccMode(self, handle: Any) -> list[int]:
