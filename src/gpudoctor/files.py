@@ -18,6 +18,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from gpudoctor.errors import BadInputError
 
@@ -164,22 +165,41 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         old = None
     folder = real.parent if str(real.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:100]}.", suffix=".tmp", dir=folder)
+
+    def keep_mode_and_owner(fresh: str) -> None:
+        if old is None:
+            os.chmod(fresh, _new_file_mode())
+            return
+        os.chmod(fresh, stat.S_IMODE(old.st_mode))
+        if hasattr(os, "chown") and (old.st_uid, old.st_gid) != _owner(fresh):
+            try:
+                os.chown(fresh, old.st_uid, old.st_gid)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EACCES):
+                    raise
+
+    replace_through_temp(fd, tmp, real, data, keep_mode_and_owner)
+
+
+def replace_through_temp(
+    fd: int,
+    tmp: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    data: bytes,
+    prepare: Callable[[str], None],
+) -> None:
+    """Write ``data`` into the new temporary file ``tmp`` (open as ``fd``) and flush it to
+    disk, let ``prepare(tmp)`` give it its mode and owner, then rename it over ``target``.
+
+    On any failure ``tmp`` is removed and ``target`` is left exactly as it was.
+    """
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if old is not None:
-            os.chmod(tmp, stat.S_IMODE(old.st_mode))
-            if hasattr(os, "chown") and (old.st_uid, old.st_gid) != _owner(tmp):
-                try:
-                    os.chown(tmp, old.st_uid, old.st_gid)
-                except OSError as exc:
-                    if exc.errno not in (errno.EPERM, errno.EACCES):
-                        raise
-        else:
-            os.chmod(tmp, _new_file_mode())
-        os.replace(tmp, real)
+        prepare(os.fspath(tmp))
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -158,31 +158,27 @@ def _validate(spec: CheckSpec, prefix: str) -> None:
 
 # -- loading ----------------------------------------------------------------------------
 
+
+def _runner_check(id: str, name: str, summary: str) -> CheckSpec:
+    """A check the runner reports itself: no function, a reference page like any other."""
+    return CheckSpec(
+        id=id,
+        name=name,
+        summary=summary,
+        func=None,
+        reference=f"checks/{id}.md",
+        tags=("gpudoctor",),
+    )
+
+
 #: Checks emitted by the runner itself rather than by a check function.
 RUNNER_CHECKS = (
-    CheckSpec(
-        id="GD900",
-        name="plugin-load-failed",
-        summary="A third-party check plugin could not be loaded",
-        func=None,
-        reference="checks/GD900.md",
-        tags=("gpudoctor",),
+    _runner_check("GD900", "plugin-load-failed", "A third-party check plugin could not be loaded"),
+    _runner_check(
+        "GD901", "check-crashed", "A check raised an exception instead of returning a verdict"
     ),
-    CheckSpec(
-        id="GD901",
-        name="check-crashed",
-        summary="A check raised an exception instead of returning a verdict",
-        func=None,
-        reference="checks/GD901.md",
-        tags=("gpudoctor",),
-    ),
-    CheckSpec(
-        id="GD902",
-        name="probe-failed",
-        summary="A probe failed or ran past its timeout, so some facts are missing",
-        func=None,
-        reference="checks/GD902.md",
-        tags=("gpudoctor",),
+    _runner_check(
+        "GD902", "probe-failed", "A probe failed or ran past its timeout, so some facts are missing"
     ),
 )
 

@@ -12,8 +12,9 @@ from typing import Callable
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import float_option
 from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import path_option
 
 
 def _parse_size(text: str) -> int:
@@ -73,28 +74,29 @@ def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
 
 
 def _emit(
-    result: dict[str, Any], fmt: str, text: Callable[[], list[str]], markdown: Callable[[], str]
+    result: dict[str, Any],
+    fmt: str,
+    lines: Callable[..., list[str]],
+    markdown: Callable[[dict[str, Any]], str],
 ) -> None:
+    """Print ``result`` as JSON, Markdown or ``lines(result, plain=...)`` (plain where
+    standard output is not a terminal)."""
     from gpudoctor.privacy import redact_data
+    from gpudoctor.report.text import plain_output
 
     result.update(redact_data(result))  # at the edge: identities, secrets, control characters
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, allow_nan=False))
     elif fmt == "markdown":
-        click.echo(markdown(), nl=False)
+        click.echo(markdown(result), nl=False)
     else:
-        click.echo("\n".join(text()))
+        click.echo("\n".join(lines(result, plain=plain_output(sys.stdout))))
 
 
 def chart_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--chart FILE``: also draw the results as a PNG or SVG bar chart (needs matplotlib)."""
-    return click.option(
-        "--chart",
-        "chart",
-        type=click.Path(dir_okay=False),
-        default=None,
-        metavar="FILE",
-        help="Also draw the results to FILE (.png or .svg; needs gpudoctor[chart]).",
+    return path_option(
+        "--chart", help="Also draw the results to FILE (.png or .svg; needs gpudoctor[chart])."
     )(func)
 
 
@@ -137,13 +139,7 @@ def bench_group() -> None:
 
 @bench_group.command("disk")
 @click.argument("path")
-@click.option(
-    "--seconds",
-    type=FiniteFloatRange(min=0.2, max=600),
-    default=3.0,
-    show_default=True,
-    help="How long to read.",
-)
+@float_option("--seconds", min=0.2, max=600, default=3.0, metavar=None, help="How long to read.")
 @click.option(
     "--max-bytes",
     "max_bytes",
@@ -173,20 +169,13 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
     from gpudoctor.report.bench import disk_markdown
     from gpudoctor.report.bench import disk_series
     from gpudoctor.report.chart_file import check_chart_path
-    from gpudoctor.report.text import plain_output
 
     budget = _parse_size(max_bytes)
     if chart:
         check_chart_path(chart)
     with _progress("reading") as progress:
         result = bench_disk(path, seconds=seconds, byte_budget=budget, progress=progress)
-    plain = plain_output(sys.stdout)
-    _emit(
-        result,
-        fmt.lower(),
-        lambda: disk_lines(result, plain=plain),
-        lambda: disk_markdown(result),
-    )
+    _emit(result, fmt.lower(), disk_lines, disk_markdown)
     _write_chart(chart, "Disk read speed", "read pattern", disk_series(result), "MB/s")
 
 
@@ -213,12 +202,8 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
     help="Your worker_init_fn, if the training loop uses one.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option(
-    "--seconds",
-    type=FiniteFloatRange(min=0.2, max=120),
-    default=1.5,
-    show_default=True,
-    help="Measuring time per setting.",
+@float_option(
+    "--seconds", min=0.2, max=120, default=1.5, metavar=None, help="Measuring time per setting."
 )
 @click.option(
     "--workers",
@@ -232,21 +217,20 @@ def disk_command(path: str, seconds: float, max_bytes: str, fmt: str, chart: str
     default=None,
     help="Worker start method (default: the platform's; Windows and macOS use spawn).",
 )
-@click.option(
+@float_option(
     "--startup-timeout",
-    type=FiniteFloatRange(min=0.5, max=600),
+    min=0.5,
+    max=600,
     default=15.0,
-    show_default=True,
-    metavar="SECONDS",
     help="A setting with no batch after this long counts as a hung worker start-up.",
 )
 @click.option(
     "--exhaustive", is_flag=True, help="Measure the whole grid instead of the smart search."
 )
-@click.option(
+@float_option(
     "--target-rate",
-    type=FiniteFloatRange(min=0, min_open=True),
-    default=None,
+    min=0,
+    min_open=True,
     metavar="SAMPLES/S",
     help="Samples per second the training step consumes; below it the run is input-bound.",
 )
@@ -289,7 +273,6 @@ def loader_command(
     from gpudoctor.report.bench import loader_markdown
     from gpudoctor.report.bench import loader_series
     from gpudoctor.report.chart_file import check_chart_path
-    from gpudoctor.report.text import plain_output
 
     if chart:
         check_chart_path(chart)
@@ -314,13 +297,7 @@ def loader_command(
     )
     with _progress("DataLoader") as progress:
         result = run_loader_bench(request, progress=progress)
-    plain = plain_output(sys.stdout)
-    _emit(
-        result,
-        fmt.lower(),
-        lambda: loader_lines(result, plain=plain),
-        lambda: loader_markdown(result),
-    )
+    _emit(result, fmt.lower(), loader_lines, loader_markdown)
     _write_chart(
         chart,
         "DataLoader throughput (best setting per worker count)",
@@ -333,12 +310,11 @@ def loader_command(
 
 @bench_group.command("gpu")
 @click.option("--device", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option(
+@float_option(
     "--timeout",
-    type=FiniteFloatRange(min=5, max=600),
+    min=5,
+    max=600,
     default=90.0,
-    show_default=True,
-    metavar="SECONDS",
     help="Give up on a GPU that stops answering after this long.",
 )
 @format_option("text", "json")

@@ -12,10 +12,14 @@ from gpudoctor.commands.options import command_line
 from gpudoctor.commands.options import config_option
 from gpudoctor.commands.options import format_option
 from gpudoctor.commands.options import log_option
+from gpudoctor.commands.options import no_plugins_option
 from gpudoctor.commands.options import no_redact_option
 from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import path_option
 from gpudoctor.commands.options import python_option
 from gpudoctor.commands.options import replay_option
+from gpudoctor.commands.options import strict_option
+from gpudoctor.commands.options import verbose_option
 
 
 @click.command("check")
@@ -37,21 +41,15 @@ from gpudoctor.commands.options import replay_option
     help="Skip these checks (same syntax).",
     shell_complete=complete_check_ids,
 )
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Also show passes, the checks that did not apply (once per reason), probe timings.",
-)
-@click.option("--strict", is_flag=True, help="Exit 1 on info findings too (for CI).")
+@verbose_option("Also show passes, the checks that did not apply (once per reason), probe timings.")
+@strict_option()
 @replay_option("Run the checks on a recorded snapshot or JSON report instead of this machine.")
 @budget_option(help="Total time the probes may take (default 5; 60 with --deep).")
-@click.option("--no-plugins", is_flag=True, help="Run only gpudoctor's built-in checks.")
-@click.option(
+@no_plugins_option()
+@path_option(
     "--wslconfig",
     "wslconfig_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
+    exists=True,
     metavar="PATH",
     help="Analyse this .wslconfig instead of the one WSL uses.",
 )

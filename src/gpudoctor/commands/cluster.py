@@ -7,15 +7,14 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange
 from gpudoctor.commands.options import budget_option
+from gpudoctor.commands.options import float_option
 from gpudoctor.commands.options import format_option
 from gpudoctor.commands.options import no_plugins_option
+from gpudoctor.commands.options import no_redact_option
 from gpudoctor.commands.options import output_option
 from gpudoctor.commands.options import strict_option
 from gpudoctor.commands.options import verbose_option
-
-_FORMAT = click.Choice(["text", "json", "markdown"], case_sensitive=False)
 
 
 def _files(value: str | None) -> list[str]:
@@ -31,12 +30,11 @@ def _files(value: str | None) -> list[str]:
     help="Also time a short all-reduce per backend (gloo; NCCL with CUDA) and look "
     "at the NCCL environment of every node.",
 )
-@click.option(
+@float_option(
     "--timeout",
-    type=FiniteFloatRange(min=1, max=3600),
+    min=1,
+    max=3600,
     default=60.0,
-    show_default=True,
-    metavar="SECONDS",
     help="How long rank 0 waits for every rank at each step before naming the "
     "ranks that never arrived.",
 )
@@ -52,11 +50,9 @@ def _files(value: str | None) -> list[str]:
 @verbose_option()
 @strict_option()
 @no_plugins_option()
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Keep user, host and home names (nodes are then labelled by host name), "
-    "addresses and GPU ids (never secrets).",
+@no_redact_option(
+    "Keep user, host and home names (nodes are then labelled by host name), "
+    "addresses and GPU ids (never secrets)."
 )
 @click.option(
     "--replay-as",

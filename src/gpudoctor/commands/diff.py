@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -32,12 +33,7 @@ class Difference:
     changed_facts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "resolved": self.resolved,
-            "new": self.new,
-            "changed_severity": self.changed_severity,
-            "changed_facts": self.changed_facts,
-        }
+        return asdict(self)
 
     @property
     def worse(self) -> bool:

@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import float_option
 from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import path_option
 
 
 @click.command("fix")
@@ -43,10 +44,8 @@ from gpudoctor.commands.options import format_option
     default=None,
     help="[--wslconfig] Logical processors for the VM (default: leave as is).",
 )
-@click.option(
+@path_option(
     "--wslconfig-path",
-    type=click.Path(dir_okay=False),
-    default=None,
     metavar="PATH",
     help="[--wslconfig] Edit this file instead of the located .wslconfig.",
 )
@@ -55,28 +54,26 @@ from gpudoctor.commands.options import format_option
     is_flag=True,
     help="[--kill-stale] Also other users' processes (only as root/Administrator).",
 )
-@click.option(
+@float_option(
     "--grace",
-    type=FiniteFloatRange(min=0, max=600),
+    min=0,
+    max=600,
     default=5.0,
-    show_default=True,
-    metavar="SECONDS",
     help="[--kill-stale] Wait this long after the polite signal before forcing.",
 )
-@click.option(
+@float_option(
     "--idle-minutes",
-    type=FiniteFloatRange(min=0),
+    min=0,
     default=30.0,
-    show_default=True,
+    metavar=None,
     help="[--kill-stale] Measured idle time (no CPU, no GPU use; for a notebook kernel its "
     "Jupyter server's last activity) after which a process counts as stale. Never its age.",
 )
-@click.option(
+@float_option(
     "--observe",
-    type=FiniteFloatRange(min=0, max=120),
+    min=0,
+    max=120,
     default=5.0,
-    show_default=True,
-    metavar="SECONDS",
     help="[--kill-stale] Watch candidates this long (CPU, I/O, GPU samples) before deciding; "
     "any activity drops a candidate.",
 )

@@ -9,12 +9,13 @@ from typing import TextIO
 
 import click
 
-from gpudoctor.commands.options import FiniteFloatRange
 from gpudoctor.commands.options import command_line
 from gpudoctor.commands.options import config_option
+from gpudoctor.commands.options import float_option
 from gpudoctor.commands.options import format_option
 from gpudoctor.commands.options import no_redact_option
 from gpudoctor.commands.options import output_option
+from gpudoctor.commands.options import path_option
 from gpudoctor.commands.options import strict_option
 from gpudoctor.commands.options import verbose_option
 from gpudoctor.commands.options import write_document
@@ -148,22 +149,11 @@ def _render(
     "text", "json", "markdown", help="Output format; json follows schemas/report.schema.json."
 )
 @output_option("Write the report to FILE instead of standard output.")
-@click.option(
-    "--chart",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib).",
+@path_option(
+    "--chart", help="Also draw iteration time over steps to FILE (.svg, or .png with matplotlib)."
 )
 @config_option("Training config that states checkpoint/eval intervals.")
-@click.option(
-    "--budget",
-    type=FiniteFloatRange(min=1, max=3600),
-    default=120.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time all files together may take.",
-)
+@float_option("--budget", min=1, max=3600, default=120.0, help="Time all files together may take.")
 @verbose_option("Show evidence for passing checks too.")
 @strict_option()
 @no_redact_option()

@@ -54,26 +54,55 @@ def format_option(
 
 def output_option(help: str = "Write to FILE instead of standard output.") -> Callable[[F], F]:
     """``-o/--output FILE``."""
-    return click.option(
-        "-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE", help=help
-    )
+    return path_option("-o", "--output", help=help)
 
 
 def replay_option(help: str) -> Callable[[F], F]:
     """``--replay FILE``: a recorded snapshot or JSON report instead of this machine."""
+    return path_option("--replay", help=help)
+
+
+def float_option(
+    *decls: str,
+    help: str,
+    min: float,
+    max: float | None = None,
+    min_open: bool = False,
+    default: float | None = None,
+    metavar: str | None = "SECONDS",
+) -> Callable[[F], F]:
+    """A finite number from ``min`` to ``max`` (seconds unless ``metavar`` names another
+    unit; ``None`` shows the range), with its default shown when it has one."""
     return click.option(
-        "--replay", type=click.Path(dir_okay=False), default=None, metavar="FILE", help=help
+        *decls,
+        type=FiniteFloatRange(min=min, max=max, min_open=min_open),
+        default=default,
+        show_default=default is not None,
+        metavar=metavar,
+        help=help,
+    )
+
+
+def path_option(
+    *decls: str, help: str, metavar: str | None = "FILE", exists: bool = False
+) -> Callable[[F], F]:
+    """A file path, none by default (``metavar=None`` shows click's ``PATH``)."""
+    return click.option(
+        *decls,
+        type=click.Path(exists=exists, dir_okay=False),
+        default=None,
+        metavar=metavar,
+        help=help,
     )
 
 
 def budget_option(default: float | None = None, help: str = "") -> Callable[[F], F]:
     """``--budget SECONDS``: the total time the probes may take."""
-    return click.option(
+    return float_option(
         "--budget",
-        type=FiniteFloatRange(min=0.1, max=600),
+        min=0.1,
+        max=600,
         default=default,
-        show_default=default is not None,
-        metavar="SECONDS",
         help=help or "Total time the probes may take.",
     )
 

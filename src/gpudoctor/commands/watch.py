@@ -13,7 +13,11 @@ from typing import Any
 import click
 
 from gpudoctor.checks.live_signals import DEFAULT_THRESHOLDS
-from gpudoctor.commands.options import FiniteFloatRange
+from gpudoctor.commands.options import float_option
+from gpudoctor.commands.options import format_option
+from gpudoctor.commands.options import no_redact_option
+from gpudoctor.commands.options import path_option
+from gpudoctor.commands.options import replay_option
 
 #: How many ticks pass between two live analyses (findings printed as they appear).
 LIVE_CHECK_EVERY = 10
@@ -278,56 +282,32 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
     default=None,
     help="Attach to this training process (its workers are found automatically).",
 )
-@click.option(
+@path_option(
     "--log",
-    type=click.Path(dir_okay=False),
-    default=None,
     metavar="PATH",
     help="Follow the training's log: step rate, evaluation phases, progress.",
 )
-@click.option(
-    "--interval",
-    type=FiniteFloatRange(min=0.05, max=3600),
-    default=1.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time between samples.",
-)
-@click.option(
-    "--duration",
-    type=FiniteFloatRange(min=0.1),
-    default=None,
-    metavar="SECONDS",
-    help="Stop watching after this long (the run goes on).",
-)
-@click.option(
+@float_option("--interval", min=0.05, max=3600, default=1.0, help="Time between samples.")
+@float_option("--duration", min=0.1, help="Stop watching after this long (the run goes on).")
+@float_option(
     "--hang-after",
-    type=FiniteFloatRange(min=0.1),
-    default=None,
-    metavar="SECONDS",
+    min=0.1,
     help="No progress this long is a hang (default: derived from the run's rhythm, at least 60 s).",
 )
-@click.option(
+@float_option(
     "--low-util",
-    type=FiniteFloatRange(0, 100),
-    default=None,
+    min=0,
+    max=100,
     metavar="PERCENT",
     help="Mean GPU utilisation below this is input-bound (default 40).",
 )
-@click.option(
+@float_option(
     "--creep-mb",
-    type=FiniteFloatRange(min=1),
-    default=None,
+    min=1,
     metavar="MIB",
     help="Steady RSS growth that counts as memory creep (default 256).",
 )
-@click.option(
-    "--warmup",
-    type=FiniteFloatRange(min=0),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds at the start ignored for trends (default 30).",
-)
+@float_option("--warmup", min=0, help="Seconds at the start ignored for trends (default 30).")
 @click.option(
     "--threshold",
     "threshold_items",
@@ -341,47 +321,13 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
     help="Stop watching once a hang is reported (default: stop when attached by "
     "--pid, keep watching a started command).",
 )
-@click.option(
-    "--record",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Write the timeline as JSON lines (redacted) for --replay.",
-)
-@click.option(
-    "--replay",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Re-analyse a recorded timeline instead of watching.",
-)
+@path_option("--record", help="Write the timeline as JSON lines (redacted) for --replay.")
+@replay_option("Re-analyse a recorded timeline instead of watching.")
 @click.option("--no-ui", is_flag=True, help="Plain lines instead of the live table.")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"], case_sensitive=False),
-    default="text",
-    show_default=True,
-    help="Format of the report at the end.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the end report to FILE.",
-)
-@click.option(
-    "--chart",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="Also draw the run as PNG or SVG (PNG needs matplotlib).",
-)
-@click.option(
-    "--no-redact", is_flag=True, help="Keep user, host and home names in the report and timeline."
-)
+@format_option("text", "json", "markdown", help="Format of the report at the end.")
+@path_option("-o", "--output", metavar=None, help="Write the end report to FILE.")
+@path_option("--chart", help="Also draw the run as PNG or SVG (PNG needs matplotlib).")
+@no_redact_option("Keep user, host and home names in the report and timeline.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def watch_command(
     pid: int | None,

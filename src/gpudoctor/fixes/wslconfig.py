@@ -24,6 +24,7 @@ from gpudoctor.checks.wsl import suggested_swap
 from gpudoctor.errors import BadInputError
 from gpudoctor.files import WSLCONFIG_MAX_BYTES
 from gpudoctor.files import atomic_write_bytes
+from gpudoctor.files import replace_through_temp
 from gpudoctor.fixes.wslconfig_edit import as_utf8
 from gpudoctor.fixes.wslconfig_edit import disable_skipped
 from gpudoctor.fixes.wslconfig_edit import fix_and_set
@@ -227,24 +228,16 @@ def _write_backup(backup: Path, data: bytes, mode: int, owner: tuple[int, int]) 
     """A byte-identical backup with the original's mode, or none at all (never 0 bytes)."""
     tmp = backup.with_name(backup.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if hasattr(os, "chown") and os.stat(tmp).st_uid != owner[0]:
+
+    def keep_mode_and_owner(fresh: str) -> None:
+        os.chmod(fresh, mode)
+        if hasattr(os, "chown") and os.stat(fresh).st_uid != owner[0]:
             try:
-                os.chown(tmp, *owner)
+                os.chown(fresh, *owner)
             except OSError:
                 pass
-        os.replace(tmp, backup)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    replace_through_temp(fd, tmp, backup, data, keep_mode_and_owner)
 
 
 def resolve_target(path: str) -> tuple[Path, str]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
 
+from gpudoctor.facts.model import Unavailable
+
 if TYPE_CHECKING:
     from gpudoctor.facts.model import NotApplicable
     from gpudoctor.probes.identity import MachineIdentity
@@ -167,6 +169,18 @@ class ProbeContext:
             stdout=completed.stdout.decode("utf-8", errors="replace"),
             stderr=completed.stderr.decode("utf-8", errors="replace"),
         )
+
+    def run_or_unavailable(
+        self, argv: list[str] | tuple[str, ...], timeout: float, *, name: str = ""
+    ) -> CommandResult | Unavailable:
+        """``run``, with a timeout or a program that cannot start turned into the
+        ``Unavailable`` reason (``cannot run NAME: ...``, NAME defaulting to ``argv[0]``)."""
+        try:
+            return self.run(argv, timeout=timeout)
+        except CommandTimeout as exc:
+            return Unavailable(str(exc))
+        except OSError as exc:
+            return Unavailable(f"cannot run {name or argv[0]}: {exc.strerror or exc}")
 
     # -- shared, computed once per run --------------------------------------------------
     @property

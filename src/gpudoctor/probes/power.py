@@ -17,7 +17,6 @@ from typing import cast
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.facts.sections import PowerFacts
-from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
 
@@ -55,12 +54,9 @@ def power_plan(
     program = ctx.which("powercfg") or ctx.which("powercfg.exe")
     if not program:
         return Unavailable("powercfg not found")
-    try:
-        result = ctx.run([program, "/getactivescheme"], timeout=COMMAND_TIMEOUT)
-    except CommandTimeout as exc:
-        return Unavailable(str(exc))
-    except OSError as exc:
-        return Unavailable(f"cannot run powercfg: {exc.strerror or exc}")
+    result = ctx.run_or_unavailable([program, "/getactivescheme"], COMMAND_TIMEOUT, name="powercfg")
+    if isinstance(result, Unavailable):
+        return result
     return parse_powercfg(result.stdout) or Unavailable("powercfg printed no active scheme")
 
 
@@ -107,14 +103,11 @@ def tdr(
         program = ctx.which("reg.exe")
         if not program:
             return Unavailable("reg.exe is not reachable from WSL (interop off?)")
-        try:
-            result = ctx.run(
-                [program, "query", "HKLM\\" + GRAPHICS_DRIVERS_KEY], timeout=COMMAND_TIMEOUT
-            )
-        except CommandTimeout as exc:
-            return Unavailable(str(exc))
-        except OSError as exc:
-            return Unavailable(f"cannot run reg.exe: {exc.strerror or exc}")
+        result = ctx.run_or_unavailable(
+            [program, "query", "HKLM\\" + GRAPHICS_DRIVERS_KEY], COMMAND_TIMEOUT, name="reg.exe"
+        )
+        if isinstance(result, Unavailable):
+            return result
         values: dict[str, int] | Unavailable = parse_reg_query(result.stdout)
     else:
         values = _winreg_values()

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 
 #: Seconds the target interpreter may take to print its paths.
@@ -107,12 +106,9 @@ def choose(ctx: ProbeContext) -> tuple[str | None, str]:
 
 def query_python(ctx: ProbeContext, executable: str) -> dict[str, Any] | Unavailable:
     """Ask ``executable`` where it looks for packages (a child process, bounded)."""
-    try:
-        result = ctx.run([executable, "-c", PATHS_QUERY], timeout=QUERY_TIMEOUT)
-    except CommandTimeout:
-        return Unavailable(f"{executable} did not answer within {QUERY_TIMEOUT:g} s")
-    except OSError as exc:
-        return Unavailable(f"cannot run {executable}: {exc.strerror or exc}")
+    result = ctx.run_or_unavailable([executable, "-c", PATHS_QUERY], QUERY_TIMEOUT)
+    if isinstance(result, Unavailable):
+        return result
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if not result.ok or not lines:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]

@@ -20,7 +20,6 @@ from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.facts.sections import LoaderFacts
 from gpudoctor.facts.sections import ToolkitFacts
-from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
 
@@ -46,12 +45,9 @@ def parse_nvcc(text: str) -> str | None:
 
 
 def _nvcc_version(ctx: ProbeContext, nvcc: str) -> str | Unavailable:
-    try:
-        result = ctx.run([nvcc, "--version"], timeout=COMMAND_TIMEOUT)
-    except CommandTimeout as exc:
-        return Unavailable(str(exc))
-    except OSError as exc:
-        return Unavailable(f"cannot run {nvcc}: {exc.strerror or exc}")
+    result = ctx.run_or_unavailable([nvcc, "--version"], COMMAND_TIMEOUT)
+    if isinstance(result, Unavailable):
+        return result
     return parse_nvcc(result.stdout) or Unavailable(f"{nvcc} --version printed no release")
 
 
@@ -152,12 +148,9 @@ def _ldconfig(ctx: ProbeContext) -> dict[str, list[str]] | Unavailable:
     program = "/sbin/ldconfig" if ctx.exists("/sbin/ldconfig") else ctx.which("ldconfig")
     if not program:
         return Unavailable("ldconfig not found")
-    try:
-        result = ctx.run([program, "-p"], timeout=COMMAND_TIMEOUT)
-    except CommandTimeout as exc:
-        return Unavailable(str(exc))
-    except OSError as exc:
-        return Unavailable(f"cannot run {program}: {exc.strerror or exc}")
+    result = ctx.run_or_unavailable([program, "-p"], COMMAND_TIMEOUT)
+    if isinstance(result, Unavailable):
+        return result
     return parse_ldconfig(result.stdout)
 
 

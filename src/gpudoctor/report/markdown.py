@@ -7,6 +7,7 @@ skips each fold into one ``<details>`` so a reader sees the problem before anyth
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from collections.abc import Sequence
 
 from gpudoctor._version import __version__
@@ -84,6 +85,11 @@ def verdict_line(report: Report) -> str:
     return f"**Verdict: {report.verdict}** ({words} in {checked})"
 
 
+def details(summary: str, body: Iterable[str]) -> list[str]:
+    """``body`` folded under ``summary`` (GitHub renders it closed), blank lines around it."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
 def findings_table(findings: Sequence[Finding]) -> list[str]:
     """The table of problems, then passes and skips folded into one ``<details>`` each."""
     problems = [f for f in findings if f.severity.rank >= Severity.INFO.rank]
@@ -98,24 +104,16 @@ def findings_table(findings: Sequence[Finding]) -> list[str]:
         lines.append("")
     passes = [f for f in findings if f.severity is Severity.PASS]
     if passes:
-        lines += [
-            f"<details><summary>{plural(len(passes), 'check')} passed</summary>",
-            "",
-            *(f"- {f.check_id} `{f.name}`: {f.title}" for f in passes),
-            "",
-            "</details>",
-            "",
-        ]
+        lines += details(
+            f"{plural(len(passes), 'check')} passed",
+            (f"- {f.check_id} `{f.name}`: {f.title}" for f in passes),
+        )
     skips = [f for f in findings if f.severity is Severity.SKIP]
     if skips:
-        lines += [
-            f"<details><summary>{plural(len(skips), 'check')} not applicable here</summary>",
-            "",
-            *(f"- {', '.join(ids)}: {reason}" for reason, ids in collapse_skips(skips)),
-            "",
-            "</details>",
-            "",
-        ]
+        lines += details(
+            f"{plural(len(skips), 'check')} not applicable here",
+            (f"- {', '.join(ids)}: {reason}" for reason, ids in collapse_skips(skips)),
+        )
     return lines
 
 
@@ -138,17 +136,9 @@ def render_markdown(report: Report, *, strict: bool = False) -> str:
         for finding in problems:
             lines.extend(finding_section(finding, platforms))
     facts_json = json.dumps(report.facts.to_json(), indent=2, sort_keys=True, allow_nan=False)
-    lines.extend(
-        [
-            "<details><summary>Facts (replay with <code>gpudoctor check --replay FILE</code> "
-            "after saving the JSON report)</summary>",
-            "",
-            "```json",
-            facts_json,
-            "```",
-            "",
-            "</details>",
-            "",
-        ]
+    lines += details(
+        "Facts (replay with <code>gpudoctor check --replay FILE</code> "
+        "after saving the JSON report)",
+        ["```json", facts_json, "```"],
     )
     return "\n".join(lines)

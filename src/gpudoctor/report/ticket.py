@@ -15,6 +15,7 @@ from typing import Any
 from gpudoctor._version import __version__
 from gpudoctor.model import Severity
 from gpudoctor.report.json_report import REPORT_SCHEMA_VERSION
+from gpudoctor.report.markdown import details
 from gpudoctor.runner import Report
 
 #: GitHub refuses issue bodies longer than this many characters.
@@ -242,16 +243,7 @@ def _facts_section(name: str, data: Any) -> str:
     rows = flatten(thaw(data))
     table = ["| Fact | Value |", "|---|---|"]
     table += [f"| `{path or name}` | {_cell(_leaf(value, path))} |" for path, value in rows]
-    return "\n".join(
-        [
-            f"<details><summary><b>{name}</b> ({len(rows)} facts)</summary>",
-            "",
-            *table,
-            "",
-            "</details>",
-            "",
-        ]
-    )
+    return "\n".join(details(f"<b>{name}</b> ({len(rows)} facts)", table))
 
 
 def _ordered_sections(facts: Mapping[str, Any]) -> list[str]:
@@ -318,18 +310,7 @@ def _collect_env_table(report: Report) -> str:
 
 def _code_details(title: str, body: str, lang: str = "") -> str:
     fence = "````" if "```" in body else "```"
-    return "\n".join(
-        [
-            f"<details><summary>{title}</summary>",
-            "",
-            fence + lang,
-            body,
-            fence,
-            "",
-            "</details>",
-            "",
-        ]
-    )
+    return "\n".join(details(title, [fence + lang, body, fence]))
 
 
 def _probe_table(report: Report) -> str:
@@ -339,7 +320,7 @@ def _probe_table(report: Report) -> str:
         f"| {p.name} | {p.status}{': ' + _cell(p.error) if p.error else ''} | {p.seconds:.3f} |"
         for p in rows
     ]
-    return "\n".join(["<details><summary>Probes</summary>", "", *lines, "", "</details>", ""])
+    return "\n".join(details("Probes", lines))
 
 
 def render_ticket_markdown(report: Report, *, redacted: bool, limit: int = TARGET_LENGTH) -> str:

@@ -161,6 +161,17 @@ class FakeNvml:
             raise nvml_error("NotSupported")
         return value
 
+    def _int(self, name: str, handle: Any, key: str, entry: str | None = None) -> int:
+        """A device's integer ``key`` (or that table's ``entry``): ``name``'s errors first,
+        then NotSupported where it is unset."""
+        value = self._field(self._device(name, handle), key)
+        return int(value if entry is None else self._field(value, entry))
+
+    def _current_pending(self, name: str, handle: Any, key: str) -> list[int]:
+        """A mode NVML reports as ``[current, pending]``."""
+        current, pending = self._field(self._device(name, handle), key)
+        return [int(current), int(pending)]
+
     # -- library ---------------------------------------------------------------------------
     def nvmlInit(self) -> None:
         self._enter("nvmlInit", needs_init=False)
@@ -246,58 +257,49 @@ class FakeNvml:
         return int(self._field(device, "temperature"))
 
     def nvmlDeviceGetTemperatureThreshold(self, handle: Any, threshold: int) -> int:
-        device = self._device("nvmlDeviceGetTemperatureThreshold", handle)
-        thresholds = self._field(device, "temperature_thresholds")
-        value = thresholds.get(_THRESHOLD_NAMES.get(threshold, "?"))
-        if value is None:
-            raise nvml_error("NotSupported")
-        return int(value)
+        name = _THRESHOLD_NAMES.get(threshold, "?")
+        return self._int(
+            "nvmlDeviceGetTemperatureThreshold", handle, "temperature_thresholds", name
+        )
 
     def nvmlDeviceGetPowerUsage(self, handle: Any) -> int:
-        return int(self._field(self._device("nvmlDeviceGetPowerUsage", handle), "power_usage_mw"))
+        return self._int("nvmlDeviceGetPowerUsage", handle, "power_usage_mw")
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetEnforcedPowerLimit", handle)
-        return int(self._field(device, "power_limit_mw"))
+        return self._int("nvmlDeviceGetEnforcedPowerLimit", handle, "power_limit_mw")
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetPowerManagementDefaultLimit", handle)
-        return int(self._field(device, "power_default_limit_mw"))
+        return self._int(
+            "nvmlDeviceGetPowerManagementDefaultLimit", handle, "power_default_limit_mw"
+        )
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetCurrentClocksEventReasons", handle)
-        return int(self._field(device, "clocks_event_reasons"))
+        return self._int("nvmlDeviceGetCurrentClocksEventReasons", handle, "clocks_event_reasons")
 
     def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
-        return int(self._field(device, "clocks_event_reasons"))
+        return self._int(
+            "nvmlDeviceGetCurrentClocksThrottleReasons", handle, "clocks_event_reasons"
+        )
 
     # -- PCIe ------------------------------------------------------------------------------
-    def _pcie(self, name: str, handle: Any, key: str) -> int:
-        value = self._field(self._device(name, handle), "pcie").get(key)
-        if value is None:
-            raise nvml_error("NotSupported")
-        return int(value)
-
     def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetCurrPcieLinkGeneration", handle, "curr_gen")
+        return self._int("nvmlDeviceGetCurrPcieLinkGeneration", handle, "pcie", "curr_gen")
 
     def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetMaxPcieLinkGeneration", handle, "max_gen")
+        return self._int("nvmlDeviceGetMaxPcieLinkGeneration", handle, "pcie", "max_gen")
 
     def nvmlDeviceGetGpuMaxPcieLinkGeneration(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, "gpu_max_gen")
+        return self._int("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, "pcie", "gpu_max_gen")
 
     def nvmlDeviceGetCurrPcieLinkWidth(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetCurrPcieLinkWidth", handle, "curr_width")
+        return self._int("nvmlDeviceGetCurrPcieLinkWidth", handle, "pcie", "curr_width")
 
     def nvmlDeviceGetMaxPcieLinkWidth(self, handle: Any) -> int:
-        return self._pcie("nvmlDeviceGetMaxPcieLinkWidth", handle, "max_width")
+        return self._int("nvmlDeviceGetMaxPcieLinkWidth", handle, "pcie", "max_width")
 
     # -- ECC, retired pages, remapped rows -------------------------------------------------
     def nvmlDeviceGetEccMode(self, handle: Any) -> list[int]:
-        current, pending = self._field(self._device("nvmlDeviceGetEccMode", handle), "ecc_mode")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetEccMode", handle, "ecc_mode")
 
     def nvmlDeviceGetTotalEccErrors(self, handle: Any, error_type: int, counter: int) -> int:
         device = self._device("nvmlDeviceGetTotalEccErrors", handle)
@@ -324,20 +326,16 @@ class FakeNvml:
 
     # -- modes -----------------------------------------------------------------------------
     def nvmlDeviceGetPersistenceMode(self, handle: Any) -> int:
-        device = self._device("nvmlDeviceGetPersistenceMode", handle)
-        return int(self._field(device, "persistence_mode"))
+        return self._int("nvmlDeviceGetPersistenceMode", handle, "persistence_mode")
 
     def nvmlDeviceGetComputeMode(self, handle: Any) -> int:
-        return int(self._field(self._device("nvmlDeviceGetComputeMode", handle), "compute_mode"))
+        return self._int("nvmlDeviceGetComputeMode", handle, "compute_mode")
 
     def nvmlDeviceGetMigMode(self, handle: Any) -> list[int]:
-        current, pending = self._field(self._device("nvmlDeviceGetMigMode", handle), "mig_mode")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetMigMode", handle, "mig_mode")
 
     def nvmlDeviceGetDriverModel_v2(self, handle: Any) -> list[int]:
-        device = self._device("nvmlDeviceGetDriverModel_v2", handle)
-        current, pending = self._field(device, "driver_model")
-        return [int(current), int(pending)]
+        return self._current_pending("nvmlDeviceGetDriverModel_v2", handle, "driver_model")
 
     def nvmlDeviceGetDriverModel(self, handle: Any) -> list[int]:
         # The current binding's unversioned name calls the _v2 symbol.

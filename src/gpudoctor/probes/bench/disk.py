@@ -290,15 +290,23 @@ def _read_into(fd: int, view: memoryview) -> int:
 # -- the benchmark -------------------------------------------------------------------------
 
 
-def validate_folder(path: str) -> Path:
-    """The folder to measure, or a one-line BadInputError saying why it cannot be."""
+def validate_folder(
+    path: str,
+    *,
+    label: str = "",
+    kind: str = "a dataset folder (give its directory)",
+    denied: str = "permission denied (need read access to the folder)",
+) -> Path:
+    """The folder to read, or a one-line BadInputError (``label: why``, label defaulting to
+    ``path``) saying why it cannot be."""
     folder = Path(path).expanduser()
+    label = label or path
     if not folder.exists():
-        raise BadInputError(f"{path}: no such file or directory")
+        raise BadInputError(f"{label}: no such file or directory")
     if not folder.is_dir():
-        raise BadInputError(f"{path}: is a file, not a dataset folder (give its directory)")
+        raise BadInputError(f"{label}: is a file, not {kind}")
     if not os.access(folder, os.R_OK | os.X_OK):
-        raise BadInputError(f"{path}: permission denied (need read access to the folder)")
+        raise BadInputError(f"{label}: {denied}")
     return folder
 
 

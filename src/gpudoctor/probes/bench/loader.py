@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor.errors import BadInputError
+from gpudoctor.probes.bench.disk import validate_folder
 
 #: Within this fraction of the best throughput, fewer workers win (less RAM, faster start).
 TOLERANCE = 0.05
@@ -294,13 +295,9 @@ def parse_target(spec: str, option: str) -> tuple[str, str]:
 
 
 def find_images(folder: str, limit: int = 100_000) -> list[str]:
-    root = Path(folder).expanduser()
-    if not root.exists():
-        raise BadInputError(f"--images {folder}: no such file or directory")
-    if not root.is_dir():
-        raise BadInputError(f"--images {folder}: is a file, not a folder of images")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise BadInputError(f"--images {folder}: permission denied")
+    root = validate_folder(
+        folder, label=f"--images {folder}", kind="a folder of images", denied="permission denied"
+    )
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:

@@ -58,17 +58,13 @@ def read_log(
 ) -> dict[str, Any]:
     """The facts of one log file (see the module docstring); never raises for bad input."""
     try:
-        return _read_log(path, deadline=deadline, config=config)
+        return _read_log(path, deadline, config)
     except (MemoryError, RecursionError, ValueError, IndexError, KeyError, TypeError) as exc:
         return _not_understood(path, f"gpudoctor could not parse it ({type(exc).__name__}: {exc})")
 
 
-def _read_log(
-    path: str,
-    *,
-    deadline: float | None = None,
-    config: FileState | None = None,
-) -> dict[str, Any]:
+def _read_log(path: str, deadline: float | None, config: FileState | None) -> dict[str, Any]:
+    """``read_log`` without its guard against parser errors."""
     try:
         source, handle = open_source(path)
     except SourceError as exc:
