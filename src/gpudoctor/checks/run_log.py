@@ -8,9 +8,11 @@ matters is the last one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
 
+from gpudoctor.api import Evidence
 from gpudoctor.api import Facts
 from gpudoctor.api import GiB
 from gpudoctor.api import MiB
@@ -64,6 +66,19 @@ def _where(item: Any, line: int | None) -> str:
 
 def _step_word(item: Any) -> str:
     return "epoch" if item.get("format") in {"detr-log", "ultralytics-csv"} else "iteration"
+
+
+def _spike_evidence(item: Any, what: str, spikes: Iterable[Any]) -> list[Evidence]:
+    """Each spike of a logged value: its step, the value and the recent median it left."""
+    word = _step_word(item)
+    return [
+        evidence(
+            f"{what} at {word} {s['step']:,}",
+            f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
+            _where(item, s["line"]),
+        )
+        for s in spikes
+    ]
 
 
 def _duration(seconds: float) -> str:
@@ -596,14 +611,7 @@ def loss_spikes(facts: Facts) -> list[Verdict]:
     for item, loss in _with_spikes(facts, "loss"):
         word = _step_word(item)
         spikes = loss["spikes"]
-        ev = [
-            evidence(
-                f"spike at {word} {s['step']:,}",
-                f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
-                _where(item, s["line"]),
-            )
-            for s in spikes[:5]
-        ]
+        ev = _spike_evidence(item, "spike", spikes[:5])
         count = loss["spike_count"]
         severity = Severity.WARN if count >= 3 else Severity.INFO
         out.append(
@@ -652,14 +660,7 @@ def grad_norm_explosion(facts: Facts) -> list[Verdict]:
             ),
             evidence("grad_norm at the start (median)", f"{start:.4g}"),
         ]
-        ev.extend(
-            evidence(
-                f"jump at {word} {s['step']:,}",
-                f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
-                _where(item, s["line"]),
-            )
-            for s in grad["spikes"][:3]
-        )
+        ev += _spike_evidence(item, "jump", grad["spikes"][:3])
         out.append(
             warn(
                 f"the gradient norm exploded: up to {grad['max']:.4g} "
