@@ -68,6 +68,11 @@ def _step_word(item: Any) -> str:
     return "epoch" if item.get("format") in {"detr-log", "ultralytics-csv"} else "iteration"
 
 
+def _at_step(item: Any, label: str, value: Any, step: int, line: int | None) -> Evidence:
+    """A logged value, the step it was logged at, and the line it was read from."""
+    return evidence(label, f"{value} at {_step_word(item)} {step:,}", _where(item, line))
+
+
 def _spike_evidence(item: Any, what: str, spikes: Iterable[Any]) -> list[Evidence]:
     """Each spike of a logged value: its step, the value and the recent median it left."""
     word = _step_word(item)
@@ -534,11 +539,7 @@ def loss_not_finite(facts: Facts) -> list[Verdict]:
         word = _step_word(item)
         step = first["step"]
         ev = [
-            evidence(
-                "first non-finite loss",
-                f"{first['value']} at {word} {step:,}",
-                _where(item, first["line"]),
-            ),
+            _at_step(item, "first non-finite loss", first["value"], step, first["line"]),
             evidence("non-finite loss values", f"{loss['nonfinite_count']:,} of {loss['count']:,}"),
         ]
         causes = []
@@ -651,12 +652,9 @@ def grad_norm_explosion(facts: Facts) -> list[Verdict]:
         grown = start > 0 and grad["max"] > 100 * start
         if not grad["spike_count"] and not grown:
             continue
-        word = _step_word(item)
         ev = [
-            evidence(
-                "largest grad_norm",
-                f"{grad['max']:.4g} at {word} {grad['max_step']:,}",
-                _where(item, grad["max_line"]),
+            _at_step(
+                item, "largest grad_norm", f"{grad['max']:.4g}", grad["max_step"], grad["max_line"]
             ),
             evidence("grad_norm at the start (median)", f"{start:.4g}"),
         ]
