@@ -6,9 +6,11 @@ read from and the numbers in it. A crash from an earlier run in the same file is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+from gpudoctor.api import Evidence
 from gpudoctor.api import Facts
 from gpudoctor.api import GiB
 from gpudoctor.api import MiB
@@ -43,116 +45,63 @@ def _where(item: Any, line: int) -> str:
     return f"{item['name']}:{line}"
 
 
-def _severity(item: Any, crash: Any, current: Severity = Severity.FAIL) -> Severity:
-    return current if crash.get("run", 1) == item.get("runs", 1) else Severity.INFO
+def _printed(item: Any, crash: Any) -> Evidence:
+    """The crash's own line, as evidence that names the file and line it was read from."""
+    return evidence("printed", crash["text"], _where(item, crash["line"]))
 
 
-def _earlier(item: Any, crash: Any) -> str:
+def _crash_verdict(
+    item: Any,
+    crash: Any,
+    title: str,
+    *,
+    evidence: list[Evidence],
+    remedies: list[Remedy],
+    current: Severity = Severity.FAIL,
+    offer_fix: bool = True,
+) -> Verdict:
+    """A crash's finding about its file: ``current`` for the last run, info for an earlier one."""
     runs = item.get("runs", 1)
-    return "" if crash.get("run", 1) == runs else f" (in run {crash['run']} of {runs})"
+    latest = crash.get("run", 1) == runs
+    return verdict(
+        current if latest else Severity.INFO,
+        title + ("" if latest else f" (in run {crash['run']} of {runs})"),
+        subject=item["name"],
+        evidence=evidence,
+        remedies=remedies,
+        offer_fix=offer_fix,
+    )
 
 
-def _crash_verdicts(facts: Facts, kind: str) -> list[Verdict]:
-    """One finding per crash of ``kind``, worded and remedied as :data:`_CRASHES` says."""
-    title, remedies = _CRASHES[kind]
-    out = []
-    for item, crash in records(facts, kind):
-        ev = [evidence("printed", crash["text"], _where(item, crash["line"]))]
-        if crash.get("count", 1) > 1:
-            ev.append(evidence("times in this file", crash["count"]))
-        out.append(
-            verdict(
-                _severity(item, crash),
-                title + _earlier(item, crash),
-                subject=item["name"],
-                evidence=ev,
-                remedies=remedies,
-            )
-        )
-    return out
+def _printed_crash_check(
+    id: str,
+    name: str,
+    *,
+    summary: str,
+    why: str,
+    kind: str,
+    title: str,
+    remedies: list[Remedy],
+    tags: tuple[str, ...] = _TAGS,
+) -> Callable[[Facts], list[Verdict]]:
+    """Declare the check of a crash kind whose finding needs nothing but the printed line.
 
+    Each finding says ``title`` (what happened) and offers ``remedies`` (what to do); ``why``
+    is the check's docstring.
+    """
 
-#: The crash kinds whose finding needs nothing but the printed line: what happened, and
-#: what to do about it.
-_CRASHES: dict[str, tuple[str, list[Remedy]]] = {
-    "shm": (  # GD812
-        "a DataLoader worker ran out of shared memory (/dev/shm)",
-        [
-            remedy(
-                "Give the container more shared memory.",
-                "docker run --shm-size=16g ...   # or --ipc=host",
-                platforms=("docker",),
-            ),
-            remedy(
-                "On Kubernetes mount an emptyDir with medium: Memory at /dev/shm; otherwise use "
-                "fewer workers or a smaller batch. gpudoctor check --select GD303 measures it."
-            ),
-        ],
-    ),
-    "windows_paging_file": (  # GD813
-        "Windows ran out of commit (WinError 1455, paging file too small) loading DLLs",
-        [
-            remedy(
-                "Use fewer DataLoader workers, or let Windows grow the paging file (System > "
-                "Advanced system settings > Performance > Virtual memory; system managed size).",
-                platforms=("windows",),
-            ),
-            remedy("gpudoctor check --script train.py estimates the commit per worker (GD605)."),
-        ],
-    ),
-    "spawn_main_guard": (  # GD814
-        "workers were started while the script was being imported (no main guard)",
-        [
-            remedy(
-                "Put the training code under a main guard.",
-                "if __name__ == '__main__':\n    main()",
-            ),
-            remedy("gpudoctor check --script train.py points at the unguarded lines (GD601)."),
-        ],
-    ),
-    "too_many_open_files": (  # GD816
-        "the process ran out of file descriptors",
-        [
-            remedy(
-                "Raise the limit for the shell that starts training.",
-                "ulimit -n 65536",
-                platforms=("linux", "macos"),
-            ),
-            remedy(
-                "Or share tensors through files instead of descriptors: "
-                "torch.multiprocessing.set_sharing_strategy('file_system'). "
-                "gpudoctor check --select GD304 shows the limit."
-            ),
-        ],
-    ),
-    "no_kernel_image": (  # GD817
-        "PyTorch has no GPU code for this GPU's architecture",
-        [
-            remedy(
-                "Install a PyTorch build whose CUDA version supports the GPU (new GPUs such as "
-                "the RTX 50 series need CUDA 12.8 builds); gpudoctor check --select GD2 "
-                "compares the GPU with the build.",
-                "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
-            )
-        ],
-    ),
-    "cuda_unknown": (  # GD819
-        "CUDA reported 'unknown error' (the driver or GPU was not usable)",
-        [
-            remedy(
-                "After a suspend/resume or driver update, reload the unified-memory module "
-                "or reboot.",
-                "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
-                platforms=("linux",),
-            ),
-            remedy(
-                "On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
-                platforms=("wsl",),
-            ),
-            remedy("Do not change CUDA_VISIBLE_DEVICES after CUDA has been initialised."),
-        ],
-    ),
-}
+    def judge(facts: Facts) -> list[Verdict]:
+        out = []
+        for item, crash in records(facts, kind):
+            ev = [_printed(item, crash)]
+            if crash.get("count", 1) > 1:
+                ev.append(evidence("times in this file", crash["count"]))
+            out.append(_crash_verdict(item, crash, title, evidence=ev, remedies=remedies))
+        return out
+
+    judge.__name__ = judge.__qualname__ = name.replace("-", "_")
+    judge.__doc__ = why
+    return check(id, name, summary=summary, requires=("run_log",), tags=tags)(judge)
 
 
 # -- GD810: CUDA out of memory -----------------------------------------------------------------
@@ -209,7 +158,7 @@ def oom_verdict(item: Any, crash: Any) -> Verdict:
     free = fields.get("free_bytes")
     unallocated = fields.get("unallocated_bytes")
     reserved = _reserved(fields)
-    ev = [evidence("printed", crash["text"], _where(item, crash["line"]))]
+    ev = [_printed(item, crash)]
     for label, value in (
         ("tried to allocate", tried),
         ("GPU capacity", capacity),
@@ -231,17 +180,14 @@ def oom_verdict(item: Any, crash: Any) -> Verdict:
         )
     held = sum(int(p.get("bytes") or 0) for p in others)
     where = f" on GPU {fields['gpu']}" if fields.get("gpu") is not None else ""
-    suffix = _earlier(item, crash)
-    severity = _severity(item, crash)
     if others and held >= HOLDER_MIN:
         for proc in others:
             ev.append(evidence(f"process {proc['pid']}", f"{fmt_bytes(proc.get('bytes'))} in use"))
         pids = ", ".join(str(p["pid"]) for p in others)
-        return verdict(
-            severity,
-            f"CUDA out of memory{where}: other processes held {fmt_bytes(held)} "
-            f"(PID {pids}){suffix}",
-            subject=item["name"],
+        return _crash_verdict(
+            item,
+            crash,
+            f"CUDA out of memory{where}: other processes held {fmt_bytes(held)} (PID {pids})",
             evidence=ev,
             remedies=[
                 _KILL_STALE,
@@ -254,22 +200,21 @@ def oom_verdict(item: Any, crash: Any) -> Verdict:
         and unallocated >= tried
         and unallocated >= (64 * MiB)
     ):
-        return verdict(
-            severity,
+        return _crash_verdict(
+            item,
+            crash,
             f"CUDA out of memory{where} from fragmentation: {fmt_bytes(unallocated)} reserved "
-            f"but unallocated, yet {fmt_bytes(tried)} did not fit in one piece{suffix}",
-            subject=item["name"],
+            f"but unallocated, yet {fmt_bytes(tried)} did not fit in one piece",
             evidence=ev,
             remedies=[_EXPANDABLE, _SMALLER],
             offer_fix=False,
         )
     need = f"{fmt_bytes(tried)} more" if tried is not None else "more"
-    return verdict(
-        severity,
+    return _crash_verdict(
+        item,
+        crash,
         f"CUDA out of memory{where}: the step needed {need} than the GPU had left"
-        + (f" ({fmt_bytes(free)} free of {fmt_bytes(capacity)})" if capacity else "")
-        + suffix,
-        subject=item["name"],
+        + (f" ({fmt_bytes(free)} free of {fmt_bytes(capacity)})" if capacity else ""),
         evidence=ev,
         remedies=[_SMALLER],
         offer_fix=False,
@@ -313,11 +258,11 @@ def dataloader_worker_killed(facts: Facts) -> list[Verdict]:
                 else "the kernel's OOM killer killed a process"
             )
             out.append(
-                verdict(
-                    _severity(item, crash),
-                    title + _earlier(item, crash),
-                    subject=item["name"],
-                    evidence=[evidence("printed", crash["text"], _where(item, crash["line"]))],
+                _crash_verdict(
+                    item,
+                    crash,
+                    title,
+                    evidence=[_printed(item, crash)],
                     remedies=[
                         remedy(
                             '"Killed" means the system ran out of RAM: each worker holds a '
@@ -337,40 +282,62 @@ def dataloader_worker_killed(facts: Facts) -> list[Verdict]:
     return out
 
 
-@check(
+shm_bus_error = _printed_crash_check(
     "GD812",
     "shm-bus-error",
     summary="No DataLoader bus error from a too-small /dev/shm",
-    requires=("run_log",),
-    tags=_TAGS,
+    why="Workers pass batches through /dev/shm; a full one kills them with SIGBUS.",
+    kind="shm",
+    title="a DataLoader worker ran out of shared memory (/dev/shm)",
+    remedies=[
+        remedy(
+            "Give the container more shared memory.",
+            "docker run --shm-size=16g ...   # or --ipc=host",
+            platforms=("docker",),
+        ),
+        remedy(
+            "On Kubernetes mount an emptyDir with medium: Memory at /dev/shm; otherwise use "
+            "fewer workers or a smaller batch. gpudoctor check --select GD303 measures it."
+        ),
+    ],
 )
-def shm_bus_error(facts: Facts) -> list[Verdict]:
-    """Workers pass batches through /dev/shm; a full one kills them with SIGBUS."""
-    return _crash_verdicts(facts, "shm")
 
 
-@check(
+windows_paging_file = _printed_crash_check(
     "GD813",
     "windows-paging-file",
     summary="No WinError 1455 (paging file too small)",
-    requires=("run_log",),
+    why="Each spawned worker loads the CUDA DLLs and commits gigabytes of virtual memory.",
+    kind="windows_paging_file",
+    title="Windows ran out of commit (WinError 1455, paging file too small) loading DLLs",
+    remedies=[
+        remedy(
+            "Use fewer DataLoader workers, or let Windows grow the paging file (System > "
+            "Advanced system settings > Performance > Virtual memory; system managed size).",
+            platforms=("windows",),
+        ),
+        remedy("gpudoctor check --script train.py estimates the commit per worker (GD605)."),
+    ],
     tags=(*_TAGS, "windows"),
 )
-def windows_paging_file(facts: Facts) -> list[Verdict]:
-    """Each spawned worker loads the CUDA DLLs and commits gigabytes of virtual memory."""
-    return _crash_verdicts(facts, "windows_paging_file")
 
 
-@check(
+spawn_bootstrap_error = _printed_crash_check(
     "GD814",
     "spawn-bootstrap-error",
     summary="No 'bootstrapping phase' RuntimeError from a missing main guard",
-    requires=("run_log",),
+    why="Spawned workers re-import the script; unguarded code starts workers again.",
+    kind="spawn_main_guard",
+    title="workers were started while the script was being imported (no main guard)",
+    remedies=[
+        remedy(
+            "Put the training code under a main guard.",
+            "if __name__ == '__main__':\n    main()",
+        ),
+        remedy("gpudoctor check --script train.py points at the unguarded lines (GD601)."),
+    ],
     tags=(*_TAGS, "windows", "macos"),
 )
-def spawn_bootstrap_error(facts: Facts) -> list[Verdict]:
-    """Spawned workers re-import the script; unguarded code starts workers again."""
-    return _crash_verdicts(facts, "spawn_main_guard")
 
 
 @check(
@@ -385,7 +352,7 @@ def nccl_timeout(facts: Facts) -> list[Verdict]:
     out = []
     for item, crash in records(facts, "nccl"):
         fields = crash["fields"]
-        ev = [evidence("printed", crash["text"], _where(item, crash["line"]))]
+        ev = [_printed(item, crash)]
         for key, label in (
             ("rank", "rank"),
             ("op", "collective"),
@@ -417,40 +384,48 @@ def nccl_timeout(facts: Facts) -> list[Verdict]:
             remedies = [
                 remedy("Re-run with NCCL's own diagnostics.", "NCCL_DEBUG=INFO torchrun ...")
             ]
-        out.append(
-            verdict(
-                _severity(item, crash),
-                title + _earlier(item, crash),
-                subject=item["name"],
-                evidence=ev,
-                remedies=remedies,
-            )
-        )
+        out.append(_crash_verdict(item, crash, title, evidence=ev, remedies=remedies))
     return out
 
 
-@check(
+too_many_open_files = _printed_crash_check(
     "GD816",
     "too-many-open-files",
     summary="No 'Too many open files' error",
-    requires=("run_log",),
-    tags=_TAGS,
+    why="Tensors shared between workers cost one file descriptor each.",
+    kind="too_many_open_files",
+    title="the process ran out of file descriptors",
+    remedies=[
+        remedy(
+            "Raise the limit for the shell that starts training.",
+            "ulimit -n 65536",
+            platforms=("linux", "macos"),
+        ),
+        remedy(
+            "Or share tensors through files instead of descriptors: "
+            "torch.multiprocessing.set_sharing_strategy('file_system'). "
+            "gpudoctor check --select GD304 shows the limit."
+        ),
+    ],
 )
-def too_many_open_files(facts: Facts) -> list[Verdict]:
-    """Tensors shared between workers cost one file descriptor each."""
-    return _crash_verdicts(facts, "too_many_open_files")
 
 
-@check(
+no_kernel_image = _printed_crash_check(
     "GD817",
     "no-kernel-image",
     summary="No 'no kernel image is available' error",
-    requires=("run_log",),
-    tags=_TAGS,
+    why="The installed PyTorch was not compiled for this GPU's architecture.",
+    kind="no_kernel_image",
+    title="PyTorch has no GPU code for this GPU's architecture",
+    remedies=[
+        remedy(
+            "Install a PyTorch build whose CUDA version supports the GPU (new GPUs such as "
+            "the RTX 50 series need CUDA 12.8 builds); gpudoctor check --select GD2 "
+            "compares the GPU with the build.",
+            "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128",
+        )
+    ],
 )
-def no_kernel_image(facts: Facts) -> list[Verdict]:
-    """The installed PyTorch was not compiled for this GPU's architecture."""
-    return _crash_verdicts(facts, "no_kernel_image")
 
 
 @check(
@@ -467,13 +442,11 @@ def cudnn_cublas_error(facts: Facts) -> list[Verdict]:
         status = crash["fields"].get("match", "")
         memory = "ALLOC_FAILED" in status or "NOT_INITIALIZED" in status
         out.append(
-            verdict(
-                _severity(item, crash),
-                f"{status}"
-                + (" (usually out of GPU memory)" if memory else "")
-                + _earlier(item, crash),
-                subject=item["name"],
-                evidence=[evidence("printed", crash["text"], _where(item, crash["line"]))],
+            _crash_verdict(
+                item,
+                crash,
+                f"{status}" + (" (usually out of GPU memory)" if memory else ""),
+                evidence=[_printed(item, crash)],
                 remedies=[
                     remedy(
                         "ALLOC_FAILED / NOT_INITIALIZED: the library could not get memory; "
@@ -490,16 +463,26 @@ def cudnn_cublas_error(facts: Facts) -> list[Verdict]:
     return out
 
 
-@check(
+cuda_unknown_error = _printed_crash_check(
     "GD819",
     "cuda-unknown-error",
     summary="No 'CUDA error: unknown error'",
-    requires=("run_log",),
-    tags=_TAGS,
+    why="The driver could not be reached: often after suspend/resume or a driver update.",
+    kind="cuda_unknown",
+    title="CUDA reported 'unknown error' (the driver or GPU was not usable)",
+    remedies=[
+        remedy(
+            "After a suspend/resume or driver update, reload the unified-memory module or reboot.",
+            "sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm",
+            platforms=("linux",),
+        ),
+        remedy(
+            "On WSL, update the Windows NVIDIA driver and run: wsl --shutdown",
+            platforms=("wsl",),
+        ),
+        remedy("Do not change CUDA_VISIBLE_DEVICES after CUDA has been initialised."),
+    ],
 )
-def cuda_unknown_error(facts: Facts) -> list[Verdict]:
-    """The driver could not be reached: often after suspend/resume or a driver update."""
-    return _crash_verdicts(facts, "cuda_unknown")
 
 
 @check(
@@ -517,13 +500,13 @@ def xid_in_log(facts: Facts) -> list[Verdict]:
         meaning = describe_xid(int(fields["code"]))
         severity = Severity.parse(meaning.severity)
         out.append(
-            verdict(
-                _severity(item, crash, severity),
-                f"Xid {fields['code']} on {fields['pci']}: {meaning.meaning}"
-                + _earlier(item, crash),
-                subject=item["name"],
+            _crash_verdict(
+                item,
+                crash,
+                f"Xid {fields['code']} on {fields['pci']}: {meaning.meaning}",
+                current=severity,
                 evidence=[
-                    evidence("printed", crash["text"], _where(item, crash["line"])),
+                    _printed(item, crash),
                     evidence("times", crash.get("count", 1)),
                 ],
                 remedies=[remedy(meaning.remedy)],

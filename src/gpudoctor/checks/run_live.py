@@ -15,6 +15,7 @@ from typing import Any
 
 from gpudoctor.api import Facts
 from gpudoctor.api import MiB
+from gpudoctor.api import Remedy
 from gpudoctor.api import Verdict
 from gpudoctor.api import check
 from gpudoctor.api import evidence
@@ -390,12 +391,27 @@ def memory_creep(facts: Facts) -> Verdict | None:
 def _near_full(
     series: Mapping[str, Sequence[Any]],
     used: Sequence[float | None],
-    total: float | None,
+    total: float,
     share: float,
-) -> list[int]:
-    if not total:
-        return []
-    return [i for i, u in enumerate(used) if u is not None and u >= share * total]
+    *,
+    what: str,
+    source: str,
+    remedies: list[Remedy],
+) -> Verdict:
+    """Pass with the peak of ``used``, or warn with the window where it reached ``share``."""
+    full = [i for i, u in enumerate(used) if total and u is not None and u >= share * total]
+    peak = max(known(used))
+    usage = f"peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}"
+    if not full:
+        return passed(f"{what} {usage}")
+    return warn(
+        f"{what} nearly full: {usage}",
+        evidence=[
+            evidence("window", _window(series["t"], full[0], full[-1]), SOURCE),
+            evidence("peak used", f"{peak / total:.0%}", source),
+        ],
+        remedies=remedies,
+    )
 
 
 @check(
@@ -534,17 +550,13 @@ def vram_near_full(facts: Facts) -> Verdict | None:
     used, totals = series["gpu_mem_used"], known(series["gpu_mem_total"])
     if not known(used) or not totals:
         return info(f"GPU memory not available ({watch.get('gpu_note') or 'NVML'})")
-    total = max(totals)
-    full = _near_full(series, used, total, th["vram_full"])
-    peak = max(known(used))
-    if not full:
-        return passed(f"GPU memory peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}")
-    return warn(
-        f"GPU memory nearly full: peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}",
-        evidence=[
-            evidence("window", _window(series["t"], full[0], full[-1]), SOURCE),
-            evidence("peak used", f"{peak / total:.0%}", "NVML"),
-        ],
+    return _near_full(
+        series,
+        used,
+        max(totals),
+        th["vram_full"],
+        what="GPU memory",
+        source="NVML",
         remedies=[
             remedy(
                 "Leave headroom: a smaller batch with gradient accumulation, mixed precision "
@@ -604,16 +616,13 @@ def shm_near_full(facts: Facts) -> Verdict | None:
     used = series.get("shm_used") or ()
     if not total or not known(used):
         return info("/dev/shm could not be read on this system")
-    full = _near_full(series, used, total, th["shm_full"])
-    peak = max(known(used))
-    if not full:
-        return passed(f"/dev/shm peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}")
-    return warn(
-        f"/dev/shm nearly full: peak {fmt_bytes(int(peak))} of {fmt_bytes(int(total))}",
-        evidence=[
-            evidence("window", _window(series["t"], full[0], full[-1]), SOURCE),
-            evidence("peak used", f"{peak / total:.0%}", "statvfs /dev/shm"),
-        ],
+    return _near_full(
+        series,
+        used,
+        total,
+        th["shm_full"],
+        what="/dev/shm",
+        source="statvfs /dev/shm",
         remedies=[
             remedy(
                 "Give the container more shared memory:",

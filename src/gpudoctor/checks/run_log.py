@@ -8,9 +8,11 @@ matters is the last one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
 
+from gpudoctor.api import Evidence
 from gpudoctor.api import Facts
 from gpudoctor.api import GiB
 from gpudoctor.api import MiB
@@ -64,6 +66,24 @@ def _where(item: Any, line: int | None) -> str:
 
 def _step_word(item: Any) -> str:
     return "epoch" if item.get("format") in {"detr-log", "ultralytics-csv"} else "iteration"
+
+
+def _at_step(item: Any, label: str, value: Any, step: int, line: int | None) -> Evidence:
+    """A logged value, the step it was logged at, and the line it was read from."""
+    return evidence(label, f"{value} at {_step_word(item)} {step:,}", _where(item, line))
+
+
+def _spike_evidence(item: Any, what: str, spikes: Iterable[Any]) -> list[Evidence]:
+    """Each spike of a logged value: its step, the value and the recent median it left."""
+    word = _step_word(item)
+    return [
+        evidence(
+            f"{what} at {word} {s['step']:,}",
+            f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
+            _where(item, s["line"]),
+        )
+        for s in spikes
+    ]
 
 
 def _duration(seconds: float) -> str:
@@ -519,11 +539,7 @@ def loss_not_finite(facts: Facts) -> list[Verdict]:
         word = _step_word(item)
         step = first["step"]
         ev = [
-            evidence(
-                "first non-finite loss",
-                f"{first['value']} at {word} {step:,}",
-                _where(item, first["line"]),
-            ),
+            _at_step(item, "first non-finite loss", first["value"], step, first["line"]),
             evidence("non-finite loss values", f"{loss['nonfinite_count']:,} of {loss['count']:,}"),
         ]
         causes = []
@@ -596,14 +612,7 @@ def loss_spikes(facts: Facts) -> list[Verdict]:
     for item, loss in _with_spikes(facts, "loss"):
         word = _step_word(item)
         spikes = loss["spikes"]
-        ev = [
-            evidence(
-                f"spike at {word} {s['step']:,}",
-                f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
-                _where(item, s["line"]),
-            )
-            for s in spikes[:5]
-        ]
+        ev = _spike_evidence(item, "spike", spikes[:5])
         count = loss["spike_count"]
         severity = Severity.WARN if count >= 3 else Severity.INFO
         out.append(
@@ -643,23 +652,13 @@ def grad_norm_explosion(facts: Facts) -> list[Verdict]:
         grown = start > 0 and grad["max"] > 100 * start
         if not grad["spike_count"] and not grown:
             continue
-        word = _step_word(item)
         ev = [
-            evidence(
-                "largest grad_norm",
-                f"{grad['max']:.4g} at {word} {grad['max_step']:,}",
-                _where(item, grad["max_line"]),
+            _at_step(
+                item, "largest grad_norm", f"{grad['max']:.4g}", grad["max_step"], grad["max_line"]
             ),
             evidence("grad_norm at the start (median)", f"{start:.4g}"),
         ]
-        ev.extend(
-            evidence(
-                f"jump at {word} {s['step']:,}",
-                f"{s['value']:.4g} (recent median {s['baseline']:.4g})",
-                _where(item, s["line"]),
-            )
-            for s in grad["spikes"][:3]
-        )
+        ev += _spike_evidence(item, "jump", grad["spikes"][:3])
         out.append(
             warn(
                 f"the gradient norm exploded: up to {grad['max']:.4g} "

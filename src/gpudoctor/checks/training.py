@@ -141,6 +141,25 @@ def _by_start_method(
     return warn(title + _platform_note(method), subject=subject, evidence=ev, remedies=remedies)
 
 
+def _estimate_verdict(
+    source: Any,
+    title: str,
+    *,
+    over: bool,
+    near: bool = False,
+    consequence: str,
+    ev: list[Any],
+    remedies: list[Any],
+) -> Verdict:
+    """Fail, saying what follows, when the estimate does not fit; warn when it comes near."""
+    subject = source["path"]
+    if over:
+        return fail(title + consequence, subject=subject, evidence=ev, remedies=remedies)
+    if near:
+        return warn(title, subject=subject, evidence=ev, remedies=remedies)
+    return passed(title, subject=subject, evidence=ev)
+
+
 def _platform_note(method: str) -> str:
     if method in SPAWN_LIKE:
         return ""
@@ -450,17 +469,16 @@ def windows_commit_budget(facts: Facts) -> list[Verdict]:
             f"{source['path']}: {workers} workers need about {fmt_bytes(needed)} of commit, "
             f"{fmt_bytes(max(0, budget))} is left after the training process"
         )
-        if workers > safe:
-            verdicts.append(
-                fail(
-                    title + ": expect 'OSError: [WinError 1455] The paging file is too small'",
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
+        verdicts.append(
+            _estimate_verdict(
+                source,
+                title,
+                over=workers > safe,
+                consequence=": expect 'OSError: [WinError 1455] The paging file is too small'",
+                ev=ev,
+                remedies=remedies,
             )
-        else:
-            verdicts.append(passed(title, subject=source["path"], evidence=ev))
+        )
     return verdicts or [skip("No loader uses workers")]
 
 
@@ -595,19 +613,17 @@ def shm_for_loader(facts: Facts) -> list[Verdict]:
             f"{source['path']}: {worst_loader['label']} may keep about {fmt_bytes(worst)} "
             f"in /dev/shm, which is {fmt_bytes(total)}"
         )
-        if worst > total:
-            verdicts.append(
-                fail(
-                    title + ": expect 'DataLoader worker ... killed by signal: Bus error'",
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
+        verdicts.append(
+            _estimate_verdict(
+                source,
+                title,
+                over=worst > total,
+                near=worst > total // 2,
+                consequence=": expect 'DataLoader worker ... killed by signal: Bus error'",
+                ev=ev,
+                remedies=remedies,
             )
-        elif worst > total // 2:
-            verdicts.append(warn(title, subject=source["path"], evidence=ev, remedies=remedies))
-        else:
-            verdicts.append(passed(title, subject=source["path"], evidence=ev))
+        )
     return verdicts or [skip("No loader with workers and a known batch size")]
 
 
@@ -851,19 +867,17 @@ def ram_cache_vs_memory(facts: Facts) -> list[Verdict]:
             f"{source['path']}: cache: ram needs about {fmt_bytes(need)}, "
             f"{fmt_bytes(available)} is available"
         )
-        if need > available:
-            verdicts.append(
-                fail(
-                    title + ": the run will swap or be killed by the OOM killer",
-                    subject=source["path"],
-                    evidence=ev,
-                    remedies=remedies,
-                )
+        verdicts.append(
+            _estimate_verdict(
+                source,
+                title,
+                over=need > available,
+                near=need > available * 0.7,
+                consequence=": the run will swap or be killed by the OOM killer",
+                ev=ev,
+                remedies=remedies,
             )
-        elif need > available * 0.7:
-            verdicts.append(warn(title, subject=source["path"], evidence=ev, remedies=remedies))
-        else:
-            verdicts.append(passed(title, subject=source["path"], evidence=ev))
+        )
     return verdicts or [skip("No RAM cache configured")]
 
 

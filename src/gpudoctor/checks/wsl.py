@@ -8,6 +8,8 @@ with ``gpudoctor check --wslconfig PATH``.
 from __future__ import annotations
 
 import difflib
+import functools
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +49,8 @@ MAX_SWAP = 256 * GiB
 MAX_LINES_SHOWN = 12
 
 _WSL_ONLY = ("wsl",)
+#: A WSL check: the facts in, its verdicts out.
+WslCheck = Callable[[Facts], "Verdict | list[Verdict]"]
 _SHUTDOWN = remedy(
     "Restart the WSL VM so it reads the file: close your WSL terminals, run this in Windows "
     "PowerShell or cmd (not inside WSL), wait until 'wsl --list --running' shows nothing "
@@ -75,6 +79,16 @@ def _not_wsl2(facts: Facts) -> Verdict | None:
     if version != 2:
         return skip("WSL1 has no VM, no .wslconfig limits and no GPU (see GD508)")
     return None
+
+
+def _wsl2_only(judge: WslCheck) -> WslCheck:
+    """The check as written on a WSL2 machine; elsewhere the skip that says why not."""
+
+    @functools.wraps(judge)
+    def on_wsl2(facts: Facts) -> Verdict | list[Verdict]:
+        return _not_wsl2(facts) or judge(facts)
+
+    return on_wsl2
 
 
 def _config(facts: Facts) -> Mapping[str, Any]:
@@ -150,11 +164,9 @@ def _limits(facts: Facts) -> dict[str, Any]:
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
+@_wsl2_only
 def wslconfig_missing(facts: Facts) -> Verdict | list[Verdict]:
     """Without .wslconfig the VM gets half the host RAM and a small swap."""
-    skipped = _not_wsl2(facts)
-    if skipped:
-        return skipped
     config = _config(facts)
     if config.get("exists"):
         return passed(f".wslconfig found at {config.get('path')}", evidence=_path_evidence(config))
@@ -630,11 +642,9 @@ def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
     requires=("wsl.version", "wsl.paths"),
     tags=("wsl", "io"),
 )
+@_wsl2_only
 def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     """/mnt/c is served over 9p across the VM boundary: each file open costs milliseconds."""
-    skipped = _not_wsl2(facts)
-    if skipped:
-        return skipped
     verdicts = []
     for entry in _wsl(facts).get("paths") or ():
         if not isinstance(entry, Mapping):
@@ -709,11 +719,9 @@ def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "gpu", "driver"),
 )
+@_wsl2_only
 def wsl_linux_driver_inside(facts: Facts) -> Verdict | list[Verdict]:
     """A Linux driver in WSL replaces the passthrough libcuda: 'GPU access blocked by the OS'."""
-    skipped = _not_wsl2(facts)
-    if skipped:
-        return skipped
     gpu = _wsl(facts).get("gpu") or {}
     packages = list(gpu.get("driver_packages") or ())
     elsewhere = gpu.get("libcuda_elsewhere")
@@ -817,11 +825,9 @@ def wsl_gpu_passthrough(facts: Facts) -> Verdict | list[Verdict]:
     requires=("wsl.version", "wsl.gpu"),
     tags=("wsl", "dataloader"),
 )
+@_wsl2_only
 def wsl_pin_memory(facts: Facts) -> Verdict | list[Verdict]:
     """Pinned host memory is limited in WSL2, independent of the .wslconfig cap."""
-    skipped = _not_wsl2(facts)
-    if skipped:
-        return skipped
     if not (_wsl(facts).get("gpu") or {}).get("dxg"):
         return skip("no GPU passthrough, so nothing is pinned for CUDA")
     return info(
