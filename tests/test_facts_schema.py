@@ -124,3 +124,16 @@ def test_declared_path(path, known):
 def test_schema_mismatch_names_its_path():
     err = SchemaMismatch("facts.host.kind", "expected a string")
     assert err.path == "facts.host.kind"
+
+
+def test_probes_record_unknowns_as_unavailable_not_as_its_json_spelling():
+    """``{"$unavailable": ...}`` is how a snapshot file writes Unavailable; a probe that writes
+    it by hand hands the checks a dict live and an Unavailable on replay."""
+    probes = REPO / "src" / "gpudoctor" / "probes"
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(probes.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if '"$unavailable"' in line
+    ]
+    assert offenders == []

@@ -12,6 +12,7 @@ from conftest import make_facts
 from gpudoctor.checks import wsl as wsl_checks
 from gpudoctor.facts.model import Facts
 from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.procfs import mount_of
 from gpudoctor.probes.procfs import parse_mountinfo
@@ -141,7 +142,9 @@ def test_scan_fallback_when_interop_is_off(tmp_path):
     assert facts["interop"].startswith("disabled")
     assert "scan of" in facts["wslconfig"]["how"]
     assert facts["wslconfig"]["parsed"]["memory_bytes"] == 6 * GiB
-    assert str(facts["windows_host"]["ram_bytes"]["$unavailable"]).startswith("host RAM unknown")
+    ram = facts["windows_host"]["ram_bytes"]
+    assert isinstance(ram, Unavailable)
+    assert ram.reason.startswith("host RAM unknown")
 
 
 def test_mountinfo_longest_prefix_and_escapes():
@@ -158,3 +161,28 @@ def test_reference_pages_exist_for_every_wsl_check():
             page = REPO / "checks" / f"{spec.id}.md"
             assert page.read_text().startswith(f"# {spec.id} {spec.name}")
     assert wsl_checks.HOST_RESERVE == 3 * GiB  # noqa: SIM300
+
+
+def test_wsl1_marks_the_vm_and_gpu_not_applicable_and_the_vm_checks_skip(tmp_path):
+    """WSL1 (a Microsoft kernel release without the WSL2 suffix, no /dev/dxg): the facts say
+    there is no VM and no GPU, and every check that needs them skips with that reason."""
+    root, bin_dir = _wsl_tree(tmp_path, with_config=b"[wsl2]\nmemory=6GB\n")
+    (root / "proc/sys/kernel/osrelease").write_text("4.4.0-19041-Microsoft\n")
+    (root / "dev/dxg").unlink()
+    ctx = ProbeContext(
+        root=root,
+        env={"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "WSL_DISTRO_NAME": "Ubuntu"},
+        options={"data": "/mnt/d/datasets/cifar"},
+        platform="linux",
+    )
+    facts = probe_wsl(ctx)
+    assert facts["version"] == 1
+    for key in ("vm", "gpu"):
+        assert isinstance(facts[key], NotApplicable)
+        assert "WSL1 has no VM" in facts[key].reason
+    sections = {"host": {"kind": "wsl1"}, "wsl": facts}
+    findings = _wsl_findings(Facts({**make_facts().to_json(), **sections}))
+    assert findings["GD508"].severity.value == "fail"  # the one WSL1 problem: no GPU
+    for check_id in ("GD501", "GD506", "GD507", "GD509"):
+        assert findings[check_id].severity.value == "skip", check_id
+        assert "WSL1 has no VM" in findings[check_id].title

@@ -8,8 +8,6 @@ with ``gpudoctor check --wslconfig PATH``.
 from __future__ import annotations
 
 import difflib
-import functools
-from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,7 +48,6 @@ MAX_LINES_SHOWN = 12
 
 _WSL_ONLY = ("wsl",)
 #: A WSL check: the facts in, its verdicts out.
-WslCheck = Callable[[Facts], "Verdict | list[Verdict]"]
 _SHUTDOWN = remedy(
     "Restart the WSL VM so it reads the file: close your WSL terminals, run this in Windows "
     "PowerShell or cmd (not inside WSL), wait until 'wsl --list --running' shows nothing "
@@ -71,24 +68,12 @@ def _wsl(facts: Facts) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
-def _not_wsl2(facts: Facts) -> Verdict | None:
-    """A skip verdict when this is not a WSL2 machine, else None."""
-    version = facts.get("wsl.version")
-    if isinstance(version, NotApplicable):
-        return skip(f"Not applicable: {version.reason}")
-    if version != 2:
-        return skip("WSL1 has no VM, no .wslconfig limits and no GPU (see GD508)")
+def _no_vm(facts: Facts) -> Verdict | None:
+    """The skip for a machine without a WSL2 VM (not WSL, or WSL1), as the facts word it."""
+    vm = facts.get("wsl.vm")
+    if isinstance(vm, NotApplicable):
+        return skip(f"Not applicable: {vm.reason}")
     return None
-
-
-def _wsl2_only(judge: WslCheck) -> WslCheck:
-    """The check as written on a WSL2 machine; elsewhere the skip that says why not."""
-
-    @functools.wraps(judge)
-    def on_wsl2(facts: Facts) -> Verdict | list[Verdict]:
-        return _not_wsl2(facts) or judge(facts)
-
-    return on_wsl2
 
 
 def _config(facts: Facts) -> Mapping[str, Any]:
@@ -159,12 +144,11 @@ def _limits(facts: Facts) -> dict[str, Any]:
     "GD501",
     "wslconfig-missing",
     summary="WSL2 has a .wslconfig that sets the VM's memory (default: half the host RAM)",
-    requires=("wsl.version", "wsl.wslconfig"),
-    uses=("wsl.windows_host", "wsl.vm"),
+    requires=("wsl.vm", "wsl.wslconfig"),
+    uses=("wsl.windows_host",),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
-@_wsl2_only
 def wslconfig_missing(facts: Facts) -> Verdict | list[Verdict]:
     """Without .wslconfig the VM gets half the host RAM and a small swap."""
     config = _config(facts)
@@ -230,7 +214,7 @@ def wslconfig_missing(facts: Facts) -> Verdict | list[Verdict]:
     "wsl-memory-cap",
     summary="The WSL2 memory cap leaves room for training and for Windows",
     requires=("wsl.wslconfig",),
-    uses=("wsl.version", "wsl.windows_host"),
+    uses=("wsl.version", "wsl.vm", "wsl.windows_host"),
     fix="wslconfig",
     tags=("wsl", "memory"),
 )
@@ -239,7 +223,7 @@ def wsl_memory_cap(facts: Facts) -> Verdict | list[Verdict]:
     config = _config(facts)
     given = bool(config.get("given"))
     if not (given and config.get("exists")):
-        skipped = _not_wsl2(facts)
+        skipped = _no_vm(facts)
         if skipped:
             return skipped
     limits = _limits(facts)
@@ -341,7 +325,7 @@ def suggested_swap(memory: int) -> int:
     "wslconfig-ignored",
     summary="WSL reads every line of .wslconfig (encoding, location, section names, syntax)",
     requires=("wsl.wslconfig",),
-    uses=("wsl.version", "wsl.wsl_conf"),
+    uses=("wsl.version", "wsl.vm", "wsl.wsl_conf"),
     fix="wslconfig",
     tags=("wsl",),
 )
@@ -394,7 +378,7 @@ def _wslconfig_verdict(facts: Facts) -> Verdict:
     config = _config(facts)
     given = bool(config.get("given"))
     if not given:
-        skipped = _not_wsl2(facts)
+        skipped = _no_vm(facts)
         if skipped:
             return skipped
     parsed = _parsed(facts)
@@ -529,7 +513,7 @@ def _budget_key(diag: Mapping[str, Any]) -> str:
 def wsl_swap(facts: Facts) -> Verdict | list[Verdict]:
     """No swap turns a short spike (checkpoint save, eval) into an OOM kill."""
     limits = _limits(facts)
-    skipped = _not_wsl2(facts)
+    skipped = _no_vm(facts)
     config = _config(facts)
     # A file given with --wslconfig is judged by what it says, even off WSL.
     judge_file = bool(config.get("given") and config.get("exists"))
@@ -589,7 +573,7 @@ def wsl_swap(facts: Facts) -> Verdict | list[Verdict]:
 )
 def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
     """An edit is read only when the VM starts; closing the terminal is not enough."""
-    skipped = _not_wsl2(facts)
+    skipped = _no_vm(facts)
     if skipped:
         if _config(facts).get("given"):
             return skip("comparison with the running VM needs WSL: " + str(skipped.title))
@@ -639,10 +623,9 @@ def wslconfig_not_applied(facts: Facts) -> Verdict | list[Verdict]:
     "GD506",
     "wsl-data-on-windows-drive",
     summary="Dataset and working directory are in the Linux file system, not on /mnt/<drive>",
-    requires=("wsl.version", "wsl.paths"),
+    requires=("wsl.vm", "wsl.paths"),
     tags=("wsl", "io"),
 )
-@_wsl2_only
 def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     """/mnt/c is served over 9p across the VM boundary: each file open costs milliseconds."""
     verdicts = []
@@ -716,10 +699,9 @@ def wsl_data_on_windows_drive(facts: Facts) -> Verdict | list[Verdict]:
     "GD507",
     "wsl-linux-driver-inside",
     summary="No Linux NVIDIA driver inside WSL shadows the Windows driver's libcuda",
-    requires=("wsl.version", "wsl.gpu"),
+    requires=("wsl.gpu",),
     tags=("wsl", "gpu", "driver"),
 )
-@_wsl2_only
 def wsl_linux_driver_inside(facts: Facts) -> Verdict | list[Verdict]:
     """A Linux driver in WSL replaces the passthrough libcuda: 'GPU access blocked by the OS'."""
     gpu = _wsl(facts).get("gpu") or {}
@@ -822,10 +804,9 @@ def wsl_gpu_passthrough(facts: Facts) -> Verdict | list[Verdict]:
     "GD509",
     "wsl-pin-memory",
     summary="pin_memory has a small pool under WSL2",
-    requires=("wsl.version", "wsl.gpu"),
+    requires=("wsl.gpu",),
     tags=("wsl", "dataloader"),
 )
-@_wsl2_only
 def wsl_pin_memory(facts: Facts) -> Verdict | list[Verdict]:
     """Pinned host memory is limited in WSL2, independent of the .wslconfig cap."""
     if not (_wsl(facts).get("gpu") or {}).get("dxg"):

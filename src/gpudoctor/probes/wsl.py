@@ -15,6 +15,7 @@ from typing import Any
 from typing import Callable
 
 from gpudoctor.facts.model import NotApplicable
+from gpudoctor.facts.model import Unavailable
 from gpudoctor.facts.sections import not_wsl_facts
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
@@ -68,7 +69,12 @@ def probe_wsl(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
         facts["wslconfig"] = _given_config(ctx, str(given))
         return not_wsl_facts(reason, facts)
     facts["kernel_release"] = _kernel_release(ctx)
-    facts["vm"] = _vm_memory(ctx)
+    if identity.wsl_version == 1:
+        # WSL1 translates Linux calls on the Windows kernel: no VM to cap, no GPU.
+        wsl1 = NotApplicable("WSL1 has no VM, no .wslconfig limits and no GPU (see GD508)")
+        facts["vm"] = facts["gpu"] = wsl1
+    else:
+        facts["vm"] = _vm_memory(ctx)
     wsl_conf = _wsl_conf(ctx)
     facts["wsl_conf"] = wsl_conf
     interop = _run_interop(ctx, wsl_conf)
@@ -78,7 +84,8 @@ def probe_wsl(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
         facts["wslconfig"] = _given_config(ctx, str(given))
     else:
         facts["wslconfig"] = _locate_config(ctx, interop["profile"], wsl_conf)
-    facts["gpu"] = _gpu_passthrough(ctx)
+    if identity.wsl_version != 1:
+        facts["gpu"] = _gpu_passthrough(ctx)
     facts["paths"] = _paths(ctx)
     return facts
 
@@ -93,11 +100,11 @@ def _kernel_release(ctx: ProbeContext) -> str | None:
         return None
 
 
-def _vm_memory(ctx: ProbeContext) -> dict[str, Any]:
+def _vm_memory(ctx: ProbeContext) -> dict[str, Any] | Unavailable:
     try:
         text = ctx.read_text("/proc/meminfo", max_bytes=65536)
     except OSError as exc:
-        return {"$unavailable": f"cannot read /proc/meminfo: {exc.strerror}"}
+        return Unavailable(f"cannot read /proc/meminfo: {exc.strerror}")
     values = parse_meminfo(text)
     return {
         "mem_total_bytes": values.get("MemTotal"),
@@ -199,13 +206,13 @@ def _run_interop(ctx: ProbeContext, wsl_conf: dict[str, Any]) -> dict[str, Any]:
         why = ram_box.get("error") or (
             f"powershell.exe exit {ram_result.returncode}" if ram_result else "no answer"
         )
-        host["ram_bytes"] = {"$unavailable": f"host RAM unknown: {why}"}
+        host["ram_bytes"] = Unavailable(f"host RAM unknown: {why}")
     return {"status": status, "profile": profile, "host": host}
 
 
 def _unknown_host(why: str) -> dict[str, Any]:
     return {
-        "ram_bytes": {"$unavailable": f"host RAM unknown: {why}"},
+        "ram_bytes": Unavailable(f"host RAM unknown: {why}"),
         "logical_processors": None,
         "source": "interop",
     }
@@ -332,12 +339,12 @@ def _libcuda_elsewhere(ctx: ProbeContext) -> Any:
     try:
         result = ctx.run(["ldconfig", "-p"], timeout=LDCONFIG_TIMEOUT)
     except CommandTimeout:
-        return {"$unavailable": f"ldconfig -p did not answer within {LDCONFIG_TIMEOUT:g} s"}
+        return Unavailable(f"ldconfig -p did not answer within {LDCONFIG_TIMEOUT:g} s")
     except OSError:
         try:
             result = ctx.run(["/sbin/ldconfig", "-p"], timeout=LDCONFIG_TIMEOUT)
         except (CommandTimeout, OSError) as exc:
-            return {"$unavailable": f"ldconfig not available: {exc}"}
+            return Unavailable(f"ldconfig not available: {exc}")
     found = []
     for line in result.stdout.splitlines():
         name, _, target = line.partition("=>")
