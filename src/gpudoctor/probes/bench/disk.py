@@ -37,6 +37,8 @@ MiB = 1 << 20
 #: Files at least this big are read as shards (front to back); smaller ones as samples.
 LARGE_FILE_BYTES = 16 * MiB
 BLOCK_BYTES = 1 * MiB
+#: Direct reads must cover whole blocks: requests are rounded up to a page.
+PAGE_BYTES = 4096
 DEFAULT_SECONDS = 3.0
 DEFAULT_BYTE_BUDGET = 1024 * MiB
 #: Files the folder scan may list before it stops (huge datasets are sampled, not walked).
@@ -254,14 +256,19 @@ class _Reader:
     def read_file(self, path: str, limit: int, deadline: float = math.inf) -> tuple[int, str]:
         """Read up to ``limit`` bytes of ``path`` front to back, stopping at ``deadline``.
 
+        Each request asks for what is left of ``limit`` (rounded up to whole pages), at
+        most a block: as fio and a data loader do. Asking a small file for a whole block
+        past its end costs the kernel more per file (~10% fewer files/s here).
+
         Returns (bytes read, cache label).
         """
         fd, cache = self._open(path)
         total = 0
         try:
             while total < limit and time.perf_counter() < deadline:
+                want = min(BLOCK_BYTES, -(-(limit - total) // PAGE_BYTES) * PAGE_BYTES)
                 try:
-                    got = _read_into(fd, self.view)
+                    got = _read_into(fd, self.view[:want])
                 except OSError as exc:
                     if cache != CACHE_DIRECT or exc.errno != errno.EINVAL or total:
                         raise
@@ -271,7 +278,7 @@ class _Reader:
                     fd, cache = self._open(path)
                     continue
                 total += got
-                if got < BLOCK_BYTES:
+                if got < want:
                     break
         finally:
             os.close(fd)
@@ -361,13 +368,13 @@ def _phase(
     failed = 0
     labels: set[str] = set()
     start = time.perf_counter()
-    for path, _size in files:
+    for path, size in files:
         elapsed = time.perf_counter() - start
         if elapsed >= seconds or done_bytes >= byte_budget:
             break
         try:
             got, label = reader.read_file(
-                path, min(per_file_limit, byte_budget - done_bytes), deadline=start + seconds
+                path, min(size, per_file_limit, byte_budget - done_bytes), deadline=start + seconds
             )
         except OSError:
             failed += 1
