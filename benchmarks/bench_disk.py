@@ -37,7 +37,13 @@ part of the big one); fio reads all of it. The default budgets (0.09 s for the s
 0.14 s for the 1 GiB file) are under 0.1x of fio's wall time here (~1.0 s and ~1.5 s, about
 half of it fio's start-up and file set-up). The disk (a virtual one, shared) varies by
 +-40% from one 50 ms window to the next, so single rounds scatter widely; the paired
-difference is taken per round and its median over the rounds is the figure to judge.
+difference is taken per round and its median over the rounds is the figure to judge, with
+the load average printed. On a loaded machine (load 4-8 on 2 CPUs) the sequential figures
+agree within 10%, but the small-file sample reads 15-35% fewer files/s than fio: the CPU
+part of each file (~50 us, mostly kernel) stretches when other jobs want the CPU, and a
+short window (~0.06 s, ~120 files) catches more of it than fio's 0.5 s run. A C loop of
+the same open/pread/close calls is ~10% below fio over 65 ms and level with it over
+300 ms; the Python loop adds 5-15% under load.
 
 Goals (issue 20): gpudoctor's MB/s and files/s within +-10% of the like-for-like fio run,
 in at most 0.1x fio's time. Without fio installed (Debian: ``apt-get install fio``) only
