@@ -37,6 +37,8 @@ MiB = 1 << 20
 #: Files at least this big are read as shards (front to back); smaller ones as samples.
 LARGE_FILE_BYTES = 16 * MiB
 BLOCK_BYTES = 1 * MiB
+#: Direct reads must cover whole blocks: requests are rounded up to a page.
+PAGE_BYTES = 4096
 DEFAULT_SECONDS = 3.0
 DEFAULT_BYTE_BUDGET = 1024 * MiB
 #: Files the folder scan may list before it stops (huge datasets are sampled, not walked).
@@ -215,21 +217,23 @@ class _Reader:
         self.fs_kind = fs_kind
         self.bypass_cache = bypass_cache
         self.direct_ok = bypass_cache and hasattr(os, "O_DIRECT") and fs_kind != "memory"
+        # Worked out once: the per-file path stays short, as a C reader's would.
+        self.flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+        self.direct_flags = self.flags | getattr(os, "O_DIRECT", 0)
 
     def close(self) -> None:
         self.view.release()
         self.buffer.close()
 
     def _open(self, path: str) -> tuple[int, str]:
-        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
         if self.direct_ok:
             try:
-                return os.open(path, flags | getattr(os, "O_DIRECT", 0)), CACHE_DIRECT
+                return os.open(path, self.direct_flags), CACHE_DIRECT
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                     raise
                 self.direct_ok = False
-        fd = os.open(path, flags)
+        fd = os.open(path, self.flags)
         if self.fs_kind == "memory":
             return fd, CACHE_MEMORY
         if not self.bypass_cache:
@@ -254,14 +258,19 @@ class _Reader:
     def read_file(self, path: str, limit: int, deadline: float = math.inf) -> tuple[int, str]:
         """Read up to ``limit`` bytes of ``path`` front to back, stopping at ``deadline``.
 
+        Each request asks for what is left of ``limit`` (rounded up to whole pages), at
+        most a block: as fio and a data loader do. Asking a small file for a whole block
+        past its end costs the kernel more per file (~10% fewer files/s here).
+
         Returns (bytes read, cache label).
         """
         fd, cache = self._open(path)
         total = 0
         try:
             while total < limit and time.perf_counter() < deadline:
+                want = min(BLOCK_BYTES, -(-(limit - total) // PAGE_BYTES) * PAGE_BYTES)
                 try:
-                    got = _read_into(fd, self.view)
+                    got = _read_into(fd, self.view[:want])
                 except OSError as exc:
                     if cache != CACHE_DIRECT or exc.errno != errno.EINVAL or total:
                         raise
@@ -271,7 +280,7 @@ class _Reader:
                     fd, cache = self._open(path)
                     continue
                 total += got
-                if got < BLOCK_BYTES:
+                if got < want:
                     break
         finally:
             os.close(fd)
@@ -360,14 +369,19 @@ def _phase(
     done_bytes = 0
     failed = 0
     labels: set[str] = set()
+    # Progress goes out ~50 times a phase, not once a file: a redrawn bar per small file
+    # would cost more CPU than the read it reports.
+    report_every = seconds / 50
+    next_report = 0.0
     start = time.perf_counter()
-    for path, _size in files:
+    deadline = start + seconds
+    for path, size in files:
         elapsed = time.perf_counter() - start
         if elapsed >= seconds or done_bytes >= byte_budget:
             break
         try:
             got, label = reader.read_file(
-                path, min(per_file_limit, byte_budget - done_bytes), deadline=start + seconds
+                path, min(size, per_file_limit, byte_budget - done_bytes), deadline
             )
         except OSError:
             failed += 1
@@ -375,7 +389,9 @@ def _phase(
         labels.add(label)
         done_files += 1
         done_bytes += got
-        on_progress(max(elapsed / seconds, done_bytes / byte_budget))
+        if elapsed >= next_report:
+            next_report = elapsed + report_every
+            on_progress(max(elapsed / seconds, done_bytes / byte_budget))
     took = time.perf_counter() - start
     if done_files == 0:
         return None
