@@ -30,8 +30,12 @@ from gpudoctor.runner import Report
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.console import ConsoleOptions
     from rich.console import RenderableType
+    from rich.console import RenderResult
+    from rich.measure import Measurement
     from rich.table import Table
+    from rich.text import Text
 
 UNICODE_MARKS = {
     Severity.PASS: "✓",
@@ -154,16 +158,122 @@ def make_console(stream: IO[str], *, plain: bool, width: int | None = None) -> C
     )
 
 
-def item(mark: str, body: RenderableType, style: str = "", mark_width: int = 0) -> Table:
+def item(mark: str, body: RenderableType, style: str = "", mark_width: int = 0) -> Hanging:
     """A hanging-indent item: ``mark`` in its own column, ``body`` wrapping beside it."""
-    from rich.table import Table
     from rich.text import Text
 
-    grid = Table.grid(padding=(0, 1, 0, 0))
-    grid.add_column(no_wrap=True, min_width=mark_width or None)
-    grid.add_column(overflow="fold")
-    grid.add_row(Text(mark, style=style), body)
-    return grid
+    return Hanging(Text(mark, style=style), body, mark_width)
+
+
+class Hanging:
+    """``mark`` in a column of its own and ``body`` folding beside it.
+
+    Renders what ``Table.grid(padding=(0, 1, 0, 0))`` with a no-wrap mark column (at least
+    ``mark_width`` wide) and a folding body column renders, segment for segment. A grid
+    measures its cells to size its columns, and a grid nested in a grid measures its own
+    cells again for each measurement of its parent: with items four deep, measuring was most
+    of the time of a text report. The mark column's width needs only the mark; the body
+    is measured once per level. Where the width leaves no room for the body, the grid
+    itself renders (its last-resort sharing of a too-small width).
+    """
+
+    def __init__(self, mark: Text, body: RenderableType, mark_width: int = 0) -> None:
+        from rich.padding import Padding
+
+        self.mark = mark
+        self.body = body
+        self.mark_width = mark_width
+        self._mark_cell = Padding(mark, (0, 1, 0, 0))
+        self._body_cell = Padding(body, (0, 0, 0, 0))
+
+    def _grid(self) -> Table:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1, 0, 0))
+        grid.add_column(no_wrap=True, min_width=self.mark_width or None)
+        grid.add_column(overflow="fold")
+        grid.add_row(self.mark, self.body)
+        return grid
+
+    def _measure(
+        self, console: Console, options: ConsoleOptions
+    ) -> tuple[Measurement, Measurement]:
+        """The grid's measurement of each column (padding included) at ``options``' width."""
+        from rich.measure import Measurement
+
+        max_width = options.max_width
+        mark = Measurement.get(console, options, self._mark_cell).with_maximum(max_width)
+        mark = mark.clamp(self.mark_width + 1 if self.mark_width else None)
+        body = Measurement.get(console, options, self._body_cell).with_maximum(max_width)
+        return mark, body
+
+    def _widths(self, console: Console, options: ConsoleOptions) -> tuple[int, int] | None:
+        """The grid's column widths; None where it would have to squeeze the mark column."""
+        if options.max_width < 1:
+            return None
+        mark, body = self._measure(console, options)
+        mark_width, body_width = mark.maximum or 1, body.maximum or 1
+        if mark_width + body_width > options.max_width:
+            body_width = options.max_width - mark_width  # the body column folds to fit
+            if body_width < 1:
+                return None
+        return mark_width, body_width
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        if options.max_width < 1:
+            return Measurement(0, 0)
+        if self._widths(console, options) is None:
+            return Measurement.get(console, options, self._grid())
+        mark, body = self._measure(console, options)
+        return Measurement(mark.minimum + body.minimum, mark.maximum + body.maximum)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+        from rich.style import Style
+
+        widths = self._widths(console, options)
+        if widths is None:
+            yield self._grid()
+            return
+        mark_width, body_width = widths
+        inner = options.update(width=mark_width + body_width, highlight=False, height=None)
+        mark_lines = console.render_lines(
+            self._mark_cell,
+            inner.update(
+                width=mark_width,
+                justify="left",
+                no_wrap=True,
+                overflow="ellipsis",
+                height=None,
+                highlight=False,
+            ),
+        )
+        body_lines = console.render_lines(
+            self._body_cell,
+            inner.update(
+                width=body_width,
+                justify="left",
+                no_wrap=False,
+                overflow="fold",
+                height=None,
+                highlight=False,
+            ),
+        )
+        height = max(len(mark_lines), len(body_lines))
+        null = Style.null()
+        mark_cell = Segment.set_shape(
+            Segment.align_top(mark_lines, mark_width, height, null), mark_width, max(height, 1)
+        )
+        body_cell = Segment.set_shape(
+            Segment.align_top(body_lines, body_width, height, null), body_width, max(height, 1)
+        )
+        new_line = Segment.line()
+        for mark_line, body_line in zip(mark_cell, body_cell):
+            yield from mark_line
+            yield from body_line
+            yield new_line
 
 
 def render_text(
@@ -236,7 +346,7 @@ def _area(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None,
-) -> Table:
+) -> Hanging:
     """One line when all is well; otherwise the area's problems expanded beneath it."""
     from rich.console import Group
     from rich.text import Text
@@ -289,7 +399,7 @@ def render_finding(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None = None,
-) -> Table:
+) -> Hanging:
     """A finding as an item: its title, then evidence and remedies hanging beneath it."""
     from rich.console import Group
     from rich.text import Text
@@ -393,6 +503,7 @@ def summary_line(report: Report) -> str:
 __all__ = [
     "ASCII_MARKS",
     "STYLES",
+    "Hanging",
     "UNICODE_MARKS",
     "item",
     "make_console",
