@@ -207,11 +207,10 @@ class Hanging:
         body = Measurement.get(console, options, self._body_cell).with_maximum(max_width)
         return mark, body
 
-    def _widths(self, console: Console, options: ConsoleOptions) -> tuple[int, int] | None:
+    def _widths(
+        self, options: ConsoleOptions, mark: Measurement, body: Measurement
+    ) -> tuple[int, int] | None:
         """The grid's column widths; None where it would have to squeeze the mark column."""
-        if options.max_width < 1:
-            return None
-        mark, body = self._measure(console, options)
         mark_width, body_width = mark.maximum or 1, body.maximum or 1
         if mark_width + body_width > options.max_width:
             body_width = options.max_width - mark_width  # the body column folds to fit
@@ -224,16 +223,18 @@ class Hanging:
 
         if options.max_width < 1:
             return Measurement(0, 0)
-        if self._widths(console, options) is None:
-            return Measurement.get(console, options, self._grid())
         mark, body = self._measure(console, options)
+        if self._widths(options, mark, body) is None:
+            return Measurement.get(console, options, self._grid())
         return Measurement(mark.minimum + body.minimum, mark.maximum + body.maximum)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.segment import Segment
         from rich.style import Style
 
-        widths = self._widths(console, options)
+        widths = None
+        if options.max_width >= 1:
+            widths = self._widths(options, *self._measure(console, options))
         if widths is None:
             yield self._grid()
             return
