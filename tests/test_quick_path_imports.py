@@ -22,6 +22,8 @@ NOT_ON_THE_QUICK_PATH = (
     "difflib",
     "concurrent.futures",  # the report command's probes
     "rich.table",  # text items render without a grid
+    "gpudoctor.checks.run_live",  # checks that only watch and cluster run
+    "gpudoctor.checks.cluster",
     "gpudoctor.commands.watch",
     "gpudoctor.commands.bench",
     "gpudoctor.commands.log",

@@ -19,6 +19,7 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,11 +58,28 @@ class Registry:
 
     checks: dict[str, CheckSpec] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
+    #: Loads the checks ``load_registry(everything=False)`` left out; None when all are in.
+    load_rest: Callable[[Registry], None] | None = field(default=None, repr=False)
+
+    def complete(self) -> None:
+        """Load the checks that were left out, if any."""
+        if self.load_rest is not None:
+            load, self.load_rest = self.load_rest, None
+            load(self)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
+        self.complete()
         return iter(sorted(self.checks.values(), key=lambda s: s.id))
 
     def get(self, check_id: str) -> CheckSpec | None:
+        if self.load_rest is not None:
+            found = self._get(check_id)
+            if found is not None:
+                return found
+            self.complete()
+        return self._get(check_id)
+
+    def _get(self, check_id: str) -> CheckSpec | None:
         key = check_id.strip()
         if key.upper() in self.checks:
             return self.checks[key.upper()]
@@ -96,16 +114,24 @@ class Registry:
         return list(staged.values())
 
     def select(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[CheckSpec]:
-        """The checks to run: ids, names or id prefixes; unknown ones are a usage error."""
+        """The checks to run: ids, names or id prefixes; unknown ones are a usage error.
+
+        From a registry loaded without everything, the checks left out are loaded (and can
+        be chosen) only when a token matches none of the loaded ones.
+        """
         chosen_tokens = _tokens(select)
         ignored_tokens = _tokens(ignore)
         for token in [*chosen_tokens, *ignored_tokens]:
+            if self.load_rest is not None and not any(
+                _matches(spec, token) for spec in self.checks.values()
+            ):
+                self.complete()
             if not any(_matches(spec, token) for spec in self.checks.values()):
                 raise BadInputError(
                     f"unknown check {token!r}: see 'gpudoctor list' for the check ids"
                 )
         result = []
-        for spec in self:
+        for spec in sorted(self.checks.values(), key=lambda s: s.id):
             if chosen_tokens and not any(_matches(spec, t) for t in chosen_tokens):
                 continue
             if any(_matches(spec, t) for t in ignored_tokens):
@@ -192,26 +218,55 @@ RUNNER_CHECKS = (
 )
 
 
-def load_registry(*, plugins: bool = True, entry_points: Iterable[Any] | None = None) -> Registry:
-    """Load the built-in checks and, unless ``plugins`` is False, the installed plugins."""
+#: Built-in modules whose checks only ``gpudoctor watch`` runs (every one tagged ``watch``).
+WATCH_MODULES = ("gpudoctor.checks.run_live",)
+
+
+def load_registry(
+    *,
+    plugins: bool = True,
+    entry_points: Iterable[Any] | None = None,
+    everything: bool = True,
+) -> Registry:
+    """Load the built-in checks and, unless ``plugins`` is False, the installed plugins.
+
+    ``everything=False`` is for ``check``, which never runs the cluster checks (``merge`` and
+    ``cluster`` do) nor a watched run's: their modules are imported only when the registry
+    is iterated, or when a ``select`` token names none of the others (see
+    :meth:`Registry.select`).
+    """
     from gpudoctor.checks import BUILTIN_MODULES
 
     registry = Registry()
     for spec in RUNNER_CHECKS:
         registry.checks[spec.id] = spec
-    from gpudoctor.checks.cluster import cluster_specs
-
-    for spec in cluster_specs():  # compare nodes; run by 'gpudoctor merge' and 'cluster'
-        registry.checks[spec.id] = spec
+    if everything:
+        _load_checks_check_never_runs(registry)
+    else:
+        registry.load_rest = _load_checks_check_never_runs
     for module_name in BUILTIN_MODULES:
-        module = importlib.import_module(module_name)
-        registry.add_module(
-            module, prefix=BUILTIN_PREFIX, origin="gpudoctor", check_fact_paths=False
-        )
+        if module_name in WATCH_MODULES:
+            continue
+        _add_builtin(registry, module_name)
     if plugins:
         for ep in entry_points if entry_points is not None else _plugin_entry_points():
             _load_plugin(registry, ep)
     return registry
+
+
+def _add_builtin(registry: Registry, module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    registry.add_module(module, prefix=BUILTIN_PREFIX, origin="gpudoctor", check_fact_paths=False)
+
+
+def _load_checks_check_never_runs(registry: Registry) -> None:
+    """The cluster checks (compare nodes: run by ``merge`` and ``cluster``) and the watch ones."""
+    from gpudoctor.checks.cluster import cluster_specs
+
+    for spec in cluster_specs():
+        registry.checks[spec.id] = spec
+    for module_name in WATCH_MODULES:
+        _add_builtin(registry, module_name)
 
 
 def _plugin_entry_points() -> list[Any]:

@@ -60,7 +60,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     from gpudoctor.registry import load_registry
     from gpudoctor.report.text import plain_output
 
-    registry = load_registry(plugins=request.plugins)
+    registry = load_registry(plugins=request.plugins, everything=False)
     specs = registry.select(request.select, request.ignore)
     if not request.deep:
         specs = [s for s in specs if not s.deep]
