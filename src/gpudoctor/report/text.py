@@ -31,6 +31,7 @@ from gpudoctor.runner import Report
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.console import ConsoleOptions
+    from rich.console import OverflowMethod
     from rich.console import RenderableType
     from rich.console import RenderResult
     from rich.measure import Measurement
@@ -240,35 +241,30 @@ class Hanging:
             return
         mark_width, body_width = widths
         inner = options.update(width=mark_width + body_width, highlight=False, height=None)
-        mark_lines = console.render_lines(
-            self._mark_cell,
-            inner.update(
-                width=mark_width,
-                justify="left",
-                no_wrap=True,
-                overflow="ellipsis",
-                height=None,
-                highlight=False,
-            ),
+        # Each column as the grid renders it: the mark never wraps, the body folds.
+        cells: tuple[tuple[RenderableType, int, bool, OverflowMethod], ...] = (
+            (self._mark_cell, mark_width, True, "ellipsis"),
+            (self._body_cell, body_width, False, "fold"),
         )
-        body_lines = console.render_lines(
-            self._body_cell,
-            inner.update(
-                width=body_width,
-                justify="left",
-                no_wrap=False,
-                overflow="fold",
-                height=None,
-                highlight=False,
-            ),
-        )
-        height = max(len(mark_lines), len(body_lines))
+        columns = [
+            console.render_lines(
+                cell,
+                inner.update(
+                    width=width,
+                    justify="left",
+                    no_wrap=no_wrap,
+                    overflow=overflow,
+                    height=None,
+                    highlight=False,
+                ),
+            )
+            for cell, width, no_wrap, overflow in cells
+        ]
+        height = max(len(lines) for lines in columns)
         null = Style.null()
-        mark_cell = Segment.set_shape(
-            Segment.align_top(mark_lines, mark_width, height, null), mark_width, max(height, 1)
-        )
-        body_cell = Segment.set_shape(
-            Segment.align_top(body_lines, body_width, height, null), body_width, max(height, 1)
+        mark_cell, body_cell = (
+            Segment.set_shape(Segment.align_top(lines, width, height, null), width, max(height, 1))
+            for lines, width in zip(columns, widths)
         )
         new_line = Segment.line()
         for mark_line, body_line in zip(mark_cell, body_cell):
