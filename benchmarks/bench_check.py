@@ -12,7 +12,13 @@ Measures, in paired interleaved rounds (see ``paired.py``):
   same wrapper, each with its own stand-in path, so only the holder differs);
 * ``python -m torch.utils.collect_env`` (needs torch);
 * the import floor: a bare interpreter importing the same third-party modules ``check``
-  imports (found by running ``check`` once and listing them).
+  imports, every dotted name (``rich.table``, ``click.core``, ``packaging.version``, ...), found
+  by running ``check`` once and listing ``sys.modules`` at exit. Importing only the top-level
+  packages (``import click, packaging, psutil, pynvml, rich``) loads far less than ``check``
+  needs (``import rich`` does not load ``rich.console``), so a floor of top-level names alone
+  would charge gpudoctor for its dependencies' submodules. That smaller floor is still timed
+  and printed, for reference (``top-level floor``); the goal is judged against the
+  same-modules floor.
 
 Goals (issue 20): ``check`` <= 0.08x collect_env's wall time and <= 1.5x the import floor,
 with and without the holder. ``--check`` exits 1 when a goal is missed.
@@ -49,7 +55,7 @@ if len(sys.argv) > 2:
             top = name.split(".")[0]
             if top in sys.stdlib_module_names or top.startswith("_") or top == "gpudoctor":
                 continue
-            names.add(top)
+            names.add(name)
         with open(sys.argv[2], "w") as out:
             out.write(",".join(sorted(names)))
     atexit.register(modules)
@@ -107,10 +113,12 @@ def main() -> int:
         holder = start_holder(held, scratch / "ready")
         try:
             modules = imported_modules(py, free, scratch)
+            tops = sorted({name.split(".")[0] for name in modules})
             commands = {
                 "check": [py, "-c", WRAPPER, str(free)],
                 "check (holder)": [py, "-c", WRAPPER, str(held)],
                 "import floor": [py, "-c", "import " + ", ".join(modules or ["sys"])],
+                "top-level floor": [py, "-c", "import " + ", ".join(tops or ["sys"])],
             }
             if have_torch(py):
                 commands["collect_env"] = [py, "-m", "torch.utils.collect_env"]
@@ -119,7 +127,7 @@ def main() -> int:
             holder.kill()
             holder.wait()
     print(machine_line(args.rounds))
-    print(f"import floor imports: {', '.join(modules)}")
+    print(f"import floor imports {len(modules)} modules of: {', '.join(tops)}")
     print(f"{'command':<18}{'wall s':>26}{'cpu s':>26}{'peak MiB':>10}")
     for label, runs in results.items():
         print(
@@ -134,6 +142,9 @@ def main() -> int:
         print(
             f"{label} / import floor: wall {spread(floor)}, cpu {spread(floor_cpu)} (goal <= 1.5)"
         )
+        top = paired_ratio(runs, results["top-level floor"])
+        top_cpu = paired_ratio(runs, results["top-level floor"], "cpus")
+        print(f"{label} / top-level floor: wall {spread(top)}, cpu {spread(top_cpu)} (reference)")
         if sorted(floor)[len(floor) // 2] > 1.5:
             failures.append(f"{label} is more than 1.5x the import floor")
         if "collect_env" in results:

@@ -229,3 +229,16 @@ def test_nan_is_a_usage_error(args):
     result = run_cli(*args)
     assert result.returncode == 2
     assert "not a finite number" in result.stderr
+
+
+def test_the_command_table_names_each_command_as_click_does():
+    """Commands load on first lookup, so the table's names must be the commands' own."""
+    import importlib
+
+    from gpudoctor.cli import COMMANDS
+    from gpudoctor.cli import main
+
+    for name, module, attribute in COMMANDS:
+        assert getattr(importlib.import_module(module), attribute).name == name
+    assert list(main.commands) == [name for name, _, _ in COMMANDS]
+    assert main.commands.get("no-such-command") is None

@@ -52,6 +52,21 @@ def test_toolkit_probe_runs_a_real_nvcc_and_reads_cuda_home(tmp_path):
     assert facts["cuda_home_version"] == "12.4.1"
 
 
+def test_the_nvcc_on_path_that_is_the_cuda_homes_runs_once(tmp_path):
+    """No version file in the home: its version is the answer the PATH nvcc already gave."""
+    home = tmp_path / "cuda"
+    (home / "bin").mkdir(parents=True)
+    runs = tmp_path / "runs"
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text(f"#!/bin/sh\necho run >> '{runs}'\ncat <<'EOF'\n" + NVCC_OUTPUT + "EOF\n")
+    nvcc.chmod(0o755)
+    path = str(home / "bin") + os.pathsep + os.environ.get("PATH", "")
+    facts = probe_toolkit(ProbeContext(env={"PATH": path}))
+    assert facts["cuda_home"] == str(home)
+    assert facts["nvcc_version"] == facts["cuda_home_version"] == "12.4.131"
+    assert runs.read_text().splitlines() == ["run"]
+
+
 def test_a_hanging_nvcc_is_reported_not_waited_for(tmp_path, monkeypatch):
     import gpudoctor.probes.toolchain as toolchain
 

@@ -213,3 +213,45 @@ def test_plain_output_follows_the_variables_rich_reads():
 def test_trailing_padding_goes_but_colour_codes_stay():
     assert TrimmingWriter.trim("text   \x1b[0m  ") == "text\x1b[0m"
     assert TrimmingWriter.trim("no padding") == "no padding"
+
+
+def _nested(make, width_of_marks: int):
+    """Items four deep with the awkward cases: a tab, a word longer than any width, wide
+    characters, several lines, an empty body."""
+    from rich.console import Group
+    from rich.text import Text
+
+    commands = [make("$", Text("python -m pip install " + "x" * 90, style="bold"), "", 0)]
+    evidence = [
+        make("-", Text("tab:\tseparated\tvalues " * 4), "dim", 0),
+        make("·", Text("日本語のテキスト " * 12), "dim", 0),
+        make("->", Group(Text("lines\none\n\nthree   "), *commands), "", 0),
+        make("...", Text(""), "", 0),
+    ]
+    finding = make("!", Group(Text("GD303 shm: " + "small " * 30), *evidence), "yellow", 3)
+    return make("[!]", Group(Text("memory: 1 warning", style="bold"), finding), "yellow", 5)
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "colour"])
+def test_hanging_items_render_as_the_grid_they_replace(plain):
+    """``item`` skips the grid's measuring, not its output: same bytes at every width."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from gpudoctor.report.text import item
+    from gpudoctor.report.text import make_console
+
+    def grid(mark, body, style, mark_width):
+        table = Table.grid(padding=(0, 1, 0, 0))
+        table.add_column(no_wrap=True, min_width=mark_width or None)
+        table.add_column(overflow="fold")
+        table.add_row(Text(mark, style=style), body)
+        return table
+
+    for width in (4, 9, 14, 20, 33, 57, 80, 131, 250):
+        outputs = []
+        for make in (grid, item):
+            stream = io.StringIO()
+            make_console(stream, plain=plain, width=width).print(_nested(make, 5))
+            outputs.append(stream.getvalue())
+        assert outputs[0] == outputs[1], width

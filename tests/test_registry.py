@@ -116,3 +116,31 @@ def test_example_plugin_installs_and_is_picked_up(tmp_path):
     result = run_cli("check", "--select", "EXA", "-v", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "EXA001 python-is-64-bit: Python is 64-bit" in result.stdout
+
+
+def test_the_checks_check_never_runs_load_on_demand():
+    """``check``'s registry leaves out cluster and watch checks until something names one."""
+    import importlib
+
+    from gpudoctor.checks.cluster import cluster_specs
+    from gpudoctor.registry import WATCH_MODULES
+
+    full = load_registry(plugins=False)
+    for name in WATCH_MODULES:
+        module = importlib.import_module(name)
+        specs = [s for s in full if s.func is not None and s.func.__module__ == module.__name__]
+        assert specs, name
+        assert all("watch" in s.tags for s in specs), name
+    left_out = sorted({s.id for s in full if "watch" in s.tags} | {s.id for s in cluster_specs()})
+    assert left_out
+
+    partial = load_registry(plugins=False, everything=False)
+    assert not set(left_out) & {s.id for s in partial.select()}
+    assert [s.id for s in partial.select(["GD1"])] == [s.id for s in full.select(["GD1"])]
+    assert partial.load_rest is not None
+    for token in (left_out[0], "GD0", full.get(left_out[-1]).name):  # type: ignore[union-attr]
+        fresh = load_registry(plugins=False, everything=False)
+        assert [s.id for s in fresh.select([token])] == [s.id for s in full.select([token])]
+    fresh = load_registry(plugins=False, everything=False)
+    assert [s.id for s in fresh] == [s.id for s in full]
+    assert load_registry(plugins=False, everything=False).get(left_out[0]) == full.get(left_out[0])

@@ -230,3 +230,28 @@ def test_family_packages_survive_broken_metadata(tmp_path):
     found = family_packages([str(tmp_path)])
     assert found["mmcv"]["direct_url"] is None
     assert "torchvision" not in found  # no Name: not attributed to anything
+
+
+def test_family_packages_read_only_the_metadata_of_family_folders(tmp_path, monkeypatch):
+    """Other distributions are passed over by folder name, their METADATA never parsed."""
+    for folder, name in (
+        ("flash_attn-2.7.4.dist-info", "flash-attn"),
+        ("torchvision_extra-1.0.dist-info", "torchvision-extra"),
+        ("numpy-2.1.0.dist-info", "numpy"),
+        ("Requests-2.0.dist-info", "requests"),
+    ):
+        (tmp_path / folder).mkdir()
+        meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+        (tmp_path / folder / "METADATA").write_text(meta)
+    read: list[str] = []
+    original = importlib.metadata.PathDistribution.read_text
+
+    def spy(self, filename):
+        if filename == "METADATA":
+            read.append(self._path.name)
+        return original(self, filename)
+
+    monkeypatch.setattr(importlib.metadata.PathDistribution, "read_text", spy)
+    found = family_packages([str(tmp_path)])
+    assert set(found) == {"flash-attn"}
+    assert sorted(set(read)) == ["flash_attn-2.7.4.dist-info", "torchvision_extra-1.0.dist-info"]

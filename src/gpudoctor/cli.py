@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import ItemsView
+from collections.abc import Iterator
+from collections.abc import KeysView
+from collections.abc import ValuesView
 from typing import Any
 
 import click
@@ -20,21 +24,72 @@ from gpudoctor.commands.options import EXIT_USAGE
 from gpudoctor.commands.options import fail_usage
 from gpudoctor.errors import GpuDoctorError
 
-#: (module, attribute) of each command, in the order ``--help`` lists them.
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("gpudoctor.commands.check", "check_command"),
-    ("gpudoctor.commands.fix", "fix_command"),
-    ("gpudoctor.commands.report", "report_command"),
-    ("gpudoctor.commands.snapshot", "snapshot_command"),
-    ("gpudoctor.commands.diff", "diff_command"),
-    ("gpudoctor.commands.merge", "merge_command"),
-    ("gpudoctor.commands.cluster", "cluster_command"),
-    ("gpudoctor.commands.bench", "bench_group"),
-    ("gpudoctor.commands.watch", "watch_command"),
-    ("gpudoctor.commands.log", "log_command"),
-    ("gpudoctor.commands.list_checks", "list_command"),
-    ("gpudoctor.commands.explain", "explain_command"),
+#: (name, module, attribute) of each command, in the order ``--help`` lists them.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("check", "gpudoctor.commands.check", "check_command"),
+    ("fix", "gpudoctor.commands.fix", "fix_command"),
+    ("report", "gpudoctor.commands.report", "report_command"),
+    ("snapshot", "gpudoctor.commands.snapshot", "snapshot_command"),
+    ("diff", "gpudoctor.commands.diff", "diff_command"),
+    ("merge", "gpudoctor.commands.merge", "merge_command"),
+    ("cluster", "gpudoctor.commands.cluster", "cluster_command"),
+    ("bench", "gpudoctor.commands.bench", "bench_group"),
+    ("watch", "gpudoctor.commands.watch", "watch_command"),
+    ("log", "gpudoctor.commands.log", "log_command"),
+    ("list", "gpudoctor.commands.list_checks", "list_command"),
+    ("explain", "gpudoctor.commands.explain", "explain_command"),
 )
+
+
+class _LazyCommands(dict[str, click.Command]):
+    """The group's commands, each imported when it is first looked up.
+
+    ``gpudoctor check`` then imports the check command alone, not the modules of watch,
+    bench, log, diff and the rest. Listing the names imports nothing; anything that reads
+    the commands themselves (``--help``, iterating ``items()``) imports them all.
+    """
+
+    def __init__(self, table: tuple[tuple[str, str, str], ...]) -> None:
+        super().__init__()
+        self._table = {name: (module, attribute) for name, module, attribute in table}
+
+    def _load(self, name: str) -> click.Command | None:
+        if not dict.__contains__(self, name):
+            if name not in self._table:
+                return None
+            module, attribute = self._table[name]
+            command = getattr(importlib.import_module(module), attribute)
+            dict.__setitem__(self, name, command)
+        command = dict.__getitem__(self, name)
+        return command if isinstance(command, click.Command) else None
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._load(name)
+        if command is None:
+            raise KeyError(name)
+        return command
+
+    def get(self, name: str, default: Any = None) -> Any:
+        command = self._load(name)
+        return default if command is None else command
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table or dict.__contains__(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._table, *(n for n in dict.keys(self) if n not in self._table)])
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return dict.fromkeys(self).keys()
+
+    def items(self) -> ItemsView[str, click.Command]:  # type: ignore[override]
+        return {name: self[name] for name in self}.items()
+
+    def values(self) -> ValuesView[click.Command]:  # type: ignore[override]
+        return {name: self[name] for name in self}.values()
 
 
 def _safe_streams() -> None:
@@ -120,8 +175,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["gpudoctor.debug"] = debug
 
 
-for _module, _attribute in COMMANDS:
-    main.add_command(getattr(importlib.import_module(_module), _attribute))
+main.commands = _LazyCommands(COMMANDS)
 register_completion()
 
 

@@ -60,7 +60,7 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     from gpudoctor.registry import load_registry
     from gpudoctor.report.text import plain_output
 
-    registry = load_registry(plugins=request.plugins)
+    registry = load_registry(plugins=request.plugins, everything=False)
     specs = registry.select(request.select, request.ignore)
     if not request.deep:
         specs = [s for s in specs if not s.deep]
@@ -83,18 +83,21 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
 
 def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -> None:
     from gpudoctor.privacy import redact_report
-    from gpudoctor.report.json_report import render_json
-    from gpudoctor.report.markdown import render_markdown
-    from gpudoctor.report.text import render_text
 
     if request.fmt == "text":
         report = written_by_text(report)
     report = redact_report(report, enabled=request.redact)
-    if request.fmt == "json":
+    if request.fmt == "json":  # each renderer is imported only when it is the one asked for
+        from gpudoctor.report.json_report import render_json
+
         stream.write(render_json(report, strict=request.strict))
     elif request.fmt == "markdown":
+        from gpudoctor.report.markdown import render_markdown
+
         stream.write(render_markdown(report, strict=request.strict))
     else:
+        from gpudoctor.report.text import render_text
+
         render_text(report, stream, plain=plain, verbose=request.verbose, strict=request.strict)
 
 

@@ -8,7 +8,6 @@ usual renderers print them. A verdict's ``subject`` names the nodes it is about.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -353,6 +352,8 @@ HOTTER_BY_C = 15.0
 )
 def straggler_node(nodes: Sequence[NodeFacts]) -> Verdict | None:
     """A synchronous job runs at the pace of its slowest rank: one throttled node slows all."""
+    import statistics  # clusters only: not on check's path
+
     if not any(_devices(n) for n in nodes):
         return skip("no node reported GPUs")
     slow = {n.label: _hot_reasons(n) for n in nodes}

@@ -6,7 +6,6 @@ Shared by the live watcher (to decide when to take stacks) and the checks in
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,6 +152,8 @@ def busy_signal(series: Mapping[str, Sequence[Any]]) -> tuple[list[float | None]
 
 def stall_episodes(series: Mapping[str, Sequence[Any]], th: Mapping[str, float]) -> list[Episode]:
     """Runs of ticks where the busy signal fell below ``stall_drop`` of its median."""
+    import statistics  # watched runs only: not on check's path
+
     busy, _ = busy_signal(series)
     t = list(series.get("t") or ())
     values = known(busy)
@@ -191,6 +192,8 @@ class Periodicity:
 
 def periodicity(episodes: Sequence[Episode], th: Mapping[str, float]) -> Periodicity | None:
     """The period of regularly recurring stalls, or None when they are not regular."""
+    import statistics  # watched runs only: not on check's path
+
     if len(episodes) < th["min_stalls"]:
         return None
     gaps = [b.start - a.start for a, b in zip(episodes, episodes[1:])]

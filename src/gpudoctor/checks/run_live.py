@@ -8,7 +8,6 @@ Every finding names its time window and numbers; thresholds come from the sectio
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -83,6 +82,8 @@ def _too_short(series: Mapping[str, Sequence[Any]], needed: int = 5) -> Verdict 
 )
 def input_bound(facts: Facts) -> Verdict | None:
     """Low (or saw-toothed) GPU utilisation while the run makes progress and waits on input."""
+    import statistics  # watched runs only: not on check's path
+
     _, series, th = _watch(facts)
     short = _too_short(series)
     if short:
@@ -176,6 +177,8 @@ def input_bound(facts: Facts) -> Verdict | None:
 )
 def periodic_stalls(facts: Facts) -> Verdict | None:
     """Regular dips of the busy signal, matched to large writes or evaluation in the log."""
+    import statistics  # watched runs only: not on check's path
+
     _, series, th = _watch(facts)
     short = _too_short(series, 8)
     if short:

@@ -7,7 +7,6 @@ with ``gpudoctor check --wslconfig PATH``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,8 +25,6 @@ from gpudoctor.facts.model import Facts
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
 from gpudoctor.model import Verdict
-from gpudoctor.readers.wslconfig import MIN_VM_MEMORY
-from gpudoctor.readers.wslconfig import MiB
 
 #: A VM cap below these is too small for training (when the host has RAM to spare).
 FAIL_CAP, WARN_CAP = 4 * GiB, 8 * GiB
@@ -110,6 +107,9 @@ def _path_evidence(config: Mapping[str, Any]) -> list[Any]:
 
 def _limits(facts: Facts) -> dict[str, Any]:
     """The limits WSL applies with this .wslconfig on this host (None where unknown)."""
+    from gpudoctor.readers.wslconfig import MIN_VM_MEMORY  # the reader loads on WSL only
+    from gpudoctor.readers.wslconfig import MiB
+
     parsed = _parsed(facts) or {}
     readable = bool(parsed.get("readable"))
     ram, _ = _host_ram(facts)
@@ -491,6 +491,8 @@ def _budget_key(diag: Mapping[str, Any]) -> str:
     key = str(diag.get("key") or "").lower()
     if not key:
         return ""
+    import difflib
+
     for name in BUDGET_NAMES:
         if key == name or difflib.get_close_matches(key, [name], n=1, cutoff=0.75):
             return name

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import time
-import urllib.request
 from collections.abc import Iterable
 from collections.abc import Mapping
 from pathlib import Path
@@ -143,6 +142,8 @@ def _timestamp(value: object) -> float | None:
 
 
 def _ask(server: Mapping[str, str], timeout: float) -> bytes | None:
+    import urllib.request  # http, ssl and email with it: only when a server is asked
+
     request = urllib.request.Request(server["url"] + "api/kernels")
     if server.get("token"):
         request.add_header("Authorization", f"token {server['token']}")

@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Callable
 
@@ -180,6 +179,8 @@ def pip_packages(
 @probe("system", timeout=3.0, enabled=lambda ctx: bool(ctx.options.get("report")))
 def probe_system(ctx: ProbeContext) -> dict[str, Any]:
     """OS, libc, compilers, Python, nvcc, cuDNN files, CPU and packages (collect_env's fields)."""
+    from concurrent.futures import ThreadPoolExecutor  # report only: not on check's path
+
     commands: dict[str, Callable[[], str | None]] = {
         "gcc_version": lambda: _first_match(ctx, ["gcc", "--version"], r"gcc (.*)", 1.5),
         "clang_version": lambda: _first_match(
@@ -358,6 +359,8 @@ def conda_packages(ctx: ProbeContext) -> list[str] | None:
 @probe("collect_env", timeout=25.0, enabled=lambda ctx: bool(ctx.options.get("report")))
 def probe_collect_env(ctx: ProbeContext) -> dict[str, Any]:
     """torch's own answers (child process), nvidia-smi, lscpu and conda: report only."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="gpudoctor-report") as pool:
         torch = pool.submit(torch_answers, ctx, target_executable(ctx))
         smi = pool.submit(nvidia_smi, ctx)

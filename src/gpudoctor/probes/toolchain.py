@@ -44,14 +44,29 @@ def parse_nvcc(text: str) -> str | None:
     return found.group(2) if found else None
 
 
-def _nvcc_version(ctx: ProbeContext, nvcc: str) -> str | Unavailable:
+def _nvcc_version(
+    ctx: ProbeContext, nvcc: str, asked: dict[str, str | Unavailable] | None = None
+) -> str | Unavailable:
+    """``nvcc --version``, run once per path: the nvcc on PATH is often the CUDA home's."""
+    key = os.path.normpath(nvcc)
+    if asked is not None and key in asked:
+        return asked[key]
+    version = _run_nvcc(ctx, nvcc)
+    if asked is not None:
+        asked[key] = version
+    return version
+
+
+def _run_nvcc(ctx: ProbeContext, nvcc: str) -> str | Unavailable:
     result = ctx.run_or_unavailable([nvcc, "--version"], COMMAND_TIMEOUT)
     if isinstance(result, Unavailable):
         return result
     return parse_nvcc(result.stdout) or Unavailable(f"{nvcc} --version printed no release")
 
 
-def _home_version(ctx: ProbeContext, home: str) -> str | Unavailable | None:
+def _home_version(
+    ctx: ProbeContext, home: str, asked: dict[str, str | Unavailable] | None = None
+) -> str | Unavailable | None:
     """The toolkit version from ``version.json`` / ``version.txt``, else its ``nvcc``."""
     import json
 
@@ -73,7 +88,7 @@ def _home_version(ctx: ProbeContext, home: str) -> str | Unavailable | None:
     for name in ("nvcc", "nvcc.exe"):
         candidate = os.path.join(home, "bin", name)
         if ctx.exists(candidate):
-            return _nvcc_version(ctx, candidate)
+            return _nvcc_version(ctx, candidate, asked)
     return None
 
 
@@ -94,15 +109,16 @@ def probe_toolkit(ctx: ProbeContext) -> ToolkitFacts:
     """nvcc on PATH and the CUDA home that extension builds would use, with versions."""
     nvcc = ctx.which("nvcc")
     home, source = cuda_home(ctx, nvcc)
+    asked: dict[str, str | Unavailable] = {}
     # Versions may be Unavailable markers (see gpudoctor.facts.sections).
     return cast(
         ToolkitFacts,
         {
             "nvcc_path": nvcc,
-            "nvcc_version": _nvcc_version(ctx, nvcc) if nvcc else None,
+            "nvcc_version": _nvcc_version(ctx, nvcc, asked) if nvcc else None,
             "cuda_home": home,
             "cuda_home_source": source,
-            "cuda_home_version": _home_version(ctx, home) if home else None,
+            "cuda_home_version": _home_version(ctx, home, asked) if home else None,
         },
     )
 

@@ -266,6 +266,8 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     search = [p for p in paths if p]
     for dist in importlib.metadata.distributions(path=search):
+        if not _may_be_family(dist):
+            continue
         try:
             name = _normalize(str(dist.metadata["Name"] or ""))
         except (KeyError, TypeError, ValueError):
@@ -299,6 +301,21 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
             "has_extension": _has_extension(location / package) if location else None,
         }
     return found
+
+
+def _may_be_family(dist: importlib.metadata.Distribution) -> bool:
+    """Whether the metadata folder's name (``torchvision-0.28.0.dist-info``) allows a member.
+
+    Parsing the METADATA of every installed distribution to learn its name costs about a
+    millisecond each, hundreds of them in a training environment. The folder is named after
+    the distribution, as ``importlib.metadata.distribution(name)`` itself relies on; only
+    folders that may belong to the family have their metadata read.
+    """
+    folder = getattr(getattr(dist, "_path", None), "name", None)
+    if not isinstance(folder, str) or not folder.endswith((".dist-info", ".egg-info")):
+        return True  # not a plain folder (a zip entry): read the metadata to be sure
+    stem = _normalize(folder.rsplit(".", 1)[0])
+    return any(stem == name or stem.startswith(name + "-") for name in FAMILY)
 
 
 def _pins_family(requirement: str) -> bool:

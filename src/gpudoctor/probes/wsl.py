@@ -23,8 +23,6 @@ from gpudoctor.probes.base import probe
 from gpudoctor.probes.procfs import mount_of
 from gpudoctor.probes.procfs import parse_meminfo
 from gpudoctor.probes.procfs import parse_mountinfo
-from gpudoctor.readers.wslconfig import parse_wsl_conf
-from gpudoctor.readers.wslconfig import parse_wslconfig
 
 #: Interop calls; PowerShell starts slowly, so it runs beside cmd.exe, not after it.
 CMD_TIMEOUT, POWERSHELL_TIMEOUT, WSLPATH_TIMEOUT, LDCONFIG_TIMEOUT = 2.0, 3.5, 1.0, 1.5
@@ -122,6 +120,8 @@ def _wsl_conf(ctx: ProbeContext) -> dict[str, Any]:
         return {"path": path, "exists": False, "values": {}, "diagnostics": []}
     except OSError as exc:
         return {"path": path, "exists": False, "error": str(exc), "values": {}, "diagnostics": []}
+    from gpudoctor.readers.wslconfig import parse_wsl_conf  # WSL only: not loaded elsewhere
+
     return {"path": path, "exists": True, **parse_wsl_conf(data)}
 
 
@@ -254,6 +254,8 @@ def _read_config(ctx: ProbeContext, path: str, *, how: str, given: bool) -> dict
     except OSError as exc:
         info.update(exists=False, parsed=None, error=f"cannot read {path}: {exc.strerror}")
         return info
+    from gpudoctor.readers.wslconfig import parse_wslconfig
+
     info.update(exists=True, size_bytes=len(data), parsed=parse_wslconfig(data).to_json())
     return info
 

@@ -30,8 +30,13 @@ from gpudoctor.runner import Report
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.console import ConsoleOptions
+    from rich.console import OverflowMethod
     from rich.console import RenderableType
+    from rich.console import RenderResult
+    from rich.measure import Measurement
     from rich.table import Table
+    from rich.text import Text
 
 UNICODE_MARKS = {
     Severity.PASS: "✓",
@@ -154,16 +159,118 @@ def make_console(stream: IO[str], *, plain: bool, width: int | None = None) -> C
     )
 
 
-def item(mark: str, body: RenderableType, style: str = "", mark_width: int = 0) -> Table:
+def item(mark: str, body: RenderableType, style: str = "", mark_width: int = 0) -> Hanging:
     """A hanging-indent item: ``mark`` in its own column, ``body`` wrapping beside it."""
-    from rich.table import Table
     from rich.text import Text
 
-    grid = Table.grid(padding=(0, 1, 0, 0))
-    grid.add_column(no_wrap=True, min_width=mark_width or None)
-    grid.add_column(overflow="fold")
-    grid.add_row(Text(mark, style=style), body)
-    return grid
+    return Hanging(Text(mark, style=style), body, mark_width)
+
+
+class Hanging:
+    """``mark`` in a column of its own and ``body`` folding beside it.
+
+    Renders what ``Table.grid(padding=(0, 1, 0, 0))`` with a no-wrap mark column (at least
+    ``mark_width`` wide) and a folding body column renders, segment for segment. A grid
+    measures its cells to size its columns, and a grid nested in a grid measures its own
+    cells again for each measurement of its parent: with items four deep, measuring was most
+    of the time of a text report. The mark column's width needs only the mark; the body
+    is measured once per level. Where the width leaves no room for the body, the grid
+    itself renders (its last-resort sharing of a too-small width).
+    """
+
+    def __init__(self, mark: Text, body: RenderableType, mark_width: int = 0) -> None:
+        from rich.padding import Padding
+
+        self.mark = mark
+        self.body = body
+        self.mark_width = mark_width
+        self._mark_cell = Padding(mark, (0, 1, 0, 0))
+        self._body_cell = Padding(body, (0, 0, 0, 0))
+
+    def _grid(self) -> Table:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1, 0, 0))
+        grid.add_column(no_wrap=True, min_width=self.mark_width or None)
+        grid.add_column(overflow="fold")
+        grid.add_row(self.mark, self.body)
+        return grid
+
+    def _measure(
+        self, console: Console, options: ConsoleOptions
+    ) -> tuple[Measurement, Measurement]:
+        """The grid's measurement of each column (padding included) at ``options``' width."""
+        from rich.measure import Measurement
+
+        max_width = options.max_width
+        mark = Measurement.get(console, options, self._mark_cell).with_maximum(max_width)
+        mark = mark.clamp(self.mark_width + 1 if self.mark_width else None)
+        body = Measurement.get(console, options, self._body_cell).with_maximum(max_width)
+        return mark, body
+
+    def _widths(
+        self, options: ConsoleOptions, mark: Measurement, body: Measurement
+    ) -> tuple[int, int] | None:
+        """The grid's column widths; None where it would have to squeeze the mark column."""
+        mark_width, body_width = mark.maximum or 1, body.maximum or 1
+        if mark_width + body_width > options.max_width:
+            body_width = options.max_width - mark_width  # the body column folds to fit
+            if body_width < 1:
+                return None
+        return mark_width, body_width
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        if options.max_width < 1:
+            return Measurement(0, 0)
+        mark, body = self._measure(console, options)
+        if self._widths(options, mark, body) is None:
+            return Measurement.get(console, options, self._grid())
+        return Measurement(mark.minimum + body.minimum, mark.maximum + body.maximum)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+        from rich.style import Style
+
+        widths = None
+        if options.max_width >= 1:
+            widths = self._widths(options, *self._measure(console, options))
+        if widths is None:
+            yield self._grid()
+            return
+        mark_width, body_width = widths
+        inner = options.update(width=mark_width + body_width, highlight=False, height=None)
+        # Each column as the grid renders it: the mark never wraps, the body folds.
+        cells: tuple[tuple[RenderableType, int, bool, OverflowMethod], ...] = (
+            (self._mark_cell, mark_width, True, "ellipsis"),
+            (self._body_cell, body_width, False, "fold"),
+        )
+        columns = [
+            console.render_lines(
+                cell,
+                inner.update(
+                    width=width,
+                    justify="left",
+                    no_wrap=no_wrap,
+                    overflow=overflow,
+                    height=None,
+                    highlight=False,
+                ),
+            )
+            for cell, width, no_wrap, overflow in cells
+        ]
+        height = max(len(lines) for lines in columns)
+        null = Style.null()
+        mark_cell, body_cell = (
+            Segment.set_shape(Segment.align_top(lines, width, height, null), width, max(height, 1))
+            for lines, width in zip(columns, widths)
+        )
+        new_line = Segment.line()
+        for mark_line, body_line in zip(mark_cell, body_cell):
+            yield from mark_line
+            yield from body_line
+            yield new_line
 
 
 def render_text(
@@ -236,7 +343,7 @@ def _area(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None,
-) -> Table:
+) -> Hanging:
     """One line when all is well; otherwise the area's problems expanded beneath it."""
     from rich.console import Group
     from rich.text import Text
@@ -289,7 +396,7 @@ def render_finding(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None = None,
-) -> Table:
+) -> Hanging:
     """A finding as an item: its title, then evidence and remedies hanging beneath it."""
     from rich.console import Group
     from rich.text import Text
@@ -393,6 +500,7 @@ def summary_line(report: Report) -> str:
 __all__ = [
     "ASCII_MARKS",
     "STYLES",
+    "Hanging",
     "UNICODE_MARKS",
     "item",
     "make_console",
