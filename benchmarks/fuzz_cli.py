@@ -123,7 +123,10 @@ def invoke(stats: Stats, surface: str, args: list[str]) -> None:
     took = time.perf_counter() - start
     # A check that fails on hostile facts is an "error" finding whose details may hold its
     # traceback (that is the design); what must never happen is a traceback on stderr.
-    errors = getattr(result, "stderr", "") or ""
+    try:
+        errors = result.stderr or ""
+    except ValueError:  # click < 8.2 (Python 3.9) mixes stderr into the output
+        errors = result.output or ""
     stats.record(surface, args, result.exit_code, errors, result.exception, took)
 
 

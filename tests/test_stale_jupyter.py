@@ -72,7 +72,7 @@ def server(holders, monkeypatch):
         wait_for(lambda: any(runtime.glob("jpserver-*.json")), timeout=60)
         info = json.loads(next(runtime.glob("jpserver-*.json")).read_text())
         url = info["url"] if info["url"].endswith("/") else info["url"] + "/"
-        wait_for(lambda: _ready(url), timeout=30)
+        wait_for(lambda: _ready(url), timeout=90)  # a loaded CI box starts it slowly
         monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
         yield url, runtime
     finally:

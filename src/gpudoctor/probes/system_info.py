@@ -163,14 +163,17 @@ def pip_packages(
     lines = []
     found = metadata.distributions(path=paths) if paths else metadata.distributions()
     for dist in found:
-        name = dist.metadata["Name"] if dist.metadata else None
-        if not name:
+        # .get, not []: the importlib_metadata backport (Python 3.9) raises KeyError
+        # for a missing field where the stdlib returns None.
+        name = dist.metadata.get("Name") if dist.metadata else None
+        version = dist.metadata.get("Version") if name else None
+        if not name or not version:
             continue
         canonical = re.sub(r"[-_.]+", "-", name).lower()
         if canonical in seen:
             continue
         seen.add(canonical)
-        line = f"{name}=={dist.version}"
+        line = f"{name}=={version}"
         if any(p in line for p in patterns):
             lines.append(line)
     return sorted(lines, key=str.lower)

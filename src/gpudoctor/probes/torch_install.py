@@ -292,7 +292,10 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
         except (ValueError, OSError):
             requires = []
         found[name] = {
-            "version": str(dist.version),
+            # metadata.get: a distribution found by the importlib_metadata backport (whose
+            # finder other packages install on Python 3.9) raises KeyError from .version
+            # when METADATA has no Version line; the stdlib's gives None.
+            "version": str(dist.metadata.get("Version")),
             "built_version": built.get("__version__"),
             "location": str(location) if location else None,
             "requires": requires,
