@@ -27,6 +27,7 @@ from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+from gpudoctor.probes.target import metadata_field
 from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.
@@ -268,10 +269,7 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     for dist in importlib.metadata.distributions(path=search):
         if not _may_be_family(dist):
             continue
-        try:
-            name = _normalize(str(dist.metadata["Name"] or ""))
-        except (KeyError, TypeError, ValueError):
-            continue
+        name = _normalize(metadata_field(dist, "Name") or "")
         if name not in FAMILY or name in found:
             continue
         info_dir = _dist_dir(dist)
@@ -292,10 +290,7 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
         except (ValueError, OSError):
             requires = []
         found[name] = {
-            # metadata.get: a distribution found by the importlib_metadata backport (whose
-            # finder other packages install on Python 3.9) raises KeyError from .version
-            # when METADATA has no Version line; the stdlib's gives None.
-            "version": str(dist.metadata.get("Version")),
+            "version": str(metadata_field(dist, "Version")),
             "built_version": built.get("__version__"),
             "location": str(location) if location else None,
             "requires": requires,
