@@ -261,3 +261,10 @@ def test_family_packages_read_only_the_metadata_of_family_folders(tmp_path, monk
     found = family_packages([str(tmp_path)])
     assert set(found) == {"flash-attn"}
     assert sorted(set(read)) == ["flash_attn-2.7.4.dist-info", "torchvision_extra-1.0.dist-info"]
+
+
+def test_undecodable_metadata_is_passed_over(tmp_path):
+    info = tmp_path / "torch-2.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: \xff\xfe torch\n")
+    assert "torch" not in family_packages([str(tmp_path)])

@@ -50,7 +50,11 @@ def metadata_field(dist: importlib.metadata.Distribution, name: str) -> str | No
     the distribution was found by the importlib_metadata backport (other packages install
     its finder on Python 3.9); the standard library's return None.
     """
-    values = dist.metadata.get_all(name) if dist.metadata is not None else None
+    try:
+        meta = dist.metadata
+        values = meta.get_all(name) if meta is not None else None
+    except (ValueError, OSError):  # undecodable or unreadable METADATA
+        return None
     return str(values[0]) if values else None
 
 
