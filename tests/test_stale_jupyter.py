@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -59,7 +60,8 @@ def server(holders, monkeypatch):
         sys.executable,
         "-m",
         "jupyter_server",
-        "--ServerApp.port=0",
+        # A free port of our own: jupyter_server before 2.19 takes port 0 literally.
+        f"--ServerApp.port={_free_port()}",
         f"--ServerApp.token={TOKEN}",
         "--ServerApp.open_browser=False",
         f"--ServerApp.root_dir={base}",
@@ -82,6 +84,12 @@ def server(holders, monkeypatch):
         except subprocess.TimeoutExpired:
             child.kill()
         log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _ready(url: str) -> bool:
