@@ -109,13 +109,16 @@ def written_by_text(report: Report) -> Report:
     """The part of ``report`` the text output writes: findings, probe timings and the host.
 
     Redaction costs time in proportion to what it walks, and a text report never prints
-    the rest of the facts (a replayed 50k-row process table among them).
+    the rest of the facts (a replayed 50k-row process table among them), nor more than a
+    few findings of one check (the rest it counts).
     """
+    from gpudoctor.report.text import written_findings
+
     facts = report.facts
     sections = {name: facts[name] for name in TEXT_FACT_SECTIONS if name in facts}
     return Report(
         facts=Facts(sections, dict(facts.probes), schema_version=facts.schema_version),
-        findings=report.findings,
+        findings=written_findings(report.findings),
         command=report.command,
         replayed_from=report.replayed_from,
     )
