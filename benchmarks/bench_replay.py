@@ -117,13 +117,16 @@ def main() -> int:
     parser.add_argument("--stages", action="store_true", help="time each stage in process")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
     args = parser.parse_args()
+    from gpudoctor.gc_pause import collector_paused
+
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="gpudoctor-benchreplay-") as tmp:
         paths = {rows: make_snapshot(rows, Path(tmp)) for rows in args.rows}
         if args.stages:
             print(machine_line(args.rounds))
             for rows, path in paths.items():
-                runs = [stages(path) for _ in range(args.rounds)]
+                with collector_paused():  # as check does
+                    runs = [stages(path) for _ in range(args.rounds)]
                 size = path.stat().st_size / 1e6
                 print(f"{rows} rows ({size:.1f} MB, {runs[0][1]} findings):")
                 print(f"  {'stage':<24}{'cpu s':>26}{'wall s':>26}")

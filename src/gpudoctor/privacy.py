@@ -885,9 +885,18 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     facts = report.facts
     probes = redactor.value(facts.probes_json())
     records = {name: ProbeRecord.from_json(name, rec) for name, rec in probes.items()}
+    # Equal findings redact equally (placeholders are numbered on first sight): the
+    # thousands a text report only counts are one finding each check.
+    redacted: dict[Finding, Finding] = {}
+    findings = []
+    for finding in report.findings:
+        clean = redacted.get(finding)
+        if clean is None:
+            clean = redacted[finding] = Finding.from_json(redactor.value(finding.to_json()))
+        findings.append(clean)
     return Report(
         facts=Facts(redactor.value(facts.to_json()), records, schema_version=facts.schema_version),
-        findings=[Finding.from_json(redactor.value(f.to_json())) for f in report.findings],
+        findings=findings,
         command=redactor.text(report.command),
         replayed_from=redactor.text(report.replayed_from),
     )

@@ -98,10 +98,14 @@ def written_findings(findings: Sequence[Finding]) -> list[Finding]:
             counted_only.add(index)
     if not counted_only:
         return list(findings)
-    return [
-        Finding(f.check_id, f.name, f.severity, title="", fix=f.fix) if i in counted_only else f
-        for i, f in enumerate(findings)
-    ]
+    counted: dict[tuple[str, str, Severity, str | None], Finding] = {}
+    written = []
+    for index, finding in enumerate(findings):
+        if index in counted_only:
+            key = (finding.check_id, finding.name, finding.severity, finding.fix)
+            finding = counted.get(key) or counted.setdefault(key, Finding(*key[:3], "", fix=key[3]))
+        written.append(finding)
+    return written
 
 
 def plain_output(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
