@@ -125,40 +125,33 @@ def scan(
 ) -> ProcTable:
     """Read every process once: its stat line and open descriptors, and the maps of candidates.
 
-    Per process: one directory opened, and its ``stat`` and ``fd`` entries read relative
-    to it (no path walk per file, no buffered file objects). ``maps`` is the costliest read
-    (a few KiB of text the kernel formats), so it is read only for a process holding a
-    device file other than a terminal or an everyday pseudo-device (see :func:`_may_use_gpu`).
+    Per process, about 35 us of CPU: ``stat`` read with unbuffered ``os.read`` (no file
+    object), the ``fd`` links read relative to their opened directory. ``maps`` is the
+    costliest read (a few KiB of text the kernel formats), so it is read only for a process
+    holding a device file other than a terminal or an everyday pseudo-device (see
+    :func:`_may_use_gpu`).
     """
     prefixes = tuple(device_paths)
     markers = tuple(m.encode() for m in map_markers)
     table = ProcTable(boot_time=boot_time(ctx), clock_ticks=_clock_ticks())
     proc = str(ctx.path("/proc"))
     for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            pid_dir = os.open(f"{proc}/{entry}", _DIR_FLAGS)
-        except OSError:
-            continue  # gone since the listing
-        try:
-            _scan_one(table, int(entry), pid_dir, prefixes, markers)
-        finally:
-            os.close(pid_dir)
+        if entry.isdigit():
+            _scan_one(table, int(entry), f"{proc}/{entry}", prefixes, markers)
     return table
 
 
 def _scan_one(
-    table: ProcTable, pid: int, pid_dir: int, prefixes: tuple[str, ...], markers: tuple[bytes, ...]
+    table: ProcTable, pid: int, base: str, prefixes: tuple[str, ...], markers: tuple[bytes, ...]
 ) -> None:
     try:
-        stat = parse_stat(pid, _read_at(pid_dir, "stat", 1 << 16))
+        stat = parse_stat(pid, _read(base + "/stat", 1 << 16))
     except (OSError, ValueError):
-        return
+        return  # gone since the listing
     if stat is None:
         return
     table.stats[pid] = stat
-    targets = _fd_targets(pid_dir)
+    targets = _fd_targets(base + "/fd")
     if targets is None:
         table.unreadable += 1
         return  # maps is guarded by the same access check as fd
@@ -166,7 +159,7 @@ def _scan_one(
     if held:
         table.devices[pid] = held
         table.sources[pid] = {"open device file"}
-    if markers and (held or _may_use_gpu(targets)) and _maps_mention_at(pid_dir, markers):
+    if markers and (held or _may_use_gpu(targets)) and _maps_mention(base + "/maps", markers):
         table.devices.setdefault(pid, set())
         table.sources.setdefault(pid, set()).add("maps libcuda")
 
@@ -207,9 +200,9 @@ def _may_use_gpu(targets: list[str]) -> bool:
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
-def _read_at(dir_fd: int, name: str, limit: int) -> bytes:
-    """Up to ``limit`` bytes of the file ``name`` in the open directory ``dir_fd``."""
-    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+def _read(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file, without a buffered file object."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         chunks = []
         size = 0
@@ -224,10 +217,10 @@ def _read_at(dir_fd: int, name: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def _fd_targets(pid_dir: int) -> list[str] | None:
+def _fd_targets(path: str) -> list[str] | None:
     """Where a process's open descriptors point; None when we may not look."""
     try:
-        fd_dir = os.open("fd", _DIR_FLAGS, dir_fd=pid_dir)
+        fd_dir = os.open(path, _DIR_FLAGS)
     except PermissionError:
         return None
     except OSError:
@@ -249,9 +242,9 @@ def _fd_targets(pid_dir: int) -> list[str] | None:
         os.close(fd_dir)
 
 
-def _maps_mention_at(pid_dir: int, markers: tuple[bytes, ...]) -> bool:
+def _maps_mention(path: str, markers: tuple[bytes, ...]) -> bool:
     try:
-        data = _read_at(pid_dir, "maps", MAX_MAPS_BYTES)
+        data = _read(path, MAX_MAPS_BYTES)
     except OSError:
         return False
     return any(marker in data for marker in markers)
