@@ -554,7 +554,10 @@ class Redactor:
     _numbers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _patterns: list[_Word] | None = field(default=None, repr=False)
     _seen: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False)
-    _keyed: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    #: key -> (string under that key -> its redacted form)
+    _keyed: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    #: a dict key -> its redacted form
+    _dict_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- placeholders ------------------------------------------------------------------
     def _placeholder(self, kind: str, value: str, template: str) -> str:
@@ -746,7 +749,21 @@ class Redactor:
         if kind is int or kind is bool or data is None:
             return data
         if isinstance(data, Mapping):
-            return {self.text(str(k)): self.value(v, str(k)) for k, v in data.items()}
+            out = {}
+            names = self._dict_keys
+            for k, v in data.items():
+                name = k if type(k) is str else str(k)
+                clean = names.get(name)
+                if clean is None:
+                    clean = names[name] = self.text(name)
+                kind = type(v)
+                if kind is str:
+                    out[clean] = self._keyed_string(v, name)
+                elif kind is int or kind is bool or v is None:
+                    out[clean] = v
+                else:
+                    out[clean] = self.value(v, name)
+            return out
         if isinstance(data, (list, tuple)):
             return [self.value(v, key) for v in data]
         if isinstance(data, float) and not math.isfinite(data):
@@ -757,12 +774,14 @@ class Redactor:
 
     def _keyed_string(self, data: str, key: str) -> str:
         """:meth:`_redact_keyed`, once per distinct string and key (as :meth:`text` does)."""
-        memo = (data, key)
-        done = self._keyed.get(memo)
+        memo = self._keyed.get(key)
+        if memo is None:
+            memo = self._keyed[key] = {}
+        done = memo.get(data)
         if done is None:
             done = self._redact_keyed(data, key)
             if len(data) < 4096:
-                self._keyed[memo] = done
+                memo[data] = done
         return done
 
     def _redact_keyed(self, data: str, key: str) -> str:
