@@ -145,7 +145,13 @@ def _scan_one(
     table: ProcTable, pid: int, base: str, prefixes: tuple[str, ...], markers: tuple[bytes, ...]
 ) -> None:
     try:
-        stat = parse_stat(pid, _read(base + "/stat", 1 << 16))
+        fd = os.open(base + "/stat", os.O_RDONLY)
+        try:
+            # One read: the kernel formats the whole line (at most about 1 KiB) at once.
+            data = os.read(fd, 8192)
+        finally:
+            os.close(fd)
+        stat = parse_stat(pid, data)
     except (OSError, ValueError):
         return  # gone since the listing
     if stat is None:
@@ -194,7 +200,10 @@ def _may_use_gpu(targets: list[str]) -> bool:
     outside the everyday set counts, so a driver whose device files have other names is
     still looked at.
     """
-    return any(t.startswith("/dev/") and not t.startswith(_EVERYDAY_DEVICES) for t in targets)
+    for target in targets:  # a loop, not any(): it runs for nearly every process
+        if target.startswith("/dev/") and not target.startswith(_EVERYDAY_DEVICES):
+            return True
+    return False
 
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
