@@ -12,7 +12,8 @@ fresh pids, start times and command lines until the table has the asked number o
 Paired interleaved rounds time ``check --replay`` (text, as a maintainer runs it; and
 ``--format json``) against ``python -m torch.utils.collect_env``. ``--stages`` times, in this
 process, each stage of the replay: load (read + ``json.loads``), validation, freeze, checks,
-redaction and rendering, for each snapshot size.
+redaction and rendering, for each snapshot size; ``load_replay`` is the three load stages as
+``check --replay`` runs them.
 
 Goals (issue 20): the 10k-row replay <= 0.5x collect_env's wall time, the 50k-row one <= 1x.
 """
@@ -60,11 +61,12 @@ def make_snapshot(rows: int, target: Path) -> Path:
     return path
 
 
-def stages(path: Path) -> dict[str, float]:
-    """Seconds spent in each stage of ``check --replay PATH`` (text output), in process."""
+def stages(path: Path) -> tuple[dict[str, tuple[float, float]], int]:
+    """Wall and CPU seconds of each stage of ``check --replay PATH``, in process; findings."""
     from gpudoctor.facts.model import Facts
     from gpudoctor.facts.schema import validate_sections
-    from gpudoctor.facts.snapshot import facts_from_document
+    from gpudoctor.facts.snapshot import load_replay
+    from gpudoctor.facts.snapshot import parse_replay_bytes
     from gpudoctor.privacy import redact_report
     from gpudoctor.registry import load_registry
     from gpudoctor.report.json_report import render_json
@@ -73,39 +75,39 @@ def stages(path: Path) -> dict[str, float]:
     from gpudoctor.runner import run_checks
     from gpudoctor.session import written_by_text
 
-    spent: dict[str, float] = {}
+    spent: dict[str, tuple[float, float]] = {}
+    started = [time.perf_counter(), time.process_time()]
 
-    def clock(name: str, started: float) -> float:
-        now = time.perf_counter()
-        spent[name] = now - started
-        return now
+    def clock(name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        spent[name] = (wall - started[0], cpu - started[1])
+        started[:] = [time.perf_counter(), time.process_time()]
 
-    t = time.perf_counter()
-    doc = json.loads(path.read_bytes())
-    t = clock("load (json)", t)
+    doc = parse_replay_bytes(path.read_bytes(), str(path))
+    clock("read + parse (bounded)")
     validate_sections(doc["facts"])
-    t = clock("validation", t)
+    clock("validation")
     Facts(doc["facts"], {})
-    t = clock("freeze", t)
-    facts = facts_from_document(doc, str(path))  # validation + freeze again, as replay does
-    t = clock("facts_from_document", t)
+    clock("freeze")
+    del doc
+    started[:] = [time.perf_counter(), time.process_time()]
+    facts = load_replay(path)
+    clock("load_replay (the 3)")
     registry = load_registry(plugins=False)
     specs = [s for s in registry.select((), ()) if not s.deep]
-    t = clock("registry", t)
+    clock("registry")
     findings = run_checks(facts, specs, load_errors=[])
     report = Report(facts=facts, findings=findings, command="bench", replayed_from=str(path))
-    t = clock("checks", t)
-    spent["findings"] = len(findings)
-    t = time.perf_counter()
+    clock("checks")
     written = redact_report(written_by_text(report), enabled=True)
-    t = clock("redaction (text)", t)
+    clock("redaction (text)")
     render_text(written, io.StringIO(), plain=True, verbose=False, strict=False)
-    t = clock("render text", t)
+    clock("render text")
     redacted = redact_report(report, enabled=True)
-    t = clock("redaction (json)", t)
+    clock("redaction (json)")
     render_json(redacted, strict=False)
-    clock("render json", t)
-    return spent
+    clock("render json")
+    return spent, len(findings)
 
 
 def main() -> int:
@@ -115,17 +117,23 @@ def main() -> int:
     parser.add_argument("--stages", action="store_true", help="time each stage in process")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
     args = parser.parse_args()
+    from gpudoctor.gc_pause import collector_paused
+
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="gpudoctor-benchreplay-") as tmp:
         paths = {rows: make_snapshot(rows, Path(tmp)) for rows in args.rows}
         if args.stages:
+            print(machine_line(args.rounds))
             for rows, path in paths.items():
-                spent = stages(path)
-                findings = int(spent.pop("findings"))
+                with collector_paused():  # as check does
+                    runs = [stages(path) for _ in range(args.rounds)]
                 size = path.stat().st_size / 1e6
-                print(f"{rows} rows ({size:.1f} MB, {findings} findings):")
-                for name, seconds in spent.items():
-                    print(f"  {name:<22}{seconds:>8.3f} s")
+                print(f"{rows} rows ({size:.1f} MB, {runs[0][1]} findings):")
+                print(f"  {'stage':<24}{'cpu s':>26}{'wall s':>26}")
+                for name in runs[0][0]:
+                    walls = [spent[name][0] for spent, _ in runs]
+                    cpus = [spent[name][1] for spent, _ in runs]
+                    print(f"  {name:<24}{spread(cpus):>26}{spread(walls):>26}")
             return 0
         commands: dict[str, list[str]] = {}
         for rows, path in paths.items():

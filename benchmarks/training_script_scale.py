@@ -101,6 +101,7 @@ def paired(text: str, pairs: int) -> dict[str, float]:
     medians = {name: statistics.median(values) for name, values in rows.items()}
     medians["ratio"] = statistics.median(ratio)
     medians["ratio_nogc"] = statistics.median(ratio_nogc)
+    medians["ratio_min"], medians["ratio_max"] = min(ratio), max(ratio)
     return medians
 
 
@@ -118,7 +119,8 @@ def main() -> int:
         print(
             f"{name}: {lines} lines, {len(text) / 2**20:.2f} MiB; medians of {pairs} runs: "
             f"ast.parse {m['parse']:.2f} s (GC off {m['parse_nogc']:.2f} s), analyse_source "
-            f"{m['read']:.2f} s; ratio {m['ratio']:.2f} (against the GC-off parse "
+            f"{m['read']:.2f} s; ratio {m['ratio']:.2f} [{m['ratio_min']:.2f}-"
+            f"{m['ratio_max']:.2f}] (against the GC-off parse "
             f"{m['ratio_nogc']:.2f}: the reading's own cost)"
         )
     print(f"goal: ordinary script ratio <= {GOAL}: {'met' if worst <= GOAL else 'NOT met'}")

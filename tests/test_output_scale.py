@@ -71,11 +71,9 @@ def test_text_output_is_the_same_from_the_written_part(path: Path) -> None:
     assert len(written_by_text(report).facts) <= 1
 
 
-def test_text_shows_the_first_findings_of_a_check_and_counts_the_rest(tmp_path: Path) -> None:
-    """A box with hundreds of stale holders gets a readable report, not a finding per row."""
+def many_holders(tmp_path: Path) -> Path:
+    """The stale-holders machine with its process table repeated 60 times (fresh pids)."""
     import copy
-
-    from gpudoctor.report.text import MAX_FINDINGS_PER_CHECK
 
     machine = REPO / "fixtures" / "machines" / "linux-server-stale-gpu-holders.json"
     doc = json.loads(machine.read_text())
@@ -85,11 +83,37 @@ def test_text_shows_the_first_findings_of_a_check_and_counts_the_rest(tmp_path: 
         for offset, row in enumerate(rows):
             clone = copy.deepcopy(row)
             clone["pid"] = 200_000 + copy_index * 100 + offset
+            clone["cmdline"] = f"{clone['cmdline']} --log /home/user{copy_index}/run.log"
             many.append(clone)
     doc["facts"]["gpu_processes"]["processes"] = many
     replay = tmp_path / "many.json"
     replay.write_text(json.dumps(doc))
+    return replay
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_text_output_is_the_same_from_the_written_findings(tmp_path: Path, verbose: bool) -> None:
+    """Findings the text only counts lose their words before redaction; the text is unchanged."""
+    from gpudoctor.report.text import MAX_FINDINGS_PER_CHECK
+
+    replay = many_holders(tmp_path)
     facts = load_replay(replay)
+    report = Report(facts, run_checks(facts, list(load_registry(plugins=False))), "x", str(replay))
+    slim = written_by_text(report)
+    assert len(slim.findings) == len(report.findings)
+    words = [f for f in slim.findings if f.title]
+    assert len(words) < len(report.findings) - 10 * MAX_FINDINGS_PER_CHECK
+    full_text, slim_text = io.StringIO(), io.StringIO()
+    render_text(redact_report(report), full_text, plain=True, verbose=verbose, strict=False)
+    render_text(redact_report(slim), slim_text, plain=True, verbose=verbose, strict=False)
+    assert slim_text.getvalue() == full_text.getvalue()
+
+
+def test_text_shows_the_first_findings_of_a_check_and_counts_the_rest(tmp_path: Path) -> None:
+    """A box with hundreds of stale holders gets a readable report, not a finding per row."""
+    from gpudoctor.report.text import MAX_FINDINGS_PER_CHECK
+
+    facts = load_replay(many_holders(tmp_path))
     findings = run_checks(facts, list(load_registry(plugins=False)))
     stale = [f for f in findings if f.check_id == "GD402" and f.is_problem]
     assert len(stale) > MAX_FINDINGS_PER_CHECK

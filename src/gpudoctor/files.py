@@ -22,8 +22,8 @@ from typing import Callable
 
 from gpudoctor.errors import BadInputError
 
-#: Documented input limits (bytes), also listed in ``docs/limits.md``.
-REPLAY_MAX_BYTES = 32 * 1024 * 1024
+#: Documented input limits (bytes), also listed in ``docs/snapshot-format.md``.
+REPLAY_MAX_BYTES = 64 * 1024 * 1024
 WSLCONFIG_MAX_BYTES = 1024 * 1024
 SOURCE_MAX_BYTES = 2 * 1024 * 1024
 

@@ -32,6 +32,7 @@ adversarial strings. Redaction happens before any truncation (:func:`shorten`).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import math
 import os
@@ -106,10 +107,16 @@ _ANSI = re.compile(
 )
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Any character the three patterns above start at (ESC is in the control range).
+_CONTROL_OR_SURROGATE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def strip_control(text: str) -> str:
     """``text`` without terminal control characters (tab and newline kept) or lone surrogates."""
+    if not _CONTROL_OR_SURROGATE.search(text):
+        return text  # the usual case: one scan instead of three
     text = _CONTROL.sub("", _ANSI.sub("", text))
     return _SURROGATE.sub("\ufffd", text)
 
@@ -186,9 +193,52 @@ def _host_name(name: str) -> bool:
 
 # A name: starts at a run boundary, so a long run of letters is tried once, not per position.
 _NAME = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.\-]{0,200})")
-_ANY_NAMED = re.compile(
-    r"(?i)pass|pw|token|secret|key|auth|cred|cookie|session|sig|sas|otp|pin|addr|host|serv|fqdn|node|endpoint"
+#: A name worth a closer look contains one of these (any case).
+_NAMED_WORDS = (
+    "pass",
+    "pw",
+    "token",
+    "secret",
+    "key",
+    "auth",
+    "cred",
+    "cookie",
+    "session",
+    "sig",
+    "sas",
+    "otp",
+    "pin",
+    "addr",
+    "host",
+    "serv",
+    "fqdn",
+    "node",
+    "endpoint",
 )
+_ANY_NAMED = re.compile("(?i)" + "|".join(_NAMED_WORDS))
+
+
+def _may_contain(text: str, words: Iterable[str]) -> bool:
+    """False only when no ``(?i)`` pattern for one of ``words`` can match in ``text``.
+
+    A cheap test before a pattern's scan: an alternation under ``(?i)`` tries every branch
+    at every position, a substring test is one C loop. Exact for ASCII text; for other text
+    it answers True (Unicode case folding has twins such as the Kelvin sign for ``k``), so
+    the pattern itself decides. ``words`` are lower-case ASCII.
+    """
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in words)
+
+
+def _any_named(text: str) -> bool:
+    """``_ANY_NAMED.search(text)``, answered by substring tests where that is exact."""
+    if text.isascii():
+        return _may_contain(text, _NAMED_WORDS)
+    return _ANY_NAMED.search(text) is not None
+
+
 _VALUE_STOP = frozenset(" \t\r\n,;&\"'<>)]}|`")
 _VALUE_MAX = 4096
 
@@ -227,7 +277,7 @@ class _Edit:
 def _named_values(text: str, host_value: Any) -> list[_Edit]:
     """Values of secret-named (and host-named) flags, settings and headers."""
     edits: list[_Edit] = []
-    if not _ANY_NAMED.search(text):
+    if not _any_named(text):
         return edits
     last_end = 0
     for match in _NAME.finditer(text):
@@ -315,7 +365,10 @@ _TOKEN_SHAPES = re.compile(
     r"eyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{0,}"
     r")"
 )
-_BEARER = re.compile(r"(?i)(?<![A-Za-z0-9])(bearer|basic|token)(\s+)([A-Za-z0-9._~+/=\-]{8,})")
+_BEARER_WORDS = ("bearer", "basic", "token")
+_BEARER = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(" + "|".join(_BEARER_WORDS) + r")(\s+)([A-Za-z0-9._~+/=\-]{8,})"
+)
 # scheme://user-info@ : everything between :// and @ with no / or whitespace in it.
 _URL_USERINFO = re.compile(
     r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)([^/\s@<>\"']{1,512})@"
@@ -472,6 +525,23 @@ def current_identity() -> Identity:
     return _IDENTITY
 
 
+@dataclass(frozen=True)
+class _Word:
+    """One identity pattern, and the text every match of it contains (its needle)."""
+
+    pattern: re.Pattern[str]
+    replacement: str
+    needle: str
+    ignore_case: bool
+
+    def may_match(self, value: str) -> bool:
+        if not self.needle:
+            return True
+        if self.ignore_case:
+            return _may_contain(value, (self.needle,))
+        return self.needle in value
+
+
 @dataclass
 class Redactor:
     """Redacts one document; placeholders stay stable across everything it is given.
@@ -482,8 +552,12 @@ class Redactor:
     identity: Identity = field(default_factory=current_identity)
     identities: bool = True
     _numbers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-    _patterns: list[tuple[re.Pattern[str], str]] | None = field(default=None, repr=False)
+    _patterns: list[_Word] | None = field(default=None, repr=False)
     _seen: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False)
+    #: key -> (string under that key -> its redacted form)
+    _keyed: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    #: a dict key -> its redacted form
+    _dict_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- placeholders ------------------------------------------------------------------
     def _placeholder(self, kind: str, value: str, template: str) -> str:
@@ -513,11 +587,17 @@ class Redactor:
     # -- strings -------------------------------------------------------------------------
     def scrub_secrets(self, text: str, *, hash_key: bool = False) -> str:
         """Withhold private keys, token shapes, headers, URL credentials and named values."""
-        text = _PRIVATE_KEY.sub(REDACTED, text)
-        text = _URL_USERINFO.sub(self._userinfo, text)
-        text = _URL_CUT.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        # Each pattern runs only where the text has what every match of it must contain.
+        if "-----BEGIN" in text:
+            text = _PRIVATE_KEY.sub(REDACTED, text)
+        if "://" in text:
+            if "@" in text:
+                text = _URL_USERINFO.sub(self._userinfo, text)
+            if "…" in text:
+                text = _URL_CUT.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = _TOKEN_SHAPES.sub(REDACTED, text)
-        text = _BEARER.sub(self._bearer, text)
+        if _may_contain(text, _BEARER_WORDS):
+            text = _BEARER.sub(self._bearer, text)
         host = self._host if self.identities else None
         text = _apply(text, _named_values(text, host))
         return _OPAQUE_CANDIDATE.sub(lambda m: _opaque(text, m, hash_key), text)
@@ -556,27 +636,43 @@ class Redactor:
             return value
         value = self._paths(value)
         value = self._names(value)
-        value = _EMAIL.sub(lambda m: self._placeholder("email", m.group(0), "<email-{n}>"), value)
-        value = _CLOUD_HOST.sub(
-            lambda m: self._placeholder("host", m.group(0), "<host-{n}>"), value
-        )
-        value = _SERIAL_TEXT.sub(
-            lambda m: m.group(1) + self._placeholder("serial", m.group(2), "<serial-{n}>"), value
-        )
-        value = _GPU_UUID.sub(
-            # Keyed by the first 8 hex digits: the short form NVML facts keep maps the same.
-            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2)[:8], "<uuid-{n}>"),
-            value,
-        )
-        value = _SHORT_GPU_UUID.sub(
-            lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
-            value,
-        )
-        value = _BARE_UUID.sub(lambda m: self._placeholder("uuid", m.group(0), "<uuid-{n}>"), value)
-        value = _MAC.sub(lambda m: self._placeholder("mac", m.group(0), "<mac-{n}>"), value)
+        # As in scrub_secrets: a pattern runs only where a match of it could be.
+        if "@" in value:
+            value = _EMAIL.sub(
+                lambda m: self._placeholder("email", m.group(0), "<email-{n}>"), value
+            )
+        if _may_contain(value, ("ip-",)):
+            value = _CLOUD_HOST.sub(
+                lambda m: self._placeholder("host", m.group(0), "<host-{n}>"), value
+            )
+        if _may_contain(value, ("serial",)):
+            value = _SERIAL_TEXT.sub(
+                lambda m: m.group(1) + self._placeholder("serial", m.group(2), "<serial-{n}>"),
+                value,
+            )
+        if "GPU-" in value or "MIG-" in value:
+            value = _GPU_UUID.sub(
+                # Keyed by the first 8 hex digits: the short form NVML facts keep maps the same.
+                lambda m: (
+                    f"{m.group(1)}-" + self._placeholder("uuid", m.group(2)[:8], "<uuid-{n}>")
+                ),
+                value,
+            )
+            value = _SHORT_GPU_UUID.sub(
+                lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
+                value,
+            )
+        if "-" in value:
+            value = _BARE_UUID.sub(
+                lambda m: self._placeholder("uuid", m.group(0), "<uuid-{n}>"), value
+            )
+        if ":" in value or "-" in value:
+            value = _MAC.sub(lambda m: self._placeholder("mac", m.group(0), "<mac-{n}>"), value)
         if network:
-            value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
-            value = _IPV6.sub(self._ip, value)
+            if "." in value:
+                value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
+            if ":" in value:
+                value = _IPV6.sub(self._ip, value)
         return value
 
     def _ipv4(self, text: str, match: re.Match[str]) -> str:
@@ -595,43 +691,50 @@ class Redactor:
             return match.group(0)
         return self._placeholder("ip", address, "<ip-{n}>")
 
-    def _words(self) -> list[tuple[re.Pattern[str], str]]:
+    def _words(self) -> list[_Word]:
         """Compiled identity patterns (homes, hosts, users), longest first, built once."""
         if self._patterns is None:
-            patterns: list[tuple[re.Pattern[str], str]] = []
+            patterns: list[_Word] = []
             for home in sorted(self.identity.homes, key=len, reverse=True):
                 if len(home) > 1:
-                    patterns.append((re.compile(re.escape(home) + r"(?![\w.\-])"), "<home>"))
+                    pattern = re.compile(re.escape(home) + r"(?![\w.\-])")
+                    patterns.append(_Word(pattern, "<home>", home, False))
             for host in sorted(self.identity.hosts, key=len, reverse=True):
                 if len(host) >= _MIN_WORD_LENGTH and host.lower() != "localhost":
-                    patterns.append(
-                        (re.compile(rf"(?i)(?<![\w\-]){re.escape(host)}(?![\w\-])"), "<host>")
-                    )
+                    pattern = re.compile(rf"(?i)(?<![\w\-]){re.escape(host)}(?![\w\-])")
+                    # A host name outside ASCII may match text under case folding: no needle.
+                    needle = host.lower() if host.isascii() else ""
+                    patterns.append(_Word(pattern, "<host>", needle, True))
             for user in sorted(self.identity.users, key=len, reverse=True):
                 if user.lower() in _GENERIC_NAMES:
                     continue  # its home is replaced above; the word stays
                 if len(user) < _MIN_WORD_LENGTH:
                     # Only where it is plainly a path component.
-                    pattern = rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$)"
-                    patterns.append((re.compile(pattern), "<user>"))
+                    pattern = re.compile(rf"(?<=[/\\]){re.escape(user)}(?=[/\\]|$)")
+                    patterns.append(_Word(pattern, "<user>", user, False))
                     continue
                 # Case-sensitive: user "nvidia" must not turn "NVIDIA driver" into "<user>".
-                patterns.append((re.compile(rf"(?<![\w\-]){re.escape(user)}(?![\w\-])"), "<user>"))
+                pattern = re.compile(rf"(?<![\w\-]){re.escape(user)}(?![\w\-])")
+                patterns.append(_Word(pattern, "<user>", user, False))
             self._patterns = patterns
         return self._patterns
 
     def _paths(self, value: str) -> str:
-        for pattern, replacement in self._words():
-            if replacement == "<home>":
-                value = pattern.sub(replacement, value)
-        value = _WINDOWS_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
-        value = _WSL_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
-        return _UNIX_HOME.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
+        for word in self._words():
+            if word.replacement == "<home>" and word.may_match(value):
+                value = word.pattern.sub(word.replacement, value)
+        if _may_contain(value, ("users",)):
+            value = _WINDOWS_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
+        if _may_contain(value, ("/mnt/",)):
+            value = _WSL_PROFILE.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
+        if "/home/" in value or "/Users/" in value:
+            value = _UNIX_HOME.sub(lambda m: m.group(1) + self._other_user(m.group(2)), value)
+        return value
 
     def _names(self, value: str) -> str:
-        for pattern, replacement in self._words():
-            if replacement != "<home>":
-                value = pattern.sub(replacement, value)
+        for word in self._words():
+            if word.replacement != "<home>" and word.may_match(value):
+                value = word.pattern.sub(word.replacement, value)
         return value
 
     # -- documents -------------------------------------------------------------------------
@@ -640,8 +743,27 @@ class Redactor:
 
         Floats that JSON cannot hold (NaN, infinities) become None, so output stays strict.
         """
+        kind = type(data)
+        if kind is str:  # most values: no isinstance chain
+            return self._keyed_string(data, key)
+        if kind is int or kind is bool or data is None:
+            return data
         if isinstance(data, Mapping):
-            return {self.text(str(k)): self.value(v, str(k)) for k, v in data.items()}
+            out = {}
+            names = self._dict_keys
+            for k, v in data.items():
+                name = k if type(k) is str else str(k)
+                clean = names.get(name)
+                if clean is None:
+                    clean = names[name] = self.text(name)
+                kind = type(v)
+                if kind is str:
+                    out[clean] = self._keyed_string(v, name)
+                elif kind is int or kind is bool or v is None:
+                    out[clean] = v
+                else:
+                    out[clean] = self.value(v, name)
+            return out
         if isinstance(data, (list, tuple)):
             return [self.value(v, key) for v in data]
         if isinstance(data, float) and not math.isfinite(data):
@@ -651,33 +773,79 @@ class Redactor:
         return self._keyed_string(data, key)
 
     def _keyed_string(self, data: str, key: str) -> str:
-        lowered = key.lower()
-        if key and data and secret_name(key) and not data.startswith("<redacted"):
+        """:meth:`_redact_keyed`, once per distinct string and key (as :meth:`text` does)."""
+        memo = self._keyed.get(key)
+        if memo is None:
+            memo = self._keyed[key] = {}
+        done = memo.get(data)
+        if done is None:
+            done = self._redact_keyed(data, key)
+            if len(data) < 4096:
+                memo[data] = done
+        return done
+
+    def _redact_keyed(self, data: str, key: str) -> str:
+        rules = _key_rules(key)
+        if rules.secret and data and not data.startswith("<redacted"):
             return REDACTED
-        env_like = re.fullmatch(r"[A-Z][A-Z0-9_]*", key) is not None
-        if env_like and not lowered.endswith("path") and _looks_random(data):
+        if rules.env_like and _looks_random(data):
             return REDACTED
-        if lowered in _CMDLINE_KEYS:
+        if rules.cmdline:
             return shorten(self.text(data).replace("\n", "\\n"), CMDLINE_MAX)
-        if lowered == "value" and len(data) > EVIDENCE_MAX:
+        if rules.evidence and len(data) > EVIDENCE_MAX:
             return shorten(self._keyed_string(data, "evidence"), EVIDENCE_MAX)
         if not self.identities:
-            return self.text(data, hash_key=bool(_HASH_KEY.search(key)))
-        if lowered in _IDENTITY_KEYS and data and not data.startswith("<"):
+            return self.text(data, hash_key=rules.hash_key)
+        if rules.identity and data and not data.startswith("<"):
             if "@" in data:
                 return self._placeholder("email", data, "<email-{n}>")
             return self._other_user(strip_control(data))
-        if lowered in _HOST_KEYS and data and not data.startswith("<"):
+        if rules.host and data and not data.startswith("<"):
             return self._host(strip_control(data))
-        if _SERIAL_KEY.search(key) and data and not data.startswith("<"):
+        if rules.serial and data and not data.startswith("<"):
             return self._placeholder("serial", data, "<serial-{n}>")
-        versionish = bool(_VERSION_KEY.search(key)) or (
-            bool(key)
-            and not _NETWORK_KEY.search(key)
+        versionish = rules.version or (
+            rules.may_hold_version
             and _VERSION_VALUE.fullmatch(data.strip()) is not None
             and not _PRIVATE_NETS.match(data.strip())
         )
-        return self.text(data, network=not versionish, hash_key=bool(_HASH_KEY.search(key)))
+        return self.text(data, network=not versionish, hash_key=rules.hash_key)
+
+
+@dataclass(frozen=True)
+class _KeyRules:
+    """What a key says about the strings under it; decided once per distinct key."""
+
+    secret: bool
+    #: An environment-variable-like name (not a ``*PATH``): a random-looking value is a secret.
+    env_like: bool
+    cmdline: bool
+    #: An evidence value: cut to :data:`EVIDENCE_MAX`.
+    evidence: bool
+    identity: bool
+    host: bool
+    serial: bool
+    version: bool
+    #: Not a network key: a dotted-number value is a version, not an address.
+    may_hold_version: bool
+    hash_key: bool
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_rules(key: str) -> _KeyRules:
+    lowered = key.lower()
+    return _KeyRules(
+        secret=bool(key) and secret_name(key),
+        env_like=re.fullmatch(r"[A-Z][A-Z0-9_]*", key) is not None and not lowered.endswith("path"),
+        cmdline=lowered in _CMDLINE_KEYS,
+        evidence=lowered == "value",
+        identity=lowered in _IDENTITY_KEYS,
+        host=lowered in _HOST_KEYS,
+        serial=_SERIAL_KEY.search(key) is not None,
+        version=_VERSION_KEY.search(key) is not None,
+        may_hold_version=bool(key) and not _NETWORK_KEY.search(key),
+        hash_key=_HASH_KEY.search(key) is not None,
+    )
 
 
 def _looks_random(value: str) -> bool:
@@ -736,9 +904,18 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     facts = report.facts
     probes = redactor.value(facts.probes_json())
     records = {name: ProbeRecord.from_json(name, rec) for name, rec in probes.items()}
+    # Equal findings redact equally (placeholders are numbered on first sight): the
+    # thousands a text report only counts are one finding each check.
+    redacted: dict[Finding, Finding] = {}
+    findings = []
+    for finding in report.findings:
+        clean = redacted.get(finding)
+        if clean is None:
+            clean = redacted[finding] = Finding.from_json(redactor.value(finding.to_json()))
+        findings.append(clean)
     return Report(
         facts=Facts(redactor.value(facts.to_json()), records, schema_version=facts.schema_version),
-        findings=[Finding.from_json(redactor.value(f.to_json())) for f in report.findings],
+        findings=findings,
         command=redactor.text(report.command),
         replayed_from=redactor.text(report.replayed_from),
     )

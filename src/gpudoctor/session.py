@@ -12,6 +12,7 @@ from typing import Any
 from gpudoctor.facts.model import Facts
 from gpudoctor.files import atomic_write_text
 from gpudoctor.files import check_writable
+from gpudoctor.gc_pause import collector_paused
 from gpudoctor.runner import Report
 from gpudoctor.runner import run_checks
 
@@ -109,13 +110,16 @@ def written_by_text(report: Report) -> Report:
     """The part of ``report`` the text output writes: findings, probe timings and the host.
 
     Redaction costs time in proportion to what it walks, and a text report never prints
-    the rest of the facts (a replayed 50k-row process table among them).
+    the rest of the facts (a replayed 50k-row process table among them), nor more than a
+    few findings of one check (the rest it counts).
     """
+    from gpudoctor.report.text import written_findings
+
     facts = report.facts
     sections = {name: facts[name] for name in TEXT_FACT_SECTIONS if name in facts}
     return Report(
         facts=Facts(sections, dict(facts.probes), schema_version=facts.schema_version),
-        findings=report.findings,
+        findings=written_findings(report.findings),
         command=report.command,
         replayed_from=report.replayed_from,
     )
@@ -128,17 +132,21 @@ def run_check(request: CheckRequest) -> int:
     if request.output:
         check_writable(request.output)
     warn_if_not_redacted(request.redact)
-    report = build_report(request)
-    if request.output:
-        buffer = io.StringIO()
-        render(report, request, buffer, plain=True)
-        atomic_write_text(request.output, buffer.getvalue())
-        print(
-            f"gpudoctor: report written to {request.output} (verdict: {report.verdict})",
-            file=sys.stderr,
-        )
-    else:
-        render(report, request, sys.stdout, plain=plain_output(sys.stdout))
+    # Facts, findings and their redacted copies are acyclic and live until the output is
+    # written: with a 50k-row replay the collector's walks over them cost more than the
+    # checks do.
+    with collector_paused():
+        report = build_report(request)
+        if request.output:
+            buffer = io.StringIO()
+            render(report, request, buffer, plain=True)
+            atomic_write_text(request.output, buffer.getvalue())
+            print(
+                f"gpudoctor: report written to {request.output} (verdict: {report.verdict})",
+                file=sys.stderr,
+            )
+        else:
+            render(report, request, sys.stdout, plain=plain_output(sys.stdout))
     return report.exit_code(request.strict)
 
 

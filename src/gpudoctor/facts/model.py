@@ -85,9 +85,15 @@ def freeze(value: Any) -> Any:
                 return Unavailable(str(value[UNAVAILABLE_KEY]))
             if NOT_APPLICABLE_KEY in value:
                 return NotApplicable(str(value[NOT_APPLICABLE_KEY]))
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+        # Scalars (most values) are kept without a call each.
+        return MappingProxyType(
+            {
+                (k if type(k) is str else str(k)): (v if type(v) in _SCALAR_TYPES else freeze(v))
+                for k, v in value.items()
+            }
+        )
     if kind is list or kind is tuple or isinstance(value, (list, tuple)):
-        return tuple([freeze(v) for v in value])
+        return tuple([v if type(v) in _SCALAR_TYPES else freeze(v) for v in value])
     if isinstance(value, (*_MARKERS, bool, int, float, str)):
         return value
     raise TypeError(f"fact values must be JSON data, got {type(value).__name__}")
@@ -101,9 +107,9 @@ def thaw(value: Any) -> Any:
     if isinstance(value, _MARKERS):
         return value.to_json()
     if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALAR_TYPES else thaw(v) for k, v in value.items()}
     if kind is tuple or isinstance(value, tuple):
-        return [thaw(v) for v in value]
+        return [v if type(v) in _SCALAR_TYPES else thaw(v) for v in value]
     return value
 
 

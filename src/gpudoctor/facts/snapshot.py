@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +27,7 @@ from gpudoctor.facts.model import ProbeRecord
 from gpudoctor.facts.schema import SchemaMismatch
 from gpudoctor.facts.schema import validate_sections
 from gpudoctor.facts.sections import not_wsl_facts
+from gpudoctor.gc_pause import collector_paused
 
 SNAPSHOT_FORMAT = "gpudoctor-snapshot"
 REPORT_FORMAT = "gpudoctor-report"
@@ -121,26 +123,29 @@ def migrate_v1(sections: Mapping[str, Any]) -> dict[str, Any]:
 MAX_DEPTH = 64
 MAX_STRING = 1024 * 1024
 MAX_INT_DIGITS = 30
-MAX_NODES = 2_000_000
+MAX_NODES = 4_000_000
 
 
 def _bad_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (no NaN or Infinity in a replay file)")
 
 
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits (at most {MAX_INT_DIGITS})")
-    return int(text)
+#: Integers must stay below this in magnitude (JSON has no leading zeros: 30 digits at most).
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 
-def _bounded_float(text: str) -> float:
-    if len(text) > 64:
-        raise ValueError(f"a number of {len(text)} characters")
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text} is out of range")
-    return value
+def _refused_number(value: float, where: str) -> SnapshotError:
+    """The error for an integer of too many digits or a number out of range.
+
+    Numbers are checked on the parsed values (:func:`bounded_document`), not in a
+    ``parse_int``/``parse_float`` hook: a hook is a Python call for each of the half
+    million numbers of a 50k-row process table.
+    """
+    if isinstance(value, int):
+        why = f"an integer of {len(str(abs(value)))} digits (at most {MAX_INT_DIGITS})"
+    else:
+        why = f"a number out of range ({value})"
+    return SnapshotError(f"{where}: not a usable replay file: {why}")
 
 
 def _clean_string(text: str, where: str) -> str:
@@ -155,29 +160,49 @@ def _clean_string(text: str, where: str) -> str:
     return text
 
 
-def bounded_document(doc: Any, where: str) -> Any:
+def bounded_document(doc: Any, where: str, *, surrogates: bool = True) -> Any:
     """``doc`` checked for depth, size and string length, with lone surrogates replaced.
 
-    Iterative, so a deeply nested document cannot exhaust the stack.
+    Iterative, so a deeply nested document cannot exhaust the stack; only containers go on
+    the stack (a 50k-row process table has half a million scalars). ``surrogates=False``
+    (the JSON text had no ``\\uD8xx``-``\\uDFxx`` escape) skips the per-string encoding test.
     """
     root: list[Any] = [doc]
-    stack: list[tuple[Any, Any, Any, int]] = [(root, 0, doc, 1)]
+    stack: list[tuple[Any, int]] = [(root, 0)]  # a container and its depth
     nodes = 0
     while stack:
-        parent, slot, value, depth = stack.pop()
-        nodes += 1
+        container, depth = stack.pop()
+        if not container:
+            continue
+        nodes += len(container)
         if nodes > MAX_NODES:
             raise SnapshotError(f"{where}: more than {MAX_NODES:,} values")
-        if depth > MAX_DEPTH:
+        if depth + 1 > MAX_DEPTH:
             raise SnapshotError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-        if isinstance(value, str):
-            parent[slot] = _clean_string(value, where)
-        elif isinstance(value, dict):
-            cleaned = {_clean_string(str(k), where): v for k, v in value.items()}
-            parent[slot] = cleaned
-            stack.extend((cleaned, k, v, depth + 1) for k, v in cleaned.items())
-        elif isinstance(value, list):
-            stack.extend((value, i, v, depth + 1) for i, v in enumerate(value))
+        items = container.items() if type(container) is dict else enumerate(container)
+        changed: list[tuple[Any, Any]] = []
+        for slot, value in items:
+            kind = type(value)
+            if kind is str:
+                if surrogates or len(value) > MAX_STRING:
+                    cleaned = _clean_string(value, where)
+                    if cleaned is not value:
+                        changed.append((slot, cleaned))
+            elif kind is int:
+                if not -_INT_LIMIT < value < _INT_LIMIT:
+                    raise _refused_number(value, where)
+            elif kind is float:
+                if not math.isfinite(value):
+                    raise _refused_number(value, where)
+            elif kind is dict:
+                if surrogates or max(map(len, value), default=0) > MAX_STRING:
+                    value = {_clean_string(str(k), where): v for k, v in value.items()}
+                    changed.append((slot, value))
+                stack.append((value, depth + 1))
+            elif kind is list:
+                stack.append((value, depth + 1))
+        for slot, value in changed:
+            container[slot] = value
     return root[0]
 
 
@@ -190,12 +215,7 @@ def parse_replay_bytes(raw: bytes, where: str) -> Any:
     except UnicodeDecodeError:
         raise SnapshotError(f"{where}: not UTF-8 text, so not a replay file") from None
     try:
-        doc = json.loads(
-            text,
-            parse_constant=_bad_constant,
-            parse_int=_bounded_int,
-            parse_float=_bounded_float,
-        )
+        doc = json.loads(text, parse_constant=_bad_constant)
     except json.JSONDecodeError as exc:
         stripped = text.rstrip()
         truncated = (
@@ -208,8 +228,13 @@ def parse_replay_bytes(raw: bytes, where: str) -> Any:
     except RecursionError:
         raise SnapshotError(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:
-        raise SnapshotError(f"{where}: not a usable replay file: {exc}") from None
-    return bounded_document(doc, where)
+        why = str(exc)
+        if "integer string conversion" in why:  # longer than Python converts at all
+            why = f"an integer of more than {MAX_INT_DIGITS} digits"
+        raise SnapshotError(f"{where}: not a usable replay file: {why}") from None
+    # A lone surrogate in the document needs a \\uD800-\\uDFFF escape in the text.
+    surrogates = "\\u" in text and re.search(r"\\u[dD][89a-fA-F]", text) is not None
+    return bounded_document(doc, where, surrogates=surrogates)
 
 
 def load_replay(path: str | os.PathLike[str]) -> Facts:
@@ -222,4 +247,5 @@ def load_replay(path: str | os.PathLike[str]) -> Facts:
 
     where = os.fspath(path)
     raw = read_bounded(where, REPLAY_MAX_BYTES, "JSON replay file")
-    return facts_from_document(parse_replay_bytes(raw, where), where)
+    with collector_paused():
+        return facts_from_document(parse_replay_bytes(raw, where), where)

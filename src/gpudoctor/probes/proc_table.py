@@ -3,7 +3,8 @@
 NVML misses processes that hold GPU memory: orphaned DataLoader workers, processes in other
 PID namespaces, everything under WSL2. The kernel does not: every CUDA process keeps
 ``/dev/nvidia*`` (native Linux) or ``/dev/dxg`` (WSL2) open and maps ``libcuda``. One pass
-over ``/proc/<pid>/stat``, ``fd`` and ``maps`` finds them, fast enough for 10,000 processes.
+over ``/proc/<pid>/stat`` and ``fd`` (and ``maps`` where a device file is open) finds them,
+about 40 us of CPU per process.
 All paths go through ``ctx.path`` so a synthetic ``/proc`` tree can stand in for the real one.
 """
 
@@ -68,6 +69,8 @@ class ProcTable:
     clock_ticks: int = 100
     #: Reads one process's stat again (for the CPU sample); the /proc reader by default.
     reread: Callable[[int], ProcStat | None] | None = None
+    #: ``(len(stats) when built, parent pid -> child pids)``: built by :func:`children_of`.
+    children_index: tuple[int, dict[int, list[int]]] | None = field(default=None, repr=False)
 
 
 def state_name(code: str) -> str:
@@ -120,59 +123,137 @@ def scan(
     device_paths: Iterable[str] = DEFAULT_DEVICE_PATHS,
     map_markers: Iterable[str] = DEFAULT_MAP_MARKERS,
 ) -> ProcTable:
-    """Read every process once: its stat line, its open descriptors and (if needed) its maps."""
+    """Read every process once: its stat line and open descriptors, and the maps of candidates.
+
+    Per process, about 35 us of CPU: ``stat`` read with unbuffered ``os.read`` (no file
+    object), the ``fd`` links read relative to their opened directory. ``maps`` is the
+    costliest read (a few KiB of text the kernel formats), so it is read only for a process
+    holding a device file other than a terminal or an everyday pseudo-device (see
+    :func:`_may_use_gpu`).
+    """
     prefixes = tuple(device_paths)
     markers = tuple(m.encode() for m in map_markers)
     table = ProcTable(boot_time=boot_time(ctx), clock_ticks=_clock_ticks())
     proc = str(ctx.path("/proc"))
     for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        base = f"{proc}/{entry}"
-        try:
-            with open(base + "/stat", "rb") as handle:
-                stat = parse_stat(pid, handle.read())
-        except (OSError, ValueError):
-            continue
-        if stat is None:
-            continue
-        table.stats[pid] = stat
-        held = _open_devices(base + "/fd", prefixes)
-        if held is None:
-            table.unreadable += 1
-        elif held:
-            table.devices[pid] = held
-            table.sources[pid] = {"open device file"}
-        if markers and _maps_mention(base + "/maps", markers):
-            table.devices.setdefault(pid, set())
-            table.sources.setdefault(pid, set()).add("maps libcuda")
+        if entry.isdigit():
+            _scan_one(table, int(entry), f"{proc}/{entry}", prefixes, markers)
     return table
 
 
-def _open_devices(fd_dir: str, prefixes: tuple[str, ...]) -> set[str] | None:
-    """Device paths among a process's open descriptors; None when we may not look."""
+def _scan_one(
+    table: ProcTable, pid: int, base: str, prefixes: tuple[str, ...], markers: tuple[bytes, ...]
+) -> None:
     try:
-        names = os.listdir(fd_dir)
+        fd = os.open(base + "/stat", os.O_RDONLY)
+        try:
+            # One read: the kernel formats the whole line (at most about 1 KiB) at once.
+            data = os.read(fd, 8192)
+        finally:
+            os.close(fd)
+        stat = parse_stat(pid, data)
+    except (OSError, ValueError):
+        return  # gone since the listing
+    if stat is None:
+        return
+    table.stats[pid] = stat
+    targets = _fd_targets(base + "/fd")
+    if targets is None:
+        table.unreadable += 1
+        return  # maps is guarded by the same access check as fd
+    held = {target for target in targets if target.startswith(prefixes)}
+    if held:
+        table.devices[pid] = held
+        table.sources[pid] = {"open device file"}
+    if markers and (held or _may_use_gpu(targets)) and _maps_mention(base + "/maps", markers):
+        table.devices.setdefault(pid, set())
+        table.sources.setdefault(pid, set()).add("maps libcuda")
+
+
+#: Device files nearly every process holds, none of them a GPU's: terminals and the
+#: pseudo-devices. A process holding only these (or no device at all) is not asked for maps.
+_EVERYDAY_DEVICES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/pts/",
+    "/dev/ptmx",
+    "/dev/console",
+    "/dev/shm/",
+    "/dev/mqueue/",
+    "/dev/hugepages/",
+    "/dev/kmsg",
+    "/dev/log",
+)
+
+
+def _may_use_gpu(targets: list[str]) -> bool:
+    """Whether a process could be running the CUDA driver, judged by its open descriptors.
+
+    The driver works through device files it keeps open for the life of a context:
+    ``/dev/nvidiactl``, ``/dev/nvidia-uvm`` and ``/dev/nvidia<N>`` natively, ``/dev/dxg``
+    on WSL2, whatever ``gpu_device_paths`` names. A process that maps ``libcuda`` without
+    any device file open has not initialised the driver and holds no GPU memory. Any device
+    outside the everyday set counts, so a driver whose device files have other names is
+    still looked at.
+    """
+    for target in targets:  # a loop, not any(): it runs for nearly every process
+        if target.startswith("/dev/") and not target.startswith(_EVERYDAY_DEVICES):
+            return True
+    return False
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+
+
+def _read(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file, without a buffered file object."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, min(1 << 16, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _fd_targets(path: str) -> list[str] | None:
+    """Where a process's open descriptors point; None when we may not look."""
+    try:
+        fd_dir = os.open(path, _DIR_FLAGS)
     except PermissionError:
         return None
     except OSError:
-        return set()
-    held: set[str] = set()
-    for name in names:
-        try:
-            target = os.readlink(f"{fd_dir}/{name}")
-        except OSError:
-            continue
-        if target.startswith(prefixes):
-            held.add(target)
-    return held
+        return []
+    try:
+        names = os.listdir(fd_dir)
+        targets = []
+        for name in names:
+            try:
+                targets.append(os.readlink(name, dir_fd=fd_dir))
+            except OSError:
+                continue
+        return targets
+    except PermissionError:
+        return None
+    except OSError:
+        return []
+    finally:
+        os.close(fd_dir)
 
 
 def _maps_mention(path: str, markers: tuple[bytes, ...]) -> bool:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_MAPS_BYTES)
+        data = _read(path, MAX_MAPS_BYTES)
     except OSError:
         return False
     return any(marker in data for marker in markers)
@@ -300,4 +381,11 @@ def last_ran_ms(ctx: ProbeContext, pid: int) -> float | None:
 
 
 def children_of(table: ProcTable, pid: int) -> list[int]:
-    return sorted(child for child, stat in table.stats.items() if stat.ppid == pid)
+    """The pids whose parent is ``pid``, in order (one index for the table, not a pass each)."""
+    index = table.children_index
+    if index is None or index[0] != len(table.stats):
+        kids: dict[int, list[int]] = {}
+        for child in sorted(table.stats):
+            kids.setdefault(table.stats[child].ppid, []).append(child)
+        index = table.children_index = (len(table.stats), kids)
+    return list(index[1].get(pid, ()))

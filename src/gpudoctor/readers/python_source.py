@@ -8,13 +8,14 @@ plain reason instead of an exception, so the rest of the report still appears.
 from __future__ import annotations
 
 import ast
-import gc
 import io
 import os
 import tokenize
 import warnings
 from typing import Any
 from typing import Callable
+
+from gpudoctor.gc_pause import collector_paused
 
 #: Files larger than this are not read: no training script or config is this large.
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -118,13 +119,8 @@ def analyse_python(
     # A large file's tree is hundreds of thousands of objects; the cyclic garbage collector
     # would rescan them again and again while they are created, doubling the parse time.
     # Trees have no cycles that matter here, so collection waits until the reading is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _parse_and_run(text, path, kind, analyser)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _parse_and_run(

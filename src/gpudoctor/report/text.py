@@ -78,6 +78,36 @@ PLAIN_WIDTH = 100
 MAX_FINDINGS_PER_CHECK = 10
 
 
+def written_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """``findings`` as :func:`render_text` uses them, in the same order.
+
+    Past :data:`MAX_FINDINGS_PER_CHECK` problems and notes of one check (worst first, as
+    the report lists them) the text only counts a finding: it keeps its id, name, severity
+    and fix (the count, the area's mark, the list of fixes) and loses its words, so redacting
+    a report of 50,000 stale processes walks a few dozen findings, not all of them.
+    """
+    shown: dict[str, int] = {}
+    counted_only: set[int] = set()
+    worst_first = sorted(range(len(findings)), key=lambda i: -findings[i].severity.rank)
+    for index in worst_first:
+        finding = findings[index]
+        if finding.severity.rank < Severity.INFO.rank:
+            continue  # passes and skips: an area's headline and -v print them
+        shown[finding.check_id] = shown.get(finding.check_id, 0) + 1
+        if shown[finding.check_id] > MAX_FINDINGS_PER_CHECK:
+            counted_only.add(index)
+    if not counted_only:
+        return list(findings)
+    counted: dict[tuple[str, str, Severity, str | None], Finding] = {}
+    written = []
+    for index, finding in enumerate(findings):
+        if index in counted_only:
+            key = (finding.check_id, finding.name, finding.severity, finding.fix)
+            finding = counted.get(key) or counted.setdefault(key, Finding(*key[:3], "", fix=key[3]))
+        written.append(finding)
+    return written
+
+
 def plain_output(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
     """True when output should be ASCII without colour.
 
