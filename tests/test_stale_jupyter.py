@@ -71,8 +71,10 @@ def server(holders, monkeypatch):
     child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     holders.children.append(child)
     try:
-        wait_for(lambda: any(runtime.glob("jpserver-*.json")), timeout=60)
-        info = json.loads(next(runtime.glob("jpserver-*.json")).read_text())
+        # The file appears before the server has written it: wait until it parses.
+        wait_for(lambda: _server_info(runtime) is not None, timeout=60)
+        info = _server_info(runtime)
+        assert info is not None
         url = info["url"] if info["url"].endswith("/") else info["url"] + "/"
         wait_for(lambda: _ready(url), timeout=90)  # a loaded CI box starts it slowly
         monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
@@ -84,6 +86,16 @@ def server(holders, monkeypatch):
         except subprocess.TimeoutExpired:
             child.kill()
         log.close()
+
+
+def _server_info(runtime: Path) -> dict | None:  # type: ignore[type-arg]
+    for path in runtime.glob("jpserver-*.json"):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) and "url" in info else None
+    return None
 
 
 def _free_port() -> int:
