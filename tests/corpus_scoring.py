@@ -7,6 +7,7 @@ findings reported with that severity; a false alarm is a reported finding nobody
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -34,6 +35,16 @@ class Score:
         for label in sorted(got - expected):
             self.false_alarms += 1
             self.notes.append(f"{name}: false alarm {label}")
+
+    def add_judged(self, name: str, expected: set[str], judge: Callable[[], set[str]]) -> None:
+        """``add`` with what ``judge()`` reports; a crash is counted and shown, not raised."""
+        try:
+            got = judge()
+        except Exception as exc:  # noqa: BLE001 - a crash is counted and shown
+            self.crashes += 1
+            self.notes.append(f"{name}: crash {exc!r}")
+            return
+        self.add(name, expected, got)
 
     @property
     def recall(self) -> float:
