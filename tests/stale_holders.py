@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from gpudoctor.commands.fix_kill_stale import run_kill_stale
+
 REPO = Path(__file__).resolve().parents[1]
 HELPER = str(Path(__file__).with_name("gpu_holder_helper.py"))
 #: A cgroup hierarchy where a test (as root) can make a "systemd service" of its own.
@@ -56,6 +58,23 @@ class Holders:
 
     def options(self, **more: Any) -> dict[str, Any]:
         return {"gpu_device_paths": [str(self.device)], "gpu_map_markers": [], **more}
+
+    def kill_stale(
+        self, lines: list[str], options: dict[str, Any] | None = None, **args: Any
+    ) -> int:
+        """``fix --kill-stale`` over these holders' stand-in device; its output goes to
+        ``lines``. Unless told otherwise: own processes, confirmed, not a dry run."""
+        settings: dict[str, Any] = {
+            "all_users": False,
+            "grace": 1.0,
+            "idle_minutes": 30.0,
+            "yes": True,
+            "dry_run": False,
+            "observe": 0.5,
+        }
+        settings.update(args)
+        chosen = options if options is not None else {"worker_idle_seconds": 0.5}
+        return run_kill_stale(options=self.options(**chosen), echo=lines.append, **settings)
 
     def wait_ready(self, ready: Path) -> int:
         wait_for(ready.exists)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpudoctor.commands.fix_kill_stale import run_kill_stale  # noqa: E402
 from gpudoctor.testing.fake_nvml import FakeNvml  # noqa: E402
 from stale_holders import Holders  # noqa: E402
 from stale_holders import alive  # noqa: E402
@@ -78,17 +77,13 @@ def one_run(holders: Holders, nvml: FakeNvml, mix: dict[str, int]) -> dict[str, 
     }
     time.sleep(0.8)
     lines: list[str] = []
-    code = run_kill_stale(
+    code = holders.kill_stale(
+        lines,
+        {"worker_idle_seconds": 1.0},
         all_users=True,
         grace=0.5,
-        idle_minutes=30.0,
-        yes=True,
-        dry_run=False,
-        observe=0.5,
         fmt="json",
-        options=holders.options(worker_idle_seconds=1.0),
         nvml_module=nvml,
-        echo=lines.append,
     )
     doc = json.loads("\n".join(lines))
     died = sorted(o["pid"] for o in doc.get("outcomes", []) if o["result"] == "died")

@@ -21,7 +21,6 @@ import pytest
 
 from gpudoctor.checks.staleness import judge
 from gpudoctor.commands.fix_kill_stale import make_recheck
-from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.fixes import kill_stale
 from gpudoctor.fixes.kill_stale import PsutilOps
 from gpudoctor.fixes.kill_stale import apply
@@ -58,17 +57,6 @@ def _plan(inventory: dict, observations: dict | None = None, idle_minutes: float
         privileged=False,
         observations=observations,
         **ME,
-    )
-
-
-def _fix(holders: Holders, lines: list[str], options: dict | None = None, **kwargs: object) -> int:
-    args = {"all_users": False, "grace": 1.0, "idle_minutes": 30.0, "yes": True, "observe": 0.5}
-    args.update(kwargs)
-    return run_kill_stale(
-        dry_run=bool(args.pop("dry_run", False)),
-        options=holders.options(**(options or {"worker_idle_seconds": 0.5})),
-        echo=lines.append,
-        **args,  # type: ignore[arg-type]
     )
 
 
@@ -122,12 +110,12 @@ def test_kill_stale_stops_exactly_the_stale_ones(holders):
     time.sleep(0.6)
 
     dry: list[str] = []
-    assert _fix(holders, dry, dry_run=True) == 0
+    assert holders.kill_stale(dry, dry_run=True) == 0
     assert "Dry run: nothing was stopped." in dry
     assert all(alive(pid) for pid in (orphan, worker, sleeper, stopped, busy))
 
     lines: list[str] = []
-    assert _fix(holders, lines) == 0
+    assert holders.kill_stale(lines) == 0
     output = "\n".join(lines)
     assert "Will stop 3 process(es):" in output
     for pid in (orphan, worker, stopped):
@@ -202,7 +190,7 @@ def test_activity_right_before_the_signal_drops_the_target(holders):
 def test_declining_the_question_stops_nothing(holders):
     orphan = holders.orphan()
     lines: list[str] = []
-    code = _fix(holders, lines, yes=False, confirm=lambda question: False)
+    code = holders.kill_stale(lines, yes=False, confirm=lambda question: False)
     assert code == 0
     assert "Nothing was stopped." in lines
     assert alive(orphan)
@@ -268,7 +256,7 @@ def test_other_users_processes_are_left_alone(holders):
     os.kill(pid, signal.SIGSTOP)  # stopped: stale with high confidence, whoever owns it
 
     lines: list[str] = []
-    assert _fix(holders, lines) == 0
+    assert holders.kill_stale(lines) == 0
     output = "\n".join(lines)
     assert "belongs to nobody" in output
     assert "Nothing stale to stop" in output

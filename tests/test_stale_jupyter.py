@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from gpudoctor.commands.fix_kill_stale import run_kill_stale
 from gpudoctor.probes import ProbeContext
 from gpudoctor.probes.gpu_processes import collect_inventory
 from stale_holders import alive
@@ -155,16 +154,8 @@ def test_only_the_idle_kernel_is_proposed_with_its_measured_idle_time(holders, s
         assert rows[busy_pid]["kernel"]["execution_state"] == "busy"
 
         lines: list[str] = []
-        code = run_kill_stale(
-            all_users=False,
-            grace=2.0,
-            idle_minutes=0.01,
-            yes=True,
-            dry_run=True,
-            observe=1.0,
-            fmt="json",
-            options=holders.options(),
-            echo=lines.append,
+        code = holders.kill_stale(
+            lines, {}, grace=2.0, idle_minutes=0.01, dry_run=True, observe=1.0, fmt="json"
         )
         assert code == 0
         doc = json.loads("\n".join(lines))
@@ -179,19 +170,7 @@ def test_only_the_idle_kernel_is_proposed_with_its_measured_idle_time(holders, s
         assert doc["time_bound_seconds"] > doc["observe_seconds"]
 
         lines.clear()
-        assert (
-            run_kill_stale(
-                all_users=False,
-                grace=2.0,
-                idle_minutes=0.01,
-                yes=True,
-                dry_run=False,
-                observe=1.0,
-                options=holders.options(),
-                echo=lines.append,
-            )
-            == 0
-        )
+        assert holders.kill_stale(lines, {}, grace=2.0, idle_minutes=0.01, observe=1.0) == 0
         assert f"pid {idle_pid}: died" in "\n".join(lines)
         wait_for(lambda: not alive(idle_pid))
         assert alive(busy_pid)
@@ -228,17 +207,7 @@ def test_a_kernel_without_an_answering_server_is_listed_never_proposed(holders, 
     row = next(r for r in inventory["processes"] if r["pid"] == pid)
     assert "answered" in row["kernel"]["unknown"] or "knows" in row["kernel"]["unknown"]
     lines: list[str] = []
-    run_kill_stale(
-        all_users=False,
-        grace=1.0,
-        idle_minutes=0.0,
-        yes=True,
-        dry_run=True,
-        observe=0.3,
-        fmt="json",
-        options=holders.options(),
-        echo=lines.append,
-    )
+    holders.kill_stale(lines, {}, idle_minutes=0.0, dry_run=True, observe=0.3, fmt="json")
     doc = json.loads("\n".join(lines))
     assert doc["would_stop"] == []
     (left,) = [item for item in doc["left_alone"] if item["pid"] == pid]
