@@ -117,3 +117,17 @@ def test_the_batch_pattern_captures_only_the_metrics():
         b"loss",
     ]
     assert pattern.groups == 6  # the step and five metrics
+
+
+def test_a_later_batch_whose_eta_has_blanks_gets_its_own_pattern():
+    """The first batch's eta has no blank (23:10:09), a later one's has (1 day, ...): the
+    cached pattern must not be reused for it, or every later batch falls back."""
+    parser = text.TextParser()
+    late = metrics_line(500, random.Random(0)).encode()  # eta 23:10:09
+    early = metrics_line(50, random.Random(0)).encode()  # eta 1 day, 2:03:04
+    late_layout = parser._batch_layout(late)
+    early_layout = parser._batch_layout(early)
+    assert late_layout is not None
+    assert early_layout is not None
+    assert late_layout[0].pattern != early_layout[0].pattern
+    assert early_layout[0].match(early, early.find(b"(train)")) is not None
