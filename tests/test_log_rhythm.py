@@ -103,3 +103,13 @@ def test_stated_workers_are_read_from_each_config_layout(tmp_path):
 def test_a_rhythm_the_stated_workers_do_not_explain_is_not_called_input_bound(tmp_path):
     path = bar_log(tmp_path / "run.log", workers_pattern(4), b"num_workers=3\n")
     assert gd805(path) == []
+
+
+def test_titles_use_the_right_ordinal(tmp_path):
+    for workers, word in ((2, "2nd"), (3, "3rd"), (4, "4th"), (12, "12th"), (22, "22nd")):
+        head = f"num_workers={workers}\n".encode()
+        titles = gd805(
+            bar_log(tmp_path / "run.log", workers_pattern(workers, n=40 * workers), head)
+        )
+        assert len(titles) == 1, workers
+        assert f"every {word} iteration" in titles[0]

@@ -480,6 +480,12 @@ def _worker_rhythm(run: Any, timing: Any) -> tuple[int, Any, Any] | None:
     return period, rhythm, workers
 
 
+def _ordinal(n: int) -> str:
+    """2 -> 2nd, 3 -> 3rd, 4 -> 4th, 11 -> 11th, 22 -> 22nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _input_bound_by_rhythm(
     item: Any, timing: Any, period: int, rhythm: Any, workers: Any
 ) -> Verdict:
@@ -495,12 +501,12 @@ def _input_bound_by_rhythm(
     if workers is not None:
         ev.append(evidence("DataLoader workers", f"{workers['interval']} ({workers['source']})"))
         title = (
-            f"every {period}th {word} waits for data: one wait per round of "
+            f"every {_ordinal(period)} {word} waits for data: one wait per round of "
             f"{workers['interval']} DataLoader workers"
         )
     else:
         title = (
-            f"probably waiting for data: every {period}th {word} is slow, the rhythm of "
+            f"probably waiting for data: every {_ordinal(period)} {word} is slow, the rhythm of "
             f"{period} DataLoader workers that cannot keep up"
         )
     return warn(
