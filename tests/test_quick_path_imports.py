@@ -21,6 +21,8 @@ NOT_ON_THE_QUICK_PATH = (
     "statistics",  # watched runs and clusters
     "difflib",
     "concurrent.futures",  # the report command's probes
+    "importlib.metadata",  # eggs, zips and plugins only: dist-info folders are read directly
+    "email",
     "rich.table",  # text items render without a grid
     "gpudoctor.checks.run_live",  # checks that only watch and cluster run
     "gpudoctor.checks.cluster",

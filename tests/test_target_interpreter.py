@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO
+from gpudoctor.probes import torch_install
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.target import choose
 from gpudoctor.probes.target import env_python
@@ -250,27 +251,13 @@ def test_family_packages_read_only_the_metadata_of_family_folders(tmp_path, monk
         meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
         (tmp_path / folder / "METADATA").write_text(meta)
     read: list[str] = []
-    original = importlib.metadata.PathDistribution.read_text
+    original = torch_install.read_headers
 
-    def spy(self, filename):
-        if filename == "METADATA":
-            read.append(self._path.name)
-        return original(self, filename)
+    def spy(info_dir):
+        read.append(info_dir.name)
+        return original(info_dir)
 
-    monkeypatch.setattr(importlib.metadata.PathDistribution, "read_text", spy)
-    try:  # on Python 3.9 the backport's finder, installed by other packages, may answer
-        import importlib_metadata
-    except ImportError:
-        pass
-    else:
-        backport = importlib_metadata.PathDistribution.read_text
-
-        def spy_backport(self, filename):  # type: ignore[no-untyped-def]
-            if filename == "METADATA":
-                read.append(self._path.name)
-            return backport(self, filename)
-
-        monkeypatch.setattr(importlib_metadata.PathDistribution, "read_text", spy_backport)
+    monkeypatch.setattr(torch_install, "read_headers", spy)
     found = family_packages([str(tmp_path)])
     assert set(found) == {"flash-attn"}
     assert sorted(set(read)) == ["flash_attn-2.7.4.dist-info", "torchvision_extra-1.0.dist-info"]

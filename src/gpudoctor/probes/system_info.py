@@ -21,7 +21,7 @@ from typing import Callable
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
-from gpudoctor.probes.target import metadata_field
+from gpudoctor.probes.dist_info import distribution_field
 from gpudoctor.probes.target import target_executable
 from gpudoctor.probes.target import target_paths
 
@@ -164,8 +164,8 @@ def pip_packages(
     lines = []
     found = metadata.distributions(path=paths) if paths else metadata.distributions()
     for dist in found:
-        name = metadata_field(dist, "Name")
-        version = metadata_field(dist, "Version") if name else None
+        name = distribution_field(dist, "Name")
+        version = distribution_field(dist, "Version") if name else None
         if not name or not version:
             continue
         canonical = re.sub(r"[-_.]+", "-", name).lower()

@@ -13,7 +13,6 @@ packages are then read from files in this process (torch is never imported).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -41,21 +40,6 @@ PATHS_QUERY = (
 
 #: Path fragments of environments that tool installers create for one application.
 TOOL_ENV_MARKERS = ("pipx/venvs", "pipx\\venvs", "uv/tools", "uv\\tools")
-
-
-def metadata_field(dist: importlib.metadata.Distribution, name: str) -> str | None:
-    """One METADATA field of an installed distribution, or None where it is missing.
-
-    ``dist.metadata[name]`` and ``dist.version`` raise KeyError for a missing field when
-    the distribution was found by the importlib_metadata backport (other packages install
-    its finder on Python 3.9); the standard library's return None.
-    """
-    try:
-        meta = dist.metadata
-        values = meta.get_all(name) if meta is not None else None
-    except (ValueError, OSError):  # undecodable or unreadable METADATA
-        return None
-    return str(values[0]) if values else None
 
 
 def own_python() -> dict[str, Any]:

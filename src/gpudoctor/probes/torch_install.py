@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import importlib.metadata
 import json
 import os
 import platform
 import re
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,12 @@ from gpudoctor.facts.model import Unavailable
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
-from gpudoctor.probes.target import metadata_field
+from gpudoctor.probes.dist_info import Headers
+from gpudoctor.probes.dist_info import distribution_field
+from gpudoctor.probes.dist_info import first
+from gpudoctor.probes.dist_info import metadata_dirs
+from gpudoctor.probes.dist_info import other_distributions
+from gpudoctor.probes.dist_info import read_headers
 from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.
@@ -66,25 +70,8 @@ def read_version_py(path: Path) -> dict[str, Any] | Unavailable:
 
 def _dist_infos(entry: Path) -> Iterable[tuple[str, Path]]:
     """``(normalized name, metadata dir)`` for each dist-info / egg-info in a path entry."""
-    try:
-        children = list(entry.iterdir())
-    except OSError:
-        return
-    for child in children:
-        suffix = child.suffix
-        if suffix not in (".dist-info", ".egg-info") or not child.is_dir():
-            continue
-        name = child.name[: -len(suffix)].split("-")[0]
-        yield _normalize(name), child
-
-
-def _metadata(info_dir: Path) -> Any:
-    for name in ("METADATA", "PKG-INFO"):
-        try:
-            return HeaderParser().parsestr((info_dir / name).read_text(errors="replace"))
-        except OSError:
-            continue
-    return None
+    for child in metadata_dirs(entry):
+        yield _normalize(child.name[: -len(child.suffix)].split("-")[0]), child
 
 
 def _read(path: Path) -> str | None:
@@ -101,18 +88,18 @@ def _wheel_tags(info_dir: Path) -> list[str]:
 
 def _install(entry: Path, info_dir: Path | None, user_site: str | None) -> dict[str, Any]:
     package = entry / "torch"
-    meta = _metadata(info_dir) if info_dir else None
+    meta = read_headers(info_dir) if info_dir else None
     built = read_version_py(package / "version.py") if package.is_dir() else {}
     if isinstance(built, Unavailable):
         built_values: dict[str, Any] = {}
     else:
         built_values = built
-    version = built_values.get("__version__") or (meta.get("Version") if meta else None)
-    requires = meta.get_all("Requires-Dist") if meta else None
+    version = built_values.get("__version__") or first(meta, "Version")
+    requires = meta.get("requires-dist") if meta else None
     return {
         "location": str(entry),
         "version": version,
-        "metadata_version": meta.get("Version") if meta else None,
+        "metadata_version": first(meta, "Version"),
         "local_tag": version.split("+", 1)[1] if version and "+" in version else None,
         "cuda": built_values.get("cuda"),
         "rocm": built_values.get("hip") or built_values.get("rocm"),
@@ -153,9 +140,9 @@ def scan_torch_installs(paths: Sequence[str], user_site: str | None = None) -> d
             if name == "torch":
                 torch_info = info_dir
             elif BUNDLED_LIBRARY.match(name) and name not in bundled:
-                meta = _metadata(info_dir)
-                if meta is not None and meta.get("Version"):
-                    bundled[name] = str(meta.get("Version"))
+                version = first(read_headers(info_dir), "Version")
+                if version:
+                    bundled[name] = version
         if torch_info is not None or (entry / "torch" / "__init__.py").is_file():
             installs.append(_install(entry, torch_info, user_site))
     return {"installs": installs, "bundled_libraries": bundled}
@@ -245,11 +232,6 @@ FAMILY = (
 _PACKAGE_DIR = {"flash-attn": "flash_attn", "mmcv-full": "mmcv", "pytorch-triton": "triton"}
 
 
-def _dist_dir(dist: importlib.metadata.Distribution) -> Path | None:
-    path = getattr(dist, "_path", None)
-    return Path(path) if isinstance(path, (str, os.PathLike)) else None
-
-
 def _mtime(path: Path | None) -> float | None:
     try:
         return path.stat().st_mtime if path is not None else None
@@ -257,59 +239,127 @@ def _mtime(path: Path | None) -> float | None:
         return None
 
 
+class _Candidate:
+    """A distribution that may belong to the torch family: its fields and its folder."""
+
+    __slots__ = ("name", "version", "requires", "direct_url", "info_dir")
+
+    def __init__(
+        self,
+        name: str | None,
+        version: str | None,
+        requires: list[str],
+        direct_url: str | None,
+        info_dir: Path | None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.requires = requires
+        self.direct_url = direct_url
+        self.info_dir = info_dir
+
+
+def _from_dist_info(info_dir: Path) -> _Candidate:
+    fields: Headers = read_headers(info_dir) or {}
+    try:
+        direct_url: str | None = (info_dir / "direct_url.json").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        direct_url = None
+    return _Candidate(
+        first(fields, "Name"),
+        first(fields, "Version"),
+        fields.get("requires-dist", []),
+        direct_url,
+        info_dir,
+    )
+
+
+def _from_distribution(dist: Any) -> _Candidate:
+    try:
+        direct_url = dist.read_text("direct_url.json")
+    except (ValueError, AttributeError, OSError):
+        direct_url = None
+    try:
+        requires = list(dist.requires or [])
+    except (ValueError, OSError):
+        requires = []
+    path = getattr(dist, "_path", None)
+    return _Candidate(
+        distribution_field(dist, "Name"),
+        distribution_field(dist, "Version"),
+        requires,
+        direct_url,
+        Path(path) if isinstance(path, (str, os.PathLike)) else None,
+    )
+
+
+def _family_candidates(entry: str) -> Iterator[_Candidate]:
+    """The distributions of one path entry whose folder name allows a family member.
+
+    ``.dist-info`` folders are read here (:mod:`gpudoctor.probes.dist_info`); an
+    ``.egg-info`` folder, a zipped entry or an ``.egg`` goes through ``importlib.metadata``.
+    A missing entry (the interpreter's own ``python311.zip`` often is one) holds nothing.
+    """
+    folder = Path(entry)
+    if folder.is_file() or (folder.suffix == ".egg" and folder.is_dir()):
+        for dist in other_distributions(entry):
+            if _may_be_family(getattr(getattr(dist, "_path", None), "name", None)):
+                yield _from_distribution(dist)
+        return
+    for info_dir in metadata_dirs(folder):
+        if not _may_be_family(info_dir.name):
+            continue
+        if info_dir.suffix == ".dist-info":
+            yield _from_dist_info(info_dir)
+        else:
+            import importlib.metadata
+
+            yield _from_distribution(importlib.metadata.PathDistribution(info_dir))
+
+
 def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The torch family found along ``paths`` (first in path order), from metadata files.
 
-    ``importlib.metadata.distributions(path=...)`` reads dist-info directories; the package's
-    own ``version.py`` is parsed (never run) because PyPI builds of torchvision and torchaudio
-    keep their CUDA tag (``0.28.0+cu130``) there and not in the metadata.
+    The package's own ``version.py`` is parsed (never run) because PyPI builds of
+    torchvision and torchaudio keep their CUDA tag (``0.28.0+cu130``) there and not in the
+    metadata.
     """
     found: dict[str, dict[str, Any]] = {}
-    search = [p for p in paths if p]
-    for dist in importlib.metadata.distributions(path=search):
-        if not _may_be_family(dist):
-            continue
-        name = _normalize(metadata_field(dist, "Name") or "")
-        if name not in FAMILY or name in found:
-            continue
-        info_dir = _dist_dir(dist)
-        location = info_dir.parent if info_dir is not None else None
-        package = _PACKAGE_DIR.get(name, name.replace("-", "_"))
-        built: dict[str, Any] = {}
-        if location is not None and (location / package / "version.py").is_file():
-            parsed = read_version_py(location / package / "version.py")
-            built = parsed if isinstance(parsed, dict) else {}
-        url = None
-        try:
-            direct_url = dist.read_text("direct_url.json")
-            url = json.loads(direct_url).get("url") if direct_url else None
-        except (ValueError, AttributeError, OSError):  # undecodable or not JSON: no URL
-            url = None
-        try:
-            requires = sorted(r for r in (dist.requires or []) if _pins_family(r))
-        except (ValueError, OSError):
-            requires = []
-        found[name] = {
-            "version": str(metadata_field(dist, "Version")),
-            "built_version": built.get("__version__"),
-            "location": str(location) if location else None,
-            "requires": requires,
-            "direct_url": url,
-            "installed_at": _mtime(info_dir),
-            "has_extension": _has_extension(location / package) if location else None,
-        }
+    for entry in (p for p in paths if p):
+        for dist in _family_candidates(entry):
+            name = _normalize(dist.name or "")
+            if name not in FAMILY or name in found:
+                continue
+            location = dist.info_dir.parent if dist.info_dir is not None else None
+            package = _PACKAGE_DIR.get(name, name.replace("-", "_"))
+            built: dict[str, Any] = {}
+            if location is not None and (location / package / "version.py").is_file():
+                parsed = read_version_py(location / package / "version.py")
+                built = parsed if isinstance(parsed, dict) else {}
+            try:
+                url = json.loads(dist.direct_url).get("url") if dist.direct_url else None
+            except (ValueError, AttributeError):  # not JSON, or not an object: no URL
+                url = None
+            found[name] = {
+                "version": str(dist.version),
+                "built_version": built.get("__version__"),
+                "location": str(location) if location else None,
+                "requires": sorted(r for r in dist.requires if _pins_family(r)),
+                "direct_url": url,
+                "installed_at": _mtime(dist.info_dir),
+                "has_extension": _has_extension(location / package) if location else None,
+            }
     return found
 
 
-def _may_be_family(dist: importlib.metadata.Distribution) -> bool:
+def _may_be_family(folder: object) -> bool:
     """Whether the metadata folder's name (``torchvision-0.28.0.dist-info``) allows a member.
 
-    Parsing the METADATA of every installed distribution to learn its name costs about a
-    millisecond each, hundreds of them in a training environment. The folder is named after
-    the distribution, as ``importlib.metadata.distribution(name)`` itself relies on; only
+    Reading the METADATA of every installed distribution to learn its name costs time for
+    each of hundreds in a training environment. The folder is named after the
+    distribution, as ``importlib.metadata.distribution(name)`` itself relies on; only
     folders that may belong to the family have their metadata read.
     """
-    folder = getattr(getattr(dist, "_path", None), "name", None)
     if not isinstance(folder, str) or not folder.endswith((".dist-info", ".egg-info")):
         return True  # not a plain folder (a zip entry): read the metadata to be sure
     stem = _normalize(folder.rsplit(".", 1)[0])
