@@ -47,6 +47,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from gpudoctor.lazy_regex import lazy_compile
+
 REDACTED = "<redacted: looks like a secret>"
 #: Longest command line an output shows (after redaction).
 CMDLINE_MAX = 160
@@ -102,13 +104,13 @@ _MIN_WORD_LENGTH = 3
 # -- control characters -----------------------------------------------------------------
 
 # C0 except TAB and LF, DEL, C1, and the bidi overrides/isolates ("Trojan source").
-_ANSI = re.compile(
+_ANSI = lazy_compile(
     "\x1b(?:\\[[0-?]{0,64}[ -/]{0,16}[@-~]|\\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\\\)?|[@-Z\\\\-_])"
 )
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = lazy_compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = lazy_compile("[\ud800-\udfff]")
 # Any character the three patterns above start at (ESC is in the control range).
-_CONTROL_OR_SURROGATE = re.compile(
+_CONTROL_OR_SURROGATE = lazy_compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
@@ -157,10 +159,10 @@ _WEAK_SEGMENTS = frozenset(
     {"pwd", "pass", "pw", "key", "auth", "sig", "session", "cred", "creds", "sas", "otp", "pin"}
 )
 #: Names that contain a strong word but are not secrets.
-_NOT_SECRET_NAMES = re.compile(r"tokeni[sz]|maxtoken|numtoken|ntoken|tokens?per|tokenlen|keyword")
+_NOT_SECRET_NAMES = lazy_compile(r"tokeni[sz]|maxtoken|numtoken|ntoken|tokens?per|tokenlen|keyword")
 #: Short flags whose value is a password (``mysql -p``, ``sshpass -p``).
 _SECRET_SHORT_FLAGS = frozenset({"p"})
-_SEGMENT_SPLIT = re.compile(r"[-_.]+|(?<=[a-z0-9])(?=[A-Z])")
+_SEGMENT_SPLIT = lazy_compile(r"[-_.]+|(?<=[a-z0-9])(?=[A-Z])")
 #: Words after ``Authorization:`` that name the scheme, not the secret.
 _AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate", "apikey", "otp"})
 #: Names whose value is a host: kept as a numbered ``<host-N>``.
@@ -192,7 +194,7 @@ def _host_name(name: str) -> bool:
 
 
 # A name: starts at a run boundary, so a long run of letters is tried once, not per position.
-_NAME = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.\-]{0,200})")
+_NAME = lazy_compile(r"(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.\-]{0,200})")
 #: A name worth a closer look contains one of these (any case).
 _NAMED_WORDS = (
     "pass",
@@ -215,7 +217,7 @@ _NAMED_WORDS = (
     "node",
     "endpoint",
 )
-_ANY_NAMED = re.compile("(?i)" + "|".join(_NAMED_WORDS))
+_ANY_NAMED = lazy_compile("(?i)" + "|".join(_NAMED_WORDS))
 
 
 def _may_contain(text: str, words: Iterable[str]) -> bool:
@@ -350,11 +352,11 @@ def _apply(text: str, edits: list[_Edit]) -> str:
 
 # -- secret shapes ----------------------------------------------------------------------
 
-_PRIVATE_KEY = re.compile(
+_PRIVATE_KEY = lazy_compile(
     r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:.*?-----END[A-Z ]{0,40}PRIVATE KEY-----|.*\Z)",
     re.DOTALL,
 )
-_TOKEN_SHAPES = re.compile(
+_TOKEN_SHAPES = lazy_compile(
     r"(?<![A-Za-z0-9])(?:"
     r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{16,}|"
     r"(?:rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|"
@@ -366,23 +368,25 @@ _TOKEN_SHAPES = re.compile(
     r")"
 )
 _BEARER_WORDS = ("bearer", "basic", "token")
-_BEARER = re.compile(
+_BEARER = lazy_compile(
     r"(?i)(?<![A-Za-z0-9])(" + "|".join(_BEARER_WORDS) + r")(\s+)([A-Za-z0-9._~+/=\-]{8,})"
 )
 # scheme://user-info@ : everything between :// and @ with no / or whitespace in it.
-_URL_USERINFO = re.compile(
+_URL_USERINFO = lazy_compile(
     r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]{0,30}://)([^/\s@<>\"']{1,512})@"
 )
 # A URL cut before its @ (the tail of a truncated text): scheme://user:secret<end>.
-_URL_CUT = re.compile(r"(?i)([a-z][a-z0-9+.\-]{0,30}://)[^/\s@<>\"']{0,512}:[^/\s@<>\"']{0,512}…\Z")
-_OPAQUE_CANDIDATE = re.compile(
+_URL_CUT = lazy_compile(
+    r"(?i)([a-z][a-z0-9+.\-]{0,30}://)[^/\s@<>\"']{0,512}:[^/\s@<>\"']{0,512}…\Z"
+)
+_OPAQUE_CANDIDATE = lazy_compile(
     r"(?<![A-Za-z0-9+/_\-.])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-.])"
 )
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_HASH_CONTEXT = re.compile(
+_HEX = lazy_compile(r"[0-9a-fA-F]+")
+_HASH_CONTEXT = lazy_compile(
     r"(?i)(git|commit|sha\d*|hash|rev|revision|digest|checksum|build)[\s:=@+\-]*\Z"
 )
-_HASH_KEY = re.compile(r"(?i)git|commit|sha|hash|digest|revision|checksum")
+_HASH_KEY = lazy_compile(r"(?i)git|commit|sha|hash|digest|revision|checksum")
 
 
 def _opaque(text: str, match: re.Match[str], hash_key: bool) -> str:
@@ -401,29 +405,29 @@ def _opaque(text: str, match: re.Match[str], hash_key: bool) -> str:
 
 # -- identity shapes --------------------------------------------------------------------
 
-_GPU_UUID = re.compile(
+_GPU_UUID = lazy_compile(
     r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![0-9a-fA-F])"
 )
-_SHORT_GPU_UUID = re.compile(r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8})(?![0-9a-fA-F\-])")
-_BARE_UUID = re.compile(
+_SHORT_GPU_UUID = lazy_compile(r"(?<![A-Za-z0-9])(GPU|MIG)-([0-9a-fA-F]{8})(?![0-9a-fA-F\-])")
+_BARE_UUID = lazy_compile(
     r"(?<![0-9a-fA-F\-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F\-])"
 )
-_MAC = re.compile(
+_MAC = lazy_compile(
     r"(?<![\w\-])[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w\-])"
 )
-_EMAIL = re.compile(
+_EMAIL = lazy_compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}(?![A-Za-z0-9\-])"
 )
-_CLOUD_HOST = re.compile(
+_CLOUD_HOST = lazy_compile(
     r"(?i)(?<![A-Za-z0-9\-])ip-\d{1,3}-\d{1,3}-\d{1,3}-\d{1,3}(?:\.[A-Za-z0-9\-]{1,63}){0,6}(?![A-Za-z0-9\-])"
 )
-_SERIAL_TEXT = re.compile(r"(?i)(serial(?:[ _\-]?(?:number|no))?\s*[:=]\s*)([A-Za-z0-9\-]{4,64})")
+_SERIAL_TEXT = lazy_compile(r"(?i)(serial(?:[ _\-]?(?:number|no))?\s*[:=]\s*)([A-Za-z0-9\-]{4,64})")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # A dotted quad that is not part of a longer dotted number nor a pin ("==12.4.5.8").
-_IPV4 = re.compile(
+_IPV4 = lazy_compile(
     rf"(?<![\w.~+\-])(?<![=<>!~]=)({_OCTET}(?:\.{_OCTET}){{3}})(?::\d{{1,5}})?(?![\w.+\-])"
 )
-_IPV6 = re.compile(
+_IPV6 = lazy_compile(
     r"(?<![\w:.])("
     r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
     r"|(?:[0-9A-Fa-f]{1,4}:){1,6}(?::[0-9A-Fa-f]{1,4}){1,6}"
@@ -432,28 +436,28 @@ _IPV6 = re.compile(
     r")(?![\w:])"
 )
 # Words before a dotted quad that make it a version, not an address.
-_VERSION_CONTEXT = re.compile(
+_VERSION_CONTEXT = lazy_compile(
     r"(?i)(version|ver|v|release|build|cudnn|cublas|cufft|curand|cusolver|cusparse|nccl|cuda|"
     r"driver|torch|libcudnn|trt|tensorrt|nvrtc|nvjitlink|pypi|conda|pip)[\s:=]{0,4}\Z"
 )
-_NETWORK_KEY = re.compile(
+_NETWORK_KEY = lazy_compile(
     r"(?i)addr|ip|host|server|dns|gateway|nameserver|route|inet|peer|proxy|url"
 )
-_VERSION_KEY = re.compile(r"(?i)version|packages|cpu_info|lscpu|requirements|libraries")
-_VERSION_VALUE = re.compile(r"\d{1,4}(?:\.\d{1,6}){1,5}")
-_PRIVATE_NETS = re.compile(
+_VERSION_KEY = lazy_compile(r"(?i)version|packages|cpu_info|lscpu|requirements|libraries")
+_VERSION_VALUE = lazy_compile(r"\d{1,4}(?:\.\d{1,6}){1,5}")
+_PRIVATE_NETS = lazy_compile(
     r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)"
 )
-_WINDOWS_PROFILE = re.compile(
+_WINDOWS_PROFILE = lazy_compile(
     r"(?i)(?<![A-Za-z])([A-Z]:[\\/]{1,2}Users[\\/]{1,2})([^\\/\s\"'<>:;|]{1,128})"
 )
-_WSL_PROFILE = re.compile(r"(?i)(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]{1,128})")
-_UNIX_HOME = re.compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]{1,128})")
+_WSL_PROFILE = lazy_compile(r"(?i)(/mnt/[a-z]/Users/)([^/\s\"'<>:;|]{1,128})")
+_UNIX_HOME = lazy_compile(r"(?<![\w.])(/home/|/Users/)([^/\s\"'<>:;|]{1,128})")
 _KEEP_IPS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1"})
 
 _IDENTITY_KEYS = {"user", "username", "user_name", "owner", "login", "uid_name", "email", "mail"}
 _HOST_KEYS = {"hostname", "host_name", "node", "nodename", "computername", "fqdn"}
-_SERIAL_KEY = re.compile(r"(?i)serial")
+_SERIAL_KEY = lazy_compile(r"(?i)serial")
 _CMDLINE_KEYS = {"cmdline", "command_line", "args", "argv"}
 
 
