@@ -46,7 +46,7 @@ import gpudoctor.probes.gpu_processes as g
 fake = sys.argv[1]
 g.DEFAULT_DEVICE_PATHS = (*g.DEFAULT_DEVICE_PATHS, fake)
 g.DEFAULT_MAP_MARKERS = (*g.DEFAULT_MAP_MARKERS, fake)
-from gpudoctor.cli import main
+from gpudoctor.cli import run
 if len(sys.argv) > 2:
     import atexit
     def modules():
@@ -59,7 +59,7 @@ if len(sys.argv) > 2:
         with open(sys.argv[2], "w") as out:
             out.write(",".join(sorted(names)))
     atexit.register(modules)
-main(["check"], prog_name="gpudoctor")
+run(["check"])
 """
 
 HOLDER = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpudoctor.cli import main
+from gpudoctor.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="gpudoctor")
+    run()

@@ -1,0 +1,83 @@
+"""Leaving the process: ``gpudoctor`` skips the interpreter's teardown, nothing else.
+
+``cli.run`` ends with ``os._exit`` once the command is done; these tests hold it to what an
+ordinary exit gives: the status, every byte of output, exit handlers, and the wait for
+threads that Python waits for.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from gpudoctor.cli import exit_status
+
+
+def _python(code: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def test_a_piped_listing_arrives_whole_with_its_status(tmp_path):
+    ordinary = _python(
+        "from gpudoctor.cli import main\nmain(['list'], prog_name='gpudoctor')", tmp_path
+    )
+    fast = _python("from gpudoctor.cli import run\nrun(['list'])", tmp_path)
+    assert fast.returncode == ordinary.returncode == 0
+    assert len(fast.stdout) > 4096  # more than one pipe buffer's worth of a small write
+    assert fast.stdout == ordinary.stdout
+
+
+def test_usage_errors_keep_exit_code_2_and_their_message(tmp_path):
+    done = _python("from gpudoctor.cli import run\nrun(['explain', 'GD0000'])", tmp_path)
+    assert done.returncode == 2
+    assert "GD0000" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_exit_handlers_run_before_the_process_ends(tmp_path):
+    code = (
+        "import atexit\n"
+        "atexit.register(lambda: open('handler-ran', 'w').write('yes'))\n"
+        "from gpudoctor.cli import run\n"
+        "run(['--version'])\n"
+    )
+    done = _python(code, tmp_path)
+    assert done.returncode == 0
+    assert (tmp_path / "handler-ran").read_text() == "yes"
+
+
+def test_a_running_non_daemon_thread_is_waited_for(tmp_path):
+    code = (
+        "import threading, time\n"
+        "def late():\n"
+        "    time.sleep(0.5)\n"
+        "    open('thread-finished', 'w').write('yes')\n"
+        "threading.Thread(target=late).start()\n"
+        "from gpudoctor.cli import run\n"
+        "run(['--version'])\n"
+    )
+    done = _python(code, tmp_path)
+    assert done.returncode == 0
+    assert (tmp_path / "thread-finished").read_text() == "yes"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "printed"),
+    [(None, 0, ""), (0, 0, ""), (1, 1, ""), (130, 130, ""), ("gpudoctor: stopped", 1, "stopped")],
+)
+def test_exit_status_is_what_system_exit_gives(status, code, printed, capsys):
+    assert exit_status(status) == code
+    assert printed in capsys.readouterr().err
