@@ -242,3 +242,48 @@ def test_merge_refuses_a_bad_node_file_in_one_line(
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+class _DictStore:
+    """The three calls Steps makes on torch's key-value store (the torchrun tests use it)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value.encode()
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.values for k in keys)
+
+    def get(self, key: str) -> bytes:
+        return self.values[key]
+
+
+def _rank_steps(store: Any, rank: int, timeout: float) -> Any:
+    from gpudoctor.cluster.dist import RankEnv
+    from gpudoctor.cluster.dist import Steps
+
+    env = RankEnv(rank, 2, rank, rank, "127.0.0.1", 0, False, "test")
+    return Steps(store, env, timeout)
+
+
+def test_a_rank_that_rank_0_stopped_exits_0_so_the_report_gets_written() -> None:
+    """torchrun stops every rank once one exits non-zero: rank 0 must be left to write."""
+    from gpudoctor.cluster.dist import Aborted
+
+    store = _DictStore()
+    store.set("comms-gloo/go", "abort")  # rank 0 gave up on someone else
+    rank1 = _rank_steps(store, 1, timeout=5)
+    assert rank1.arrive("comms-gloo") is False
+    assert Aborted(rank1.reason, rank0_reports=rank1.rank0_reports).exit_code == 0
+    assert "rank 0 stopped the run" in rank1.reason
+
+
+def test_a_rank_whose_rank_0_never_answers_exits_1() -> None:
+    from gpudoctor.cluster.dist import Aborted
+
+    rank1 = _rank_steps(_DictStore(), 1, timeout=0.01)
+    assert rank1.arrive("comms-gloo") is False
+    assert Aborted(rank1.reason, rank0_reports=rank1.rank0_reports).exit_code == 1
+    assert "never answered" in rank1.reason

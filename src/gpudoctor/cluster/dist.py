@@ -121,6 +121,8 @@ class Steps:
     aborted: bool = False
     #: Why this rank stops: rank 0 gave up on someone, or rank 0 itself never answered.
     reason: str = ""
+    #: Rank 0 gave up on someone and will write the report (it answered "abort").
+    rank0_reports: bool = False
 
     def arrive(self, step: str) -> bool:
         """Check in at ``step`` and wait until rank 0 lets everyone go; False means abort."""
@@ -134,6 +136,7 @@ class Steps:
             return not absent
         answer = self._wait_go(step)
         self.aborted = answer != "ok"
+        self.rank0_reports = answer == "abort"
         if self.aborted:
             self.reason = (
                 f"rank 0 stopped the run at step {step!r}: a rank never arrived"
@@ -357,7 +360,7 @@ def run_cluster(
         payloads = [p for p in gathered or () if isinstance(p, dict)]
         if env.rank != 0:
             if steps.aborted:
-                raise Aborted(steps.reason)
+                raise Aborted(steps.reason, rank0_reports=steps.rank0_reports)
             return None
         return _finish(env, options, payloads, steps, comms)
     finally:
@@ -366,7 +369,17 @@ def run_cluster(
 
 
 class Aborted(Exception):
-    """Rank 0 gave up on a step: this rank leaves with exit code 1."""
+    """This rank stops early: rank 0 gave up on a step, or rank 0 never answered.
+
+    Where rank 0 gave up it is alive and writes the report, so this rank leaves with exit
+    code 0: a launcher (torchrun) stops every rank as soon as one exits non-zero, and
+    would stop rank 0 before its report is written. Where rank 0 never answered no report
+    will come, and this rank exits 1.
+    """
+
+    def __init__(self, reason: str, *, rank0_reports: bool) -> None:
+        super().__init__(reason)
+        self.exit_code = 0 if rank0_reports else 1
 
 
 def _finish(
@@ -377,7 +390,7 @@ def _finish(
     comms: list[dict[str, Any]] | None,
 ) -> ClusterReport | None:
     if env.rank != 0:
-        raise Aborted(steps.reason)
+        raise Aborted(steps.reason, rank0_reports=steps.rank0_reports)
     labels = {int(p["rank"]): str(p.get("label")) for p in payloads if "rank" in p}
     for entry in steps.missing:
         entry["nodes"] = [labels.get(r, "unknown") for r in entry["ranks"]]

@@ -121,7 +121,7 @@ def cluster_command(
         report = run_cluster(options)
     except Aborted as exc:
         click.echo(f"gpudoctor: cluster run stopped: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     if report is None:
         sys.exit(0)
     warn_if_not_redacted(not no_redact)
