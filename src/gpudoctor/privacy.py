@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 from gpudoctor.lazy_regex import lazy_compile
 
@@ -269,8 +270,7 @@ def _skip_blanks(text: str, pos: int, limit: int = 16) -> int:
     return pos
 
 
-@dataclass
-class _Edit:
+class _Edit(NamedTuple):
     begin: int
     end: int
     replacement: str
@@ -461,8 +461,7 @@ _SERIAL_KEY = lazy_compile(r"(?i)serial")
 _CMDLINE_KEYS = {"cmdline", "command_line", "args", "argv"}
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """Who and where this machine is: the strings that must never reach a ticket."""
 
     users: tuple[str, ...] = ()
@@ -529,8 +528,7 @@ def current_identity() -> Identity:
     return _IDENTITY
 
 
-@dataclass(frozen=True)
-class _Word:
+class _Word(NamedTuple):
     """One identity pattern, and the text every match of it contains (its needle)."""
 
     pattern: re.Pattern[str]
@@ -816,8 +814,7 @@ class Redactor:
         return self.text(data, network=not versionish, hash_key=rules.hash_key)
 
 
-@dataclass(frozen=True)
-class _KeyRules:
+class _KeyRules(NamedTuple):
     """What a key says about the strings under it; decided once per distinct key."""
 
     secret: bool

@@ -57,7 +57,6 @@ def gather_live(
 
 def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     """Gather (or load) facts and run the selected checks; raises GpuDoctorError on bad input."""
-    from gpudoctor.facts.snapshot import load_replay
     from gpudoctor.registry import load_registry
     from gpudoctor.report.text import plain_output
 
@@ -69,6 +68,8 @@ def build_report(request: CheckRequest, facts: Facts | None = None) -> Report:
     replayed_from = ""
     if facts is None:
         if request.replay:
+            from gpudoctor.facts.snapshot import load_replay
+
             facts = load_replay(request.replay)
             replayed_from = request.replay
         else:

@@ -16,7 +16,7 @@ keep :mod:`gpudoctor.checks.torch_wheels` (which torch releases have which CUDA 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from packaging.version import InvalidVersion
 from packaging.version import Version
@@ -55,8 +55,7 @@ FAMILY_FLOOR: dict[int, tuple[str, str]] = {
 PYTORCH_INDEXES = ("13.0", "12.9", "12.8", "12.6", "12.4", "12.1", "11.8")
 
 
-@dataclass(frozen=True)
-class DriverVerdict:
+class DriverVerdict(NamedTuple):
     """``ok``, ``minor-compat`` (runs with limits), ``too-old``, or ``unknown``."""
 
     status: str

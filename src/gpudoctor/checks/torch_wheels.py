@@ -28,7 +28,7 @@ in the new wheel (``gpudoctor check --deep`` runs it) must print the same list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from packaging.version import InvalidVersion
 from packaging.version import Version
@@ -88,8 +88,7 @@ WHEEL_ARCHES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class ArchList:
+class ArchList(NamedTuple):
     """The architectures of one wheel: SASS per compute capability, PTX for some."""
 
     sass: tuple[tuple[int, int], ...]

@@ -22,7 +22,6 @@ from gpudoctor.api import skip
 from gpudoctor.api import warn
 from gpudoctor.facts.model import Facts
 from gpudoctor.model import Verdict
-from gpudoctor.readers.script_values import describe_formula
 from gpudoctor.readers.script_values import evaluate_formula
 
 #: Start methods that re-import the main module and pickle everything sent to workers.
@@ -110,6 +109,8 @@ def _loader_evidence(source: Any, loader: Any, name: str = "num_workers") -> Any
     if setting.get("known") and text and text != repr(value) and text != str(value):
         shown = f"{value} ({text})"
     if setting.get("formula") is not None:
+        from gpudoctor.readers.script_values import describe_formula
+
         shown = f"{text} = {describe_formula(setting['formula'])}: depends on the CPU count"
     elif setting.get("via") and setting.get("via") not in str(shown):
         shown = f"{shown}: {setting['via']}"

@@ -8,11 +8,10 @@ usually caused by the application, ``info`` for follow-up noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class XidInfo:
+class XidInfo(NamedTuple):
     code: int
     meaning: str
     remedy: str

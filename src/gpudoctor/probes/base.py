@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
+from typing import NamedTuple
 
 from gpudoctor.facts.model import Unavailable
 
@@ -86,8 +87,7 @@ class CommandTimeout(Exception):
     """A command run by a probe did not finish within its timeout (it has been killed)."""
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(NamedTuple):
     argv: tuple[str, ...]
     returncode: int
     stdout: str

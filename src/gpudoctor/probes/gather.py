@@ -13,7 +13,6 @@ import time
 import traceback
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from typing import Callable
 
@@ -32,14 +31,18 @@ DEEP_BUDGET = 60.0
 ProgressCallback = Callable[[str, int, int], None]
 
 
-@dataclass
 class _Slot:
-    spec: ProbeSpec
-    started: float
-    result: Any = None
-    error: str = ""
-    finished: float = 0.0
-    done: bool = False
+    """One probe's thread: what it returned or raised, and when it finished."""
+
+    __slots__ = ("spec", "started", "result", "error", "finished", "done")
+
+    def __init__(self, spec: ProbeSpec, started: float) -> None:
+        self.spec = spec
+        self.started = started
+        self.result: Any = None
+        self.error = ""
+        self.finished = 0.0
+        self.done = False
 
 
 def _run_probe(slot: _Slot, ctx: ProbeContext, finished: threading.Semaphore) -> None:

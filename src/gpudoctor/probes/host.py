@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import TYPE_CHECKING
 
-from gpudoctor.facts.sections import HostFacts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import HostFacts
 
 
 def _os_release(ctx: ProbeContext) -> dict[str, str]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-from gpudoctor.facts.sections import HostFacts
 from gpudoctor.probes.base import ProbeContext
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import HostFacts
 
 #: Markers in ``/proc/1/cgroup`` and the container kind each reveals, first match wins.
 _CGROUP_MARKERS = (
@@ -27,8 +29,7 @@ _CGROUP_MARKERS = (
 )
 
 
-@dataclass(frozen=True)
-class MachineIdentity:
+class MachineIdentity(NamedTuple):
     """Who we are running on; the facts every probe needs before it can look further."""
 
     kind: str
@@ -42,7 +43,7 @@ class MachineIdentity:
     cpus_usable: int | None = None
     cpu_quota: float | None = None
     cpu_source: str = ""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def is_wsl(self) -> bool:

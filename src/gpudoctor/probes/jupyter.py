@@ -11,7 +11,6 @@ answers, the idle time stays unknown: such a kernel is listed, never proposed fo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import time
@@ -73,6 +72,8 @@ def runtime_dirs(ctx: ProbeContext, connection_files: Iterable[str] = ()) -> lis
 
 def read_server_file(data: bytes) -> dict[str, str] | None:
     """URL and token from one runtime file's bytes; None for anything unusable."""
+    import json  # only where a Jupyter server left a runtime file
+
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -111,6 +112,8 @@ def servers(ctx: ProbeContext, dirs: Iterable[Path]) -> list[dict[str, str]]:
 
 def parse_kernels(data: bytes, now: float) -> dict[str, dict[str, Any]]:
     """``/api/kernels`` answer -> kernel id -> state, last activity and idle seconds."""
+    import json
+
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -9,14 +9,17 @@ journalctl prefixes never reach a snapshot.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from typing import Any
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.facts.sections import KernelLogFacts
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import KernelLogFacts
 
 #: Newest events kept; a flapping GPU can log thousands.
 MAX_EVENTS = 50

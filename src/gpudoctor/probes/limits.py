@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from gpudoctor.facts.model import NotApplicable
-from gpudoctor.facts.sections import LimitsFacts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import LimitsFacts
 
 
 @probe("limits", timeout=1.0)

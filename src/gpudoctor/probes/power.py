@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.facts.sections import PowerFacts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import PowerFacts
 
 #: Seconds ``powercfg`` / ``reg.exe`` may take (WSL interop can be slow to start).
 COMMAND_TIMEOUT = 3.0
@@ -138,7 +141,7 @@ def probe_power(ctx: ProbeContext) -> PowerFacts:
     windows_side = ctx.platform.startswith("win") or on_wsl
     # Any fact may be an Unavailable / NotApplicable marker (see gpudoctor.facts.sections).
     return cast(
-        PowerFacts,
+        "PowerFacts",
         {
             "battery": battery() if not on_wsl else NotApplicable("WSL sees no battery"),
             "power_plan": power_plan(ctx, windows_side),

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Callable
+from typing import NamedTuple
 
 from gpudoctor.probes.base import ProbeContext
 
@@ -40,8 +41,7 @@ _STATES = {
 }
 
 
-@dataclass
-class ProcStat:
+class ProcStat(NamedTuple):
     """The parts of ``/proc/<pid>/stat`` the inventory needs."""
 
     pid: int

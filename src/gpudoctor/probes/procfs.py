@@ -7,7 +7,7 @@ format, and tests feed them recorded files.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gpudoctor.units import KiB
 
@@ -38,8 +38,7 @@ def parse_vmstat(text: str) -> dict[str, int]:
     return values
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """One line of ``/proc/self/mountinfo``."""
 
     mount_point: str

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from gpudoctor.facts.model import NotApplicable
-from gpudoctor.facts.sections import ShmFacts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import ShmFacts
 
 
 @probe("shm", timeout=1.0)

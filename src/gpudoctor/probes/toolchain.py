@@ -13,15 +13,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.facts.sections import LoaderFacts
-from gpudoctor.facts.sections import ToolkitFacts
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.sections import LoaderFacts
+    from gpudoctor.facts.sections import ToolkitFacts
 
 #: Seconds ``nvcc --version`` and ``ldconfig -p`` may take.
 COMMAND_TIMEOUT = 3.0
@@ -112,7 +115,7 @@ def probe_toolkit(ctx: ProbeContext) -> ToolkitFacts:
     asked: dict[str, str | Unavailable] = {}
     # Versions may be Unavailable markers (see gpudoctor.facts.sections).
     return cast(
-        ToolkitFacts,
+        "ToolkitFacts",
         {
             "nvcc_path": nvcc,
             "nvcc_version": _nvcc_version(ctx, nvcc, asked) if nvcc else None,

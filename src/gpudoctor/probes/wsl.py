@@ -16,7 +16,6 @@ from typing import Callable
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
-from gpudoctor.facts.sections import not_wsl_facts
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
@@ -64,6 +63,8 @@ def probe_wsl(ctx: ProbeContext) -> dict[str, Any] | NotApplicable:
         )
         if not given:
             return NotApplicable(reason)
+        from gpudoctor.facts.sections import not_wsl_facts  # off WSL only with a given file
+
         facts["wslconfig"] = _given_config(ctx, str(given))
         return not_wsl_facts(reason, facts)
     facts["kernel_release"] = _kernel_release(ctx)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+from typing import NamedTuple
 
 from gpudoctor.model import Evidence
 from gpudoctor.model import Finding
@@ -61,8 +61,7 @@ def area_of(check_id: str) -> str:
     return OTHER_AREA
 
 
-@dataclass(frozen=True)
-class Area:
+class Area(NamedTuple):
     """The findings of one area and how it reads at a glance."""
 
     name: str
