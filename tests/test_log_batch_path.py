@@ -131,3 +131,28 @@ def test_a_later_batch_whose_eta_has_blanks_gets_its_own_pattern():
     assert early_layout is not None
     assert late_layout[0].pattern != early_layout[0].pattern
     assert early_layout[0].match(early, early.find(b"(train)")) is not None
+
+
+BLANK_TWISTS = [
+    ("time: ", "time: \t"),  # a tab before a value
+    ("  data_time", "\t  data_time"),  # a tab after one
+    ("  data_time", ",  data_time"),  # a comma after one
+    ("  decode.loss_ce: 0.6997", ","),  # after the last one
+    ("  decode.loss_ce: 0.6997", "\t"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), BLANK_TWISTS)
+def test_tabs_and_commas_next_to_values_read_as_line_by_line(tmp_path, monkeypatch, old, new):
+    """The batch pattern's values end at a blank only; what it reads must still agree."""
+    rng = random.Random(4)
+    lines = [metrics_line(step, rng) for step in range(10, 30000, 10)]
+    lines = [line.replace(old, new, 1) if rng.random() < 0.01 else line for line in lines]
+    path = tmp_path / "20240305_101112.log"
+    path.write_text("\n".join(lines) + "\n")
+    assert new in "".join(lines)
+    monkeypatch.setattr(source, "BLOCK", 16384)
+    monkeypatch.setattr(text, "BATCH_LINES", 64)
+    batched = summary(path)
+    monkeypatch.setattr(text.TextParser, "_batch_layout", lambda self, line: None)
+    assert summary(path) == batched

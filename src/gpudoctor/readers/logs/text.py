@@ -42,6 +42,15 @@ _BATCH_HEAD = rb"\(train\) +\[ *(\d+)/\d+\]"
 _BATCH_HEAD_RE = re.compile(_BATCH_HEAD)
 #: Metrics lines parsed together (a few MiB of text at most).
 BATCH_LINES = 8192
+#: What the lines of a batch are joined with: a blank ends every line (see _batch_layout).
+BATCH_JOIN = b" \n"
+#: A metric's value in the batch pattern: anything up to a blank, but not starting with a
+#: tab (``float`` would skip it, the line-by-line reading does not). A comma or tab inside
+#: makes ``float`` fail and the batch go line by line; one at its end, both readings skip.
+_VALUE = rb"([^ \t][^ ]*)"
+#: The last value has no field name after it to stop it: it ends where the line-by-line
+#: reading ends a value.
+_LAST_VALUE = rb"([^ ,\t\n]+)"
 _RESTART = (b"System environment:", b"Environment info:")
 
 
@@ -211,7 +220,7 @@ class TextParser:
             self._each(numbers, lines)
             return None
         pattern, slots = layout
-        blob = b"\n".join(lines)
+        blob = BATCH_JOIN.join(lines)
         found = pattern.findall(blob)
         if len(found) != count or blob.count(b"(train)") != count:
             self._each(numbers, lines)
@@ -247,6 +256,10 @@ class TextParser:
         the next blank). One match per line, found by its ``(train)`` literal, costs about
         a third less than searching every blank for a key. A line that does not fit makes
         the match count differ, and the batch goes line by line.
+
+        The batch is joined with ``BATCH_JOIN``, so every line ends in a blank: a run of
+        non-blanks (``[^ ]``, which the regex engine scans in a tight loop, unlike a set of
+        several characters) stops at the end of its line, as a set with the newline would.
         """
         at = line.find(b"(train)")
         head = _BATCH_HEAD_RE.match(line, at) if at >= 0 else None
@@ -267,14 +280,15 @@ class TextParser:
                 if slot in slots:
                     return None  # a metric printed twice: read line by line
                 slots.append(slot)
-                parts.append(rb"([^ ,\t\n]+)")
+                parts.append(_VALUE)
                 last_wanted = len(parts)
             elif blank:
                 parts.append(rb"[^\n]*?")  # a value with blanks (eta: 1 day, 2:03:04)
             else:
-                parts.append(rb"[^ \n]*")
+                parts.append(rb"[^ ]*")
         if not slots:
             return None
+        parts[last_wanted - 1] = _LAST_VALUE
         layout = (re.compile(b"".join(parts[:last_wanted])), slots)
         self._batch_cache = (key, layout)
         return layout
@@ -526,7 +540,10 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
 
 
 def _floats(column: Sequence[bytes]) -> list[float]:
-    """float() of each; values that repeat are converted once."""
+    """float() of each; values that repeat are converted once, a constant column at once."""
+    first = column[0]
+    if first == column[-1] and column.count(first) == len(column):
+        return [float(first)] * len(column)
     distinct = set(column)
     if len(distinct) * 2 > len(column):
         return list(map(float, column))
