@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from gpudoctor.readers.logs.crashes import HINT
@@ -92,6 +93,8 @@ class TextParser:
         ) = None
         self._pending: list[bytes] = []
         self._pending_numbers: list[int] = []
+        self._pending_doubled = False
+        self._batch_doubled = False
         self._deferred: list[tuple[str, int | None, int]] = []
 
     # -- the per-line dispatch ------------------------------------------------------------
@@ -103,23 +106,29 @@ class TextParser:
         after the right step; any other line that depends on the order (crash, restart,
         another format's metrics) parses the pending batch first.
         """
-        # find() rather than ``in``: on bytes, ``in`` first tries the needle as an integer
-        # and clears the TypeError, a third of the cost of this line-by-line pass.
-        find = bytes.find
-        others = [i for i, line in enumerate(lines) if find(line, b"(train)") < 0]
+        # One C pass counts the markers of every line: lines without one are handled here,
+        # a line with two sends its batch line by line (a second marker could be the one
+        # the batch pattern matches, where the line-by-line reading takes the first).
+        counts = list(map(bytes.count, lines, repeat(b"(train)")))
+        doubled = max(counts, default=0) > 1
         start = 0
-        for i in others:
+        for i in _zeros(counts):
             if i > start:
-                self._pending.extend(lines[start:i])
-                self._pending_numbers.extend(range(first + start, first + i))
+                self._pend(first, lines, start, i, doubled and max(counts[start:i]) > 1)
             self._line(first + i, lines[i])
             start = i + 1
         if start < len(lines):
-            self._pending.extend(lines[start:])
-            self._pending_numbers.extend(range(first + start, first + len(lines)))
+            self._pend(first, lines, start, len(lines), doubled and max(counts[start:]) > 1)
             self.state.see(first + len(lines) - 1, lines[-1])
         if len(self._pending) >= BATCH_LINES:
             self.flush()
+
+    def _pend(self, first: int, lines: list[bytes], start: int, end: int, doubled: bool) -> None:
+        """Metrics lines ``start:end`` of a block join the pending batch."""
+        self._pending.extend(lines[start:end])
+        self._pending_numbers.extend(range(first + start, first + end))
+        if doubled:
+            self._pending_doubled = True
 
     def flush(self) -> None:
         """Parse the pending metrics lines, then place the events that came between them."""
@@ -127,6 +136,7 @@ class TextParser:
             return
         numbers, lines = self._pending_numbers, self._pending
         self._pending, self._pending_numbers = [], []
+        self._batch_doubled, self._pending_doubled = self._pending_doubled, False
         before = self.state.run.last_step
         steps = self._mmengine_batch(numbers, lines)
         run = self.state.run
@@ -222,7 +232,7 @@ class TextParser:
         pattern, slots = layout
         blob = BATCH_JOIN.join(lines)
         found = pattern.findall(blob)
-        if len(found) != count or blob.count(b"(train)") != count:
+        if len(found) != count or self._batch_doubled:
             self._each(numbers, lines)
             return None
         raw_steps, *columns = zip(*found)
@@ -537,6 +547,18 @@ def scan_config_line(run: Run, line: bytes, source: str) -> None:
             run.total_steps = ints[key]
     if ints.get("max_epochs", 0) > 0:
         run.max_epochs = ints["max_epochs"]
+
+
+def _zeros(counts: list[int]) -> list[int]:
+    """Where ``counts`` holds 0, found by ``list.index`` (few are, and it runs in C)."""
+    found: list[int] = []
+    at = -1
+    try:
+        while True:
+            at = counts.index(0, at + 1)
+            found.append(at)
+    except ValueError:
+        return found
 
 
 def _floats(column: Sequence[bytes]) -> list[float]:
