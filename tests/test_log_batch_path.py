@@ -156,3 +156,20 @@ def test_tabs_and_commas_next_to_values_read_as_line_by_line(tmp_path, monkeypat
     batched = summary(path)
     monkeypatch.setattr(text.TextParser, "_batch_layout", lambda self, line: None)
     assert summary(path) == batched
+
+
+def test_evaluations_in_a_batch_read_line_by_line_follow_their_step(tmp_path, monkeypatch):
+    """An evaluation line names no step: it is placed after the metrics line before it,
+    whether its batch was parsed at once or line by line."""
+    rng = random.Random(6)
+    lines = []
+    for step in range(10, 20000, 10):
+        lines.append(metrics_line(step, rng))
+        if step % 500 == 0:
+            lines.append("2024/03/05 10:13:00 - mmengine - INFO - Iter(val) [50/50]  mIoU: 40.0")
+    path = tmp_path / "20240305_101112.log"
+    path.write_text("\n".join(lines) + "\n")
+    batched = summary(path)
+    assert batched["files"][0]["run"]["events"]["evaluation"]["count"] == 39
+    monkeypatch.setattr(text.TextParser, "_batch_layout", lambda self, line: None)
+    assert summary(path) == batched

@@ -95,6 +95,7 @@ class TextParser:
         self._pending_numbers: list[int] = []
         self._pending_doubled = False
         self._batch_doubled = False
+        self._each_steps: list[int] = []
         self._deferred: list[tuple[str, int | None, int]] = []
 
     # -- the per-line dispatch ------------------------------------------------------------
@@ -139,11 +140,13 @@ class TextParser:
         self._batch_doubled, self._pending_doubled = self._pending_doubled, False
         before = self.state.run.last_step
         steps = self._mmengine_batch(numbers, lines)
+        if steps is None:
+            steps = self._each_steps
         run = self.state.run
         for kind, step, number in self._deferred:
             if step is None:
                 at = bisect.bisect_right(numbers, number) - 1
-                step = (steps[at] if steps is not None else run.last_step) if at >= 0 else before
+                step = steps[at] if at >= 0 else before
             run.event(kind, step if step is not None and step > 0 else None, number)
         if self._deferred and numbers[-1] > self._deferred[-1][2]:
             run.last_phase = "train"
@@ -304,8 +307,13 @@ class TextParser:
         return layout
 
     def _each(self, numbers: list[int], lines: list[bytes]) -> None:
+        """Line by line; the step each line leaves the run at places the deferred events."""
+        steps: list[int] = []
+        state = self.state
         for number, line in zip(numbers, lines):
             self._mmengine(number, line)
+            steps.append(state.run.last_step)
+        self._each_steps = steps
 
     def _layout_values(self, line: bytes, start: int) -> list[float | None] | None:
         """The five metrics via one regex built from the key order of the first line.
