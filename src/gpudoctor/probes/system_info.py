@@ -10,7 +10,6 @@ collect"), never an error.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -303,6 +302,8 @@ def torch_answers(ctx: ProbeContext, python: str | None = None) -> dict[str, Any
     if not lines:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {result.returncode}: {tail[:300]}"}
+    import json  # report only: ``check`` never asks torch itself
+
     try:
         return dict(json.loads(lines[-1]))
     except ValueError:

@@ -13,7 +13,6 @@ packages are then read from files in this process (torch is never imported).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import site
@@ -113,6 +112,8 @@ def query_python(ctx: ProbeContext, executable: str) -> dict[str, Any] | Unavail
     if not result.ok or not lines:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         return Unavailable(f"{executable} failed (exit {result.returncode}): {tail[:200]}")
+    import json  # only where another interpreter is the target
+
     try:
         answer = json.loads(lines[-1])
     except ValueError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import json
 import os
 import platform
 import re
@@ -336,10 +335,7 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
             if location is not None and (location / package / "version.py").is_file():
                 parsed = read_version_py(location / package / "version.py")
                 built = parsed if isinstance(parsed, dict) else {}
-            try:
-                url = json.loads(dist.direct_url).get("url") if dist.direct_url else None
-            except (ValueError, AttributeError):  # not JSON, or not an object: no URL
-                url = None
+            url = _url(dist.direct_url) if dist.direct_url else None
             found[name] = {
                 "version": str(dist.version),
                 "built_version": built.get("__version__"),
@@ -350,6 +346,17 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
                 "has_extension": _has_extension(location / package) if location else None,
             }
     return found
+
+
+def _url(direct_url: str) -> str | None:
+    """The ``url`` of a ``direct_url.json`` (PEP 610); None where it is not one."""
+    import json  # only for distributions installed from a URL or a folder
+
+    try:
+        url = json.loads(direct_url).get("url")
+    except (ValueError, AttributeError):  # not JSON, or not an object: no URL
+        return None
+    return url if isinstance(url, str) else None
 
 
 def _may_be_family(folder: object) -> bool:

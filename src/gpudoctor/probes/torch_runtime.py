@@ -7,7 +7,6 @@ broken driver, so the child has a timeout and a hang is reported as such.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
@@ -54,6 +53,8 @@ def parse_answer(stdout: str, stderr: str, returncode: int) -> dict[str, Any]:
     if not lines:
         tail = (stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {returncode}: {tail[:300]}"}
+    import json  # only with --deep, which asks torch itself
+
     try:
         answer = json.loads(lines[-1])
     except ValueError:
