@@ -8,8 +8,6 @@ is kept as "unknown" (``None`` or an :class:`Unavailable`), never turned into ze
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
@@ -25,36 +23,57 @@ MiB = 1024 * 1024
 UTILISATION_WINDOW_S = 20.0
 
 
-@dataclass
 class Listed:
     """One process as a driver tool lists it."""
 
-    pid: int
-    sources: set[str] = field(default_factory=set)
-    gpu_indices: set[int] = field(default_factory=set)
-    #: Bytes on the GPU, summed over devices; None when the tool would not say.
-    memory_bytes: int | None = None
-    memory_known: bool = False
-    #: Highest SM utilisation seen in the window; None when NVML has no samples API here.
-    util_percent: int | None = None
-    #: Newest sample (µs since the epoch) showing any SM/memory/codec use; None if none.
-    last_active_us: int | None = None
-    name: str | None = None
+    __slots__ = (
+        "pid",
+        "sources",
+        "gpu_indices",
+        "memory_bytes",
+        "memory_known",
+        "util_percent",
+        "last_active_us",
+        "name",
+    )
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.sources: set[str] = set()
+        self.gpu_indices: set[int] = set()
+        #: Bytes on the GPU, summed over devices; None when the tool would not say.
+        self.memory_bytes: int | None = None
+        self.memory_known = False
+        #: Highest SM utilisation seen in the window; None when NVML has no samples API.
+        self.util_percent: int | None = None
+        #: Newest sample (µs since the epoch) showing any SM/memory/codec use; None if none.
+        self.last_active_us: int | None = None
+        self.name: str | None = None
 
 
-@dataclass
 class DriverView:
     """What NVML (or nvidia-smi) reported: status of each source, devices and processes."""
 
-    nvml: Any = None
-    process_list: Any = None
-    nvidia_smi: Any = "not needed"
-    devices: Any = field(default_factory=list)
-    listed: dict[int, Listed] = field(default_factory=dict)
-    #: Whether per-process utilisation samples could be read ("ok" or an Unavailable).
-    utilisation: Any = None
-    #: When the samples were read (µs since the epoch) and how far back they reach.
-    samples_read_us: int | None = None
+    __slots__ = (
+        "nvml",
+        "process_list",
+        "nvidia_smi",
+        "devices",
+        "listed",
+        "utilisation",
+        "samples_read_us",
+    )
+
+    def __init__(self, nvml: Any = None) -> None:
+        self.nvml = nvml
+        self.process_list: Any = None
+        self.nvidia_smi: Any = "not needed"
+        self.devices: Any = []
+        self.listed: dict[int, Listed] = {}
+        #: Whether per-process utilisation samples could be read ("ok" or an Unavailable).
+        self.utilisation: Any = None
+        #: When the samples were read (µs since the epoch) and how far back they reach.
+        self.samples_read_us: int | None = None
 
 
 def nvml_view(ctx: ProbeContext) -> DriverView:

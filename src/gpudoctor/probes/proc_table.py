@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Callable
 from typing import NamedTuple
 
@@ -54,23 +52,34 @@ class ProcStat(NamedTuple):
     sid: int = 0
 
 
-@dataclass
 class ProcTable:
     """Every process seen, and which of them hold a GPU device or map libcuda."""
 
-    stats: dict[int, ProcStat] = field(default_factory=dict)
-    #: pid -> device paths it holds open (may be empty when seen only through maps)
-    devices: dict[int, set[str]] = field(default_factory=dict)
-    #: pid -> how it was seen ("open device file", "maps libcuda")
-    sources: dict[int, set[str]] = field(default_factory=dict)
-    #: processes whose open files could not be read (other users, when not root)
-    unreadable: int = 0
-    boot_time: float | None = None
-    clock_ticks: int = 100
-    #: Reads one process's stat again (for the CPU sample); the /proc reader by default.
-    reread: Callable[[int], ProcStat | None] | None = None
-    #: ``(len(stats) when built, parent pid -> child pids)``: built by :func:`children_of`.
-    children_index: tuple[int, dict[int, list[int]]] | None = field(default=None, repr=False)
+    __slots__ = (
+        "stats",
+        "devices",
+        "sources",
+        "unreadable",
+        "boot_time",
+        "clock_ticks",
+        "reread",
+        "children_index",
+    )
+
+    def __init__(self, boot_time: float | None = None, clock_ticks: int = 100) -> None:
+        self.stats: dict[int, ProcStat] = {}
+        #: pid -> device paths it holds open (may be empty when seen only through maps)
+        self.devices: dict[int, set[str]] = {}
+        #: pid -> how it was seen ("open device file", "maps libcuda")
+        self.sources: dict[int, set[str]] = {}
+        #: processes whose open files could not be read (other users, when not root)
+        self.unreadable = 0
+        self.boot_time = boot_time
+        self.clock_ticks = clock_ticks
+        #: Reads one process's stat again (for the CPU sample); the /proc reader by default.
+        self.reread: Callable[[int], ProcStat | None] | None = None
+        #: ``(len(stats) when built, parent pid -> child pids)``: built by :func:`children_of`.
+        self.children_index: tuple[int, dict[int, list[int]]] | None = None
 
 
 def state_name(code: str) -> str:
