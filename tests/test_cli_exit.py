@@ -81,3 +81,19 @@ def test_a_running_non_daemon_thread_is_waited_for(tmp_path):
 def test_exit_status_is_what_system_exit_gives(status, code, printed, capsys):
     assert exit_status(status) == code
     assert printed in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "collector_on"),
+    [(["list"], False), (["--debug", "explain", "GD101"], False), (["log", "--help"], True)],
+)
+def test_one_shot_commands_run_without_the_cycle_collector(tmp_path, args, collector_on):
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: open('collector', 'w').write(str(gc.isenabled())))\n"
+        "from gpudoctor.cli import run\n"
+        f"run({args!r})\n"
+    )
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "collector").read_text() == str(collector_on)
