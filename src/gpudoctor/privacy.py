@@ -367,6 +367,32 @@ _TOKEN_SHAPES = lazy_compile(
     r"eyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{0,}"
     r")"
 )
+#: What every match of :data:`_TOKEN_SHAPES` starts with (the pattern is case-sensitive).
+_TOKEN_PREFIXES = (
+    "sk-",
+    "rk_",
+    "pk_",
+    "hf_",
+    "gh",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "npm_",
+    "pypi-",
+    "r8_",
+    "eyJ",
+)
+#: The shortest text :data:`_OPAQUE_CANDIDATE` can match: a run of 32.
+_OPAQUE_MIN = 32
+
+
+def _has_token_prefix(text: str) -> bool:
+    return any(prefix in text for prefix in _TOKEN_PREFIXES)
+
+
 _BEARER_WORDS = ("bearer", "basic", "token")
 _BEARER = lazy_compile(
     r"(?i)(?<![A-Za-z0-9])(" + "|".join(_BEARER_WORDS) + r")(\s+)([A-Za-z0-9._~+/=\-]{8,})"
@@ -597,11 +623,14 @@ class Redactor:
                 text = _URL_USERINFO.sub(self._userinfo, text)
             if "…" in text:
                 text = _URL_CUT.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-        text = _TOKEN_SHAPES.sub(REDACTED, text)
+        if _has_token_prefix(text):
+            text = _TOKEN_SHAPES.sub(REDACTED, text)
         if _may_contain(text, _BEARER_WORDS):
             text = _BEARER.sub(self._bearer, text)
         host = self._host if self.identities else None
         text = _apply(text, _named_values(text, host))
+        if len(text) < _OPAQUE_MIN:
+            return text
         return _OPAQUE_CANDIDATE.sub(lambda m: _opaque(text, m, hash_key), text)
 
     @staticmethod
@@ -664,16 +693,17 @@ class Redactor:
                 lambda m: f"{m.group(1)}-" + self._placeholder("uuid", m.group(2), "<uuid-{n}>"),
                 value,
             )
-        if "-" in value:
+        dashes, colons = value.count("-"), value.count(":")
+        if dashes >= 4:
             value = _BARE_UUID.sub(
                 lambda m: self._placeholder("uuid", m.group(0), "<uuid-{n}>"), value
             )
-        if ":" in value or "-" in value:
+        if colons >= 5 or dashes >= 5:
             value = _MAC.sub(lambda m: self._placeholder("mac", m.group(0), "<mac-{n}>"), value)
         if network:
-            if "." in value:
+            if value.count(".") >= 3:
                 value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
-            if ":" in value:
+            if colons >= 2:
                 value = _IPV6.sub(self._ip, value)
         return value
 
