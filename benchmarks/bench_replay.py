@@ -11,9 +11,9 @@ fresh pids, start times and command lines until the table has the asked number o
 
 Paired interleaved rounds time ``check --replay`` (text, as a maintainer runs it; and
 ``--format json``) against ``python -m torch.utils.collect_env``. ``--stages`` times, in this
-process, each stage of the replay: load (read + ``json.loads``), validation, freeze, checks,
-redaction and rendering, for each snapshot size; ``load_replay`` is the three load stages as
-``check --replay`` runs them.
+process, each stage of the replay: load (read, ``json.loads``, and the one walk that checks
+the bounds and freezes the facts), validation, checks, redaction and rendering, for each
+snapshot size; ``load_replay`` is the two load stages as ``check --replay`` runs them.
 
 Goals (issue 20): the 10k-row replay <= 0.5x collect_env's wall time, the 50k-row one <= 1x.
 """
@@ -63,10 +63,9 @@ def make_snapshot(rows: int, target: Path) -> Path:
 
 def stages(path: Path) -> tuple[dict[str, tuple[float, float]], int]:
     """Wall and CPU seconds of each stage of ``check --replay PATH``, in process; findings."""
-    from gpudoctor.facts.model import Facts
     from gpudoctor.facts.schema import validate_sections
     from gpudoctor.facts.snapshot import load_replay
-    from gpudoctor.facts.snapshot import parse_replay_bytes
+    from gpudoctor.facts.snapshot import parse_replay
     from gpudoctor.privacy import redact_report
     from gpudoctor.registry import load_registry
     from gpudoctor.report.json_report import render_json
@@ -83,16 +82,14 @@ def stages(path: Path) -> tuple[dict[str, tuple[float, float]], int]:
         spent[name] = (wall - started[0], cpu - started[1])
         started[:] = [time.perf_counter(), time.process_time()]
 
-    doc = parse_replay_bytes(path.read_bytes(), str(path))
-    clock("read + parse (bounded)")
-    validate_sections(doc["facts"])
+    parsed = parse_replay(path.read_bytes(), str(path))
+    clock("read+parse+bound+freeze")
+    validate_sections(parsed.document["facts"])
     clock("validation")
-    Facts(doc["facts"], {})
-    clock("freeze")
-    del doc
+    del parsed
     started[:] = [time.perf_counter(), time.process_time()]
     facts = load_replay(path)
-    clock("load_replay (the 3)")
+    clock("load_replay (the 2)")
     registry = load_registry(plugins=False)
     specs = [s for s in registry.select((), ()) if not s.deep]
     clock("registry")

@@ -194,6 +194,23 @@ class Facts(Mapping[str, Any]):
         self.schema_version = schema_version
         self._log: set[str] | None = None
 
+    @classmethod
+    def of_frozen_sections(
+        cls,
+        sections: Mapping[str, Any],
+        probes: Mapping[str, ProbeRecord] | None = None,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> Facts:
+        """Facts over sections whose values are frozen already, as :func:`freeze` makes them,
+        and shared with no one (the replay loader freezes a 50k-row table as it checks it;
+        freezing it again would copy every row). Only the section mapping is copied."""
+        facts = cls.__new__(cls)
+        facts._sections = MappingProxyType({str(k): v for k, v in sections.items()})
+        facts.probes = MappingProxyType(dict(probes or {}))
+        facts.schema_version = schema_version
+        facts._log = None
+        return facts
+
     def recording(self) -> tuple[Facts, set[str]]:
         """A view of these facts that notes the dotted path of every fact read through it.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from typing import Union
 
@@ -41,6 +42,20 @@ def _is_marker(value: Any) -> bool:
         and next(iter(value)) in _MARKER_KEYS
         and isinstance(next(iter(value.values())), str)
     )
+
+
+#: What fits an open object (``dict[str, Any]``): the exact types first, then by isinstance.
+_OBJECT_TYPES = frozenset({dict, MappingProxyType})
+_OBJECT_OR_MARKER = (Mapping, Unavailable, NotApplicable)
+
+
+@functools.cache
+def _is_open_object(hint: Any) -> bool:
+    """``dict[str, Any]``-like: any object fits, whatever its keys and values."""
+    if typing.get_origin(hint) not in (dict, Mapping):
+        return False
+    args = typing.get_args(hint)
+    return len(args) != 2 or args[1] is Any
 
 
 def _is_typed_dict(hint: Any) -> bool:
@@ -117,6 +132,13 @@ def check_value(value: Any, hint: Any, path: str, *, open_keys: bool = False) ->
             raise SchemaMismatch(path, f"expected a list, got {_json_kind(value)}")
         (item_hint,) = typing.get_args(hint)[:1] or (Any,)
         if item_hint is Any:
+            return
+        if _is_open_object(item_hint):
+            # Any object (or marker) fits: a 50k-row process table is checked without a
+            # call or a path per row; a row that does not fit gets the general error.
+            for index, item in enumerate(value):
+                if type(item) not in _OBJECT_TYPES and not isinstance(item, _OBJECT_OR_MARKER):
+                    check_value(item, item_hint, f"{path}[{index}]")
             return
         for index, item in enumerate(value):
             check_value(item, item_hint, f"{path}[{index}]")
