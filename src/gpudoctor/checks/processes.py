@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from typing import NamedTuple
 
+from gpudoctor.api import Evidence
 from gpudoctor.api import MiB
+from gpudoctor.api import Remedy
+from gpudoctor.api import Severity
 from gpudoctor.api import Verdict
 from gpudoctor.api import check
 from gpudoctor.api import evidence
@@ -14,7 +18,6 @@ from gpudoctor.api import info
 from gpudoctor.api import passed
 from gpudoctor.api import remedy
 from gpudoctor.api import skip
-from gpudoctor.api import warn
 from gpudoctor.checks.staleness import LOW
 from gpudoctor.checks.staleness import Judgement
 from gpudoctor.checks.staleness import judge_all
@@ -137,56 +140,98 @@ def stale_gpu_processes(facts: Facts) -> Verdict | list[Verdict]:
     ]
     if not judged:
         return passed("No stale process holds the GPU")
-    return [_stale_verdict(row, j) for row, j in judged]
+    verdicts = _StaleVerdicts()
+    return [verdicts.of(row, j) for row, j in judged]
 
 
-def _stale_verdict(row: Mapping[str, Any], judged: Judgement) -> Verdict:
+_WATCH_FIRST = remedy(
+    "The fix watches candidates before deciding and stops only proven ones.",
+    "gpudoctor fix --kill-stale --dry-run",
+)
+_KILL_PLATFORMS = ("linux", "wsl", "macos")
+_TASKKILL_PLATFORMS = ("windows",)
+
+
+class _Shared(NamedTuple):
+    """What every holder judged alike has in common in its verdict."""
+
+    severity: Severity
+    title: str  #: up to the pid
+    evidence: tuple[Evidence, ...]  #: after the process and its memory
+    remedies: tuple[Remedy, ...]  #: before ``kill PID``, where it may be stopped
+    offer_fix: bool
+
+
+class _StaleVerdicts:
+    """GD402's verdict for each holder. Evidence and remedies are immutable, so equal ones
+    are built once and shared: with 50k holders, most verdicts differ only in the pid, the
+    command line and the amount of memory."""
+
+    def __init__(self) -> None:
+        self._shared: dict[tuple[Any, ...], _Shared] = {}
+        self._memory: dict[int, Evidence] = {}  #: by bytes held
+
+    def of(self, row: Mapping[str, Any], judged: Judgement) -> Verdict:
+        pid = row.get("pid")
+        key = (
+            judged.cls,
+            judged.stale,
+            judged.reason,
+            judged.evidence,
+            judged.idle_seconds,
+            judged.confidence,
+            judged.killable,
+            judged.remedy,
+            judged.advice,
+        )
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = _shared_part(judged)
+        held = row.get("gpu_memory_bytes")
+        memory = self._memory.get(held) if type(held) is int else None
+        if memory is None:
+            memory = evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi")
+            if type(held) is int:
+                self._memory[held] = memory
+        remedies = shared.remedies
+        if judged.stale and judged.killable:
+            remedies += (
+                Remedy("Or stop it yourself.", (f"kill {pid}",), _KILL_PLATFORMS),
+                Remedy("Or stop it yourself.", (f"taskkill /PID {pid}",), _TASKKILL_PLATFORMS),
+            )
+        return Verdict(
+            shared.severity,
+            f"{shared.title}{pid} {row.get('name') or ''}".rstrip(),
+            f"pid {pid}",
+            (
+                Evidence("process", _who(row), ", ".join(row.get("sources") or ())),
+                memory,
+                *shared.evidence,
+            ),
+            remedies,
+            offer_fix=shared.offer_fix,
+        )
+
+
+def _shared_part(judged: Judgement) -> _Shared:
+    """The parts of a holder's verdict that follow from its judgement alone."""
     ev = [
-        evidence("process", _who(row), ", ".join(row.get("sources") or ())),
-        evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi"),
         evidence("class", judged.cls, "classifier"),
         evidence("reason", judged.reason, "classifier"),
         *(evidence("evidence", line, "process table, NVML, Jupyter") for line in judged.evidence),
     ]
     if judged.idle_seconds is not None:
         ev.append(evidence("measured idle", f"{judged.idle_seconds:.0f} s", "classifier"))
-    pid = row.get("pid")
-    name = str(row.get("name") or "")
+    advice = [remedy(judged.advice[0].upper() + judged.advice[1:] + ".")] if judged.advice else []
     if not judged.stale:
-        return info(
-            f"Possibly stale, not proven: pid {pid} {name}".rstrip(),
-            subject=f"pid {pid}",
-            evidence=ev,
-            remedies=[
-                remedy(
-                    "The fix watches candidates before deciding and stops only proven ones.",
-                    "gpudoctor fix --kill-stale --dry-run",
-                ),
-                *(
-                    [remedy(judged.advice[0].upper() + judged.advice[1:] + ".")]
-                    if judged.advice
-                    else []
-                ),
-            ],
-        )
-    remedies = [_DRY_RUN] if judged.killable else []
-    if judged.advice:
-        remedies.insert(0, remedy(judged.advice[0].upper() + judged.advice[1:] + "."))
-    if judged.killable:
-        remedies += [
-            remedy("Or stop it yourself.", f"kill {pid}", platforms=("linux", "wsl", "macos")),
-            remedy("Or stop it yourself.", f"taskkill /PID {pid}", platforms=("windows",)),
-        ]
-    elif judged.remedy:
+        title = "Possibly stale, not proven: pid "
+        return _Shared(Severity.INFO, title, tuple(ev), (_WATCH_FIRST, *advice), True)
+    remedies = [*advice, _DRY_RUN] if judged.killable else advice
+    if not judged.killable and judged.remedy:
         remedies.append(remedy("Its parent must collect it.", judged.remedy))
-    severity = info if judged.confidence == LOW else warn
-    return severity(
-        f"{judged.cls.replace('-', ' ').capitalize()} holds the GPU: pid {pid} {name}".rstrip(),
-        subject=f"pid {pid}",
-        evidence=ev,
-        remedies=remedies,
-        offer_fix=judged.killable,
-    )
+    severity = Severity.INFO if judged.confidence == LOW else Severity.WARN
+    title = f"{judged.cls.replace('-', ' ').capitalize()} holds the GPU: pid "
+    return _Shared(severity, title, tuple(ev), tuple(remedies), judged.killable)
 
 
 def _driver_reserve(facts: Facts) -> dict[int, int]:

@@ -140,13 +140,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
+def _first_named(text: str, markers: tuple[str, ...]) -> str | None:
+    """The first of ``markers`` that ``text`` contains (a loop: judge runs once per row)."""
+    for marker in markers:
+        if marker in text:
+            return marker
+    return None
+
+
+def _parent(row: Mapping[str, Any]) -> str:
+    return f"pid {row.get('ppid')}, {row.get('parent_name') or 'unknown'}"
+
+
 def worker_signature(row: Mapping[str, Any]) -> str | None:
     """Why this looks like a multiprocessing/DataLoader worker, or None."""
-    text = _text(row)
-    marker = next((m for m in WORKER_MARKERS if m in text), None)
+    return _worker_signature(row, _text(row))
+
+
+def _worker_signature(row: Mapping[str, Any], text: str) -> str | None:
+    marker = _first_named(text, WORKER_MARKERS)
     if marker:
         return f"its command line names {marker!r}, as multiprocessing workers' do"
-    if row.get("group_leader_gone") and any(m in text for m in PYTHON_MARKERS):
+    if row.get("group_leader_gone") and _first_named(text, PYTHON_MARKERS):
         return (
             f"it is not its process group's leader and the leader (pid {row.get('pgid')}, the "
             "process that started it) has exited, as a forked worker's parent has"
@@ -209,14 +224,13 @@ def judge(
             pid, "system", False, f"{name} is a display server, driver daemon or GPU monitor"
         )
     state = row.get("state")
-    parent = f"pid {row.get('ppid')}, {row.get('parent_name') or 'unknown'}"
     if state == "zombie":
         return Judgement(
             pid,
             "zombie",
             True,
             "it has exited but its parent has not collected it",
-            (f"state Z (zombie); parent {parent}", *_memory(row)),
+            (f"state Z (zombie); parent {_parent(row)}", *_memory(row)),
             HIGH,
             killable=False,
             remedy=f"kill {row.get('ppid')}" if row.get("ppid") not in (None, 0, 1) else "",
@@ -238,7 +252,7 @@ def judge(
             remedy=str(manager.get("remedy") or ""),
             advice=str(manager.get("advice") or ""),
         )
-    activity = observed_activity(observation)
+    activity = observed_activity(observation) if observation else None
     if state in ("stopped", "tracing-stop"):
         if observation is not None and observation.get("state") not in (None, state):
             return Judgement(pid, "live", False, "it was resumed during observation")
@@ -263,13 +277,13 @@ def judge(
     if activity is not None:
         return Judgement(pid, "live", False, f"active during observation: {activity}")
     text = _text(row)
-    if row.get("kernel") or any(marker in text for marker in KERNEL_MARKERS):
+    if row.get("kernel") or _first_named(text, KERNEL_MARKERS):
         return _kernel(pid, row, idle_minutes, observation)
     evidence = _idle_evidence(row, observation)
     idle = _measured_idle(row, observation)
-    signature = worker_signature(row)
+    signature = _worker_signature(row, text)
     if row.get("parent_gone") and signature:
-        reasons = (f"its parent is gone (adopted by {parent})", signature, *evidence)
+        reasons = (f"its parent is gone (adopted by {_parent(row)})", signature, *evidence)
         if idle is None or idle < worker_idle_seconds:
             return _not_yet(pid, "orphaned-worker", idle, worker_idle_seconds, reasons)
         return Judgement(
@@ -281,7 +295,7 @@ def judge(
             HIGH if "command line" in signature else MEDIUM,
             idle_seconds=idle,
         )
-    if not any(marker in text for marker in PYTHON_MARKERS):
+    if not _first_named(text, PYTHON_MARKERS):
         return Judgement(pid, "other", False, "not a Python/training process gpudoctor judges")
     threshold = idle_minutes * 60.0
     if idle is None or idle < threshold:
@@ -369,8 +383,9 @@ def _not_yet(
 def _kernel(
     pid: int, row: Mapping[str, Any], idle_minutes: float, observation: Mapping[str, Any] | None
 ) -> Judgement:
-    kernel = row.get("kernel") if isinstance(row.get("kernel"), Mapping) else {}
-    assert isinstance(kernel, Mapping)
+    kernel = row.get("kernel")
+    if not isinstance(kernel, Mapping):
+        kernel = {}
     if kernel.get("idle_seconds") is None:
         why = kernel.get("unknown") or "it is not known which Jupyter server runs it"
         return Judgement(
@@ -431,7 +446,7 @@ def judge_all(
     worker_idle = float(settings.get("worker_idle_seconds") or DEFAULT_WORKER_IDLE_S)
     found = []
     for row in inventory.get("processes") or ():
-        seen = (observations or {}).get(int(row.get("pid") or 0))
+        seen = observations.get(int(row.get("pid") or 0)) if observations else None
         found.append(
             (
                 row,
