@@ -148,7 +148,12 @@ def run_check(request: CheckRequest) -> int:
             )
         else:
             render(report, request, sys.stdout, plain=plain_output(sys.stdout))
-    return report.exit_code(request.strict)
+        code = report.exit_code(request.strict)
+        # Released while the collector is still paused: once it runs again, its first
+        # collection would walk every container made above (a 50k-row replay: millions),
+        # all alive and acyclic, before they could be freed.
+        del report
+    return code
 
 
 def warn_if_not_redacted(redact: bool) -> None:

@@ -157,7 +157,7 @@ class _Shared(NamedTuple):
 
     severity: Severity
     title: str  #: up to the pid
-    evidence: tuple[Evidence, ...]  #: after the process and its memory
+    evidence: tuple[Evidence, ...]  #: the class and the reason
     remedies: tuple[Remedy, ...]  #: before ``kill PID``, where it may be stopped
     offer_fix: bool
 
@@ -165,10 +165,12 @@ class _Shared(NamedTuple):
 class _StaleVerdicts:
     """GD402's verdict for each holder. Evidence and remedies are immutable, so equal ones
     are built once and shared: with 50k holders, most verdicts differ only in the pid, the
-    command line and the amount of memory."""
+    command line, the amount of memory and a line or two of evidence."""
 
     def __init__(self) -> None:
         self._shared: dict[tuple[Any, ...], _Shared] = {}
+        self._lines: dict[tuple[str, ...], tuple[Evidence, ...]] = {}
+        self._said: dict[tuple[str, str], Evidence] = {}  #: by label and value
         self._memory: dict[int, Evidence] = {}  #: by bytes held
 
     def of(self, row: Mapping[str, Any], judged: Judgement) -> Verdict:
@@ -177,8 +179,6 @@ class _StaleVerdicts:
             judged.cls,
             judged.stale,
             judged.reason,
-            judged.evidence,
-            judged.idle_seconds,
             judged.confidence,
             judged.killable,
             judged.remedy,
@@ -187,12 +187,24 @@ class _StaleVerdicts:
         shared = self._shared.get(key)
         if shared is None:
             shared = self._shared[key] = _shared_part(judged)
+        lines = self._lines.get(judged.evidence)
+        if lines is None:
+            lines = tuple(self._said_once("evidence", line) for line in judged.evidence)
+            self._lines[judged.evidence] = lines
         held = row.get("gpu_memory_bytes")
         memory = self._memory.get(held) if type(held) is int else None
         if memory is None:
             memory = evidence("GPU memory", _memory_text(row), "NVML / nvidia-smi")
             if type(held) is int:
                 self._memory[held] = memory
+        ev = (
+            Evidence("process", _who(row), ", ".join(row.get("sources") or ())),
+            memory,
+            *shared.evidence,
+            *lines,
+        )
+        if judged.idle_seconds is not None:
+            ev += (self._said_once("measured idle", f"{judged.idle_seconds:.0f} s"),)
         remedies = shared.remedies
         if judged.stale and judged.killable:
             remedies += (
@@ -203,35 +215,38 @@ class _StaleVerdicts:
             shared.severity,
             f"{shared.title}{pid} {row.get('name') or ''}".rstrip(),
             f"pid {pid}",
-            (
-                Evidence("process", _who(row), ", ".join(row.get("sources") or ())),
-                memory,
-                *shared.evidence,
-            ),
+            ev,
             remedies,
             offer_fix=shared.offer_fix,
         )
 
+    def _said_once(self, label: str, value: str) -> Evidence:
+        found = self._said.get((label, value))
+        if found is None:
+            found = self._said[label, value] = Evidence(label, value, _SOURCES[label])
+        return found
+
+
+#: Where GD402's per-holder evidence comes from, by label.
+_SOURCES = {"evidence": "process table, NVML, Jupyter", "measured idle": "classifier"}
+
 
 def _shared_part(judged: Judgement) -> _Shared:
-    """The parts of a holder's verdict that follow from its judgement alone."""
-    ev = [
+    """The parts of a holder's verdict that follow from its class, reason and advice."""
+    ev = (
         evidence("class", judged.cls, "classifier"),
         evidence("reason", judged.reason, "classifier"),
-        *(evidence("evidence", line, "process table, NVML, Jupyter") for line in judged.evidence),
-    ]
-    if judged.idle_seconds is not None:
-        ev.append(evidence("measured idle", f"{judged.idle_seconds:.0f} s", "classifier"))
+    )
     advice = [remedy(judged.advice[0].upper() + judged.advice[1:] + ".")] if judged.advice else []
     if not judged.stale:
         title = "Possibly stale, not proven: pid "
-        return _Shared(Severity.INFO, title, tuple(ev), (_WATCH_FIRST, *advice), True)
+        return _Shared(Severity.INFO, title, ev, (_WATCH_FIRST, *advice), True)
     remedies = [*advice, _DRY_RUN] if judged.killable else advice
     if not judged.killable and judged.remedy:
         remedies.append(remedy("Its parent must collect it.", judged.remedy))
     severity = Severity.INFO if judged.confidence == LOW else Severity.WARN
     title = f"{judged.cls.replace('-', ' ').capitalize()} holds the GPU: pid "
-    return _Shared(severity, title, tuple(ev), tuple(remedies), judged.killable)
+    return _Shared(severity, title, ev, tuple(remedies), judged.killable)
 
 
 def _driver_reserve(facts: Facts) -> dict[int, int]:

@@ -6,6 +6,7 @@ and filter in exactly the same way.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -53,8 +54,11 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
+@functools.cache
 def area_of(check_id: str) -> str:
-    """The area a check id belongs to; ids outside gpudoctor's blocks are plugins."""
+    """The area a check id belongs to; ids outside gpudoctor's blocks are plugins.
+
+    Cached: a report of 50k stale holders asks for the same id 33k times."""
     for prefix, name in AREAS:
         if check_id.startswith(prefix) and check_id[len(prefix) :].isdigit():
             return name
@@ -67,20 +71,23 @@ class Area(NamedTuple):
     name: str
     findings: tuple[Finding, ...]
 
-    @property
+    # Computed once each (the findings are a tuple of frozen findings): the text report
+    # asks several times, and an area may hold 33k findings.
+
+    @functools.cached_property
     def worst(self) -> Severity:
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
 
-    @property
+    @functools.cached_property
     def shown(self) -> tuple[Finding, ...]:
         """Findings worth a line without ``-v``: everything from ``info`` up."""
         return tuple(f for f in self.findings if f.severity.rank >= Severity.INFO.rank)
 
-    @property
+    @functools.cached_property
     def passes(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is Severity.PASS)
 
-    @property
+    @functools.cached_property
     def skips(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is Severity.SKIP)
 
