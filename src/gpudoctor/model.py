@@ -24,7 +24,7 @@ class Severity(str, enum.Enum):
 
     @property
     def rank(self) -> int:
-        return _RANKS[self]
+        return _RANKS[self._value_]  # by value: an enum member's hash is a Python call
 
     @classmethod
     def parse(cls, text: str) -> Severity:
@@ -39,16 +39,21 @@ class Severity(str, enum.Enum):
 
 
 _RANKS = {
-    Severity.PASS: 0,
-    Severity.SKIP: 1,
-    Severity.INFO: 2,
-    Severity.WARN: 3,
-    Severity.FAIL: 4,
-    Severity.ERROR: 5,
+    Severity.PASS.value: 0,
+    Severity.SKIP.value: 1,
+    Severity.INFO.value: 2,
+    Severity.WARN.value: 3,
+    Severity.FAIL.value: 4,
+    Severity.ERROR.value: 5,
 }
 
 #: Severities that make ``gpudoctor check`` exit with 1.
 PROBLEM_SEVERITIES = frozenset({Severity.WARN, Severity.FAIL, Severity.ERROR})
+
+# Verdicts and findings are built by the ten thousand (one per stale process of a replay).
+# The __init__ a frozen dataclass is given makes one object.__setattr__ call per field;
+# theirs set the instance's whole dict in one call instead. Their fields stay read-only,
+# and tests/test_checks_foundation.py keeps each __init__ in step with the fields.
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Remedy:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Finding:
     """The verdict of one check on one subject, with the numbers behind it and what to do."""
 
@@ -109,6 +114,36 @@ class Finding:
     fix: str | None = None
     reference: str = ""
     details: str = ""
+
+    def __init__(
+        self,
+        check_id: str,
+        name: str,
+        severity: Severity,
+        title: str,
+        subject: str = "",
+        evidence: tuple[Evidence, ...] = (),
+        remedies: tuple[Remedy, ...] = (),
+        fix: str | None = None,
+        reference: str = "",
+        details: str = "",
+    ) -> None:
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "check_id": check_id,
+                "name": name,
+                "severity": severity,
+                "title": title,
+                "subject": subject,
+                "evidence": evidence,
+                "remedies": remedies,
+                "fix": fix,
+                "reference": reference,
+                "details": details,
+            },
+        )
 
     @property
     def is_problem(self) -> bool:
@@ -144,7 +179,7 @@ class Finding:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Verdict:
     """What a check returns before the registry stamps its id, name and reference on it.
 
@@ -159,6 +194,30 @@ class Verdict:
     remedies: tuple[Remedy, ...] = ()
     details: str = ""
     offer_fix: bool = True
+
+    def __init__(
+        self,
+        severity: Severity,
+        title: str,
+        subject: str = "",
+        evidence: tuple[Evidence, ...] = (),
+        remedies: tuple[Remedy, ...] = (),
+        details: str = "",
+        offer_fix: bool = True,
+    ) -> None:
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "severity": severity,
+                "title": title,
+                "subject": subject,
+                "evidence": evidence,
+                "remedies": remedies,
+                "details": details,
+                "offer_fix": offer_fix,
+            },
+        )
 
 
 # -- builders that keep check bodies short ----------------------------------------------

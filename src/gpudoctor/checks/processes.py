@@ -73,8 +73,13 @@ def gpu_memory_held(facts: Facts) -> Verdict:
             "No other process holds the GPU",
             evidence=[evidence("sources", _sources_text(facts), "gpu_processes probe")],
         )
-    known = sum(r["gpu_memory_bytes"] for r in others if isinstance(r.get("gpu_memory_bytes"), int))
-    unknown = sum(1 for r in others if not isinstance(r.get("gpu_memory_bytes"), int))
+    known = unknown = 0
+    for row in others:
+        held = row.get("gpu_memory_bytes")
+        if isinstance(held, int):
+            known += held
+        else:
+            unknown += 1
     ranked = sorted(others, key=lambda r: -(r.get("gpu_memory_bytes") or 0))
     ev = [
         evidence(_who(r), _memory_text(r), ", ".join(r.get("sources") or ()))
@@ -94,7 +99,7 @@ def gpu_memory_held(facts: Facts) -> Verdict:
     ]
     for row in ranked:
         manager = row.get("manager")
-        if not isinstance(manager, Mapping):
+        if manager is None or not isinstance(manager, Mapping):
             continue
         ev.append(
             evidence(
@@ -288,13 +293,19 @@ def unattributed_gpu_memory(facts: Facts) -> Verdict:
     """Other containers, other WSL distros and Windows apps use the GPU where we cannot look."""
     rows = facts.get("gpu_processes.processes") or ()
     devices = [d for d in facts["gpu_processes"]["devices"] if isinstance(d.get("used_bytes"), int)]
-    hidden = [r for r in rows if not r.get("visible")]
     reserved = _driver_reserve(facts)
     used = sum(max(0, d["used_bytes"] - reserved.get(d.get("index"), 0)) for d in devices)
-    known = sum(r["gpu_memory_bytes"] for r in rows if isinstance(r.get("gpu_memory_bytes"), int))
-    some_unknown = any(
-        r.get("gpu_indices") and not isinstance(r.get("gpu_memory_bytes"), int) for r in rows
-    )
+    hidden = []
+    known = 0
+    some_unknown = False  # a process on a GPU whose memory the driver does not report
+    for row in rows:  # one pass: a replay may list 50k processes
+        if not row.get("visible"):
+            hidden.append(row)
+        held = row.get("gpu_memory_bytes")
+        if isinstance(held, int):
+            known += held
+        elif not some_unknown and row.get("gpu_indices"):
+            some_unknown = True
     if devices and some_unknown and not hidden:
         return skip(
             f"Cannot tell: {fmt_bytes(used)} of GPU memory is in use, but the driver does not "
