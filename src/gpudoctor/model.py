@@ -50,11 +50,6 @@ _RANKS = {
 #: Severities that make ``gpudoctor check`` exit with 1.
 PROBLEM_SEVERITIES = frozenset({Severity.WARN, Severity.FAIL, Severity.ERROR})
 
-# Verdicts and findings are built by the ten thousand (one per stale process of a replay).
-# The __init__ a frozen dataclass is given makes one object.__setattr__ call per field;
-# theirs set the instance's whole dict in one call instead. Their fields stay read-only,
-# and tests/test_checks_foundation.py keeps each __init__ in step with the fields.
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -100,7 +95,7 @@ class Remedy:
         )
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Finding:
     """The verdict of one check on one subject, with the numbers behind it and what to do."""
 
@@ -114,36 +109,6 @@ class Finding:
     fix: str | None = None
     reference: str = ""
     details: str = ""
-
-    def __init__(
-        self,
-        check_id: str,
-        name: str,
-        severity: Severity,
-        title: str,
-        subject: str = "",
-        evidence: tuple[Evidence, ...] = (),
-        remedies: tuple[Remedy, ...] = (),
-        fix: str | None = None,
-        reference: str = "",
-        details: str = "",
-    ) -> None:
-        object.__setattr__(
-            self,
-            "__dict__",
-            {
-                "check_id": check_id,
-                "name": name,
-                "severity": severity,
-                "title": title,
-                "subject": subject,
-                "evidence": evidence,
-                "remedies": remedies,
-                "fix": fix,
-                "reference": reference,
-                "details": details,
-            },
-        )
 
     @property
     def is_problem(self) -> bool:
@@ -179,7 +144,7 @@ class Finding:
         )
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Verdict:
     """What a check returns before the registry stamps its id, name and reference on it.
 
@@ -194,30 +159,6 @@ class Verdict:
     remedies: tuple[Remedy, ...] = ()
     details: str = ""
     offer_fix: bool = True
-
-    def __init__(
-        self,
-        severity: Severity,
-        title: str,
-        subject: str = "",
-        evidence: tuple[Evidence, ...] = (),
-        remedies: tuple[Remedy, ...] = (),
-        details: str = "",
-        offer_fix: bool = True,
-    ) -> None:
-        object.__setattr__(
-            self,
-            "__dict__",
-            {
-                "severity": severity,
-                "title": title,
-                "subject": subject,
-                "evidence": evidence,
-                "remedies": remedies,
-                "details": details,
-                "offer_fix": offer_fix,
-            },
-        )
 
 
 # -- builders that keep check bodies short ----------------------------------------------

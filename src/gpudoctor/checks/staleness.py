@@ -65,7 +65,7 @@ PROTECTED_NAMES = frozenset(
 STALE_CLASSES = ("zombie", "stopped", "orphaned-worker", "idle-kernel", "finished-run")
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Judgement:
     """One holder judged: its class, whether it is stale, the evidence, and why."""
 
@@ -84,41 +84,6 @@ class Judgement:
     idle_seconds: float | None = None
     #: True when the fix must not act before an observation window confirms the verdict.
     needs_observation: bool = True
-
-    def __init__(
-        self,
-        pid: int,
-        cls: str,
-        stale: bool,
-        reason: str,
-        evidence: tuple[str, ...] = (),
-        confidence: str = MEDIUM,
-        killable: bool = True,
-        remedy: str = "",
-        advice: str = "",
-        idle_seconds: float | None = None,
-        needs_observation: bool = True,
-    ) -> None:
-        # The generated __init__ of a frozen dataclass sets each field with its own
-        # object.__setattr__ call; one judgement per GPU process (50k in a replay) makes
-        # filling the instance's dict at once worth it. The fields stay read-only.
-        object.__setattr__(
-            self,
-            "__dict__",
-            {
-                "pid": pid,
-                "cls": cls,
-                "stale": stale,
-                "reason": reason,
-                "evidence": evidence,
-                "confidence": confidence,
-                "killable": killable,
-                "remedy": remedy,
-                "advice": advice,
-                "idle_seconds": idle_seconds,
-                "needs_observation": needs_observation,
-            },
-        )
 
     @property
     def kind(self) -> str:
