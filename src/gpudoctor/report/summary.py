@@ -71,23 +71,20 @@ class Area(NamedTuple):
     name: str
     findings: tuple[Finding, ...]
 
-    # Computed once each (the findings are a tuple of frozen findings): the text report
-    # asks several times, and an area may hold 33k findings.
-
-    @functools.cached_property
+    @property
     def worst(self) -> Severity:
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
 
-    @functools.cached_property
+    @property
     def shown(self) -> tuple[Finding, ...]:
         """Findings worth a line without ``-v``: everything from ``info`` up."""
         return tuple(f for f in self.findings if f.severity.rank >= Severity.INFO.rank)
 
-    @functools.cached_property
+    @property
     def passes(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is Severity.PASS)
 
-    @functools.cached_property
+    @property
     def skips(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is Severity.SKIP)
 
