@@ -139,3 +139,17 @@ def test_what_the_text_cannot_vouch_for_takes_the_general_path(name, monkeypatch
     except SnapshotError:
         pass
     assert walked == ["r.json"]
+
+
+@pytest.mark.parametrize("offset", [-40, -31, -16, -1, 0])
+def test_a_long_integer_across_a_block_boundary_is_seen(offset):
+    """The digit runs are searched block by block; a run across two blocks still counts."""
+    head = '{"format": "gpudoctor-snapshot", "schema_version": 2, "facts": {"env": {"pad": ['
+    pad = ", ".join(['"' + "x" * 98 + '"'] * 10_000)  # a quote every 102 bytes
+    before, after = head + pad + ', "', '"], "n": '
+    fill = snapshot._DIGIT_BLOCK + offset - len(before) - len(after)
+    text = before + "y" * fill + after
+    raw = (text + "1" * 31 + "}}}").encode()
+    assert raw.index(b"1" * 31) == snapshot._DIGIT_BLOCK + offset
+    assert not snapshot._scalars_vouched_for(raw, raw.decode())
+    _assert_same_outcome(raw)

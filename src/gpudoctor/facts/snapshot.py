@@ -311,6 +311,7 @@ def parse_replay(raw: bytes, where: str) -> ParsedReplay:
 #: Every digit byte as ``0``, so that one substring search finds any long run of digits.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _TOO_MANY_DIGITS = b"0" * (MAX_INT_DIGITS + 1)
+_DIGIT_BLOCK = 1024 * 1024
 #: A quote after anything but a backslash: it opens or closes a string (a closing quote
 #: after an escaped backslash is not found, so a block of them only costs the quick path).
 _PLAIN_QUOTE = re.compile(rb'[^\\]"')
@@ -327,8 +328,11 @@ def _scalars_vouched_for(raw: bytes, text: str) -> bool:
     lone surrogate. A plain quote in every block of :data:`_QUOTE_BLOCK` bytes: no string
     longer than :data:`MAX_STRING` (a search that stops at the first quote of each block).
     """
-    if raw.translate(_DIGITS_AS_ZERO).find(_TOO_MANY_DIGITS) >= 0:
-        return False
+    # By the MiB (overlapping by a run's length), so that no copy of the whole file is made.
+    for start in range(0, len(raw), _DIGIT_BLOCK):
+        block = raw[start : start + _DIGIT_BLOCK + MAX_INT_DIGITS]
+        if _TOO_MANY_DIGITS in block.translate(_DIGITS_AS_ZERO):
+            return False
     if _has_surrogate_escape(text):
         return False
     last = len(raw) - _QUOTE_BLOCK
