@@ -389,6 +389,8 @@ def _frozen(container: Any, depth: int, nodes: list[int]) -> Any:
     """What :func:`~gpudoctor.facts.model.freeze` makes of ``container``, made in place."""
     _counted(container, depth, nodes)
     if type(container) is not dict:
+        if _SCALARS.issuperset(map(type, container)):  # most lists: decided in C
+            return tuple(container)
         return tuple(
             [v if type(v) in _SCALARS else _frozen(v, depth + 1, nodes) for v in container]
         )

@@ -88,11 +88,12 @@ def written_findings(findings: Sequence[Finding]) -> list[Finding]:
     """
     shown: dict[str, int] = {}
     counted_only: set[int] = set()
-    worst_first = sorted(range(len(findings)), key=lambda i: -findings[i].severity.rank)
-    for index in worst_first:
+    ranks = [f.severity.rank for f in findings]
+    # Stable, so equal ranks keep their order (reverse=True keeps it too).
+    for index in sorted(range(len(findings)), key=ranks.__getitem__, reverse=True):
+        if ranks[index] < Severity.INFO.rank:
+            break  # passes and skips (all the rest): an area's headline and -v print them
         finding = findings[index]
-        if finding.severity.rank < Severity.INFO.rank:
-            continue  # passes and skips: an area's headline and -v print them
         shown[finding.check_id] = shown.get(finding.check_id, 0) + 1
         if shown[finding.check_id] > MAX_FINDINGS_PER_CHECK:
             counted_only.add(index)
