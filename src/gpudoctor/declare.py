@@ -17,6 +17,7 @@ from gpudoctor.model import Severity
 from gpudoctor.model import Verdict
 
 SPEC_ATTR = "__gpudoctor_check__"
+_WARN_RANK = Severity.WARN.rank
 
 CheckFunc = Callable[..., Any]
 
@@ -43,20 +44,19 @@ class CheckSpec:
 
     def finding(self, verdict: Verdict) -> Finding:
         """The verdict as this check's finding; the fix is offered on a warning or worse."""
-        offers_fix = (
-            self.fix if verdict.offer_fix and verdict.severity.rank >= Severity.WARN.rank else None
-        )
+        offers_fix = self.fix if verdict.offer_fix and verdict.severity.rank >= _WARN_RANK else None
+        # Positional: a check may return 33k verdicts (a replay's stale processes).
         return Finding(
-            check_id=self.id,
-            name=self.name,
-            severity=verdict.severity,
-            title=verdict.title,
-            subject=verdict.subject,
-            evidence=verdict.evidence,
-            remedies=verdict.remedies,
-            fix=offers_fix,
-            reference=self.reference,
-            details=verdict.details,
+            self.id,
+            self.name,
+            verdict.severity,
+            verdict.title,
+            verdict.subject,
+            verdict.evidence,
+            verdict.remedies,
+            offers_fix,
+            self.reference,
+            verdict.details,
         )
 
 

@@ -216,14 +216,8 @@ class _StaleVerdicts:
                 Remedy("Or stop it yourself.", (f"kill {pid}",), _KILL_PLATFORMS),
                 Remedy("Or stop it yourself.", (f"taskkill /PID {pid}",), _TASKKILL_PLATFORMS),
             )
-        return Verdict(
-            shared.severity,
-            f"{shared.title}{pid} {row.get('name') or ''}".rstrip(),
-            f"pid {pid}",
-            ev,
-            remedies,
-            offer_fix=shared.offer_fix,
-        )
+        title = f"{shared.title}{pid} {row.get('name') or ''}".rstrip()
+        return Verdict(shared.severity, title, f"pid {pid}", ev, remedies, "", shared.offer_fix)
 
     def _said_once(self, label: str, value: str) -> Evidence:
         found = self._said.get((label, value))

@@ -239,7 +239,7 @@ def judge(
             needs_observation=False,
         )
     manager = row.get("manager")
-    if isinstance(manager, Mapping):
+    if manager is not None and isinstance(manager, Mapping):
         return Judgement(
             pid,
             "managed",
@@ -398,22 +398,22 @@ def _kernel(
             advice="shut it down from Jupyter if you no longer need it",
         )
     idle = float(kernel["idle_seconds"])
+    idle_for = _duration(idle)
+    state = kernel.get("execution_state")
     source = f"Jupyter server {kernel.get('server') or ''}".strip()
     evidence = (
-        f"execution_state {kernel.get('execution_state')} ({source} /api/kernels)",
-        f"last_activity {kernel.get('last_activity')}: idle for {_duration(idle)}",
+        f"execution_state {state} ({source} /api/kernels)",
+        f"last_activity {kernel.get('last_activity')}: idle for {idle_for}",
     )
-    if kernel.get("execution_state") != "idle":
-        return Judgement(
-            pid, "live", False, f"the kernel is {kernel.get('execution_state')}", evidence
-        )
+    if state != "idle":
+        return Judgement(pid, "live", False, f"the kernel is {state}", evidence)
     threshold = idle_minutes * 60.0
     if idle < threshold:
         return Judgement(
             pid,
             "live",
             False,
-            f"the kernel was last active {_duration(idle)} ago (threshold {idle_minutes:g} min)",
+            f"the kernel was last active {idle_for} ago (threshold {idle_minutes:g} min)",
             evidence,
             idle_seconds=idle,
         )
@@ -422,8 +422,7 @@ def _kernel(
         pid,
         "idle-kernel",
         True,
-        f"its Jupyter server says it has been idle for {_duration(idle)} "
-        f"(threshold {idle_minutes:g} min)",
+        f"its Jupyter server says it has been idle for {idle_for} (threshold {idle_minutes:g} min)",
         (*evidence, *quiet, *_memory(row)),
         HIGH,
         idle_seconds=idle,
