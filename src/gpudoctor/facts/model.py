@@ -204,11 +204,8 @@ class Facts(Mapping[str, Any]):
         """Facts over sections whose values are frozen already, as :func:`freeze` makes them,
         and shared with no one (the replay loader freezes a 50k-row table as it checks it;
         freezing it again would copy every row). Only the section mapping is copied."""
-        facts = cls.__new__(cls)
+        facts = cls({}, probes, schema_version)
         facts._sections = MappingProxyType({str(k): v for k, v in sections.items()})
-        facts.probes = MappingProxyType(dict(probes or {}))
-        facts.schema_version = schema_version
-        facts._log = None
         return facts
 
     def recording(self) -> tuple[Facts, set[str]]:
