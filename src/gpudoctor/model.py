@@ -7,6 +7,7 @@ machine and one replayed from their snapshot compare equal.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,10 @@ _RANKS = {
     Severity.FAIL.value: 4,
     Severity.ERROR.value: 5,
 }
+
+#: A finding's (or verdict's) severity as its value, read in C: ``Severity.value`` is a
+#: Python-level property, and a replay's report may hold 33k findings, counted often.
+severity_value = operator.attrgetter("severity._value_")
 
 #: Severities that make ``gpudoctor check`` exit with 1.
 PROBLEM_SEVERITIES = frozenset({Severity.WARN, Severity.FAIL, Severity.ERROR})

@@ -23,7 +23,10 @@ from gpudoctor.model import Finding
 from gpudoctor.model import Remedy
 from gpudoctor.model import Severity
 from gpudoctor.model import Verdict
+from gpudoctor.model import severity_value
 from gpudoctor.registry import LoadError
+
+_RANK_OF_VALUE = {s.value: s.rank for s in Severity}
 
 
 @dataclass
@@ -37,12 +40,15 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        counter = Counter(f.severity.value for f in self.findings)
+        counter = Counter(map(severity_value, self.findings))
         return {s.value: counter.get(s.value, 0) for s in Severity}
 
     @property
     def worst(self) -> Severity:
-        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=Severity.PASS)
+        worst = max(
+            map(severity_value, self.findings), key=_RANK_OF_VALUE.__getitem__, default=None
+        )
+        return Severity.PASS if worst is None else Severity(worst)
 
     def exit_code(self, strict: bool = False) -> int:
         """0 when nothing is above ``info``; 1 for a warn, fail or error (or info if strict)."""

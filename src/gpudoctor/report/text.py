@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import IO
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from gpudoctor._version import __version__
 from gpudoctor.model import Finding
 from gpudoctor.model import Severity
+from gpudoctor.model import severity_value
 from gpudoctor.report.summary import Area
 from gpudoctor.report.summary import collapse_evidence
 from gpudoctor.report.summary import collapse_skips
@@ -97,15 +99,14 @@ def written_findings(findings: Sequence[Finding]) -> list[Finding]:
         shown[finding.check_id] = shown.get(finding.check_id, 0) + 1
         if shown[finding.check_id] > MAX_FINDINGS_PER_CHECK:
             counted_only.add(index)
-    if not counted_only:
-        return list(findings)
+    written = list(findings)
     counted: dict[tuple[str, str, Severity, str | None], Finding] = {}
-    written = []
-    for index, finding in enumerate(findings):
-        if index in counted_only:
-            key = (finding.check_id, finding.name, finding.severity, finding.fix)
-            finding = counted.get(key) or counted.setdefault(key, Finding(*key[:3], "", fix=key[3]))
-        written.append(finding)
+    for index in counted_only:
+        finding = findings[index]
+        key = (finding.check_id, finding.name, finding.severity, finding.fix)
+        written[index] = counted.get(key) or counted.setdefault(
+            key, Finding(*key[:3], "", fix=key[3])
+        )
     return written
 
 
@@ -383,7 +384,8 @@ def _area(
     title = Text(area.name, style="bold")
     shown = area.shown
     if shown:
-        counts = {s.value: sum(f.severity is s for f in shown) for s in Severity}
+        tally = Counter(map(severity_value, shown))
+        counts = {s.value: tally[s.value] for s in Severity}
         title.append(f": {count_words(counts)}")
     else:
         title.append(f": {area.headline}")
