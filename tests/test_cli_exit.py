@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import weakref
 
 import pytest
 
 from conftest import REPO
+from gpudoctor import gc_pause
 from gpudoctor.cli import exit_status
 
 
@@ -97,3 +99,43 @@ def test_one_shot_commands_run_without_the_cycle_collector(tmp_path, args, colle
     done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "collector").read_text() == str(collector_on)
+
+
+def test_a_replayed_check_leaves_its_report_to_the_exit_and_prints_the_same(tmp_path):
+    """``check`` releases its report through ``gc_pause.release``; under ``run`` the report
+    is kept for the OS (not freed object by object), and the output does not change."""
+    replay = REPO / "fixtures" / "machines" / "linux-server-stale-gpu-holders.json"
+    args = ["check", "--replay", str(replay)]
+    ordinary = _python(
+        f"from gpudoctor.cli import main\nmain({args!r}, prog_name='gpudoctor')", tmp_path
+    )
+    code = (
+        "import atexit\n"
+        "from gpudoctor import gc_pause\n"
+        "atexit.register(lambda: open('kept', 'w').write(\n"
+        "    ','.join(type(v).__name__ for v in gc_pause._left_to_exit or ())))\n"
+        "from gpudoctor.cli import run\n"
+        f"run({args!r})\n"
+    )
+    fast = _python(code, tmp_path)
+    assert fast.returncode == ordinary.returncode == 1  # the fixture has stale holders
+    assert fast.stdout == ordinary.stdout
+    assert (tmp_path / "kept").read_text() == "Report"
+
+
+def test_release_frees_at_once_unless_the_process_ends_with_os_exit(monkeypatch):
+    class Held:
+        pass
+
+    monkeypatch.setattr(gc_pause, "_left_to_exit", None)
+    held = Held()
+    ref = weakref.ref(held)
+    gc_pause.release(held)
+    del held
+    assert ref() is None
+    gc_pause.leave_to_exit()
+    held = Held()
+    ref = weakref.ref(held)
+    gc_pause.release(held)
+    del held
+    assert ref() is not None

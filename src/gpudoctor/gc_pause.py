@@ -24,3 +24,24 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+#: What a one-shot command built that only the end of the process needs to free; None
+#: unless the process ends with ``os._exit`` (``cli.run``), where the OS takes it back at
+#: once.
+_left_to_exit: list[object] | None = None
+
+
+def leave_to_exit() -> None:
+    """Called by a process that ends with ``os._exit``: :func:`release` keeps what it gets."""
+    global _left_to_exit
+    if _left_to_exit is None:
+        _left_to_exit = []
+
+
+def release(value: object) -> None:
+    """The caller is done with ``value``: it is freed as usual, or, where the process ends
+    with ``os._exit`` (:func:`leave_to_exit`), kept for the OS to take back whole. Freeing a
+    50k-row replay's facts and findings one object at a time costs ~0.13 s."""
+    if _left_to_exit is not None:
+        _left_to_exit.append(value)

@@ -13,6 +13,7 @@ from gpudoctor.facts.model import Facts
 from gpudoctor.files import atomic_write_text
 from gpudoctor.files import check_writable
 from gpudoctor.gc_pause import collector_paused
+from gpudoctor.gc_pause import release
 from gpudoctor.runner import Report
 from gpudoctor.runner import run_checks
 
@@ -152,6 +153,7 @@ def run_check(request: CheckRequest) -> int:
         # Released while the collector is still paused: once it runs again, its first
         # collection would walk every container made above (a 50k-row replay: millions),
         # all alive and acyclic, before they could be freed.
+        release(report)
         del report
     return code
 
