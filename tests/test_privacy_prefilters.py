@@ -140,3 +140,11 @@ def test_identity_needles_hold_for_the_identity_patterns() -> None:
     for word in redactor._words():
         missed = [s for s in texts if word.pattern.search(s) and not word.may_match(s)]
         assert not missed, (word.pattern.pattern, missed[:3])
+
+
+def test_printable_text_holds_nothing_strip_control_removes() -> None:
+    """``strip_control`` skips a printable text: no printable character is one it strips."""
+    pattern = p._CONTROL_OR_SURROGATE.compiled()
+    caught = [c for c in map(chr, range(0x110000)) if c.isprintable() and pattern.search(c)]
+    assert caught == []
+    assert p.strip_control("a\x1b[31mred\x1b[0m\tb\n\u202e") == "ared\tb\n"

@@ -118,8 +118,10 @@ _CONTROL_OR_SURROGATE = lazy_compile(
 
 def strip_control(text: str) -> str:
     """``text`` without terminal control characters (tab and newline kept) or lone surrogates."""
-    if not _CONTROL_OR_SURROGATE.search(text):
-        return text  # the usual case: one scan instead of three
+    if text.isprintable() or not _CONTROL_OR_SURROGATE.search(text):
+        # The usual case, in one C scan: a printable text has no control character, no
+        # format character (the bidi ones) and no surrogate.
+        return text
     text = _CONTROL.sub("", _ANSI.sub("", text))
     return _SURROGATE.sub("\ufffd", text)
 
