@@ -283,7 +283,7 @@ def _plugin_entry_points() -> list[Any]:
     rare, so a plain scan of ``entry_points.txt`` files finds the distributions that declare
     one first, and only those are loaded through ``importlib.metadata``.
     """
-    marker = f"[{ENTRY_POINT_GROUP}]"
+    marker = f"[{ENTRY_POINT_GROUP}]".encode()
     declaring: list[str] = []
     for entry in sys.path:
         if entry and os.path.isfile(entry):  # a zip on the path: let importlib.metadata look
@@ -296,12 +296,8 @@ def _plugin_entry_points() -> list[Any]:
             for item in listing:
                 if not item.name.endswith((".dist-info", ".egg-info")):
                     continue
-                try:
-                    with open(os.path.join(item.path, "entry_points.txt"), "rb") as handle:
-                        text = handle.read(1 << 20)
-                except OSError:
-                    continue
-                if marker.encode() in text:
+                text = _head(os.path.join(item.path, "entry_points.txt"))
+                if text is not None and marker in text:
                     declaring.append(item.path)
     if not declaring:
         return []
@@ -317,6 +313,21 @@ def _plugin_entry_points() -> list[Any]:
         seen.add(name)
         found.extend(ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP)
     return found
+
+
+def _head(path: str) -> bytes | None:
+    """The first MiB of a file, or None where there is none (most distributions have no
+    ``entry_points.txt``); a bare ``os.open`` skips the buffered file object per file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 1 << 20)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _metadata_entry_points() -> list[Any]:
