@@ -65,24 +65,22 @@ def read_headers(info_dir: Path) -> Headers | None:
     return None
 
 
-def metadata_dirs(entry: Path) -> Iterator[Path]:
-    """The ``.dist-info`` / ``.egg-info`` folders directly inside one path entry.
+def metadata_dir_names(entry: Path) -> list[str]:
+    """The names of the ``.dist-info`` / ``.egg-info`` folders directly inside a path entry.
 
     ``os.scandir`` knows from the directory itself which entries are folders: a
     site-packages of a training environment lists thousands of names, and a ``stat`` or a
-    ``Path`` for each cost milliseconds.
+    ``Path`` for each cost milliseconds. Callers make a ``Path`` only for the names they want.
     """
     try:
         with os.scandir(entry) as listing:
-            found = [
+            return [
                 item.name
                 for item in listing
                 if item.name.endswith((".dist-info", ".egg-info")) and _is_dir(item)
             ]
     except OSError:
-        return
-    for name in found:
-        yield entry / name
+        return []
 
 
 def _is_dir(item: os.DirEntry[str]) -> bool:

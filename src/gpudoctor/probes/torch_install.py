@@ -28,7 +28,7 @@ from gpudoctor.probes.base import probe
 from gpudoctor.probes.dist_info import Headers
 from gpudoctor.probes.dist_info import distribution_field
 from gpudoctor.probes.dist_info import first
-from gpudoctor.probes.dist_info import metadata_dirs
+from gpudoctor.probes.dist_info import metadata_dir_names
 from gpudoctor.probes.dist_info import other_distributions
 from gpudoctor.probes.dist_info import read_headers
 from gpudoctor.probes.target import target
@@ -67,10 +67,10 @@ def read_version_py(path: Path) -> dict[str, Any] | Unavailable:
     return values
 
 
-def _dist_infos(entry: Path) -> Iterable[tuple[str, Path]]:
-    """``(normalized name, metadata dir)`` for each dist-info / egg-info in a path entry."""
-    for child in metadata_dirs(entry):
-        yield _normalize(child.name[: -len(child.suffix)].split("-")[0]), child
+def _dist_infos(entry: Path) -> Iterable[tuple[str, str]]:
+    """``(normalized name, folder name)`` for each dist-info / egg-info in a path entry."""
+    for folder in metadata_dir_names(entry):
+        yield _normalize(os.path.splitext(folder)[0].split("-")[0]), folder
 
 
 def _read(path: Path) -> str | None:
@@ -135,11 +135,11 @@ def scan_torch_installs(paths: Sequence[str], user_site: str | None = None) -> d
             continue
         seen.append(entry)
         torch_info = None
-        for name, info_dir in _dist_infos(entry):
+        for name, folder in _dist_infos(entry):
             if name == "torch":
-                torch_info = info_dir
+                torch_info = entry / folder
             elif BUNDLED_LIBRARY.match(name) and name not in bundled:
-                version = first(read_headers(info_dir), "Version")
+                version = first(read_headers(entry / folder), "Version")
                 if version:
                     bundled[name] = version
         if torch_info is not None or (entry / "torch" / "__init__.py").is_file():
@@ -305,9 +305,10 @@ def _family_candidates(entry: str) -> Iterator[_Candidate]:
             if _may_be_family(getattr(getattr(dist, "_path", None), "name", None)):
                 yield _from_distribution(dist)
         return
-    for info_dir in metadata_dirs(folder):
-        if not _may_be_family(info_dir.name):
+    for name in metadata_dir_names(folder):
+        if not _may_be_family(name):
             continue
+        info_dir = folder / name
         if info_dir.suffix == ".dist-info":
             yield _from_dist_info(info_dir)
         else:
