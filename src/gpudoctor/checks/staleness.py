@@ -14,8 +14,8 @@ saw doing nothing at all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+from typing import NamedTuple
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 CONFIDENCE_RANK = {LOW: 0, MEDIUM: 1, HIGH: 2}
@@ -65,8 +65,7 @@ PROTECTED_NAMES = frozenset(
 STALE_CLASSES = ("zombie", "stopped", "orphaned-worker", "idle-kernel", "finished-run")
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(NamedTuple):
     """One holder judged: its class, whether it is stale, the evidence, and why."""
 
     pid: int

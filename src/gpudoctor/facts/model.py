@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 from typing import ClassVar
+from typing import NamedTuple
 
 #: Bumped when a field changes meaning or is removed; new fields do not bump it.
 SCHEMA_VERSION = 2
@@ -113,8 +114,7 @@ def thaw(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class ProbeRecord:
+class ProbeRecord(NamedTuple):
     """How one probe went: ``ok``, ``timeout`` or ``error``, how long it took, and why."""
 
     name: str
