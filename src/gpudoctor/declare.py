@@ -8,9 +8,9 @@ loads them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from typing import Callable
+from typing import NamedTuple
 
 from gpudoctor.model import Finding
 from gpudoctor.model import Severity
@@ -22,8 +22,7 @@ _WARN_RANK = Severity.WARN.rank
 CheckFunc = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(NamedTuple):
     """A declared check: its stable id and name, the facts it needs, and its fix."""
 
     id: str

@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+from typing import NamedTuple
 
 
 class Severity(str, enum.Enum):
@@ -56,8 +56,7 @@ severity_value = operator.attrgetter("severity._value_")
 PROBLEM_SEVERITIES = frozenset({Severity.WARN, Severity.FAIL, Severity.ERROR})
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """One measured value and where it was read, e.g. ``MemAvailable`` from ``/proc/meminfo``."""
 
     label: str
@@ -72,8 +71,7 @@ class Evidence:
         return cls(str(data["label"]), str(data["value"]), str(data.get("source", "")))
 
 
-@dataclass(frozen=True)
-class Remedy:
+class Remedy(NamedTuple):
     """Something the user can do: a sentence, optionally exact commands, optionally per platform.
 
     ``platforms`` is empty when the remedy applies everywhere; otherwise it names the
@@ -100,8 +98,7 @@ class Remedy:
         )
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """The verdict of one check on one subject, with the numbers behind it and what to do."""
 
     check_id: str
@@ -149,8 +146,7 @@ class Finding:
         )
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What a check returns before the registry stamps its id, name and reference on it.
 
     Checks build these with the helpers in :mod:`gpudoctor.checks._helpers` (``passed``,

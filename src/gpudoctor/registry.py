@@ -158,9 +158,8 @@ def _matches(spec: CheckSpec, token: str) -> bool:
 def _with_origin(spec: CheckSpec, origin: str) -> CheckSpec:
     if spec.origin == origin:  # frozen: the declared spec itself will do
         return spec
-    from dataclasses import replace
 
-    return replace(spec, origin=origin)
+    return spec._replace(origin=origin)
 
 
 def _validate(spec: CheckSpec, prefix: str, *, check_fact_paths: bool = True) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +156,7 @@ def fold(per_node: Iterable[tuple[str, list[Finding]]], *, total: int) -> list[F
     for finding, labels in groups.values():
         where = f"all {total} nodes" if len(labels) == total and total > 1 else ", ".join(labels)
         subject = ", ".join(labels) + (f" {finding.subject}" if finding.subject else "")
-        folded.append(replace(finding, title=f"on {where}: {finding.title}", subject=subject))
+        folded.append(finding._replace(title=f"on {where}: {finding.title}", subject=subject))
     return folded
 
 

@@ -36,8 +36,7 @@ ProbeFunc = Callable[["ProbeContext"], "Mapping[str, Any] | NotApplicable"]
 DEFAULT_PROBE_TIMEOUT = 2.0
 
 
-@dataclass(frozen=True)
-class ProbeSpec:
+class ProbeSpec(NamedTuple):
     """A registered probe: the section it fills, its limit, and when it applies."""
 
     section: str
