@@ -234,9 +234,8 @@ def _command_name(argv: list[str]) -> str | None:
 def exit_status(status: object) -> int:
     """The process status ``SystemExit(status)`` gives: None 0, an int itself, else 1.
 
-    The operating system keeps what it keeps of an int (the low 8 bits on POSIX).
-
-    A message (any other value) is written to standard error, as the interpreter does.
+    A message (any other value) is written to standard error, as the interpreter does. Of
+    an int the operating system keeps what it keeps (the low 8 bits on POSIX).
     """
     if status is None:
         return 0

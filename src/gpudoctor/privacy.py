@@ -391,7 +391,8 @@ _OPAQUE_MIN = 32
 
 
 def _has_token_prefix(text: str) -> bool:
-    return any(prefix in text for prefix in _TOKEN_PREFIXES)
+    """Whether ``_TOKEN_SHAPES`` can match in ``text`` at all (a substring test per prefix)."""
+    return any(map(text.__contains__, _TOKEN_PREFIXES))
 
 
 _BEARER_WORDS = ("bearer", "basic", "token")

@@ -156,9 +156,8 @@ def _matches(spec: CheckSpec, token: str) -> bool:
 
 
 def _with_origin(spec: CheckSpec, origin: str) -> CheckSpec:
-    if spec.origin == origin:  # frozen: the declared spec itself will do
+    if spec.origin == origin:  # immutable: the declared spec itself will do
         return spec
-
     return spec._replace(origin=origin)
 
 
