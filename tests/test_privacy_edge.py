@@ -322,3 +322,24 @@ def test_dev_full_is_written_in_place_and_fails_with_one_line():
     assert "No space left" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_an_output_fifo_nobody_reads_is_one_error_not_a_hang(tmp_path, monkeypatch):
+    from gpudoctor import files
+
+    monkeypatch.setattr(files, "FIFO_WAIT", 0.3)
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(BadInputError, match="FIFO .* that no process read within 0.3 s"):
+        atomic_write_text(fifo, "lost\n")
+    assert time.monotonic() - start < 5
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the FIFO, never replaced
+
+
+def test_an_output_fifo_waits_for_a_reader_that_comes_late(tmp_path):
+    fifo = tmp_path / "late.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["sh", "-c", f"sleep 0.5; cat '{fifo}'"], stdout=subprocess.PIPE)
+    atomic_write_text(fifo, "worth the wait\n")
+    assert reader.communicate(timeout=10)[0] == b"worth the wait\n"

@@ -16,7 +16,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -141,9 +143,13 @@ def _new_file_mode() -> int:
 
 
 def _write_in_place(target: Path, data: bytes) -> None:
-    """Open and write like the shell's ``>`` (devices, FIFOs, sockets); never replace."""
+    """Open and write like the shell's ``>`` (devices, FIFOs, sockets); never replace.
+
+    A FIFO waits :data:`FIFO_WAIT` seconds at most for a process to read it (see
+    :func:`_open_fifo`); a reader that is there gets the report as a stream.
+    """
     flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(target, flags)
+    fd = _open_fifo(target, flags) if _is_fifo(target) else os.open(target, flags)
     try:
         view = memoryview(data)
         while view:
@@ -151,6 +157,42 @@ def _write_in_place(target: Path, data: bytes) -> None:
             view = view[written:]
     finally:
         os.close(fd)
+
+
+#: Seconds an output FIFO may wait for its reader (``mkfifo p; gpudoctor check -o p &``,
+#: then ``cat p``) before the write fails with one line instead of waiting forever.
+FIFO_WAIT = 10.0
+
+
+def _open_fifo(target: Path, flags: int) -> int:
+    """Open a FIFO for writing once a process reads it, or fail after :data:`FIFO_WAIT` s.
+
+    A plain blocking open waits forever when no one ever reads; opening without blocking
+    fails at once (ENXIO) while there is no reader yet, so it is retried until one comes.
+    """
+    if sys.platform == "win32":  # no FIFOs there
+        return os.open(target, flags)
+    deadline = time.monotonic() + FIFO_WAIT
+    while True:
+        try:
+            fd = os.open(target, flags | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            if time.monotonic() >= deadline:
+                why = f"it is a FIFO (named pipe) that no process read within {FIFO_WAIT:g} s"
+                raise OSError(errno.ENXIO, why) from None
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)  # the reader is there: wait for it as a pipe does
+        return fd
+
+
+def _is_fifo(target: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(target).st_mode)
+    except OSError:
+        return False
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
