@@ -25,7 +25,7 @@ NOT_ON_THE_QUICK_PATH = (
     "gpudoctor.facts.sections",  # the facts' types: for the schema and the type checker
     "gpudoctor.facts.schema",
     "gpudoctor.facts.snapshot",
-    "rich.table",  # text items render without a grid
+    "rich",  # plain output is laid out without it (gpudoctor.report.plain_layout)
     "gpudoctor.checks.run_live",  # checks that only watch and cluster run
     "gpudoctor.checks.cluster",
     "gpudoctor.commands.watch",

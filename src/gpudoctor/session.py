@@ -88,7 +88,7 @@ def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -
     from gpudoctor.privacy import redact_report
 
     if request.fmt == "text":
-        report = written_by_text(report)
+        report = written_by_text(report, verbose=request.verbose)
     report = redact_report(report, enabled=request.redact)
     if request.fmt == "json":  # each renderer is imported only when it is the one asked for
         from gpudoctor.report.json_report import render_json
@@ -108,7 +108,7 @@ def render(report: Report, request: CheckRequest, stream: Any, *, plain: bool) -
 TEXT_FACT_SECTIONS = ("host",)
 
 
-def written_by_text(report: Report) -> Report:
+def written_by_text(report: Report, *, verbose: bool = True) -> Report:
     """The part of ``report`` the text output writes: findings, probe timings and the host.
 
     Redaction costs time in proportion to what it walks, and a text report never prints
@@ -121,7 +121,7 @@ def written_by_text(report: Report) -> Report:
     sections = {name: facts[name] for name in TEXT_FACT_SECTIONS if name in facts}
     return Report(
         facts=Facts(sections, dict(facts.probes), schema_version=facts.schema_version),
-        findings=written_findings(report.findings),
+        findings=written_findings(report.findings, verbose=verbose),
         command=report.command,
         replayed_from=report.replayed_from,
     )

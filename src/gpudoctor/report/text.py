@@ -20,7 +20,17 @@ from gpudoctor._version import __version__
 from gpudoctor.model import Finding
 from gpudoctor.model import Severity
 from gpudoctor.model import severity_value
+from gpudoctor.report.doc import Blank
+from gpudoctor.report.doc import Block
+from gpudoctor.report.doc import Item
+from gpudoctor.report.doc import Node
+from gpudoctor.report.doc import Para
+from gpudoctor.report.doc import RichBlock
+from gpudoctor.report.doc import Span
+from gpudoctor.report.doc import Stack
+from gpudoctor.report.doc import para
 from gpudoctor.report.summary import Area
+from gpudoctor.report.summary import area_of
 from gpudoctor.report.summary import collapse_evidence
 from gpudoctor.report.summary import collapse_skips
 from gpudoctor.report.summary import count_words
@@ -80,16 +90,17 @@ PLAIN_WIDTH = 100
 MAX_FINDINGS_PER_CHECK = 10
 
 
-def written_findings(findings: Sequence[Finding]) -> list[Finding]:
+def written_findings(findings: Sequence[Finding], *, verbose: bool = True) -> list[Finding]:
     """``findings`` as :func:`render_text` uses them, in the same order.
 
     Past :data:`MAX_FINDINGS_PER_CHECK` problems and notes of one check (worst first, as
     the report lists them) the text only counts a finding: it keeps its id, name, severity
     and fix (the count, the area's mark, the list of fixes) and loses its words, so redacting
-    a report of 50,000 stale processes walks a few dozen findings, not all of them.
+    a report of 50,000 stale processes walks a few dozen findings, not all of them. Without
+    ``verbose`` the same goes for skips and for the passes after an area's headline.
     """
     shown: dict[str, int] = {}
-    counted_only: set[int] = set()
+    counted_only: set[int] = set() if verbose else _unwritten_passes_and_skips(findings)
     ranks = [f.severity.rank for f in findings]
     # Stable, so equal ranks keep their order (reverse=True keeps it too).
     for index in sorted(range(len(findings)), key=ranks.__getitem__, reverse=True):
@@ -108,6 +119,25 @@ def written_findings(findings: Sequence[Finding]) -> list[Finding]:
             key, Finding(*key[:3], "", fix=key[3])
         )
     return written
+
+
+def _unwritten_passes_and_skips(findings: Sequence[Finding]) -> set[int]:
+    """Indexes of the skips, and of the passes but each area's headline (its first by id)."""
+    headlines: dict[str, int] = {}
+    unwritten: set[int] = set()
+    for index, finding in enumerate(findings):
+        if finding.severity is Severity.SKIP:
+            unwritten.add(index)
+        elif finding.severity is Severity.PASS:
+            area = area_of(finding.check_id)
+            first = headlines.get(area)
+            if first is None or finding.check_id < findings[first].check_id:
+                if first is not None:
+                    unwritten.add(first)
+                headlines[area] = index
+            else:
+                unwritten.add(index)
+    return unwritten
 
 
 def plain_output(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
@@ -314,36 +344,81 @@ def render_text(
     strict: bool = False,
     width: int | None = None,
 ) -> None:
-    """Write the report for a human to ``stream``."""
-    from rich.text import Text
+    """Write the report for a human to ``stream``.
 
-    console = make_console(stream, plain=plain, width=width)
+    Plain output is laid out without rich where it can be (see
+    :mod:`gpudoctor.report.plain_layout`); a terminal, and text only rich can measure,
+    get rich.
+    """
+    blocks = report_blocks(report, plain=plain, verbose=verbose, strict=strict)
+    if plain:
+        from gpudoctor.report.plain_layout import layout
+
+        text = layout(blocks, width or output_width(plain) or PLAIN_WIDTH)
+        if text is not None:
+            stream.write(text)
+            stream.flush()
+            return
+    print_blocks(make_console(stream, plain=plain, width=width), blocks)
+
+
+def report_blocks(report: Report, *, plain: bool, verbose: bool, strict: bool) -> list[Block]:
+    """The text report as a tree of paragraphs and items, before any layout."""
     marks = ASCII_MARKS if plain else UNICODE_MARKS
-    console.print(Text(_header(report), style="bold"))
-    console.print()
+    blocks: list[Block] = [para(_header(report), style="bold"), Blank()]
     platforms = report_platforms(report.facts)
-    areas = group_by_area(report.findings)
     idle: list[Area] = []
-    for area in areas:
+    for area in group_by_area(report.findings):
         if not area.passes and not area.shown and not verbose:
             idle.append(area)
             continue
-        console.print(_area(area, marks, plain, verbose, platforms))
+        blocks.append(_area(area, marks, plain, verbose, platforms))
     if idle:
         names = ", ".join(a.name for a in idle)
         checks = plural(sum(len(a.findings) for a in idle), "check")
-        console.print(
-            item(
+        blocks.append(
+            Item(
                 _bracket(marks[Severity.SKIP], plain),
-                Text(f"not applicable here: {names} ({checks}; -v shows why)"),
+                para(f"not applicable here: {names} ({checks}; -v shows why)"),
                 STYLES[Severity.SKIP],
                 _mark_width(marks, not plain),
             )
         )
     if verbose:
-        _render_probe_times(console, report)
-    console.print()
-    _render_summary(console, report, marks, plain, strict)
+        blocks.extend(_probe_times(report))
+    blocks.append(Blank())
+    blocks.extend(_summary(report, marks, plain, strict))
+    return blocks
+
+
+def print_blocks(console: Console, blocks: Sequence[Block]) -> None:
+    """Draw ``blocks`` with rich, each as :func:`to_renderable` makes it."""
+    for block in blocks:
+        if isinstance(block, Blank):
+            console.print()
+        else:
+            console.print(to_renderable(block))
+
+
+def to_renderable(block: Block) -> RenderableType:
+    """The rich renderable of a report node: Text for a paragraph, Hanging for an item."""
+    from rich.console import Group
+    from rich.text import Text
+
+    if isinstance(block, Para):
+        text = Text(style=block.style)
+        for span in block.spans:
+            text.append(span.text, style=span.style or None)
+        return text
+    if isinstance(block, Stack):
+        return Group(*map(to_renderable, block.nodes))
+    if isinstance(block, Item):
+        body = to_renderable(block.body)
+        return Hanging(Text(block.mark, style=block.style), body, block.mark_width)
+    if isinstance(block, RichBlock):
+        made: RenderableType = block.make()
+        return made
+    return Text()
 
 
 def _header(report: Report) -> str:
@@ -375,21 +450,17 @@ def _area(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None,
-) -> Hanging:
+) -> Item:
     """One line when all is well; otherwise the area's problems expanded beneath it."""
-    from rich.console import Group
-    from rich.text import Text
-
     worst = area.worst if area.shown else Severity.PASS if area.passes else Severity.SKIP
-    title = Text(area.name, style="bold")
     shown = area.shown
     if shown:
         tally = Counter(map(severity_value, shown))
         counts = {s.value: tally[s.value] for s in Severity}
-        title.append(f": {count_words(counts)}")
+        tail = f": {count_words(counts)}"
     else:
-        title.append(f": {area.headline}")
-    body: list[RenderableType] = [title]
+        tail = f": {area.headline}"
+    body: list[Node] = [Para((Span(area.name), Span(tail)), "bold")]
     listed: Sequence[Finding] = (
         [f for f in area.findings if f.severity is not Severity.SKIP] if verbose else shown
     )
@@ -397,14 +468,14 @@ def _area(
     for finding in listed:
         per_check[finding.check_id] = per_check.get(finding.check_id, 0) + 1
         if per_check[finding.check_id] <= MAX_FINDINGS_PER_CHECK:
-            body.append(render_finding(finding, marks, plain, verbose, platforms))
+            body.append(finding_node(finding, marks, plain, verbose, platforms))
     for check_id, count in per_check.items():
         if count > MAX_FINDINGS_PER_CHECK:
             more = count - MAX_FINDINGS_PER_CHECK
             body.append(
-                item(
+                Item(
                     "...",
-                    Text(
+                    para(
                         f"and {plural(more, 'more finding')} of {check_id} (all of them: -f json)"
                     ),
                 )
@@ -413,14 +484,14 @@ def _area(
         for reason, ids in collapse_skips(area.skips):
             times = f" (×{len(ids)})" if len(ids) > 1 else ""
             body.append(
-                item(
+                Item(
                     marks[Severity.SKIP],
-                    Text(f"{', '.join(ids)} {reason}{times}", style=STYLES[Severity.SKIP]),
+                    para(f"{', '.join(ids)} {reason}{times}", style=STYLES[Severity.SKIP]),
                     STYLES[Severity.SKIP],
                 )
             )
     width = _mark_width(marks, not plain)
-    return item(_bracket(marks[worst], plain), Group(*body), STYLES[worst], width)
+    return Item(_bracket(marks[worst], plain), Stack(tuple(body)), STYLES[worst], width)
 
 
 def render_finding(
@@ -429,42 +500,51 @@ def render_finding(
     plain: bool,
     verbose: bool,
     platforms: frozenset[str] | None = None,
-) -> Hanging:
-    """A finding as an item: its title, then evidence and remedies hanging beneath it."""
-    from rich.console import Group
-    from rich.text import Text
+) -> RenderableType:
+    """A finding as a rich renderable (see :func:`finding_node`)."""
+    return to_renderable(finding_node(finding, marks, plain, verbose, platforms))
 
+
+def finding_node(
+    finding: Finding,
+    marks: Mapping[Severity, str],
+    plain: bool,
+    verbose: bool,
+    platforms: frozenset[str] | None = None,
+) -> Item:
+    """A finding as an item: its title, then evidence and remedies hanging beneath it."""
     evidence_bullet, remedy_bullet, command_bullet = _BULLETS[plain]
     style = STYLES[finding.severity]
-    line = Text()
-    line.append(f"{finding.check_id} ", style=style)
-    line.append(f"{finding.name}: ", style="bold" if finding.is_problem else "dim")
-    line.append(finding.title)
-    body: list[RenderableType] = [line]
+    title = Para(
+        (
+            Span(f"{finding.check_id} ", style),
+            Span(f"{finding.name}: ", "bold" if finding.is_problem else "dim"),
+            Span(finding.title),
+        )
+    )
+    body: list[Node] = [title]
     if finding.severity.rank >= Severity.INFO.rank or verbose:
         for ev, times in collapse_evidence(finding.evidence):
-            text = Text()
-            text.append(f"{ev.label}: ", style="dim")
-            text.append(ev.value)
+            spans = [Span(f"{ev.label}: ", "dim"), Span(ev.value)]
             if ev.source:
-                text.append(f" ({ev.source})", style="dim")
+                spans.append(Span(f" ({ev.source})", "dim"))
             if times > 1:
-                text.append(f" ×{times}", style="bold")
-            body.append(item(evidence_bullet, text, "dim"))
+                spans.append(Span(f" ×{times}", "bold"))
+            body.append(Item(evidence_bullet, Para(tuple(spans)), "dim"))
         remedies = finding.remedies if verbose else remedies_for(finding.remedies, platforms)
         for remedy in remedies:
-            text = Text(remedy.text)
+            words = [Span(remedy.text)]
             if remedy.platforms and (verbose or platforms is None):
-                text.append(f" [{', '.join(remedy.platforms)}]", style="dim")
-            commands = [item(command_bullet, Text(c, style="bold")) for c in remedy.commands]
-            body.append(item(remedy_bullet, Group(text, *commands)))
+                words.append(Span(f" [{', '.join(remedy.platforms)}]", "dim"))
+            commands = [Item(command_bullet, para(c, style="bold")) for c in remedy.commands]
+            body.append(Item(remedy_bullet, Stack((Para(tuple(words)), *commands))))
         if finding.fix:
             body.append(
-                item(remedy_bullet, Text(f"fix: gpudoctor fix --{finding.fix}", style="green"))
+                Item(remedy_bullet, para(f"fix: gpudoctor fix --{finding.fix}", style="green"))
             )
         if finding.severity is Severity.ERROR and verbose and finding.details:
-            body.append(Text(finding.details.rstrip(), style="dim"))
-    return item(marks[finding.severity], Group(*body), style, _mark_width(marks, False))
+            body.append(para(finding.details.rstrip(), style="dim"))
+    return Item(marks[finding.severity], Stack(tuple(body)), style, _mark_width(marks, False))
 
 
 def _render_finding(
@@ -475,51 +555,64 @@ def _render_finding(
     console.print(render_finding(finding, marks, plain, verbose))
 
 
-def _render_summary(
-    console: Console, report: Report, marks: Mapping[Severity, str], plain: bool, strict: bool
-) -> None:
-    from rich.text import Text
-
+def _summary(
+    report: Report, marks: Mapping[Severity, str], plain: bool, strict: bool
+) -> list[Block]:
     counts = report.counts
     worst = report.worst if report.worst.rank >= Severity.INFO.rank else Severity.PASS
     if any(counts[s] for s in ("info", "warn", "fail", "error")):
-        text = Text(count_words(counts).capitalize() + ". ", style="bold")
-        text.append(f"Verdict: {report.verdict}.", style=STYLES[worst])
+        text = Para(
+            (
+                Span(count_words(counts).capitalize() + ". "),
+                Span(f"Verdict: {report.verdict}.", STYLES[worst]),
+            ),
+            "bold",
+        )
     else:
         checked = counts["pass"]
-        text = Text(f"No problems found in {plural(checked, 'check')}", style="bold")
+        spans = [Span(f"No problems found in {plural(checked, 'check')}")]
         if counts["skip"]:
-            text.append(f" ({counts['skip']} not applicable here)")
-        text.append(".")
-    console.print(
-        item(_bracket(marks[worst], plain), text, STYLES[worst], _mark_width(marks, not plain))
-    )
+            spans.append(Span(f" ({counts['skip']} not applicable here)"))
+        spans.append(Span("."))
+        text = Para(tuple(spans), "bold")
+    blocks: list[Block] = [
+        Item(_bracket(marks[worst], plain), text, STYLES[worst], _mark_width(marks, not plain))
+    ]
     fixes = sorted({f.fix for f in report.findings if f.fix})
     if fixes:
-        console.print(
-            Text("Automatic fixes: " + ", ".join(f"gpudoctor fix --{name}" for name in fixes))
+        blocks.append(
+            para("Automatic fixes: " + ", ".join(f"gpudoctor fix --{name}" for name in fixes))
         )
     if report.exit_code(strict):
-        console.print(Text("Details of any check: gpudoctor explain ID", style="dim"))
+        blocks.append(para("Details of any check: gpudoctor explain ID", style="dim"))
+    return blocks
 
 
-def _render_probe_times(console: Console, report: Report) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
+def _probe_times(report: Report) -> list[Block]:
     probes = sorted(report.facts.probes.values(), key=lambda p: -p.seconds)
     if not probes:
-        return
-    console.print()
-    console.print(Text("Probe timings (slowest first):", style="bold"))
-    grid = Table.grid(padding=(0, 2, 0, 0))
-    grid.add_column(no_wrap=True)
-    grid.add_column(justify="right", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for record in probes:
-        status = "" if record.status == "ok" else f"{record.status}: {record.error}"
-        grid.add_row(f"  {record.name}", f"{record.seconds * 1000:.1f} ms", status)
-    console.print(grid)
+        return []
+    rows = [
+        (
+            f"  {record.name}",
+            f"{record.seconds * 1000:.1f} ms",
+            "" if record.status == "ok" else f"{record.status}: {record.error}",
+        )
+        for record in probes
+    ]
+
+    def make_grid() -> Table:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2, 0, 0))
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for row in rows:
+            grid.add_row(*row)
+        return grid
+
+    return [Blank(), para("Probe timings (slowest first):", style="bold"), RichBlock(make_grid)]
 
 
 def summary_line(report: Report) -> str:
@@ -536,10 +629,14 @@ __all__ = [
     "Hanging",
     "UNICODE_MARKS",
     "item",
+    "finding_node",
     "make_console",
     "output_width",
     "plain_output",
+    "print_blocks",
     "render_finding",
     "render_text",
+    "report_blocks",
+    "to_renderable",
     "summary_line",
 ]
