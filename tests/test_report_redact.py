@@ -109,3 +109,54 @@ def test_snapshot_document_is_redacted_and_still_replays(monkeypatch):
     assert facts_from_document(doc).get("env.variables.CUDA_HOME") == "<home>/cuda"
     kept = redact_data(snapshot_document(facts), enabled=False)
     assert kept["facts"]["env"]["variables"]["PATH"] == "/home/alice/bin"
+
+
+def _findings_to_redact():
+    """Every recorded machine's findings, and findings full of what redaction replaces."""
+    from conftest import FIXTURES
+    from gpudoctor.facts.snapshot import load_replay
+    from gpudoctor.model import Evidence
+    from gpudoctor.model import Finding
+    from gpudoctor.model import Remedy
+    from gpudoctor.model import Severity
+    from gpudoctor.registry import load_registry
+    from gpudoctor.runner import run_checks
+
+    registry = list(load_registry(plugins=False))
+    findings = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        findings += run_checks(load_replay(path), registry)
+    findings.append(
+        Finding(
+            "GD999",
+            "holder-check",
+            Severity.WARN,
+            "gpubox-7 holds GPU-1a2b3c4d-0000-1111-2222-333344445555 at 10.1.2.3",
+            "/home/alice/run.py",
+            (
+                Evidence("cmdline", "python /home/bob/x.py --token=ghp_" + "a" * 36, "10.1.2.3"),
+                Evidence("version", "12.4.1", "/home/alice/.venv"),
+                Evidence("AWS_SECRET_ACCESS_KEY", "x" * 40),
+            ),
+            (Remedy("ssh alice@gpubox-7", ("kill 42", "rm /home/alice/x"), ("linux",)),),
+            fix="kill-stale",
+            reference="https://user:pw@example.com/x",
+            details="Traceback in /home/alice/x.py at 10.1.2.4",
+        )
+    )
+    return findings
+
+
+def test_a_finding_redacts_as_its_json_form_does():
+    """The field-by-field path and the JSON walk agree, placeholders numbered alike."""
+    from gpudoctor.model import Finding
+
+    findings = _findings_to_redact()
+    direct, walked = Redactor(ALICE), Redactor(ALICE)
+    for finding in findings:
+        assert direct.finding(finding) == Finding.from_json(walked.value(finding.to_json()))
+    last = Redactor(ALICE).finding(findings[-1])
+    assert "alice" not in repr(last)
+    assert "10.1.2.3" not in repr(last)
+    assert last.title == "<host> holds GPU-<uuid-1> at <ip-1>"
+    assert last.evidence[0].source == "<ip-1>"  # the same address, the same placeholder

@@ -45,10 +45,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 
 from gpudoctor.lazy_regex import lazy_compile
+
+if TYPE_CHECKING:
+    from gpudoctor.model import Finding
 
 REDACTED = "<redacted: looks like a secret>"
 #: Longest command line an output shows (after redaction).
@@ -806,6 +810,46 @@ class Redactor:
             return data
         return self._keyed_string(data, key)
 
+    def finding(self, finding: Finding) -> Finding:
+        """``finding`` redacted field by field, as :meth:`value` redacts its JSON form.
+
+        The same strings under the same keys in the same order (so placeholders number
+        alike), without building the JSON and parsing it back for each finding.
+        """
+        from gpudoctor.model import Evidence
+        from gpudoctor.model import Finding
+        from gpudoctor.model import Remedy
+
+        text = self._field
+        return Finding(
+            text(finding.check_id, "id"),
+            text(finding.name, "name"),
+            finding.severity,
+            text(finding.title, "title"),
+            text(finding.subject, "subject"),
+            tuple(
+                Evidence(text(e.label, "label"), text(e.value, "value"), text(e.source, "source"))
+                for e in finding.evidence
+            ),
+            tuple(
+                Remedy(
+                    text(r.text, "text"),
+                    tuple(text(c, "commands") for c in r.commands),
+                    tuple(text(p, "platforms") for p in r.platforms),
+                )
+                for r in finding.remedies
+            ),
+            None if finding.fix is None else self.value(finding.fix, "fix"),
+            text(finding.reference, "reference"),
+            text(finding.details, "details"),
+        )
+
+    def _field(self, data: Any, key: str) -> str:
+        """A string field of a record, redacted under ``key`` (``str()`` of anything else)."""
+        if type(data) is str:
+            return self._keyed_string(data, key)
+        return str(self.value(data, key))
+
     def _keyed_string(self, data: str, key: str) -> str:
         """:meth:`_redact_keyed`, once per distinct string and key (as :meth:`text` does)."""
         memo = self._keyed.get(key)
@@ -930,7 +974,6 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     """
     from gpudoctor.facts.model import Facts
     from gpudoctor.facts.model import ProbeRecord
-    from gpudoctor.model import Finding
     from gpudoctor.runner import Report
 
     redactor = Redactor(identity or identity_for(report), identities=enabled)
@@ -944,7 +987,7 @@ def redact_report(report: Any, *, identity: Identity | None = None, enabled: boo
     for finding in report.findings:
         clean = redacted.get(finding)
         if clean is None:
-            clean = redacted[finding] = Finding.from_json(redactor.value(finding.to_json()))
+            clean = redacted[finding] = redactor.finding(finding)
         findings.append(clean)
     return Report(
         facts=Facts(redactor.value(facts.to_json()), records, schema_version=facts.schema_version),

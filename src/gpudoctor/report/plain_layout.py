@@ -35,7 +35,6 @@ ONE_CELL = frozenset(
 #: A word and the blanks after it (leading blanks belong to a line's first word), as rich
 #: splits a line into words.
 _WORD = re.compile(r"\s*\S+\s*")
-_TRAILING_BLANKS = re.compile(r"\s+$")
 
 
 class _NeedsRich(Exception):
@@ -112,10 +111,10 @@ def wrap(line: str, width: int) -> list[str]:
     for start, end in zip(starts, starts[1:]):
         piece = line[start:end]
         if len(piece) > width:
-            blanks = _TRAILING_BLANKS.search(piece)
-            if blanks is not None:
-                piece = piece[: len(piece) - min(len(blanks.group()), len(piece) - width)]
-            piece = piece[:width]
+            # Blanks past the width go first (rich's ``rstrip_end``), then what still
+            # overflows is cut (``truncate``).
+            blanks = len(piece) - len(piece.rstrip())
+            piece = piece[: len(piece) - min(blanks, len(piece) - width)][:width]
         pieces.append(piece)
     return pieces
 
