@@ -26,6 +26,7 @@ NOT_ON_THE_QUICK_PATH = (
     "gpudoctor.facts.schema",
     "gpudoctor.facts.snapshot",
     "rich",  # plain output is laid out without it (gpudoctor.report.plain_layout)
+    "pathlib",  # probes join strings; only the commands that write files load it
     "gpudoctor.checks.run_live",  # checks that only watch and cluster run
     "gpudoctor.checks.cluster",
     "gpudoctor.commands.watch",

@@ -44,7 +44,6 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
@@ -532,7 +531,9 @@ def discover_identity(env: Mapping[str, str] | None = None) -> Identity:
         except (ImportError, KeyError, AttributeError, OSError):
             pass
     try:
-        homes.append(str(Path.home()))
+        home = os.path.expanduser("~")  # "~" itself where it cannot say
+        if home != "~":
+            homes.append(os.path.normpath(home))
     except (RuntimeError, KeyError, OSError):
         pass
     hosts: list[str | None] = [

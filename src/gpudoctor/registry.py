@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from typing import NamedTuple
@@ -300,6 +299,7 @@ def _plugin_entry_points() -> list[Any]:
     if not declaring:
         return []
     from importlib.metadata import PathDistribution
+    from pathlib import Path  # importlib.metadata walks a Path
 
     found: list[Any] = []
     seen: set[str] = set()

@@ -10,8 +10,6 @@ from dataclasses import field
 from typing import Any
 
 from gpudoctor.facts.model import Facts
-from gpudoctor.files import atomic_write_text
-from gpudoctor.files import check_writable
 from gpudoctor.gc_pause import collector_paused
 from gpudoctor.gc_pause import release
 from gpudoctor.runner import Report
@@ -132,6 +130,8 @@ def run_check(request: CheckRequest) -> int:
     from gpudoctor.report.text import plain_output
 
     if request.output:
+        from gpudoctor.files import check_writable  # only where a file is written
+
         check_writable(request.output)
     warn_if_not_redacted(request.redact)
     # Facts, findings and their redacted copies are acyclic and live until the output is
@@ -142,6 +142,8 @@ def run_check(request: CheckRequest) -> int:
         if request.output:
             buffer = io.StringIO()
             render(report, request, buffer, plain=True)
+            from gpudoctor.files import atomic_write_text
+
             atomic_write_text(request.output, buffer.getvalue())
             print(
                 f"gpudoctor: report written to {request.output} (verdict: {report.verdict})",
@@ -177,6 +179,8 @@ def write_snapshot(
 ) -> None:
     """Record this machine's facts (or ``facts`` given) as a snapshot file or to stdout."""
     from gpudoctor.facts.snapshot import snapshot_document
+    from gpudoctor.files import atomic_write_text
+    from gpudoctor.files import check_writable
     from gpudoctor.report.text import plain_output
 
     if output:

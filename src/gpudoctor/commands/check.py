@@ -109,9 +109,6 @@ def check_command(
       gpudoctor check --python ~/venvs/train/bin/python
                                                inspect that environment's torch
     """
-    from gpudoctor.files import SOURCE_MAX_BYTES
-    from gpudoctor.files import WSLCONFIG_MAX_BYTES
-    from gpudoctor.files import check_readable
     from gpudoctor.session import CheckRequest
     from gpudoctor.session import run_check
 
@@ -124,10 +121,15 @@ def check_command(
             fail_usage(f"--python {python}: {problem}")
 
     # Regular files of a documented size only (a FIFO would hang the probe): exit 2 early.
-    if wslconfig_path:
-        check_readable(wslconfig_path, WSLCONFIG_MAX_BYTES, ".wslconfig file")
-    for source in (*scripts, *configs):
-        check_readable(source, SOURCE_MAX_BYTES, "training script or config")
+    if wslconfig_path or scripts or configs:
+        from gpudoctor.files import SOURCE_MAX_BYTES
+        from gpudoctor.files import WSLCONFIG_MAX_BYTES
+        from gpudoctor.files import check_readable
+
+        if wslconfig_path:
+            check_readable(wslconfig_path, WSLCONFIG_MAX_BYTES, ".wslconfig file")
+        for source in (*scripts, *configs):
+            check_readable(source, SOURCE_MAX_BYTES, "training script or config")
     request = CheckRequest(
         fmt=fmt.lower(),
         output=output,

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
@@ -106,7 +105,7 @@ class ProbeContext:
     (``wslconfig``, ``scripts``, ``data`` ...).
     """
 
-    root: Path = Path("/")
+    root: str | os.PathLike[str] = "/"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     options: Mapping[str, Any] = field(default_factory=dict)
     platform: str = sys.platform
@@ -119,15 +118,15 @@ class ProbeContext:
     @property
     def is_live(self) -> bool:
         """True when probing this very machine (not a recorded tree under another root)."""
-        return self.root == Path("/")
+        return os.fspath(self.root) == "/"
 
     # -- files ---------------------------------------------------------------------------
-    def path(self, absolute: str | os.PathLike[str]) -> Path:
+    def path(self, absolute: str | os.PathLike[str]) -> str:
         """``absolute`` under the context's root (``/proc/meminfo`` -> ``ROOT/proc/meminfo``)."""
         text = os.fspath(absolute)
-        if self.root == Path("/") or not text.startswith("/"):
-            return Path(text)
-        return self.root / text.lstrip("/")
+        if self.is_live or not text.startswith("/"):
+            return text
+        return os.path.join(self.root, text.lstrip("/"))
 
     def read_text(self, absolute: str | os.PathLike[str], max_bytes: int = 1 << 20) -> str:
         """Read a (small) text file under the root; undecodable bytes are replaced."""
@@ -136,10 +135,7 @@ class ProbeContext:
         return data.decode("utf-8", errors="replace")
 
     def exists(self, absolute: str | os.PathLike[str]) -> bool:
-        try:
-            return self.path(absolute).exists()
-        except OSError:
-            return False
+        return os.path.exists(self.path(absolute))
 
     # -- commands ------------------------------------------------------------------------
     def which(self, name: str) -> str | None:

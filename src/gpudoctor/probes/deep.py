@@ -32,7 +32,7 @@ def probe_bench_disk(ctx: ProbeContext) -> dict[str, Any]:
     from gpudoctor.probes.bench.disk import classify_filesystem
 
     path = str(ctx.options["data"])
-    if not ctx.path(path).exists():
+    if not ctx.exists(path):
         # Never classify a path that is not there: its "filesystem" would be that of '/'.
         return {
             "path": path,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -54,23 +53,24 @@ def first(fields: Headers | None, name: str) -> str | None:
     return values[0] if values else None
 
 
-def read_headers(info_dir: Path) -> Headers | None:
+def read_headers(info_dir: str | os.PathLike[str]) -> Headers | None:
     """The header fields of a ``.dist-info`` (METADATA) or ``.egg-info`` (PKG-INFO) folder."""
     for name in ("METADATA", "PKG-INFO"):
         try:
-            text = (info_dir / name).read_text(encoding="utf-8", errors="replace")
+            with open(os.path.join(info_dir, name), encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
         except OSError:
             continue
         return parse_headers(text)
     return None
 
 
-def metadata_dir_names(entry: Path) -> list[str]:
+def metadata_dir_names(entry: str | os.PathLike[str]) -> list[str]:
     """The names of the ``.dist-info`` / ``.egg-info`` folders directly inside a path entry.
 
     ``os.scandir`` knows from the directory itself which entries are folders: a
     site-packages of a training environment lists thousands of names, and a ``stat`` or a
-    ``Path`` for each cost milliseconds. Callers make a ``Path`` only for the names they want.
+    path object for each cost milliseconds. Callers join only the names they want.
     """
     try:
         with os.scandir(entry) as listing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from typing import TYPE_CHECKING
@@ -39,11 +40,11 @@ def form_factor(ctx: ProbeContext) -> dict[str, object]:
         chassis = None
     battery: bool | None = None
     try:
-        supplies = list(ctx.path("/sys/class/power_supply").iterdir())[:32]
+        supplies = os.listdir(ctx.path("/sys/class/power_supply"))[:32]
         battery = False
         for supply in supplies:
             try:
-                kind = ctx.read_text(f"/sys/class/power_supply/{supply.name}/type", max_bytes=64)
+                kind = ctx.read_text(f"/sys/class/power_supply/{supply}/type", max_bytes=64)
             except OSError:
                 continue
             if kind.strip() == "Battery":

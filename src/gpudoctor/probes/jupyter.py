@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Iterable
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from gpudoctor.probes.base import ProbeContext
@@ -47,23 +46,23 @@ def connection_file(argv: Iterable[str]) -> str | None:
     return None
 
 
-def runtime_dirs(ctx: ProbeContext, connection_files: Iterable[str] = ()) -> list[Path]:
+def runtime_dirs(ctx: ProbeContext, connection_files: Iterable[str] = ()) -> list[str]:
     """Where servers leave their runtime files: the env settings, the defaults, and the
     folders the kernels' own connection files are in (other users' ones included)."""
     env = ctx.env
-    found: list[Path] = []
+    found: list[str] = []
     if env.get("JUPYTER_RUNTIME_DIR"):
-        found.append(Path(env["JUPYTER_RUNTIME_DIR"]))
+        found.append(os.path.normpath(env["JUPYTER_RUNTIME_DIR"]))
     if env.get("JUPYTER_DATA_DIR"):
-        found.append(Path(env["JUPYTER_DATA_DIR"]) / "runtime")
+        found.append(os.path.join(os.path.normpath(env["JUPYTER_DATA_DIR"]), "runtime"))
     home = env.get("HOME") or os.path.expanduser("~")
     data = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
-    found.append(Path(data) / "jupyter" / "runtime")
+    found.append(os.path.join(os.path.normpath(data), "jupyter", "runtime"))
     if env.get("APPDATA"):
-        found.append(Path(env["APPDATA"]) / "jupyter" / "runtime")
+        found.append(os.path.join(os.path.normpath(env["APPDATA"]), "jupyter", "runtime"))
     for connection in connection_files:
-        found.append(Path(connection).parent)
-    unique: list[Path] = []
+        found.append(os.path.dirname(os.path.normpath(connection)))
+    unique: list[str] = []
     for folder in found:
         if folder not in unique:
             unique.append(folder)
@@ -87,7 +86,7 @@ def read_server_file(data: bytes) -> dict[str, str] | None:
     return {"url": url if url.endswith("/") else url + "/", "token": str(token or "")}
 
 
-def servers(ctx: ProbeContext, dirs: Iterable[Path]) -> list[dict[str, str]]:
+def servers(ctx: ProbeContext, dirs: Iterable[str]) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     for folder in dirs:
         try:
@@ -97,9 +96,9 @@ def servers(ctx: ProbeContext, dirs: Iterable[Path]) -> list[dict[str, str]]:
         for name in names:
             if not _SERVER_FILE.match(name):
                 continue
-            path = ctx.path(folder) / name
+            path = os.path.join(ctx.path(folder), name)
             try:
-                if not path.is_file():
+                if not os.path.isfile(path):
                     continue
                 with open(path, "rb") as handle:
                     server = read_server_file(handle.read(MAX_RUNTIME_FILE))

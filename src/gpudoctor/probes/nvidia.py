@@ -8,6 +8,7 @@ its own timeout. Units in the facts: bytes, watts, degrees Celsius, percent.
 from __future__ import annotations
 
 import glob
+import os
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
@@ -88,11 +89,11 @@ def pci_display_devices(ctx: ProbeContext) -> dict[str, Any]:
     nvidia: list[dict[str, Any]] = []
     integrated = False
     try:
-        entries = sorted(root.iterdir())
+        entries = sorted(os.listdir(root))
     except OSError:
         return {"pci_devices": [], "integrated_gpu": None}
     for entry in entries[:512]:
-        base = f"/sys/bus/pci/devices/{entry.name}"
+        base = f"/sys/bus/pci/devices/{entry}"
         if not _read(ctx, f"{base}/class").startswith("0x03"):
             continue
         vendor = _read(ctx, f"{base}/vendor")
@@ -102,13 +103,15 @@ def pci_display_devices(ctx: ProbeContext) -> dict[str, Any]:
             continue
         try:
             driver = (
-                ctx.path(f"{base}/driver").resolve().name if ctx.exists(f"{base}/driver") else None
+                os.path.basename(os.path.realpath(ctx.path(f"{base}/driver")))
+                if ctx.exists(f"{base}/driver")
+                else None
             )
         except OSError:
             driver = None
         nvidia.append(
             {
-                "address": entry.name,
+                "address": entry,
                 "runtime_status": _read(ctx, f"{base}/power/runtime_status") or None,
                 "power_control": _read(ctx, f"{base}/power/control") or None,
                 "driver": driver,

@@ -20,7 +20,7 @@ def probe_shm(ctx: ProbeContext) -> ShmFacts | NotApplicable:
     if sys.platform == "win32" or not ctx.platform.startswith("linux"):
         return NotApplicable(f"no /dev/shm on {ctx.platform}")
     path = ctx.path("/dev/shm")
-    if not path.is_dir():
+    if not os.path.isdir(path):
         return {"present": False, "path": "/dev/shm"}
     stats = os.statvfs(path)
     return {

@@ -17,7 +17,6 @@ import os
 import platform
 import site
 import sys
-from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
@@ -63,18 +62,19 @@ def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
-def env_python(prefix: str, windows: bool) -> Path:
+def env_python(prefix: str, windows: bool) -> str:
     """The interpreter of the environment at ``prefix`` (venv or conda layout)."""
-    root = Path(prefix)
+    root = os.path.normpath(prefix)
     if windows:
-        for candidate in (root / "Scripts" / "python.exe", root / "python.exe"):
-            if candidate.exists():
+        scripts = os.path.join(root, "Scripts", "python.exe")
+        for candidate in (scripts, os.path.join(root, "python.exe")):
+            if os.path.exists(candidate):
                 return candidate
-        return root / "Scripts" / "python.exe"
+        return scripts
     for name in ("python", "python3"):
-        if (root / "bin" / name).exists():
-            return root / "bin" / name
-    return root / "bin" / "python"
+        if os.path.exists(os.path.join(root, "bin", name)):
+            return os.path.join(root, "bin", name)
+    return os.path.join(root, "bin", "python")
 
 
 def is_tool_environment(prefix: str) -> bool:
@@ -95,7 +95,7 @@ def choose(ctx: ProbeContext) -> tuple[str | None, str]:
             continue
         if _same(prefix, sys.prefix):
             return None, f"gpudoctor runs inside the active environment ({variable})"
-        return str(env_python(prefix, windows)), f"{variable} points at {prefix}"
+        return env_python(prefix, windows), f"{variable} points at {prefix}"
     if is_tool_environment(sys.prefix):
         found = ctx.which("python") or ctx.which("python3")
         if found:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
@@ -101,7 +100,7 @@ def cuda_home(ctx: ProbeContext, nvcc: str | None) -> tuple[str | None, str | No
         if ctx.env.get(variable):
             return ctx.env[variable], variable
     if nvcc:
-        return str(Path(os.path.realpath(nvcc)).parent.parent), "the nvcc on PATH"
+        return os.path.dirname(os.path.dirname(os.path.realpath(nvcc))), "the nvcc on PATH"
     if not ctx.platform.startswith("win") and ctx.exists("/usr/local/cuda"):
         return "/usr/local/cuda", "/usr/local/cuda"
     return None, None

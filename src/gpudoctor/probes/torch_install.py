@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
@@ -43,10 +42,11 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_version_py(path: Path) -> dict[str, Any] | Unavailable:
+def read_version_py(path: str | os.PathLike[str]) -> dict[str, Any] | Unavailable:
     """The constant assignments in ``torch/version.py`` (``cuda`` is annotated, hence AnnAssign)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            tree = ast.parse(handle.read())
     except (OSError, SyntaxError, ValueError) as exc:
         return Unavailable(f"{path} unreadable: {exc}")
     values: dict[str, Any] = {}
@@ -67,28 +67,30 @@ def read_version_py(path: Path) -> dict[str, Any] | Unavailable:
     return values
 
 
-def _dist_infos(entry: Path) -> Iterable[tuple[str, str]]:
+def _dist_infos(entry: str) -> Iterable[tuple[str, str]]:
     """``(normalized name, folder name)`` for each dist-info / egg-info in a path entry."""
     for folder in metadata_dir_names(entry):
         yield _normalize(os.path.splitext(folder)[0].split("-")[0]), folder
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        return path.read_text(errors="replace")
+        with open(path, errors="replace") as handle:
+            return handle.read()
     except OSError:
         return None
 
 
-def _wheel_tags(info_dir: Path) -> list[str]:
-    text = _read(info_dir / "WHEEL") or ""
+def _wheel_tags(info_dir: str) -> list[str]:
+    text = _read(os.path.join(info_dir, "WHEEL")) or ""
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")]
 
 
-def _install(entry: Path, info_dir: Path | None, user_site: str | None) -> dict[str, Any]:
-    package = entry / "torch"
+def _install(entry: str, info_dir: str | None, user_site: str | None) -> dict[str, Any]:
+    package = os.path.join(entry, "torch")
+    has_package_dir = os.path.isdir(package)
     meta = read_headers(info_dir) if info_dir else None
-    built = read_version_py(package / "version.py") if package.is_dir() else {}
+    built = read_version_py(os.path.join(package, "version.py")) if has_package_dir else {}
     if isinstance(built, Unavailable):
         built_values: dict[str, Any] = {}
     else:
@@ -96,7 +98,7 @@ def _install(entry: Path, info_dir: Path | None, user_site: str | None) -> dict[
     version = built_values.get("__version__") or first(meta, "Version")
     requires = meta.get("requires-dist") if meta else None
     return {
-        "location": str(entry),
+        "location": entry,
         "version": version,
         "metadata_version": first(meta, "Version"),
         "local_tag": version.split("+", 1)[1] if version and "+" in version else None,
@@ -105,19 +107,23 @@ def _install(entry: Path, info_dir: Path | None, user_site: str | None) -> dict[
         "xpu": built_values.get("xpu"),
         "debug": built_values.get("debug"),
         "git_version": built_values.get("git_version"),
-        "version_py": "missing" if not package.is_dir() else ("ok" if built_values else str(built)),
-        "has_package": (package / "__init__.py").is_file(),
+        "version_py": "missing" if not has_package_dir else ("ok" if built_values else str(built)),
+        "has_package": os.path.isfile(os.path.join(package, "__init__.py")),
         "has_metadata": info_dir is not None,
-        "installer": ((_read(info_dir / "INSTALLER") or "").strip() or None) if info_dir else None,
+        "installer": (
+            ((_read(os.path.join(info_dir, "INSTALLER")) or "").strip() or None)
+            if info_dir
+            else None
+        ),
         "wheel_tags": _wheel_tags(info_dir) if info_dir else [],
         "bundled_requirements": sorted(
             r.split(";")[0].strip() for r in (requires or ()) if r.startswith("nvidia-")
         ),
-        "user_site": user_site is not None and _same(entry, Path(user_site)),
+        "user_site": user_site is not None and _same(entry, user_site),
     }
 
 
-def _same(a: Path, b: Path) -> bool:
+def _same(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -128,21 +134,21 @@ def scan_torch_installs(paths: Sequence[str], user_site: str | None = None) -> d
     """Every torch install and bundled CUDA library found along ``paths``, in path order."""
     installs: list[dict[str, Any]] = []
     bundled: dict[str, str] = {}
-    seen: list[Path] = []
+    seen: list[str] = []
     for raw in paths:
-        entry = Path(raw or ".")
-        if not entry.is_dir() or any(_same(entry, s) for s in seen):
+        entry = os.path.normpath(raw or ".")
+        if not os.path.isdir(entry) or any(_same(entry, s) for s in seen):
             continue
         seen.append(entry)
         torch_info = None
         for name, folder in _dist_infos(entry):
             if name == "torch":
-                torch_info = entry / folder
+                torch_info = os.path.join(entry, folder)
             elif BUNDLED_LIBRARY.match(name) and name not in bundled:
-                version = first(read_headers(entry / folder), "Version")
+                version = first(read_headers(os.path.join(entry, folder)), "Version")
                 if version:
                     bundled[name] = version
-        if torch_info is not None or (entry / "torch" / "__init__.py").is_file():
+        if torch_info is not None or os.path.isfile(os.path.join(entry, "torch", "__init__.py")):
             installs.append(_install(entry, torch_info, user_site))
     return {"installs": installs, "bundled_libraries": bundled}
 
@@ -152,7 +158,7 @@ def _active_location(paths: Sequence[str]) -> str | None:
     spec = importlib.machinery.PathFinder.find_spec("torch", list(paths))
     if spec is None or not spec.submodule_search_locations:
         return None
-    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+    return os.path.dirname(os.path.normpath(next(iter(spec.submodule_search_locations))))
 
 
 def _cudnn(bundled: dict[str, str]) -> str | None:
@@ -197,7 +203,7 @@ def torch_facts(paths: Sequence[str], user_site: str | None, active: str | None)
     scan = scan_torch_installs(paths, user_site)
     installs = scan["installs"]
     chosen = next(
-        (i for i in installs if active and _same(Path(i["location"]), Path(active))),
+        (i for i in installs if active and _same(i["location"], active)),
         installs[0] if installs else None,
     )
     facts: dict[str, Any] = {
@@ -231,9 +237,9 @@ FAMILY = (
 _PACKAGE_DIR = {"flash-attn": "flash_attn", "mmcv-full": "mmcv", "pytorch-triton": "triton"}
 
 
-def _mtime(path: Path | None) -> float | None:
+def _mtime(path: str | None) -> float | None:
     try:
-        return path.stat().st_mtime if path is not None else None
+        return os.stat(path).st_mtime if path is not None else None
     except OSError:
         return None
 
@@ -249,7 +255,7 @@ class _Candidate:
         version: str | None,
         requires: list[str],
         direct_url: str | None,
-        info_dir: Path | None,
+        info_dir: str | None,
     ) -> None:
         self.name = name
         self.version = version
@@ -258,10 +264,12 @@ class _Candidate:
         self.info_dir = info_dir
 
 
-def _from_dist_info(info_dir: Path) -> _Candidate:
+def _from_dist_info(info_dir: str) -> _Candidate:
     fields: Headers = read_headers(info_dir) or {}
+    direct_url: str | None
     try:
-        direct_url: str | None = (info_dir / "direct_url.json").read_text(encoding="utf-8")
+        with open(os.path.join(info_dir, "direct_url.json"), encoding="utf-8") as handle:
+            direct_url = handle.read()
     except (OSError, ValueError):
         direct_url = None
     return _Candidate(
@@ -288,7 +296,7 @@ def _from_distribution(dist: Any) -> _Candidate:
         distribution_field(dist, "Version"),
         requires,
         direct_url,
-        Path(path) if isinstance(path, (str, os.PathLike)) else None,
+        os.fspath(path) if isinstance(path, (str, os.PathLike)) else None,
     )
 
 
@@ -299,8 +307,8 @@ def _family_candidates(entry: str) -> Iterator[_Candidate]:
     ``.egg-info`` folder, a zipped entry or an ``.egg`` goes through ``importlib.metadata``.
     A missing entry (the interpreter's own ``python311.zip`` often is one) holds nothing.
     """
-    folder = Path(entry)
-    if folder.is_file() or (folder.suffix == ".egg" and folder.is_dir()):
+    folder = os.path.normpath(entry)
+    if os.path.isfile(folder) or (folder.endswith(".egg") and os.path.isdir(folder)):
         for dist in other_distributions(entry):
             if _may_be_family(getattr(getattr(dist, "_path", None), "name", None)):
                 yield _from_distribution(dist)
@@ -308,13 +316,14 @@ def _family_candidates(entry: str) -> Iterator[_Candidate]:
     for name in metadata_dir_names(folder):
         if not _may_be_family(name):
             continue
-        info_dir = folder / name
-        if info_dir.suffix == ".dist-info":
+        info_dir = os.path.join(folder, name)
+        if name.endswith(".dist-info"):
             yield _from_dist_info(info_dir)
         else:
             import importlib.metadata
+            from pathlib import Path  # importlib.metadata walks a Path
 
-            yield _from_distribution(importlib.metadata.PathDistribution(info_dir))
+            yield _from_distribution(importlib.metadata.PathDistribution(Path(info_dir)))
 
 
 def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -330,21 +339,24 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
             name = _normalize(dist.name or "")
             if name not in FAMILY or name in found:
                 continue
-            location = dist.info_dir.parent if dist.info_dir is not None else None
+            location = os.path.dirname(dist.info_dir) if dist.info_dir is not None else None
             package = _PACKAGE_DIR.get(name, name.replace("-", "_"))
             built: dict[str, Any] = {}
-            if location is not None and (location / package / "version.py").is_file():
-                parsed = read_version_py(location / package / "version.py")
+            version_py = os.path.join(location, package, "version.py") if location else ""
+            if location is not None and os.path.isfile(version_py):
+                parsed = read_version_py(version_py)
                 built = parsed if isinstance(parsed, dict) else {}
             url = _url(dist.direct_url) if dist.direct_url else None
             found[name] = {
                 "version": str(dist.version),
                 "built_version": built.get("__version__"),
-                "location": str(location) if location else None,
+                "location": location or None,
                 "requires": sorted(r for r in dist.requires if _pins_family(r)),
                 "direct_url": url,
                 "installed_at": _mtime(dist.info_dir),
-                "has_extension": _has_extension(location / package) if location else None,
+                "has_extension": (
+                    _has_extension(os.path.join(location, package)) if location else None
+                ),
             }
     return found
 
@@ -380,10 +392,10 @@ def _pins_family(requirement: str) -> bool:
     return _normalize(name) in ("torch", "triton", "pytorch-triton")
 
 
-def _has_extension(package: Path) -> bool | None:
+def _has_extension(package: str) -> bool | None:
     """True when the package ships compiled code (``.so`` / ``.pyd``) at its top level."""
     try:
-        return any(c.suffix in (".so", ".pyd") for c in package.iterdir())
+        return any(os.path.splitext(name)[1] in (".so", ".pyd") for name in os.listdir(package))
     except OSError:
         return None
 

@@ -289,10 +289,13 @@ def _locate_config(
 def _scan_profiles(ctx: ProbeContext, root: str) -> dict[str, Any]:
     users_dir = f"{root}c/Users"
     try:
+        listed = ctx.path(users_dir)
         folders = sorted(
-            p.name
-            for p in ctx.path(users_dir).iterdir()
-            if p.name.lower() not in NOT_USER_FOLDERS and not p.name.startswith(".") and p.is_dir()
+            name
+            for name in os.listdir(listed)
+            if name.lower() not in NOT_USER_FOLDERS
+            and not name.startswith(".")
+            and os.path.isdir(os.path.join(listed, name))
         )
     except OSError:
         folders = []
@@ -322,11 +325,14 @@ def _scan_profiles(ctx: ProbeContext, root: str) -> dict[str, Any]:
 
 def _gpu_passthrough(ctx: ProbeContext) -> dict[str, Any]:
     try:
-        wsl_libs = sorted(str(p) for p in ctx.path("/usr/lib/wsl/lib").glob("libcuda*"))
+        folder = ctx.path("/usr/lib/wsl/lib")
+        wsl_libs = sorted(
+            os.path.join(folder, name) for name in os.listdir(folder) if name.startswith("libcuda")
+        )
     except OSError:
         wsl_libs = []
     if not ctx.is_live:
-        prefix = str(ctx.root).rstrip("/")
+        prefix = os.fspath(ctx.root).rstrip("/")
         wsl_libs = [p[len(prefix) :] if p.startswith(prefix) else p for p in wsl_libs]
     return {
         "dxg": ctx.exists("/dev/dxg"),

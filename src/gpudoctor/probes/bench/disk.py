@@ -109,7 +109,7 @@ MEANINGS = {
 # -- filesystem classification ------------------------------------------------------------
 
 
-def _media(device: str, sys_path: Callable[[str], Path]) -> dict[str, Any]:
+def _media(device: str, sys_path: Callable[[str], str | os.PathLike[str]]) -> dict[str, Any]:
     """SSD or HDD for block device ``MAJ:MIN``, following partitions and device-mapper."""
     try:
         node = Path(os.path.realpath(sys_path(f"/sys/dev/block/{device}")))
@@ -151,7 +151,7 @@ def classify_filesystem(
     path: str,
     mountinfo_text: str,
     *,
-    sys_path: Callable[[str], Path] = Path,
+    sys_path: Callable[[str], str | os.PathLike[str]] = Path,
     is_wsl: bool = False,
 ) -> dict[str, Any]:
     """What kind of storage holds ``path``, and what that means for training."""
