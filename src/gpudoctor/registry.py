@@ -32,10 +32,11 @@ from gpudoctor.declare import SPEC_ATTR
 from gpudoctor.declare import CheckSpec
 from gpudoctor.errors import BadInputError
 from gpudoctor.errors import PluginError
+from gpudoctor.lazy_regex import lazy_compile
 
 ENTRY_POINT_GROUP = "gpudoctor.checks"
-ID_PATTERN = re.compile(r"^[A-Z]{2,4}[0-9]{3}$")
-NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ID_PATTERN = lazy_compile(r"^[A-Z]{2,4}[0-9]{3}$")
+NAME_PATTERN = lazy_compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 BUILTIN_PREFIX = "GD"
 
 #: Fixes that ``gpudoctor fix`` knows how to plan and apply; a check may name only these.

@@ -31,6 +31,7 @@ from gpudoctor.checks.gpu import gpus
 from gpudoctor.checks.torch_wheels import builds_for
 from gpudoctor.checks.torch_wheels import minor_of
 from gpudoctor.facts.model import Facts
+from gpudoctor.lazy_regex import lazy_compile
 
 
 def _windows_driver(facts: Facts) -> bool:
@@ -618,7 +619,7 @@ def alloc_conf(facts: Facts) -> Verdict:
     return {"info": info, "warn": warn, "fail": fail}[severity](title, evidence=ev, remedies=fixes)
 
 
-_UUID_TOKEN = re.compile(r"^(GPU|MIG)-[0-9a-fA-F-]+$")
+_UUID_TOKEN = lazy_compile(r"^(GPU|MIG)-[0-9a-fA-F-]+$")
 
 
 @check(

@@ -42,6 +42,7 @@ from gpudoctor.checks.torch_wheels import parse_get_arch_list
 from gpudoctor.checks.torch_wheels import runs_on
 from gpudoctor.checks.torch_wheels import supporting_builds
 from gpudoctor.checks.torch_wheels import wheel_arches
+from gpudoctor.lazy_regex import lazy_compile
 
 _NO_KERNEL = "CUDA error: no kernel image is available for execution on the device"
 
@@ -223,7 +224,7 @@ def torch_arch_not_in_wheel(facts: Facts) -> Verdict | list[Verdict]:
 
 # -- the torch family -------------------------------------------------------------------
 
-_TAG = re.compile(r"\+(cpu|cu\d{3}|rocm[\d.]+)", re.I)
+_TAG = lazy_compile(r"\+(cpu|cu\d{3}|rocm[\d.]+)", re.I)
 
 
 def _tag(package: Mapping[str, Any]) -> str | None:
@@ -386,8 +387,8 @@ def _triton(facts: Facts, packages: Mapping[str, Any]) -> list[Verdict]:
 # -- packages with compiled operators ---------------------------------------------------
 
 COMPILED_OPS = ("mmcv", "mmcv-full", "flash-attn", "apex", "detectron2")
-_BUILT_TORCH = re.compile(r"(?:torch|pt)[-_]?(\d+\.\d+)", re.I)
-_BUILT_CUDA = re.compile(r"cu(\d{2,3})", re.I)
+_BUILT_TORCH = lazy_compile(r"(?:torch|pt)[-_]?(\d+\.\d+)", re.I)
+_BUILT_CUDA = lazy_compile(r"cu(\d{2,3})", re.I)
 
 
 def built_for(package: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:

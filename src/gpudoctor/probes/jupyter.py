@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import time
 from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
 
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import ProbeContext
 
 #: Seconds one server may take to answer; the whole lookup is bounded by TOTAL_TIMEOUT_S.
@@ -27,8 +27,8 @@ MAX_SERVERS = 16
 MAX_RUNTIME_FILE = 64 * 1024
 MAX_ANSWER = 1 << 20
 
-_KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]{8,})\.json")
-_SERVER_FILE = re.compile(r"^(?:jp|nb)server-\d+\.json$")
+_KERNEL_FILE = lazy_compile(r"kernel-([0-9a-fA-F-]{8,})\.json")
+_SERVER_FILE = lazy_compile(r"^(?:jp|nb)server-\d+\.json$")
 
 
 def kernel_id_of(cmdline: str) -> str | None:

@@ -8,12 +8,12 @@ journalctl prefixes never reach a snapshot.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 from typing import Any
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 #: Newest events kept; a flapping GPU can log thousands.
 MAX_EVENTS = 50
 
-_TIMESTAMP = re.compile(r"^\s*\[\s*(\d+(?:\.\d+)?)\]")
-_XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]+)\):\s*(\d+),\s*(.*)")
-_PID = re.compile(r"pid=(\d+)")
+_TIMESTAMP = lazy_compile(r"^\s*\[\s*(\d+(?:\.\d+)?)\]")
+_XID = lazy_compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]+)\):\s*(\d+),\s*(.*)")
+_PID = lazy_compile(r"pid=(\d+)")
 _PERMISSION_WORDS = ("not permitted", "permission", "insufficient")
 
 # Each source prints a monotonic "[seconds since boot]" prefix, like dmesg's default.

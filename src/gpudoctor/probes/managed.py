@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from gpudoctor.lazy_regex import lazy_compile
+
 #: Parents that supervise their children (init replacements in containers, process managers).
 SUPERVISORS = {
     "tini": "tini (container init)",
@@ -29,14 +31,14 @@ SUPERVISORS = {
 #: Parents whose child is a container's main process (seen from the host).
 CONTAINER_SHIMS = ("containerd-shim", "conmon")
 
-_DOCKER = re.compile(r"(?:/docker/|docker-)([0-9a-f]{12,64})")
-_CONTAINERD = re.compile(r"(?:cri-containerd-|crio-|libpod-)([0-9a-f]{12,64})")
-_KUBEPODS = re.compile(r"kubepods.*?pod([0-9a-f_-]{8,})")
+_DOCKER = lazy_compile(r"(?:/docker/|docker-)([0-9a-f]{12,64})")
+_CONTAINERD = lazy_compile(r"(?:cri-containerd-|crio-|libpod-)([0-9a-f]{12,64})")
+_KUBEPODS = lazy_compile(r"kubepods.*?pod([0-9a-f_-]{8,})")
 #: Slurm's cgroup v1 layout (``/slurm/uid_N/job_M/step_S``) and v2 (``slurmstepd.scope/job_M``).
-_SLURM = re.compile(r"(?:slurm[^/]*/uid_\d+/|slurmstepd\.scope/)job_(\d+)(?:/step_([\w.]+))?")
-_SERVICE = re.compile(r"([^/]+\.service)(?:/|$)")
-_SCOPE = re.compile(r"([^/]+\.scope)(?:/|$)")
-_USER_MANAGER = re.compile(r"^user@\d+\.service$")
+_SLURM = lazy_compile(r"(?:slurm[^/]*/uid_\d+/|slurmstepd\.scope/)job_(\d+)(?:/step_([\w.]+))?")
+_SERVICE = lazy_compile(r"([^/]+\.service)(?:/|$)")
+_SCOPE = lazy_compile(r"([^/]+\.scope)(?:/|$)")
+_USER_MANAGER = lazy_compile(r"^user@\d+\.service$")
 
 
 def manager_of(

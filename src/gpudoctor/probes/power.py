@@ -9,7 +9,6 @@ NVML still answers. Each source has a time bound: psutil's battery sensor, ``pow
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING
 from typing import Any
@@ -17,6 +16,7 @@ from typing import cast
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: Seconds ``powercfg`` / ``reg.exe`` may take (WSL interop can be slow to start).
 COMMAND_TIMEOUT = 3.0
 GRAPHICS_DRIVERS_KEY = r"SYSTEM\CurrentControlSet\Control\GraphicsDrivers"
-_SCHEME = re.compile(r"GUID:\s*([0-9a-fA-F-]{36})\s*\((.+)\)")
+_SCHEME = lazy_compile(r"GUID:\s*([0-9a-fA-F-]{36})\s*\((.+)\)")
 
 
 def battery() -> dict[str, Any] | None | Unavailable:

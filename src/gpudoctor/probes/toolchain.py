@@ -18,6 +18,7 @@ from typing import cast
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 #: Seconds ``nvcc --version`` and ``ldconfig -p`` may take.
 COMMAND_TIMEOUT = 3.0
-_NVCC_RELEASE = re.compile(r"release (\d+\.\d+), V([\d.]+)")
+_NVCC_RELEASE = lazy_compile(r"release (\d+\.\d+), V([\d.]+)")
 #: Library families that pip's ``nvidia-*`` wheels also ship (and a system copy can shadow).
 LIBRARY_FAMILIES = {
     "libcudnn": "cudnn",
@@ -36,7 +37,9 @@ LIBRARY_FAMILIES = {
     "libnccl": "nccl",
     "libcudart": "cudart",
 }
-_LIBRARY_NAME = re.compile(r"^(libcudnn|libcublasLt|libcublas|libnccl|libcudart)\.so\.(\d[\d.]*)$")
+_LIBRARY_NAME = lazy_compile(
+    r"^(libcudnn|libcublasLt|libcublas|libnccl|libcudart)\.so\.(\d[\d.]*)$"
+)
 WSL_LIB = "/usr/lib/wsl/lib"
 
 

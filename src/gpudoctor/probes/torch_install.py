@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpudoctor.facts.model import Unavailable
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
@@ -33,7 +34,7 @@ from gpudoctor.probes.dist_info import read_headers
 from gpudoctor.probes.target import target
 
 #: CUDA libraries that torch wheels bundle as separate PyPI distributions.
-BUNDLED_LIBRARY = re.compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)(-cu\d+)?$")
+BUNDLED_LIBRARY = lazy_compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)(-cu\d+)?$")
 
 _VERSION_FIELDS = ("__version__", "cuda", "hip", "rocm", "xpu", "debug", "git_version")
 

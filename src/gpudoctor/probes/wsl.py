@@ -16,6 +16,7 @@ from typing import Callable
 
 from gpudoctor.facts.model import NotApplicable
 from gpudoctor.facts.model import Unavailable
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.probes.base import CommandTimeout
 from gpudoctor.probes.base import ProbeContext
 from gpudoctor.probes.base import probe
@@ -31,7 +32,7 @@ WINDOWS_MOUNT_TYPES = ("9p", "v9fs", "drvfs", "virtiofs")
 #: Names people save the file under by mistake (Notepad adds .txt, typos).
 NEAR_MISS_NAMES = (".wslconfig.txt", ".wslconf", "wslconfig", ".wslconfig.ini", "wslconfig.txt")
 NOT_USER_FOLDERS = {"public", "default", "default user", "all users", "defaultapppool"}
-DRIVER_PACKAGE_RE = re.compile(
+DRIVER_PACKAGE_RE = lazy_compile(
     r"^(nvidia-driver-.*|libnvidia-compute-.*|cuda-drivers.*|nvidia-utils-.*|nvidia-dkms-.*)$"
 )
 

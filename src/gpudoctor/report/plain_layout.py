@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.report.doc import Blank
 from gpudoctor.report.doc import Block
 from gpudoctor.report.doc import Item
@@ -34,7 +35,7 @@ ONE_CELL = frozenset(
 
 #: A word and the blanks after it (leading blanks belong to a line's first word), as rich
 #: splits a line into words.
-_WORD = re.compile(r"\s*\S+\s*")
+_WORD = lazy_compile(r"\s*\S+\s*")
 
 
 class _NeedsRich(Exception):

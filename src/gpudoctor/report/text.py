@@ -9,7 +9,6 @@ otherwise plain ASCII, so logs, pipes and CI output stay readable.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import IO
 from typing import TYPE_CHECKING
 
 from gpudoctor._version import __version__
+from gpudoctor.lazy_regex import lazy_compile
 from gpudoctor.model import Finding
 from gpudoctor.model import Severity
 from gpudoctor.model import severity_value
@@ -170,8 +170,8 @@ def output_width(plain: bool, env: Mapping[str, str] | None = None) -> int | Non
 class TrimmingWriter:
     """A stream that drops the spaces rich pads table cells with at the end of each line."""
 
-    _TRAILING = re.compile(r"(?: |\x1b\[[0-9;]*m)+$")
-    _CODES = re.compile(r"\x1b\[[0-9;]*m")
+    _TRAILING = lazy_compile(r"(?: |\x1b\[[0-9;]*m)+$")
+    _CODES = lazy_compile(r"\x1b\[[0-9;]*m")
 
     @classmethod
     def trim(cls, line: str) -> str:
