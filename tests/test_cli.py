@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -242,3 +243,23 @@ def test_the_command_table_names_each_command_as_click_does():
         assert getattr(importlib.import_module(module), attribute).name == name
     assert list(main.commands) == [name for name, _, _ in COMMANDS]
     assert main.commands.get("no-such-command") is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["check"],
+        ["check", "--select", "GD3", "-o", "out/report.json"],
+        ["check", "--python", "~/venvs/x y/bin/python"],
+        ["check", ""],
+        ["check", "naïve", "日本", "a$b", "it's", "x\ny", "--opt=1,2:3@4%5+6"],
+    ],
+)
+def test_the_command_line_in_the_report_quotes_as_shlex_does(monkeypatch, args):
+    import shlex
+
+    from gpudoctor.commands.options import command_line
+
+    monkeypatch.setattr(sys, "argv", ["gpudoctor", *args])
+    assert command_line() == shlex.join(["gpudoctor", *args])

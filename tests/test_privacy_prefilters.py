@@ -34,7 +34,7 @@ PREFILTERS: list[tuple[str, re.Pattern[str], Callable[[str], bool]]] = [
     ("bare uuid", p._BARE_UUID, lambda s: s.count("-") >= 4),
     ("mac", p._MAC, lambda s: s.count(":") >= 5 or s.count("-") >= 5),
     ("ipv4", p._IPV4, lambda s: s.count(".") >= 3),
-    ("ipv6", p._IPV6, lambda s: s.count(":") >= 2),
+    ("ipv6", p._IPV6, lambda s: s.count(":") >= 7 or "::" in s),
     ("token shapes", p._TOKEN_SHAPES, p._has_token_prefix),
     ("opaque run", p._OPAQUE_CANDIDATE, lambda s: len(s) >= p._OPAQUE_MIN),
     ("windows profile", p._WINDOWS_PROFILE, lambda s: p._may_contain(s, ("users",))),

@@ -377,10 +377,19 @@ _TOKEN_PREFIXES = (
     "rk_",
     "pk_",
     "hf_",
-    "gh",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
     "github_pat_",
     "glpat-",
-    "xox",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxo-",
+    "xoxs-",
+    "xoxr-",
     "AKIA",
     "ASIA",
     "AIza",
@@ -710,7 +719,7 @@ class Redactor:
         if network:
             if value.count(".") >= 3:
                 value = _IPV4.sub(lambda m: self._ipv4(value, m), value)
-            if colons >= 2:
+            if colons >= 7 or "::" in value:  # every shape _IPV6 matches has one or the other
                 value = _IPV6.sub(self._ip, value)
         return value
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import shlex
 import sys
 from typing import Any
 from typing import Callable
@@ -179,7 +178,16 @@ def log_option(help: str) -> Callable[[F], F]:
 def command_line() -> str:
     """How the user called us, for the report header."""
     args = sys.argv[1:]
-    return "gpudoctor" + ("" if not args else " " + shlex.join(args))
+    if all(map(_needs_no_quotes, args)):
+        return " ".join(["gpudoctor", *args])  # what shlex.join writes for these
+    import shlex
+
+    return "gpudoctor " + shlex.join(args)
+
+
+def _needs_no_quotes(arg: str) -> bool:
+    """True where ``shlex.quote`` leaves ``arg`` as it is (word characters and ``@%+=:,./-``)."""
+    return bool(arg) and all(c.isalnum() or c in "_@%+=:,./-" for c in arg)
 
 
 def fail_usage(message: str) -> NoReturn:

@@ -73,10 +73,11 @@ def _home_version(
     ctx: ProbeContext, home: str, asked: dict[str, str | Unavailable] | None = None
 ) -> str | Unavailable | None:
     """The toolkit version from ``version.json`` / ``version.txt``, else its ``nvcc``."""
-    import json
-
     try:
-        data = json.loads(ctx.read_text(os.path.join(home, "version.json")))
+        text = ctx.read_text(os.path.join(home, "version.json"))
+        import json  # only for a CUDA home that has the file
+
+        data = json.loads(text)
         version = data.get("cuda", {}).get("version")
         if isinstance(version, str):
             return version
