@@ -39,8 +39,15 @@ BUNDLED_LIBRARY = lazy_compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nv
 _VERSION_FIELDS = ("__version__", "cuda", "hip", "rocm", "xpu", "debug", "git_version")
 
 
+_SEPARATORS = lazy_compile(r"[-_.]+")
+
+
 def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """A distribution name as PEP 503 compares it (``Torch_Vision`` -> ``torch-vision``)."""
+    lowered = name.lower()
+    if "_" not in lowered and "." not in lowered and "--" not in lowered:
+        return lowered  # most names: nothing to replace
+    return _SEPARATORS.sub("-", lowered)
 
 
 def read_version_py(path: str | os.PathLike[str]) -> dict[str, Any] | Unavailable:
@@ -68,9 +75,23 @@ def read_version_py(path: str | os.PathLike[str]) -> dict[str, Any] | Unavailabl
     return values
 
 
-def _dist_infos(entry: str) -> Iterable[tuple[str, str]]:
+#: The metadata folder names of each path entry, listed once for the whole torch probe
+#: (the installs and the family read the same site-packages).
+Listings = dict[str, list[str]]
+
+
+def _listed(entry: str, listings: Listings | None) -> list[str]:
+    if listings is None:
+        return metadata_dir_names(entry)
+    names = listings.get(entry)
+    if names is None:
+        names = listings[entry] = metadata_dir_names(entry)
+    return names
+
+
+def _dist_infos(entry: str, listings: Listings | None = None) -> Iterable[tuple[str, str]]:
     """``(normalized name, folder name)`` for each dist-info / egg-info in a path entry."""
-    for folder in metadata_dir_names(entry):
+    for folder in _listed(entry, listings):
         yield _normalize(os.path.splitext(folder)[0].split("-")[0]), folder
 
 
@@ -131,7 +152,9 @@ def _same(a: str, b: str) -> bool:
         return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
-def scan_torch_installs(paths: Sequence[str], user_site: str | None = None) -> dict[str, Any]:
+def scan_torch_installs(
+    paths: Sequence[str], user_site: str | None = None, listings: Listings | None = None
+) -> dict[str, Any]:
     """Every torch install and bundled CUDA library found along ``paths``, in path order."""
     installs: list[dict[str, Any]] = []
     bundled: dict[str, str] = {}
@@ -142,7 +165,7 @@ def scan_torch_installs(paths: Sequence[str], user_site: str | None = None) -> d
             continue
         seen.append(entry)
         torch_info = None
-        for name, folder in _dist_infos(entry):
+        for name, folder in _dist_infos(entry, listings):
             if name == "torch":
                 torch_info = os.path.join(entry, folder)
             elif BUNDLED_LIBRARY.match(name) and name not in bundled:
@@ -199,9 +222,14 @@ def _apple(ctx: ProbeContext, chosen: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def torch_facts(paths: Sequence[str], user_site: str | None, active: str | None) -> dict[str, Any]:
+def torch_facts(
+    paths: Sequence[str],
+    user_site: str | None,
+    active: str | None,
+    listings: Listings | None = None,
+) -> dict[str, Any]:
     """The ``torch`` section from a scan of ``paths`` (pure apart from file reads)."""
-    scan = scan_torch_installs(paths, user_site)
+    scan = scan_torch_installs(paths, user_site, listings)
     installs = scan["installs"]
     chosen = next(
         (i for i in installs if active and _same(i["location"], active)),
@@ -234,6 +262,7 @@ FAMILY = (
     "apex",
     "detectron2",
 )
+_FAMILY_STARTS = tuple(FAMILY)
 #: The import package of each, where it differs from the distribution name.
 _PACKAGE_DIR = {"flash-attn": "flash_attn", "mmcv-full": "mmcv", "pytorch-triton": "triton"}
 
@@ -301,7 +330,7 @@ def _from_distribution(dist: Any) -> _Candidate:
     )
 
 
-def _family_candidates(entry: str) -> Iterator[_Candidate]:
+def _family_candidates(entry: str, listings: Listings | None = None) -> Iterator[_Candidate]:
     """The distributions of one path entry whose folder name allows a family member.
 
     ``.dist-info`` folders are read here (:mod:`gpudoctor.probes.dist_info`); an
@@ -314,7 +343,7 @@ def _family_candidates(entry: str) -> Iterator[_Candidate]:
             if _may_be_family(getattr(getattr(dist, "_path", None), "name", None)):
                 yield _from_distribution(dist)
         return
-    for name in metadata_dir_names(folder):
+    for name in _listed(folder, listings):
         if not _may_be_family(name):
             continue
         info_dir = os.path.join(folder, name)
@@ -327,7 +356,9 @@ def _family_candidates(entry: str) -> Iterator[_Candidate]:
             yield _from_distribution(importlib.metadata.PathDistribution(Path(info_dir)))
 
 
-def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
+def family_packages(
+    paths: Sequence[str], listings: Listings | None = None
+) -> dict[str, dict[str, Any]]:
     """The torch family found along ``paths`` (first in path order), from metadata files.
 
     The package's own ``version.py`` is parsed (never run) because PyPI builds of
@@ -336,7 +367,7 @@ def family_packages(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     """
     found: dict[str, dict[str, Any]] = {}
     for entry in (p for p in paths if p):
-        for dist in _family_candidates(entry):
+        for dist in _family_candidates(entry, listings):
             name = _normalize(dist.name or "")
             if name not in FAMILY or name in found:
                 continue
@@ -384,6 +415,8 @@ def _may_be_family(folder: object) -> bool:
     if not isinstance(folder, str) or not folder.endswith((".dist-info", ".egg-info")):
         return True  # not a plain folder (a zip entry): read the metadata to be sure
     stem = _normalize(folder.rsplit(".", 1)[0])
+    if not stem.startswith(_FAMILY_STARTS):
+        return False  # nearly every folder: one C-level test
     return any(stem == name or stem.startswith(name + "-") for name in FAMILY)
 
 
@@ -412,8 +445,9 @@ def probe_torch(ctx: ProbeContext) -> dict[str, Any]:
         return {"target": described, **{key: why for key in keys}}
     paths = [p for p in chosen.get("path") or () if isinstance(p, str) and p]
     user_site = chosen.get("user_site") if chosen.get("user_site_enabled") else None
-    facts = torch_facts(paths, user_site, _active_location(paths))
-    facts["packages"] = family_packages(paths)
+    listings: Listings = {}
+    facts = torch_facts(paths, user_site, _active_location(paths), listings)
+    facts["packages"] = family_packages(paths, listings)
     facts["target"] = described
     facts["python"] = _python_facts(chosen, ctx.env)
     if ctx.platform == "darwin":
