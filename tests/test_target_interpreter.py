@@ -254,7 +254,7 @@ def test_family_packages_read_only_the_metadata_of_family_folders(tmp_path, monk
     original = torch_install.read_headers
 
     def spy(info_dir):
-        read.append(info_dir.name)
+        read.append(os.path.basename(info_dir))
         return original(info_dir)
 
     monkeypatch.setattr(torch_install, "read_headers", spy)

@@ -94,8 +94,8 @@ def written_findings(findings: Sequence[Finding], *, verbose: bool = True) -> li
     """``findings`` as :func:`render_text` uses them, in the same order.
 
     Past :data:`MAX_FINDINGS_PER_CHECK` problems and notes of one check (worst first, as
-    the report lists them) the text only counts a finding: it keeps its id, name, severity
-    and fix (the count, the area's mark, the list of fixes) and loses its words, so redacting
+    the report lists them) the text only counts a finding: it keeps its id, severity and
+    fix (the count, the area's mark, the list of fixes) and loses its words, so redacting
     a report of 50,000 stale processes walks a few dozen findings, not all of them. Without
     ``verbose`` the same goes for skips and for the passes after an area's headline.
     """
@@ -111,12 +111,14 @@ def written_findings(findings: Sequence[Finding], *, verbose: bool = True) -> li
         if shown[finding.check_id] > MAX_FINDINGS_PER_CHECK:
             counted_only.add(index)
     written = list(findings)
-    counted: dict[tuple[str, str, Severity, str | None], Finding] = {}
+    # A counted finding keeps what the text counts it by: its check (the "and N more of
+    # GDxxx" line, its area), its severity and its fix; its name is never written.
+    counted: dict[tuple[str, Severity, str | None], Finding] = {}
     for index in counted_only:
         finding = findings[index]
-        key = (finding.check_id, finding.name, finding.severity, finding.fix)
+        key = (finding.check_id, finding.severity, finding.fix)
         written[index] = counted.get(key) or counted.setdefault(
-            key, Finding(*key[:3], "", fix=key[3])
+            key, Finding(finding.check_id, "", finding.severity, "", fix=finding.fix)
         )
     return written
 
