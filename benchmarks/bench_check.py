@@ -10,13 +10,16 @@ Measures, in paired interleaved rounds (see ``paired.py``):
 * ``check`` where a process holds the GPU: a helper process opens and maps a stand-in device
   file, and ``check`` is told to treat that file as a GPU device (both ``check`` runs get the
   same wrapper, each with its own stand-in path, so only the holder differs);
+* ``check`` as on a terminal (``FORCE_COLOR=1``: colour and Unicode marks, drawn by rich),
+  for reference: piped and redirected output is laid out without rich;
 * ``python -m torch.utils.collect_env`` (needs torch);
 * the import floor: a bare interpreter importing the same third-party modules ``check``
-  imports, every dotted name (``rich.table``, ``click.core``, ``packaging.version``, ...), found
+  imports, every dotted name (``click.core``, ``packaging.version``, ...), found
   by running ``check`` once and listing ``sys.modules`` at exit. Importing only the top-level
-  packages (``import click, packaging, psutil, pynvml, rich``) loads far less than ``check``
-  needs (``import rich`` does not load ``rich.console``), so a floor of top-level names alone
-  would charge gpudoctor for its dependencies' submodules. That smaller floor is still timed
+  packages (``import click, packaging, psutil, pynvml``) loads far less than ``check``
+  needs (``import packaging`` loads none of ``packaging.version``, ``packaging.tags`` ...),
+  so a floor of top-level names alone would charge gpudoctor for its dependencies'
+  submodules. That smaller floor is still timed
   and printed, for reference (``top-level floor``); the goal is judged against the
   same-modules floor.
 
@@ -61,6 +64,9 @@ if len(sys.argv) > 2:
     atexit.register(modules)
 run(["check"])
 """
+
+#: ``check`` as a terminal sees it (colour, Unicode marks, drawn by rich): a reference row.
+TERMINAL_WRAPPER = "import os\nos.environ['FORCE_COLOR'] = '1'\n" + WRAPPER
 
 HOLDER = """
 import mmap, os, sys, time
@@ -117,6 +123,7 @@ def main() -> int:
             commands = {
                 "check": [py, "-c", WRAPPER, str(free)],
                 "check (holder)": [py, "-c", WRAPPER, str(held)],
+                "check (terminal)": [py, "-c", TERMINAL_WRAPPER, str(free)],
                 "import floor": [py, "-c", "import " + ", ".join(modules or ["sys"])],
                 "top-level floor": [py, "-c", "import " + ", ".join(tops or ["sys"])],
             }
@@ -134,6 +141,9 @@ def main() -> int:
             f"{label:<18}{spread(runs.walls):>26}{spread(runs.cpus):>26}"
             f"{runs.median('rss_kib') / 1024:>10.1f}  exit {sorted(set(runs.codes))}"
         )
+    if "collect_env" in results:
+        terminal = paired_ratio(results["check (terminal)"], results["collect_env"])
+        print(f"check (terminal) / collect_env: wall {spread(terminal)} (reference: rich draws it)")
     failures = []
     for label in ("check", "check (holder)"):
         runs = results[label]
