@@ -130,3 +130,27 @@ def test_unknown_fact_never_passes(check_id, target, base):
     findings = run_one(spec, replaced)
     passing = [f.title for f in findings if f.severity.value == "pass"]
     assert not passing, f"{check_id} passes with {target} unknown (on {base}): {passing}"
+
+
+def test_the_missing_fact_markers_are_values_that_never_pass_for_facts():
+    """Compared by type and reason, hashable, frozen, falsy, and they survive a copy."""
+    import copy
+    import pickle
+
+    from gpudoctor.facts.model import NotApplicable
+    from gpudoctor.facts.model import Unavailable
+
+    gone = Unavailable("permission denied")
+    assert gone == Unavailable("permission denied")
+    assert gone != Unavailable("timed out")
+    assert gone != NotApplicable("permission denied")  # two kinds of absence stay apart
+    assert len({gone, Unavailable("permission denied"), NotApplicable("x")}) == 2
+    assert not gone
+    assert not NotApplicable("not on WSL")
+    assert repr(gone) == "Unavailable(reason='permission denied')"
+    assert str(gone) == "not available: permission denied"
+    with pytest.raises(AttributeError):
+        gone.reason = "changed"  # type: ignore[misc]
+    for clone in (copy.deepcopy(gone), pickle.loads(pickle.dumps(gone))):
+        assert clone == gone
+        assert type(clone) is Unavailable

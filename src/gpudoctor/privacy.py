@@ -42,8 +42,6 @@ import socket
 import sys
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
@@ -586,22 +584,26 @@ class _Word(NamedTuple):
         return self.needle in value
 
 
-@dataclass
 class Redactor:
     """Redacts one document; placeholders stay stable across everything it is given.
 
-    With ``identities=False`` (``--no-redact``) only secrets and control characters go.
+    ``identity`` defaults to this machine's. With ``identities=False`` (``--no-redact``)
+    only secrets and control characters go.
     """
 
-    identity: Identity = field(default_factory=current_identity)
-    identities: bool = True
-    _numbers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-    _patterns: list[_Word] | None = field(default=None, repr=False)
-    _seen: dict[tuple[str, bool, bool], str] = field(default_factory=dict, repr=False)
-    #: key -> (string under that key -> its redacted form)
-    _keyed: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-    #: a dict key -> its redacted form
-    _dict_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    def __init__(self, identity: Identity | None = None, identities: bool = True) -> None:
+        self.identity = current_identity() if identity is None else identity
+        self.identities = identities
+        self._numbers: dict[str, dict[str, str]] = {}
+        self._patterns: list[_Word] | None = None
+        self._seen: dict[tuple[str, bool, bool], str] = {}
+        #: key -> (string under that key -> its redacted form)
+        self._keyed: dict[str, dict[str, str]] = {}
+        #: a dict key -> its redacted form
+        self._dict_keys: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"Redactor(identity={self.identity!r}, identities={self.identities})"
 
     # -- placeholders ------------------------------------------------------------------
     def _placeholder(self, kind: str, value: str, template: str) -> str:

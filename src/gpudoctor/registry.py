@@ -22,8 +22,6 @@ import sys
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field
 from types import ModuleType
 from typing import Any
 from typing import NamedTuple
@@ -51,14 +49,22 @@ class LoadError(NamedTuple):
     message: str
 
 
-@dataclass
 class Registry:
     """All checks that can run, in id order, plus the plugins that failed to load."""
 
-    checks: dict[str, CheckSpec] = field(default_factory=dict)
-    load_errors: list[LoadError] = field(default_factory=list)
-    #: Loads the checks ``load_registry(everything=False)`` left out; None when all are in.
-    load_rest: Callable[[Registry], None] | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        checks: dict[str, CheckSpec] | None = None,
+        load_errors: list[LoadError] | None = None,
+        load_rest: Callable[[Registry], None] | None = None,
+    ) -> None:
+        self.checks: dict[str, CheckSpec] = {} if checks is None else checks
+        self.load_errors: list[LoadError] = [] if load_errors is None else load_errors
+        #: Loads the checks ``load_registry(everything=False)`` left out; None when all are in.
+        self.load_rest = load_rest
+
+    def __repr__(self) -> str:
+        return f"Registry({len(self.checks)} checks, {len(self.load_errors)} load errors)"
 
     def complete(self) -> None:
         """Load the checks that were left out, if any."""

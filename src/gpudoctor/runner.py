@@ -11,8 +11,6 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from dataclasses import field
 
 from gpudoctor.declare import CheckSpec
 from gpudoctor.facts.model import Facts
@@ -29,14 +27,23 @@ from gpudoctor.registry import LoadError
 _RANK_OF_VALUE = {s.value: s.rank for s in Severity}
 
 
-@dataclass
 class Report:
     """The outcome of one ``gpudoctor check``: the facts and every finding drawn from them."""
 
-    facts: Facts
-    findings: list[Finding] = field(default_factory=list)
-    command: str = ""
-    replayed_from: str = ""
+    def __init__(
+        self,
+        facts: Facts,
+        findings: list[Finding] | None = None,
+        command: str = "",
+        replayed_from: str = "",
+    ) -> None:
+        self.facts = facts
+        self.findings: list[Finding] = [] if findings is None else findings
+        self.command = command
+        self.replayed_from = replayed_from
+
+    def __repr__(self) -> str:
+        return f"Report({len(self.findings)} findings, command={self.command!r})"
 
     @property
     def counts(self) -> dict[str, int]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 from gpudoctor.facts.model import Facts
@@ -16,23 +14,43 @@ from gpudoctor.runner import Report
 from gpudoctor.runner import run_checks
 
 
-@dataclass
 class CheckRequest:
-    fmt: str = "text"
-    output: str | None = None
-    select: Sequence[str] = ()
-    ignore: Sequence[str] = ()
-    verbose: bool = False
-    strict: bool = False
-    replay: str | None = None
-    budget: float | None = None
-    plugins: bool = True
-    deep: bool = False
-    command: str = "gpudoctor check"
-    #: What probes may look at besides the machine (``wslconfig``, ``scripts`` ...).
-    options: dict[str, Any] = field(default_factory=dict)
-    #: Replace user, host, home, addresses and GPU ids with placeholders (off: --no-redact).
-    redact: bool = True
+    """What ``check`` (and ``report``, ``log``) was asked for, options parsed.
+
+    ``options`` is what probes may look at besides the machine (``wslconfig``,
+    ``scripts`` ...); ``redact`` replaces user, host, home, addresses and GPU ids with
+    placeholders (off: ``--no-redact``).
+    """
+
+    def __init__(
+        self,
+        fmt: str = "text",
+        output: str | None = None,
+        select: Sequence[str] = (),
+        ignore: Sequence[str] = (),
+        verbose: bool = False,
+        strict: bool = False,
+        replay: str | None = None,
+        budget: float | None = None,
+        plugins: bool = True,
+        deep: bool = False,
+        command: str = "gpudoctor check",
+        options: dict[str, Any] | None = None,
+        redact: bool = True,
+    ) -> None:
+        self.fmt = fmt
+        self.output = output
+        self.select = select
+        self.ignore = ignore
+        self.verbose = verbose
+        self.strict = strict
+        self.replay = replay
+        self.budget = budget
+        self.plugins = plugins
+        self.deep = deep
+        self.command = command
+        self.options: dict[str, Any] = {} if options is None else options
+        self.redact = redact
 
 
 def gather_live(

@@ -14,8 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
@@ -96,24 +94,35 @@ class CommandResult(NamedTuple):
         return self.returncode == 0
 
 
-@dataclass
 class ProbeContext:
     """Everything a probe may use to look at the machine.
 
     ``root`` prefixes every absolute path a probe reads, so a test can serve a recorded
     ``/proc`` and ``/sys``; ``options`` carries what the user asked for on the command line
-    (``wslconfig``, ``scripts``, ``data`` ...).
+    (``wslconfig``, ``scripts``, ``data`` ...). ``nvml_module`` is the NVML bindings to use
+    (None: the real ``pynvml``; tests pass a fake).
     """
 
-    root: str | os.PathLike[str] = "/"
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    options: Mapping[str, Any] = field(default_factory=dict)
-    platform: str = sys.platform
-    deep: bool = False
-    #: The NVML bindings to use; None means the real ``pynvml``. Tests pass a fake.
-    nvml_module: Any = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(
+        self,
+        root: str | os.PathLike[str] = "/",
+        env: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        platform: str = sys.platform,
+        deep: bool = False,
+        nvml_module: Any = None,
+    ) -> None:
+        self.root = root
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self.options: Mapping[str, Any] = {} if options is None else options
+        self.platform = platform
+        self.deep = deep
+        self.nvml_module = nvml_module
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ProbeContext(root={self.root!r}, platform={self.platform!r}, deep={self.deep})"
 
     @property
     def is_live(self) -> bool:
