@@ -166,7 +166,21 @@ def parse_ldconfig(text: str) -> dict[str, list[str]]:
 
 
 def _ldconfig(ctx: ProbeContext) -> dict[str, list[str]] | Unavailable:
-    """Triton runs ``/sbin/ldconfig -p``; so do we, with a timeout."""
+    """What Triton's ``/sbin/ldconfig -p`` lists for libcuda.
+
+    ``ldconfig -p`` prints the loader's cache file, so the cache is read directly
+    (:mod:`gpudoctor.probes.ld_cache`); the program runs, with a timeout, only where the
+    file is missing or not understood.
+    """
+    from gpudoctor.probes.ld_cache import read_loader_cache
+
+    entries = read_loader_cache(ctx)
+    if entries is not None:
+        found: dict[str, list[str]] = {"libcuda.so.1": [], "libcuda.so": []}
+        for soname, path in entries:
+            if soname in found:
+                found[soname].append(path)
+        return found
     program = "/sbin/ldconfig" if ctx.exists("/sbin/ldconfig") else ctx.which("ldconfig")
     if not program:
         return Unavailable("ldconfig not found")

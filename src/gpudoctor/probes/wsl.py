@@ -344,8 +344,21 @@ def _gpu_passthrough(ctx: ProbeContext) -> dict[str, Any]:
 
 
 def _libcuda_elsewhere(ctx: ProbeContext) -> Any:
+    """libcuda copies the loader knows outside ``/usr/lib/wsl`` (a Linux driver's, shadowing
+    the Windows one): from the loader cache, or ``ldconfig -p`` where it is not readable."""
     if not ctx.is_live:
         return []
+    from gpudoctor.probes.ld_cache import read_loader_cache
+
+    entries = read_loader_cache(ctx)
+    if entries is not None:
+        return sorted(
+            {
+                path
+                for soname, path in entries
+                if soname.startswith("libcuda.so") and not path.startswith("/usr/lib/wsl/")
+            }
+        )
     try:
         result = ctx.run(["ldconfig", "-p"], timeout=LDCONFIG_TIMEOUT)
     except CommandTimeout:
