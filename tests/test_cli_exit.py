@@ -139,3 +139,24 @@ def test_release_frees_at_once_unless_the_process_ends_with_os_exit(monkeypatch)
     gc_pause.release(held)
     del held
     assert ref() is not None
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_output_onto_a_full_device_is_one_line_and_not_called_a_bug():
+    """A report written where the disk is full fails as the machine's state, exit 2."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "gpudoctor", "check", "--no-plugins"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "gpudoctor: error: cannot write: No space left on device"
+    ]
+    assert "bug" not in done.stderr

@@ -8,6 +8,7 @@ Every command lives in :mod:`gpudoctor.commands`; this module only wires them up
 from __future__ import annotations
 
 import atexit
+import errno
 import gc
 import importlib
 import os
@@ -129,6 +130,10 @@ class _Group(click.Group):
         except BrokenPipeError:
             _quiet_broken_pipe()
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 2
+            if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+                # A full disk or quota (a report to /dev/full, a redirect onto a full
+                # filesystem) is the machine's state, not a bug.
+                fail_usage(f"cannot write: {exc.strerror or exc}")
             if ctx.meta.get("gpudoctor.debug"):
                 import traceback
 
@@ -139,6 +144,12 @@ class _Group(click.Group):
                 "(this is a bug in gpudoctor; --debug shows where)"
             )
         return None
+
+
+#: Write errors that say where the bytes could not go, never what gpudoctor did wrong.
+_FULL_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name)
+)
 
 
 def _quiet_broken_pipe() -> None:
