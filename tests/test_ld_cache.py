@@ -153,3 +153,34 @@ def test_the_loader_probe_takes_libcuda_from_the_cache_without_running_ldconfig(
         "libcuda.so.1": [ENTRIES[0][1], ENTRIES[1][1]],
         "libcuda.so": [ENTRIES[2][1]],
     }
+
+
+def test_without_a_readable_cache_ldconfig_is_asked_and_its_failure_said(tmp_path, monkeypatch):
+    from gpudoctor.facts.model import Unavailable
+    from gpudoctor.probes.base import CommandResult
+    from gpudoctor.probes.base import CommandTimeout
+    from gpudoctor.probes.ld_cache import loader_entries
+
+    ctx = ProbeContext(root=str(tmp_path), env={"PATH": str(tmp_path / "bin")})
+    (tmp_path / "sbin").mkdir()
+    (tmp_path / "sbin" / "ldconfig").write_text("")
+    printed = "2 libs found in cache\n" + "".join(
+        f"\t{soname} (libc6,x86-64) => {path}\n" for soname, path in ENTRIES[:2]
+    )
+    ran = []
+
+    def answered(argv, timeout=2.0):
+        ran.append(list(argv))
+        return CommandResult(tuple(argv), 0, printed, "")
+
+    monkeypatch.setattr(ctx, "run", answered)
+    assert loader_entries(ctx, 1.5) == ENTRIES[:2]
+    assert ran == [["/sbin/ldconfig", "-p"]]
+
+    def hung(argv, timeout=2.0):
+        raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g} s")
+
+    monkeypatch.setattr(ctx, "run", hung)
+    assert loader_entries(ctx, 1.5) == Unavailable("/sbin/ldconfig did not answer within 1.5 s")
+    (tmp_path / "sbin" / "ldconfig").unlink()
+    assert loader_entries(ctx, 1.5) == Unavailable("ldconfig not found")

@@ -537,12 +537,9 @@ def discover_identity(env: Mapping[str, str] | None = None) -> Identity:
             homes.append(entry.pw_dir)
         except (ImportError, KeyError, AttributeError, OSError):
             pass
-    try:
-        home = os.path.expanduser("~")  # "~" itself where it cannot say
-        if home != "~":
-            homes.append(os.path.normpath(home))
-    except (RuntimeError, KeyError, OSError):
-        pass
+    home = os.path.expanduser("~")  # "~" itself where it cannot say
+    if home != "~":
+        homes.append(os.path.normpath(home))
     hosts: list[str | None] = [
         platform.node(),
         environ.get("HOSTNAME"),

@@ -10,7 +10,7 @@ Layout (glibc's ``sysdeps/generic/dl-cache.h``): an optional old-format block
 hwcap) whose key and value are offsets of NUL-terminated strings, counted from the start
 of the new-format header. Since glibc 2.33 the header says the byte order; 0 means the
 machine's own. Anything else (an old-format-only file, a truncated one, offsets out of
-range) returns None, and the caller asks ``ldconfig -p`` instead.
+range) returns None, and :func:`loader_entries` asks ``ldconfig -p`` instead.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import stat
 import struct
-import sys
 from typing import TYPE_CHECKING
+
+from gpudoctor.facts.model import Unavailable
 
 if TYPE_CHECKING:
     from gpudoctor.probes.base import ProbeContext
@@ -30,7 +31,7 @@ _NEW_HEADER = 48
 _NEW_ENTRY = 24
 _OLD_ENTRY = 12
 #: The header's byte-order field (glibc 2.33+): 0 unset (the machine's), 2 little, 3 big.
-_ORDERS = {0: "=" if sys.byteorder == "little" else ">", 2: "<", 3: ">"}
+_ORDERS = {0: "=", 2: "<", 3: ">"}
 #: Larger than any real cache (a distribution with every library: a few MiB).
 MAX_BYTES = 64 << 20
 #: Where glibc's loader and ``ldconfig -p`` read the cache.
@@ -57,6 +58,31 @@ def cache_entries(data: bytes) -> list[tuple[str, str]] | None:
         if soname is None or path is None:
             return None
         entries.append((soname, path))
+    return entries
+
+
+def loader_entries(ctx: ProbeContext, timeout: float) -> list[tuple[str, str]] | Unavailable:
+    """``(soname, path)`` as ``ldconfig -p`` lists them: from the cache file, else from the
+    program itself (run with ``timeout``), else why neither could be read."""
+    entries = read_loader_cache(ctx)
+    if entries is not None:
+        return entries
+    program = "/sbin/ldconfig" if ctx.exists("/sbin/ldconfig") else ctx.which("ldconfig")
+    if not program:
+        return Unavailable("ldconfig not found")
+    result = ctx.run_or_unavailable([program, "-p"], timeout)
+    if isinstance(result, Unavailable):
+        return result
+    return parse_ldconfig_output(result.stdout)
+
+
+def parse_ldconfig_output(text: str) -> list[tuple[str, str]]:
+    """``(soname, path)`` of each ``NAME (FLAGS) => PATH`` line ``ldconfig -p`` prints."""
+    entries = []
+    for line in text.splitlines():
+        name, _, target = line.strip().partition(" => ")
+        if target:
+            entries.append((name.split(" (", 1)[0].strip(), target.strip()))
     return entries
 
 
@@ -113,5 +139,7 @@ __all__ = [
     "NEW_MAGIC",
     "OLD_MAGIC",
     "cache_entries",
+    "loader_entries",
+    "parse_ldconfig_output",
     "read_loader_cache",
 ]

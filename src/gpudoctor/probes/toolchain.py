@@ -156,38 +156,32 @@ def scan_library_dir(ctx: ProbeContext, directory: str) -> list[dict[str, Any]]:
 
 def parse_ldconfig(text: str) -> dict[str, list[str]]:
     """``ldconfig -p`` lines -> paths of ``libcuda.so.1`` and ``libcuda.so``."""
+    from gpudoctor.probes.ld_cache import parse_ldconfig_output
+
+    return _libcuda_paths(parse_ldconfig_output(text))
+
+
+def _libcuda_paths(entries: list[tuple[str, str]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"libcuda.so.1": [], "libcuda.so": []}
-    for line in text.splitlines():
-        name, _, target = line.strip().partition(" => ")
-        soname = name.split(" (", 1)[0].strip()
-        if soname in found and target:
-            found[soname].append(target.strip())
+    for soname, path in entries:
+        if soname in found:
+            found[soname].append(path)
     return found
 
 
 def _ldconfig(ctx: ProbeContext) -> dict[str, list[str]] | Unavailable:
     """What Triton's ``/sbin/ldconfig -p`` lists for libcuda.
 
-    ``ldconfig -p`` prints the loader's cache file, so the cache is read directly
-    (:mod:`gpudoctor.probes.ld_cache`); the program runs, with a timeout, only where the
-    file is missing or not understood.
+    ``ldconfig -p`` prints the loader's cache file, so the cache is read directly; the
+    program runs, with a timeout, only where the file is missing or not understood
+    (:func:`gpudoctor.probes.ld_cache.loader_entries`).
     """
-    from gpudoctor.probes.ld_cache import read_loader_cache
+    from gpudoctor.probes.ld_cache import loader_entries
 
-    entries = read_loader_cache(ctx)
-    if entries is not None:
-        found: dict[str, list[str]] = {"libcuda.so.1": [], "libcuda.so": []}
-        for soname, path in entries:
-            if soname in found:
-                found[soname].append(path)
-        return found
-    program = "/sbin/ldconfig" if ctx.exists("/sbin/ldconfig") else ctx.which("ldconfig")
-    if not program:
-        return Unavailable("ldconfig not found")
-    result = ctx.run_or_unavailable([program, "-p"], COMMAND_TIMEOUT)
-    if isinstance(result, Unavailable):
-        return result
-    return parse_ldconfig(result.stdout)
+    entries = loader_entries(ctx, COMMAND_TIMEOUT)
+    if isinstance(entries, Unavailable):
+        return entries
+    return _libcuda_paths(entries)
 
 
 @probe("loader", timeout=5.0)

@@ -348,33 +348,18 @@ def _libcuda_elsewhere(ctx: ProbeContext) -> Any:
     the Windows one): from the loader cache, or ``ldconfig -p`` where it is not readable."""
     if not ctx.is_live:
         return []
-    from gpudoctor.probes.ld_cache import read_loader_cache
+    from gpudoctor.probes.ld_cache import loader_entries
 
-    entries = read_loader_cache(ctx)
-    if entries is not None:
-        return sorted(
-            {
-                path
-                for soname, path in entries
-                if soname.startswith("libcuda.so") and not path.startswith("/usr/lib/wsl/")
-            }
-        )
-    try:
-        result = ctx.run(["ldconfig", "-p"], timeout=LDCONFIG_TIMEOUT)
-    except CommandTimeout:
-        return Unavailable(f"ldconfig -p did not answer within {LDCONFIG_TIMEOUT:g} s")
-    except OSError:
-        try:
-            result = ctx.run(["/sbin/ldconfig", "-p"], timeout=LDCONFIG_TIMEOUT)
-        except (CommandTimeout, OSError) as exc:
-            return Unavailable(f"ldconfig not available: {exc}")
-    found = []
-    for line in result.stdout.splitlines():
-        name, _, target = line.partition("=>")
-        target = target.strip()
-        if name.strip().startswith("libcuda.so") and not target.startswith("/usr/lib/wsl/"):
-            found.append(target)
-    return sorted(set(found))
+    entries = loader_entries(ctx, LDCONFIG_TIMEOUT)
+    if isinstance(entries, Unavailable):
+        return entries
+    return sorted(
+        {
+            path
+            for soname, path in entries
+            if soname.startswith("libcuda.so") and not path.startswith("/usr/lib/wsl/")
+        }
+    )
 
 
 def _driver_packages(ctx: ProbeContext) -> list[str]:

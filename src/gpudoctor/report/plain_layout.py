@@ -15,8 +15,6 @@ every recorded machine and on generated text.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from collections.abc import Sequence
 
 from gpudoctor.lazy_regex import lazy_compile
@@ -77,10 +75,8 @@ def _item(item: Item, width: int) -> list[str]:
         # rich shares out a width this narrow in its own way, and gives a body with no
         # text a column one cell wide, which it then finds too narrow when nested.
         raise _NeedsRich
-    lines = _node(item.body, width - column)
+    lines = _node(item.body, width - column)  # never empty: an empty body went to rich
     indent = " " * column
-    if not lines:
-        return [mark]
     return [mark.ljust(column) + lines[0], *(indent + line for line in lines[1:])]
 
 
@@ -124,7 +120,9 @@ def divide(line: str, width: int) -> list[int]:
     """Where ``line`` breaks at ``width`` (``rich._wrap.divide_line`` for one-cell text)."""
     breaks: list[int] = []
     offset = 0
-    for match in _words(line):
+    # rich matches word after word from the end of the last; a word takes the blanks after
+    # it, so each match starts where the last ended, as finditer finds them.
+    for match in _WORD.finditer(line):
         start, end = match.span()
         word = match.group()
         length = len(word.rstrip())
@@ -144,14 +142,6 @@ def divide(line: str, width: int) -> list[int]:
             breaks.append(start)
             offset = end - start
     return breaks
-
-
-def _words(line: str) -> Iterable[re.Match[str]]:
-    position = 0
-    match = _WORD.match(line, position)
-    while match is not None:
-        yield match
-        match = _WORD.match(line, match.end())
 
 
 __all__ = ["ONE_CELL", "divide", "layout", "wrap"]

@@ -124,21 +124,18 @@ def written_findings(findings: Sequence[Finding], *, verbose: bool = True) -> li
 
 
 def _unwritten_passes_and_skips(findings: Sequence[Finding]) -> set[int]:
-    """Indexes of the skips, and of the passes but each area's headline (its first by id)."""
-    headlines: dict[str, int] = {}
+    """Indexes of the skips, and of the passes but each area's headline (its first by id,
+    as :attr:`Area.headline` picks it)."""
     unwritten: set[int] = set()
+    passes: dict[str, list[int]] = {}
     for index, finding in enumerate(findings):
         if finding.severity is Severity.SKIP:
             unwritten.add(index)
         elif finding.severity is Severity.PASS:
-            area = area_of(finding.check_id)
-            first = headlines.get(area)
-            if first is None or finding.check_id < findings[first].check_id:
-                if first is not None:
-                    unwritten.add(first)
-                headlines[area] = index
-            else:
-                unwritten.add(index)
+            passes.setdefault(area_of(finding.check_id), []).append(index)
+    for indexes in passes.values():
+        headline = min(indexes, key=lambda i: findings[i].check_id)
+        unwritten.update(i for i in indexes if i != headline)
     return unwritten
 
 
